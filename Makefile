@@ -1,0 +1,44 @@
+# famsim — the two commands are `make demo` and `make test`; both set up .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+# Find a Python >= 3.12 that really runs (a pyenv shim can exist on PATH and still fail).
+define find_python
+for c in python3.13 python3.12 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+  if command -v "$$c" >/dev/null 2>&1 && "$$c" -c 'import sys, venv; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then \
+    echo "$$c"; exit 0; fi; \
+done; exit 1
+endef
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then \
+	  rm -rf $(VENV); \
+	  PYBIN=$$($(find_python)) || { echo "famsim: no working Python >= 3.12 found on PATH or under ~/.pyenv/versions; install one (e.g. 'pyenv install 3.12') and retry" >&2; exit 1; }; \
+	  echo "famsim: creating $(VENV) with $$PYBIN ($$($$PYBIN --version))"; \
+	  $$PYBIN -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/famsim demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sim tests benchmarks
+	$(VENV)/bin/ruff format --check sim tests benchmarks
+
+bench: $(STAMP)
+	@echo "no benchmarks yet"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,129 @@
+"""Command line: famsim run | validate | demo (also `python -m sim`).
+
+Bad input gives one line on stderr naming the file, key path and what is allowed, exit
+code 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sim.errors import ScenarioError
+from sim.scenario import load_scenario
+
+DEMO_SCENARIO = Path("scenarios/base.toml")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="famsim", description="How families with young children reach services.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario's replications and write results")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--reps", type=_positive, help="replications (default: the scenario's run.replications)")
+    run.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
+    run.add_argument("--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)")
+    run.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
+    run.add_argument("--families", type=_positive, help="scale the city per capita to this many families")
+    run.add_argument("--out", type=Path, help="output directory (default: results/<scenario name>)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
+    validate.add_argument("scenario", type=Path)
+    validate.add_argument("--quiet", action="store_true")
+
+    demo = sub.add_parser("demo", help="run the default city and write results/demo")
+    demo.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "run":
+            return _run(args.scenario, args.reps, args.weeks, args.burn_in, args.seed, args.families, args.out, args.quiet)
+        if args.command == "demo":
+            return _demo(args.quiet)
+    except ScenarioError as exc:
+        print(f"famsim: error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _validate(args) -> int:
+    from sim.runner import prepare
+
+    scenario = load_scenario(args.scenario)
+    prepare(scenario, str(args.scenario))
+    if not args.quiet:
+        print(f"{args.scenario}: valid scenario {scenario.name!r} (hash {scenario.content_hash()[:16]})")
+    return 0
+
+
+def _run(path: Path, reps, weeks, burn_in, seed, families, out: Path | None, quiet: bool, name: str | None = None) -> int:
+    from sim.results import default_out_dir, write_run
+    from sim.runner import run, with_run_settings
+
+    scenario = load_scenario(path)
+    scenario = with_run_settings(scenario, weeks, burn_in, seed, reps, families, origin=str(path))
+    if name:
+        scenario = scenario.model_copy(update={"name": name})
+    out_dir = out if out is not None else default_out_dir(scenario.name)
+    result = run(scenario, origin=str(path), quiet=quiet)
+    write_run(result, out_dir)
+    if not quiet:
+        _print_summary(result, out_dir)
+    return 0 if all(r["status"] == "ok" for r in result.manifest["replications"]) else 1
+
+
+def _print_summary(result, out_dir: Path) -> None:
+    from sim.report import interval
+
+    print(f"{result.scenario.name}: {len(result.runs)} replication(s) -> {out_dir}/")
+    for column in (
+        "u3_participation_all",
+        "u3_participation_arope",
+        "u3_participation_non_arope",
+        "u3_gap_pp",
+        "concentration_index",
+        "unmet_need_share",
+        "waitlist_total",
+        "public_outlay_eur_week",
+    ):
+        mean, lo, hi = interval(result.runs[column])
+        span = f"[{lo:.4g}, {hi:.4g}]" if lo == lo else ""
+        print(f"  {column:28s} {mean:12.4g}  {span}")
+
+
+def _demo(quiet: bool) -> int:
+    if DEMO_SCENARIO.exists():
+        return _run(DEMO_SCENARIO, None, None, None, None, None, Path("results/demo"), quiet, name="demo")
+    raise ScenarioError(str(DEMO_SCENARIO), "", "the default scenario file is missing; run from the project root")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

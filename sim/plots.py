@@ -1,0 +1,90 @@
+"""Figures written to results/<name>/figures/ (PNG, matplotlib's Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+GROUP_COLOURS = {"all": "#333333", "arope": "#c0392b", "non_arope": "#2471a3"}
+
+
+def participation_over_time(timeseries: pd.DataFrame, burn_in: int, path: Path, title: str) -> None:
+    """Under-3 participation by group per week, mean over replications with their range."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for group, colour in GROUP_COLOURS.items():
+        column = f"u3_participation_{group}"
+        by_week = timeseries.groupby("week")[column]
+        mean, lo, hi = by_week.mean(), by_week.min(), by_week.max()
+        ax.plot(mean.index, 100 * mean.to_numpy(), color=colour, label=group.replace("_", "-").upper() if group != "all" else "all")
+        ax.fill_between(mean.index, 100 * lo.to_numpy(), 100 * hi.to_numpy(), color=colour, alpha=0.15, linewidth=0)
+    ax.axvline(burn_in, color="grey", linestyle="--", linewidth=1)
+    ax.text(burn_in, ax.get_ylim()[1], " measured window", va="top", fontsize=8, color="grey")
+    ax.set_xlabel("week (burn-in, then the measured window)")
+    ax.set_ylabel("children under 3 in childcare (%)")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def unmet_need_map(share: np.ndarray, path: Path, title: str) -> None:
+    """Share of need-weeks unmet per cell over the window (mean over replications)."""
+    fig, ax = plt.subplots(figsize=(6, 5.2))
+    image = ax.imshow(np.ma.masked_invalid(share.T), origin="lower", cmap="magma_r", vmin=0, vmax=1)
+    ax.set_xlabel("x (cells)")
+    ax.set_ylabel("y (cells)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="unmet share of (family, service) needs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def quintile_gradient(runs: pd.DataFrame, path: Path, title: str) -> None:
+    """Under-3 participation by income quintile, mean and 95 % interval over replications."""
+    from sim.report import interval
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    means, errs = [], []
+    for q in range(1, 6):
+        mean, lo, hi = interval(runs[f"u3_participation_q{q}"])
+        means.append(100 * mean)
+        errs.append(100 * (hi - lo) / 2 if np.isfinite(hi) else 0.0)
+    ax.bar(range(1, 6), means, yerr=errs, color="#2471a3", capsize=4)
+    ax.set_xticks(range(1, 6), [f"Q{q}" for q in range(1, 6)])
+    ax.set_xlabel("equivalised income quintile (families with a child under 3)")
+    ax.set_ylabel("children under 3 in childcare (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def barrier_attribution(runs: pd.DataFrame, path: Path, title: str) -> None:
+    """Main barrier of unmet needs (exclusive cascade), grouped by accessibility dimension."""
+    from sim.scenario import ACCESSIBILITY_DIMENSION, DIMENSIONS
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    shares = [100 * runs[f"main_barrier_{d}"].mean() for d in DIMENSIONS]
+    colours = plt.get_cmap("tab10")
+    groups = sorted(set(ACCESSIBILITY_DIMENSION.values()))
+    ax.bar(
+        range(len(DIMENSIONS)),
+        shares,
+        color=[colours(groups.index(ACCESSIBILITY_DIMENSION[d])) for d in DIMENSIONS],
+    )
+    ax.set_xticks(range(len(DIMENSIONS)), DIMENSIONS, rotation=35, ha="right")
+    ax.set_ylabel("share of unmet need-weeks (%)")
+    ax.set_title(title)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(groups))]
+    ax.legend(handles, groups, frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,420 @@
+"""Families: the per-model column store, its initial draw, and the life course.
+
+One row per family. A row is a dwelling *slot*: when the youngest child leaves the 0-12
+range the household moves on and a new family with a first pregnancy takes the slot
+(a new *generation*, drawn afresh), so the number of families is conserved. Every draw is
+keyed by the family key = slot * 4096 + generation (see rng.py), never by the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from sim import rng
+from sim.city import City
+from sim.scenario import SERVICE_TYPES, Scenario
+
+N_TYPES = len(SERVICE_TYPES)
+CHILDCARE, HEALTH, PARENTING, ADMIN_HELP = range(N_TYPES)
+GENERATION_BITS = 12
+MODE_WALK, MODE_TRANSIT, MODE_CAR = 0, 1, 2
+INCOME_SCALE = 10_000  # income_q = median income in cents x (income ratio x 10,000)
+
+# per-(family, type) status codes
+NONE, WAITLISTED, ENROLLED, REJECTED, DROPPED = 0, 1, 2, 3, 4
+NO_SERVICE = -1
+NEVER = -(2**30)
+
+
+@dataclass
+class FamilyTable:
+    """The column store. Scalars per family are 1-D arrays; per-type state is [F, T]."""
+
+    slot: np.ndarray  # int64, stable dwelling id
+    generation: np.ndarray  # int64
+    x: np.ndarray  # int32
+    y: np.ndarray  # int32
+    neighbourhood: np.ndarray  # int32
+    deprivation: np.ndarray  # float64, observable score of the family's cell
+    language: np.ndarray  # int16 index into city.languages; 0 is never assumed local
+    is_local_language: np.ndarray  # bool
+    proficiency: np.ndarray  # float64 in [0, 1], comprehension of the local language
+    income_q: np.ndarray  # int64, equivalised income in cents/year x INCOME_SCALE
+    low_work_intensity: np.ndarray  # bool
+    employed: np.ndarray  # bool: parent(s) in work or training
+    is_arope: np.ndarray  # bool, fixed for the generation
+    income_quintile: np.ndarray  # int8 1..5 by the cut points fixed at initialisation
+    youngest_age_weeks: np.ndarray  # int32; negative while pregnant
+    n_children: np.ndarray  # int16
+    wants_formal_care: np.ndarray  # bool
+    care_start_age_weeks: np.ndarray  # int32, end of leave / earliest use
+    parenting_need: np.ndarray  # bool
+    admin_need: np.ndarray  # bool
+    mode: np.ndarray  # int8 walk / transit / car
+    max_travel_minutes: np.ndarray  # int32
+    atypical_hours: np.ndarray  # bool
+    hours_severity: np.ndarray  # float64 in [0, 1]
+    trust: np.ndarray  # float64 in [0, 1]
+    stigma_sensitivity: np.ndarray  # float64 in [0, 1]
+    paperwork: np.ndarray  # float64 in [0, 1]
+    cost_share_bp: np.ndarray  # int64, max share of income for a service, basis points
+    language_tolerance: np.ndarray  # float64
+    stigma_tolerance: np.ndarray  # float64
+    admin_tolerance: np.ndarray  # float64
+    hours_tolerance: np.ndarray  # float64
+    fit_threshold: np.ndarray  # float64
+    perceived_fit: np.ndarray  # float64 [F, T]
+    aware: np.ndarray  # bool [F, T]
+    status: np.ndarray  # int8 [F, T]
+    service: np.ndarray  # int32 [F, T]: service enrolled at / waitlisted for / last left
+    status_week: np.ndarray  # int32 [F, T]: week the status was entered
+    applied_week: np.ndarray  # int32 [F, T]
+    excluded_service: np.ndarray  # int32 [F, T]: not to be chosen again this spell
+    broker_contacted: np.ndarray  # bool
+    staff_contacted: np.ndarray  # bool: ever visited by outreach or a broker
+    coordinated: np.ndarray  # bool: assessed by a hub coordinator
+    ties_indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    ties_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def size(self) -> int:
+        return len(self.slot)
+
+    @property
+    def key(self) -> np.ndarray:
+        return (self.slot << GENERATION_BITS) | self.generation
+
+    def column_names(self) -> list[str]:
+        return [f.name for f in fields(self) if not f.name.startswith("ties_")]
+
+    def take(self, rows: np.ndarray) -> FamilyTable:
+        """A new table with the given rows in the given order; ties are remapped and ties
+        to dropped rows removed (used to permute storage or delete a family in tests)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        columns = {name: getattr(self, name)[rows].copy() for name in self.column_names()}
+        new_index = np.full(self.size, -1, dtype=np.int64)
+        new_index[rows] = np.arange(len(rows))
+        starts, stops = self.ties_indptr[rows], self.ties_indptr[rows + 1]
+        counts = stops - starts
+        gathered = self.ties_indices[_ranges(starts, counts)]
+        mapped = new_index[gathered]
+        keep = mapped >= 0
+        owner = np.repeat(np.arange(len(rows)), counts)[keep]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.add.at(indptr, owner + 1, 1)
+        return FamilyTable(**columns, ties_indptr=np.cumsum(indptr), ties_indices=mapped[keep])
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(start, start + count) for each pair, vectorised."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+    return offsets + np.arange(total)
+
+
+# ---------------------------------------------------------------------------------------
+# drawing families
+
+
+@dataclass
+class Traits:
+    """Everything drawn anew for a family generation, given slot, cell and language."""
+
+    columns: dict[str, np.ndarray]
+
+
+def draw_generation(
+    scenario: Scenario,
+    seed: int,
+    keys: np.ndarray,
+    log_income_shift: np.ndarray,
+    deprivation: np.ndarray,
+    is_local: np.ndarray,
+    youngest_age_weeks: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Draw a family generation's traits. Pure: same keys, same inputs, same families.
+
+    Sources: income lognormal around the Belgian median with the 60 % poverty line (EVIDENCE
+    P4); AROPE = below the line or low work intensity (EU-SILC definition, P2); needs follow
+    circumstances, not vulnerability (DESIGN §2); trait medians and spreads are assumptions
+    to calibrate or sweep (EVIDENCE 'No evidence found').
+    """
+    pop = scenario.population
+    n = len(keys)
+    z_income = rng.normal(seed, "income", 0, keys)
+    log_ratio = log_income_shift + pop.income_log_sd * z_income
+    ratio_q = np.round(np.exp(log_ratio) * INCOME_SCALE).astype(np.int64)
+    median_cents = int(round(pop.median_equiv_income_eur_year * 100))
+    income_q = median_cents * np.maximum(ratio_q, 1)
+    below_line = income_q < int(round(pop.poverty_line_eur_year * 100)) * INCOME_SCALE
+
+    lwi_p = pop.low_work_intensity_base + pop.low_work_intensity_deprivation_effect * deprivation
+    lwi_p = np.where(below_line, np.minimum(1.0, 3.0 * lwi_p), lwi_p)
+    low_work_intensity = rng.uniform(seed, "low_work_intensity", 0, keys) < lwi_p
+    is_arope = below_line | low_work_intensity
+    employed_p = np.where(is_arope, pop.employed_share_arope, pop.employed_share_non_arope)
+    employed = (rng.uniform(seed, "employed", 0, keys) < employed_p) & ~low_work_intensity
+
+    proficiency = np.where(
+        is_local, 1.0, rng.logit_normal(seed, "proficiency", keys, pop.proficiency_median_non_local, pop.trait_logit_sd)
+    )
+    paperwork = rng.logit_normal(seed, "paperwork", keys, pop.paperwork_capacity_median, pop.trait_logit_sd)
+    paperwork = paperwork * (1.0 - pop.paperwork_gap_low_proficiency * (1.0 - proficiency))
+    trust_median = pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
+    trust = _logit_shifted(seed, "trust", keys, np.clip(trust_median, 0.02, 0.98), pop.trait_logit_sd)
+    stigma_sensitivity = rng.logit_normal(seed, "stigma_sensitivity", keys, pop.stigma_sensitivity_median, pop.trait_logit_sd)
+
+    parenting_need = rng.uniform(seed, "parenting_need", 0, keys) < pop.parenting_need_share
+    admin_p = pop.admin_need_base + pop.admin_need_low_paperwork_effect * (1.0 - paperwork) * below_line
+    admin_need = rng.uniform(seed, "admin_need", 0, keys) < admin_p
+
+    atypical_hours = employed & (rng.uniform(seed, "atypical_hours", 0, keys) < pop.atypical_hours_share_employed)
+    hours_severity = np.where(atypical_hours, 0.3 + 0.7 * rng.uniform(seed, "hours_severity", 0, keys), 0.0)
+
+    cost_share = pop.cost_share_threshold_median * np.exp(
+        pop.cost_share_threshold_log_sd * rng.normal(seed, "cost_threshold", 0, keys)
+    )
+    cost_share_bp = np.clip(np.round(cost_share * 10_000), 1, 10_000_000).astype(np.int64)
+
+    perceived_fit = np.stack(
+        [rng.logit_normal(seed, f"fit_{t}", keys, pop.initial_fit_median, pop.trait_logit_sd) for t in SERVICE_TYPES],
+        axis=1,
+    )
+    aware = np.stack(
+        [
+            rng.uniform(seed, f"initial_awareness_{t}", 0, keys)
+            < pop.initial_awareness.get(t, 0.0) * np.where(is_local, 1.0, proficiency)
+            for t in SERVICE_TYPES
+        ],
+        axis=1,
+    )
+    columns = {
+        "income_q": income_q,
+        "low_work_intensity": low_work_intensity,
+        "employed": employed,
+        "is_arope": is_arope,
+        "proficiency": proficiency,
+        "paperwork": paperwork,
+        "trust": trust,
+        "stigma_sensitivity": stigma_sensitivity,
+        "parenting_need": parenting_need,
+        "admin_need": admin_need,
+        "atypical_hours": atypical_hours,
+        "hours_severity": hours_severity,
+        "cost_share_bp": cost_share_bp,
+        "language_tolerance": rng.logit_normal(seed, "language_tol", keys, pop.language_tolerance_median, pop.trait_logit_sd),
+        "stigma_tolerance": rng.logit_normal(seed, "stigma_tol", keys, pop.stigma_tolerance_median, pop.trait_logit_sd),
+        "admin_tolerance": rng.logit_normal(seed, "admin_tol", keys, pop.admin_tolerance_median, pop.trait_logit_sd),
+        "hours_tolerance": rng.logit_normal(seed, "hours_tol", keys, pop.hours_tolerance_median, pop.trait_logit_sd),
+        "fit_threshold": rng.logit_normal(seed, "fit_threshold", keys, pop.fit_threshold_median, pop.trait_logit_sd),
+        "perceived_fit": perceived_fit,
+        "aware": aware,
+        "youngest_age_weeks": youngest_age_weeks.astype(np.int32),
+        "n_children": np.where(youngest_age_weeks < 0, 0, 1).astype(np.int16),
+        "broker_contacted": np.zeros(n, dtype=bool),
+        "staff_contacted": np.zeros(n, dtype=bool),
+        "coordinated": np.zeros(n, dtype=bool),
+        "status": np.zeros((n, N_TYPES), dtype=np.int8),
+        "service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
+        "status_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),
+        "applied_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),
+        "excluded_service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
+    }
+    columns.update(birth_plan(scenario, seed, keys, 0, employed))
+    return columns
+
+
+def draw_travel(scenario: Scenario, seed: int, slot_keys: np.ndarray, income_q: np.ndarray) -> dict[str, np.ndarray]:
+    """Travel mode and maximum acceptable travel time, drawn once per dwelling slot: candidate
+    sets are built once from them (DESIGN §4), so a family taking over a slot keeps them.
+    Car ownership rises with the first family's income (EVIDENCE T3); acceptable travel time
+    has no source (EVIDENCE 'No evidence found': calibrate or sweep)."""
+    pop = scenario.population
+    median_cents = int(round(pop.median_equiv_income_eur_year * 100))
+    ratio = income_q / (median_cents * INCOME_SCALE)
+    income_rank = np.clip((np.log(ratio) + 1.0) / 2.0, 0.0, 1.0)
+    car_p = pop.car_share_low_income + (pop.car_share_high_income - pop.car_share_low_income) * income_rank
+    has_car = rng.uniform(seed, "car", 0, slot_keys) < car_p
+    max_minutes = pop.max_travel_minutes_median * np.exp(
+        pop.max_travel_minutes_log_sd * rng.normal(seed, "max_travel", 0, slot_keys)
+    )
+    return {
+        "mode": np.where(has_car, MODE_CAR, MODE_TRANSIT).astype(np.int8),
+        "max_travel_minutes": np.maximum(1, np.round(max_minutes)).astype(np.int32),
+    }
+
+
+def _logit_shifted(seed, stream, keys, median, spread) -> np.ndarray:
+    z = rng.normal(seed, stream, 0, keys)
+    return 1.0 / (1.0 + np.exp(-(np.log(median / (1.0 - median)) + spread * z)))
+
+
+def birth_plan(scenario: Scenario, seed: int, keys: np.ndarray, week: int | np.ndarray, employed: np.ndarray):
+    """Plans made for each pregnancy: formal care wanted, and when leave ends.
+
+    Leave: 15 weeks of maternity leave and up to 4 months of parental leave (EVIDENCE C24),
+    spread uniformly between leave_weeks_min and leave_weeks_max (assumption). Preference
+    for formal care depends on employment (need is not vulnerability; informal care is the
+    alternative, EVIDENCE C12).
+    """
+    pop = scenario.population
+    pref = np.where(employed, pop.formal_care_preference_employed, pop.formal_care_preference_not_employed)
+    wants = rng.uniform(seed, "wants_formal_care", week, keys) < pref
+    span = pop.leave_weeks_max - pop.leave_weeks_min + 1
+    leave = pop.leave_weeks_min + np.floor(rng.uniform(seed, "leave_weeks", week, keys) * span).astype(np.int32)
+    start = np.maximum(leave, pop.childcare_entry_age_weeks).astype(np.int32)
+    return {"wants_formal_care": wants, "care_start_age_weeks": start}
+
+
+def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
+    """Place families in cells (slot ids in x-major cell order) and draw generation 0."""
+    pop = scenario.population
+    counts = city.families.ravel()
+    cell_index = np.repeat(np.arange(counts.size), counts)
+    x = (cell_index // city.height).astype(np.int32)
+    y = (cell_index % city.height).astype(np.int32)
+    n = len(cell_index)
+    slot = np.arange(n, dtype=np.int64)
+    generation = np.zeros(n, dtype=np.int64)
+    keys = (slot << GENERATION_BITS) | generation
+
+    # home language: a keyed categorical draw against the cell's language shares
+    shares = city.language_share[:, x, y]  # [L, F]
+    u = rng.uniform(seed, "language", 0, keys)
+    language = np.minimum((u[None, :] >= np.cumsum(shares, axis=0)).sum(axis=0), len(city.languages) - 1).astype(np.int16)
+    is_local = language == city.languages.index("local")
+
+    # Ages drawn from the stationary distribution of the youngest-age process, so the
+    # demography is steady from week 0 (the burn-in is for service stocks, not for births).
+    ages, weights = stationary_age_distribution(scenario)
+    cdf = np.cumsum(weights)
+    u = rng.uniform(seed, "initial_age", 0, keys)
+    age = ages[np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(ages) - 1)].astype(np.int32)
+
+    columns = draw_generation(
+        scenario, seed, keys, city.log_income_shift[x, y], city.deprivation[x, y], is_local, age
+    )
+    columns.update(draw_travel(scenario, seed, keys, columns["income_q"]))
+    columns["n_children"] = np.where(age < 0, 0, 1 + (rng.uniform(seed, "older_siblings", 0, keys) < 0.55)).astype(np.int16)
+    table = FamilyTable(
+        slot=slot,
+        generation=generation,
+        x=x,
+        y=y,
+        neighbourhood=city.neighbourhood[x, y].astype(np.int32),
+        deprivation=city.deprivation[x, y].astype(np.float64),
+        language=language,
+        is_local_language=is_local,
+        income_quintile=np.zeros(n, dtype=np.int8),
+        **columns,
+    )
+    table.ties_indptr, table.ties_indices = build_ties(scenario, seed, table)
+    return table
+
+
+def stationary_age_distribution(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Stationary distribution of the youngest child's age at the start of a week.
+
+    Each week every age rises by one; a family whose youngest is at least
+    min_birth_spacing_weeks conceives with probability next_birth_hazard_week (the youngest
+    becomes the unborn child, age -gestation); a family whose youngest reaches
+    youngest_child_max_age_weeks leaves and a new family with a first pregnancy takes the
+    slot. Every reset returns to the same state, so the stationary probability of an age is
+    proportional to the chance of reaching it without a reset: (1 - h)^(checks passed).
+    Returns (ages, probabilities).
+    """
+    pop = scenario.population
+    ages = np.arange(-pop.gestation_weeks, pop.youngest_child_max_age_weeks)
+    checks = np.maximum(0, ages - pop.min_birth_spacing_weeks + 1)
+    survival = (1.0 - pop.next_birth_hazard_week) ** checks
+    return ages, survival / survival.sum()
+
+
+def quintile_cut_points(table: FamilyTable, exit_age_weeks: int = 156) -> np.ndarray:
+    """Income cut points (income_q units) of families with a child under 3, at initialisation."""
+    u3 = (table.youngest_age_weeks >= 0) & (table.youngest_age_weeks < exit_age_weeks)
+    values = np.sort(table.income_q[u3]) if u3.any() else np.sort(table.income_q)
+    positions = (np.array([0.2, 0.4, 0.6, 0.8]) * len(values)).astype(np.int64)
+    return values[np.minimum(positions, len(values) - 1)]
+
+
+def assign_quintiles(income_q: np.ndarray, cut_points: np.ndarray) -> np.ndarray:
+    return (np.searchsorted(cut_points, income_q, side="right") + 1).astype(np.int8)
+
+
+# ---------------------------------------------------------------------------------------
+# social ties
+
+
+def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected ties: spatial neighbours within a radius (same language with probability
+    `tie_homophily`, IAS focus groups: mothers meet mothers of their own community) plus
+    same-language community ties anywhere in the city (Kortrijk's community advisers work
+    through such networks). Choices are keyed by family key and made among candidates sorted
+    by key, so they do not depend on storage order."""
+    from scipy.spatial import cKDTree
+
+    pop = scenario.population
+    n = table.size
+    keys = table.key
+    order = np.argsort(keys, kind="stable")
+    edges_a: list[np.ndarray] = []
+    edges_b: list[np.ndarray] = []
+    if pop.ties_spatial > 0 and n > 1:
+        jitter = rng.uniform(seed, "tie_jitter", 0, keys) * 1e-3
+        points = np.column_stack([table.x + jitter, table.y.astype(float)])
+        pairs = cKDTree(points).query_pairs(r=pop.tie_radius_cells, output_type="ndarray")
+        rows = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(np.int64)
+        cands = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(np.int64)
+        by = np.lexsort((keys[cands], rows))
+        rows, cands = rows[by], cands[by]
+        all_start, all_count = _csr_of(rows, n)
+        same_mask = table.language[cands] == table.language[rows]
+        same_c = cands[same_mask]
+        same_start, same_count = _csr_of(rows[same_mask], n)
+        for k in range(pop.ties_spatial):
+            use_same = (rng.uniform(seed, "tie_homophily", k, keys) < pop.tie_homophily) & (same_count > 0)
+            pool_count = np.where(use_same, same_count, all_count)
+            ok = pool_count > 0
+            j = np.floor(rng.uniform(seed, "tie_spatial", k, keys) * pool_count).astype(np.int64)
+            j = np.minimum(j, np.maximum(pool_count - 1, 0))
+            pick = np.where(
+                use_same,
+                same_c[np.minimum(same_start + j, max(len(same_c) - 1, 0))] if len(same_c) else -1,
+                cands[np.minimum(all_start + j, max(len(cands) - 1, 0))] if len(cands) else -1,
+            )
+            edges_a.append(np.flatnonzero(ok))
+            edges_b.append(pick[ok])
+    if pop.ties_community > 0:
+        for lang in np.unique(table.language):
+            members = order[table.language[order] == lang]  # sorted by key
+            if members.size < 2:
+                continue
+            for k in range(pop.ties_community):
+                u = rng.uniform(seed, "tie_community", k, keys[members])
+                picks = members[np.minimum((u * members.size).astype(np.int64), members.size - 1)]
+                edges_a.append(members)
+                edges_b.append(picks)
+    if not edges_a:
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = np.concatenate(edges_a)
+    b = np.concatenate(edges_b)
+    keep = a != b
+    a, b = a[keep], b[keep]
+    src = np.concatenate([a, b])
+    dst = np.concatenate([b, a])
+    pair = np.unique(np.column_stack([src, dst]), axis=0)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, pair[:, 0] + 1, 1)
+    return np.cumsum(indptr), pair[:, 1].astype(np.int64)
+
+
+def _csr_of(sorted_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start offset and count of each row in an array of row ids sorted ascending."""
+    count = np.bincount(sorted_rows, minlength=n).astype(np.int64)
+    start = np.cumsum(count) - count
+    return start, count

@@ -1,0 +1,118 @@
+"""report.md: every measure with its mean and 95 % interval over replications, in words."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.metrics import metric_columns
+from sim.scenario import ACCESSIBILITY_DIMENSION, DIMENSIONS
+
+# unit, numerator / denominator, for the table (the full glossary is docs/ODD.md)
+GLOSSARY: dict[str, str] = {
+    "u3_participation": "share of children under 3 enrolled in centre-based childcare (public or market), mean of weekly shares",
+    "u3_gap_pp": "percentage points, non-AROPE minus AROPE participation",
+    "u3_ratio": "ratio, AROPE over non-AROPE participation",
+    "takeup": "share of families with the need in the window who used the type in the window",
+    "concentration_index": "Erreygers index of under-3 enrolment over income rank (-1..1, >0 favours the rich)",
+    "unmet_need_share": "(family, type) needs with no use in the window / all needs",
+    "multi_service_share": "families with >=2 needs using >=2 of them / families with >=2 needs",
+    "blocked_by": "share of unmet need-weeks where the dimension blocks the preferred service (multi-label)",
+    "main_barrier": "share of unmet need-weeks whose first blocking dimension (cascade) is this one",
+    "waitlist_total": "families on a waiting list, mean per measured week",
+    "capacity_use": "enrolled / funded capacity of public services, mean per week",
+    "public_outlay_eur_week": "EUR per week, ex ante: funded capacity x unit cost + staff + hubs",
+    "net_cost_eur_week": "EUR per week, ex post: outlay minus fee revenue",
+}
+
+
+def interval(values: pd.Series | np.ndarray) -> tuple[float, float, float]:
+    """Mean and two-sided 95 % t-interval over replications (NaN bounds with one value)."""
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
+    return mean, mean - half, mean + half
+
+
+def describe(column: str) -> str:
+    for prefix, text in GLOSSARY.items():
+        if column.startswith(prefix):
+            return text
+    return ""
+
+
+def _fmt(value: float) -> str:
+    if not np.isfinite(value):
+        return "–"
+    return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def metrics_table(runs: pd.DataFrame) -> str:
+    lines = ["| measure | mean | 95 % interval | definition |", "|---|---:|---|---|"]
+    for column in metric_columns():
+        mean, lo, hi = interval(runs[column])
+        span = f"{_fmt(lo)} – {_fmt(hi)}" if np.isfinite(lo) else "one replication"
+        lines.append(f"| `{column}` | {_fmt(mean)} | {span} | {describe(column)} |")
+    return "\n".join(lines)
+
+
+def run_report(runs: pd.DataFrame, manifest: dict, figures: list[str]) -> str:
+    scenario = manifest["scenario"]
+    run = scenario["run"]
+    ok = [r for r in manifest["replications"] if r["status"] == "ok"]
+    failed = [r for r in manifest["replications"] if r["status"] != "ok"]
+    part = {g: interval(runs[f"u3_participation_{g}"]) for g in ("all", "arope", "non_arope")}
+    quint = [interval(runs[f"u3_participation_q{q}"])[0] for q in range(1, 6)]
+    main = {d: float(runs[f"main_barrier_{d}"].mean()) for d in DIMENSIONS}
+    top = sorted(main, key=main.get, reverse=True)[:3]
+    by_access: dict[str, float] = {}
+    for d, share in main.items():
+        by_access[ACCESSIBILITY_DIMENSION[d]] = by_access.get(ACCESSIBILITY_DIMENSION[d], 0.0) + share
+    lines = [
+        f"# famsim run: {scenario['name']}",
+        "",
+        scenario.get("description", "").strip(),
+        "",
+        f"- {len(ok)} replication(s) of {run['weeks']} measured weeks after a burn-in of {run['burn_in_weeks']} weeks; "
+        f"{scenario['city']['families']:,} families on a {scenario['city']['width']}x{scenario['city']['height']} grid.",
+        f"- Seed {manifest['seed']}; scenario hash `{manifest['scenario_hash'][:16]}`; "
+        f"model commit `{(manifest['git'].get('commit') or 'unknown')[:12]}`"
+        f"{' (uncommitted changes)' if manifest['git'].get('dirty') else ''}.",
+    ]
+    if failed:
+        lines.append(f"- **{len(failed)} replication(s) failed**: " + "; ".join(f"#{r['replication']}: {r['error']}" for r in failed))
+    lines += [
+        "",
+        "## In words",
+        "",
+        f"Children under 3 in childcare: {100 * part['all'][0]:.1f} % overall, "
+        f"{100 * part['arope'][0]:.1f} % in AROPE families and {100 * part['non_arope'][0]:.1f} % in the others "
+        f"(gap {runs['u3_gap_pp'].mean():.1f} percentage points). "
+        "For comparison, EU-SILC 2024 (EU-27) reports 39.2 %, 23.6 % and 43.9 %; the model is not yet calibrated to them.",
+        "",
+        "By income quintile (Q1 poorest): " + ", ".join(f"Q{q + 1} {100 * v:.1f} %" for q, v in enumerate(quint)) + ".",
+        "",
+        "Unmet needs are first blocked by "
+        + ", ".join(f"{d} ({100 * main[d]:.1f} %)" for d in top)
+        + ". Grouped by the five accessibility dimensions of the IAS focus groups: "
+        + ", ".join(f"{k} {100 * v:.1f} %" for k, v in sorted(by_access.items(), key=lambda kv: -kv[1]))
+        + ".",
+        "",
+        "## Measures (mean and 95 % interval over replications)",
+        "",
+        metrics_table(runs),
+        "",
+        "## Figures",
+        "",
+    ]
+    lines += [f"![{name}](figures/{name})" for name in figures]
+    lines.append("")
+    return "\n".join(lines)

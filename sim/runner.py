@@ -1,0 +1,221 @@
+"""Running replications of a scenario and collecting their results (the `famsim run` job).
+
+Replication seeds come from numpy's SeedSequence spawned from the scenario seed, so the
+same seed gives the same families and draws in every scenario (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.city import build_city, check_memory
+from sim.errors import ScenarioError
+from sim.metrics import metric_columns
+from sim.model import FamilyAccessModel
+from sim.scenario import Scenario
+
+
+def replication_seed(seed: int, replication: int) -> int:
+    """The seed of replication r: SeedSequence(seed) spawned child r, as a 63-bit int."""
+    state = np.random.SeedSequence(seed, spawn_key=(replication,)).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+def scale_scenario(scenario: Scenario, families: int) -> Scenario:
+    """Scale the city per capita: families, grid area and neighbourhoods, and the staff
+    budget (outreach workers, brokers, hubs) grow with the population; places per child and
+    all per-family settings stay the same."""
+    base = scenario.city.families
+    if families == base:
+        return scenario
+    factor = families / base
+    side = math.sqrt(factor)
+    city = scenario.city.model_copy(
+        update={
+            "families": families,
+            "width": max(4, int(round(scenario.city.width * side))),
+            "height": max(4, int(round(scenario.city.height * side))),
+            "neighbourhoods": max(1, int(round(scenario.city.neighbourhoods * factor))),
+        }
+    )
+    info = scenario.information
+    information = info.model_copy(
+        update={
+            "outreach_workers": info.outreach_workers * factor,
+            "brokers": {lang: count * factor for lang, count in info.brokers.items()},
+        }
+    )
+    hubs = scenario.hubs
+    hub_count = max(1, int(round(hubs.count * factor))) if hubs.count else 0
+    return scenario.model_copy(
+        update={"city": city, "information": information, "hubs": hubs.model_copy(update={"count": hub_count})}
+    )
+
+
+def with_run_settings(
+    scenario: Scenario,
+    weeks: int | None = None,
+    burn_in: int | None = None,
+    seed: int | None = None,
+    replications: int | None = None,
+    families: int | None = None,
+    origin: str = "<command line>",
+) -> Scenario:
+    """Apply command-line settings, validated like the scenario file itself."""
+    from sim.scenario import scenario_from_dict
+
+    data = scenario.resolved_dict()
+    for key, value in (("weeks", weeks), ("burn_in_weeks", burn_in), ("seed", seed), ("replications", replications)):
+        if value is not None:
+            data["run"][key] = value
+    if families is not None:
+        data["city"]["families"] = families
+        scenario_from_dict(data, origin)  # range checks on the requested size
+        data["city"]["families"] = scenario.city.families
+        return scenario_from_dict(scale_scenario(scenario_from_dict(data, origin), families).resolved_dict(), origin)
+    return scenario_from_dict(data, origin)
+
+
+def prepare(scenario: Scenario, origin: str) -> None:
+    """Every check that can fail on input, before anything is written."""
+    check_memory(scenario, origin)
+    build_city(scenario, origin)
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    runs: pd.DataFrame
+    timeseries: pd.DataFrame
+    unmet_maps: list[np.ndarray]
+    manifest: dict[str, Any]
+    counters: list[dict[str, int]] = field(default_factory=list)
+
+
+def run_one(scenario: Scenario, seed: int, progress: Callable[[int], None] | None = None) -> FamilyAccessModel:
+    """Build and run one replication: burn-in then the measured window."""
+    model = FamilyAccessModel(scenario, rng=seed)
+    total = scenario.run.burn_in_weeks + scenario.run.weeks
+    for _ in range(total):
+        model.step()
+        if progress is not None:
+            progress(1)
+    model.update_unmet_layer()
+    return model
+
+
+def run(scenario: Scenario, origin: str = "<scenario>", quiet: bool = True) -> RunResult:
+    """Run every replication of a scenario; a failed replication is recorded, not fatal."""
+    prepare(scenario, origin)
+    reps = scenario.run.replications
+    total_weeks = reps * (scenario.run.burn_in_weeks + scenario.run.weeks)
+    bar = _progress_bar(total_weeks, scenario.name, quiet)
+    rows: list[dict[str, Any]] = []
+    series: list[pd.DataFrame] = []
+    maps: list[np.ndarray] = []
+    statuses: list[dict[str, Any]] = []
+    counters: list[dict[str, int]] = []
+    for r in range(reps):
+        seed = replication_seed(scenario.run.seed, r)
+        started = time.perf_counter()
+        try:
+            model = run_one(scenario, seed, bar.update if bar else None)
+        except (FloatingPointError, OverflowError, MemoryError, ValueError) as exc:
+            if isinstance(exc, ScenarioError):
+                raise
+            statuses.append({"replication": r, "seed": seed, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        metrics = model.metrics()
+        rows.append({"scenario": scenario.name, "replication": r, "seed": seed, **_parameters(scenario), **metrics})
+        ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        ts.insert(0, "replication", r)
+        ts.insert(0, "scenario", scenario.name)
+        series.append(ts)
+        maps.append(model.engine.accumulator.unmet_map())
+        counters.append(dict(model.engine.counters))
+        statuses.append(
+            {"replication": r, "seed": seed, "status": "ok", "seconds": round(time.perf_counter() - started, 3)}
+        )
+    if bar:
+        bar.close()
+    runs = pd.DataFrame(rows, columns=["scenario", "replication", "seed", *_parameters(scenario), *metric_columns()])
+    timeseries = pd.concat(series, ignore_index=True) if series else pd.DataFrame()
+    return RunResult(scenario, runs, timeseries, maps, manifest(scenario, statuses), counters)
+
+
+def _parameters(scenario: Scenario) -> dict[str, Any]:
+    """A few identifying parameters per row (the full scenario is in the manifest)."""
+    return {
+        "scenario_hash": scenario.content_hash()[:16],
+        "families": scenario.city.families,
+        "weeks": scenario.run.weeks,
+        "burn_in_weeks": scenario.run.burn_in_weeks,
+    }
+
+
+def _progress_bar(total: int, name: str, quiet: bool):
+    if quiet:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    if not sys.stderr.isatty():
+        return None
+    return tqdm(total=total, desc=name, unit="week", leave=False)
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("famsim", "mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "matplotlib"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_state() -> dict[str, Any]:
+    """Commit of the source tree and whether it had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def manifest(scenario: Scenario, statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "scenario": scenario.resolved_dict(),
+        "scenario_hash": scenario.content_hash(),
+        "seed": scenario.run.seed,
+        "replication_seeds": [s["seed"] for s in statuses],
+        "replications": statuses,
+        "versions": package_versions(),
+        "git": git_state(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

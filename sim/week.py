@@ -1,0 +1,559 @@
+"""One week of simulated time over the column store, in two phases (DESIGN §2).
+
+Phase A (`decide`) reads only last week's state and may run over any partition of the
+families (chunks of 1, 7 or all give identical results): information events, applications,
+drop-outs and give-ups. Phase B (`apply`) then changes the state in a fixed order:
+awareness, cooldowns, drop-outs, give-ups, allocation, experience, measurement, life course.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim import rng
+from sim.allocation import admit, priority_class
+from sim.barriers import PAIR_DIMENSIONS, PairInputs, evaluate, weekly_fee_cents
+from sim.information import contact_probability, tie_matrix, tie_user_counts, understood, word_of_mouth
+from sim.metrics import WindowAccumulator
+from sim.population import (
+    ADMIN_HELP,
+    CHILDCARE,
+    DROPPED,
+    ENROLLED,
+    GENERATION_BITS,
+    HEALTH,
+    N_TYPES,
+    NO_SERVICE,
+    NONE,
+    PARENTING,
+    REJECTED,
+    WAITLISTED,
+    assign_quintiles,
+    birth_plan,
+    draw_generation,
+)
+from sim.scenario import DIMENSIONS, SERVICE_TYPES
+from sim.services import NO_HUB
+from sim.travel import trip_cost_cents
+from sim.world import World
+
+_DIM_INDEX = {name: i for i, name in enumerate(DIMENSIONS)}
+_PAIR_TO_DIM = np.array([_DIM_INDEX[d] for d in PAIR_DIMENSIONS])
+
+
+@dataclass
+class Plan:
+    """Phase A's output: events and decisions, keyed by row (global indices)."""
+
+    new_aware: np.ndarray  # bool [F, T]
+    broker_contacted: np.ndarray  # bool [F]
+    staff_contacted: np.ndarray  # bool [F]
+    coordinated: np.ndarray  # bool [F]
+    wom_heard: np.ndarray  # bool [F, T]: ties used the type last week (fit rises)
+    chosen: np.ndarray  # int32 [F, T]: service applied to this week, or NO_SERVICE
+    dropout: np.ndarray  # bool [F, T]
+    give_up: np.ndarray  # bool [F, T]
+    preferred_blocks: np.ndarray  # bool [F, T, D] dims blocking the preferred candidate
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """The fast engine: vectorised weekly rules over one World's column store."""
+
+    def __init__(self, world: World, chunk_size: int | None = None) -> None:
+        self.world = world
+        self.scenario = world.scenario
+        self.seed = world.seed
+        self.families = world.families.take(np.arange(world.families.size))  # own copy
+        self.svc = world.services.services
+        self.schedules = world.services.schedules
+        self.cand = world.candidates
+        self.chunk_size = chunk_size
+        self.week = 0
+        self.burn_in = self.scenario.run.burn_in_weeks
+        self.languages = world.city.languages
+        self.local = self.languages.index("local")
+        n_hubs = len(world.services.hub_cells)
+        self.hub_has_type = np.zeros((max(n_hubs, 1), N_TYPES), dtype=bool)
+        in_hub = self.svc.hub != NO_HUB
+        self.hub_has_type[self.svc.hub[in_hub], self.svc.type[in_hub]] = True
+        self.coordinator = bool(world.services.hub_coordinator and n_hubs)
+        info = self.scenario.information
+        self.broker_capacity = np.array(
+            [info.brokers.get(lang, 0.0) * info.broker_contacts_per_week for lang in self.languages]
+        )
+        self.outreach_capacity = info.outreach_workers * info.outreach_visits_per_worker_week
+        health_interpreters = self.scenario.provision["health"].interpreters
+        self.first_contact_interpreter = info.interpreter_comprehension if health_interpreters else 0.0
+        self.ties = tie_matrix(self.families.ties_indptr, self.families.ties_indices)
+        self.accumulator = WindowAccumulator(self)
+        self.last: dict[str, float] = {}
+        self.counters: dict[str, int] = {}
+
+    # ----------------------------------------------------------------------------------
+    # helpers over the current state
+
+    def ages(self) -> np.ndarray:
+        return self.families.youngest_age_weeks
+
+    def needs(self) -> np.ndarray:
+        """need[f, t]: the family needs the type now (need is not vulnerability, DESIGN §2)."""
+        f = self.families
+        pop = self.scenario.population
+        age = f.youngest_age_weeks
+        need = np.zeros((f.size, N_TYPES), dtype=bool)
+        need[:, CHILDCARE] = f.wants_formal_care & (age >= f.care_start_age_weeks) & (age < pop.childcare_exit_age_weeks)
+        need[:, HEALTH] = (age >= 0) & (age < pop.health_need_until_age_weeks)
+        need[:, PARENTING] = f.parenting_need & (age >= 0) & (age < pop.parenting_need_until_age_weeks)
+        need[:, ADMIN_HELP] = f.admin_need
+        return need
+
+    def may_apply(self, need: np.ndarray) -> np.ndarray:
+        """Applications are possible with a need, and for childcare from the week a pregnancy
+        is known (Flemish registration from the third month, EVIDENCE C21)."""
+        f = self.families
+        pop = self.scenario.population
+        age = f.youngest_age_weeks
+        out = need.copy()
+        out[:, CHILDCARE] = f.wants_formal_care & (age >= -pop.pregnancy_known_weeks) & (age < pop.childcare_exit_age_weeks)
+        return out
+
+    def ready(self, rows: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """Whether a place can be taken now (childcare: only once leave has ended)."""
+        f = self.families
+        cc = types == CHILDCARE
+        return ~cc | (f.youngest_age_weeks[rows] >= f.care_start_age_weeks[rows])
+
+    def enrolled_hubs(self) -> np.ndarray:
+        f = self.families
+        hub = np.where(f.service >= 0, self.svc.hub[np.maximum(f.service, 0)], NO_HUB)
+        return np.where(f.status == ENROLLED, hub, NO_HUB)
+
+    def enrolled_counts(self) -> np.ndarray:
+        f = self.families
+        mask = f.status == ENROLLED
+        return np.bincount(f.service[mask], minlength=self.svc.size).astype(np.int64)
+
+    def pair_inputs(self, rows: np.ndarray, types: np.ndarray, services: np.ndarray, minutes: np.ndarray, trip_cents: np.ndarray, enrolled_hub: np.ndarray) -> PairInputs:
+        f = self.families
+        s = self.svc
+        info = self.scenario.information
+        fee = weekly_fee_cents(self.schedules, s.schedule[services], f.income_q[rows])
+        hub = s.hub[services]
+        in_hub = hub != NO_HUB
+        intake_done = in_hub & ((enrolled_hub[rows] == hub[:, None]).any(axis=1) | f.coordinated[rows])
+        stigma_factor = np.where(in_hub, self.scenario.hubs.stigma_factor, 1.0)
+        broker_gain = np.where(f.broker_contacted[rows], info.broker_comprehension_gain, 0.0)
+        return PairInputs(
+            income_q=f.income_q[rows],
+            household_factor_tenths=int(round(self.scenario.population.household_equivalence_factor * 10)),
+            cost_share_bp=f.cost_share_bp[rows],
+            weekly_cost_cents=fee + s.trips_per_week[services].astype(np.int64) * trip_cents,
+            minutes=minutes,
+            max_minutes=f.max_travel_minutes[rows],
+            atypical_hours=f.atypical_hours[rows],
+            hours_severity=f.hours_severity[rows],
+            extended_hours=s.extended_hours[services],
+            hours_tolerance=f.hours_tolerance[rows],
+            admin_complexity=np.where(intake_done, 0.0, s.admin_complexity[services]),
+            paperwork=f.paperwork[rows],
+            admin_tolerance=f.admin_tolerance[rows],
+            speaks_language=s.speaks[services, f.language[rows]],
+            proficiency=f.proficiency[rows],
+            interpreter_comprehension=np.where(s.interpreters[services], info.interpreter_comprehension, 0.0),
+            broker_gain=broker_gain,
+            language_tolerance=f.language_tolerance[rows],
+            stigma_label=s.stigma_label[services] * stigma_factor,
+            stigma_sensitivity=f.stigma_sensitivity[rows],
+            trust=f.trust[rows],
+            stigma_tolerance=f.stigma_tolerance[rows],
+            perceived_fit=f.perceived_fit[rows, types],
+            quality=s.quality[services],
+            fit_threshold=f.fit_threshold[rows],
+        )
+
+    def eligible(self, rows: np.ndarray, services: np.ndarray) -> np.ndarray:
+        """Means-tested services admit only families below the line; families know their
+        income, so ineligible services are not candidates for them."""
+        s = self.svc
+        return ~s.means_tested[services] | (self.families.income_q[rows] < s.means_line_q[services])
+
+    # ----------------------------------------------------------------------------------
+    # phase A
+
+    def decide(self) -> Plan:
+        f = self.families
+        n = f.size
+        week = self.week
+        need = self.needs()
+        applicable = self.may_apply(need)
+        enrolled = f.status == ENROLLED
+        using = enrolled.copy()
+        enrolled_hub = self.enrolled_hubs()
+        measuring = week >= self.burn_in
+        plan = Plan(
+            new_aware=np.zeros((n, N_TYPES), dtype=bool),
+            broker_contacted=np.zeros(n, dtype=bool),
+            staff_contacted=np.zeros(n, dtype=bool),
+            coordinated=np.zeros(n, dtype=bool),
+            wom_heard=np.zeros((n, N_TYPES), dtype=bool),
+            chosen=np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
+            dropout=np.zeros((n, N_TYPES), dtype=bool),
+            give_up=np.zeros((n, N_TYPES), dtype=bool),
+            preferred_blocks=np.zeros((n, N_TYPES, len(DIMENSIONS)), dtype=bool) if measuring else np.zeros((0, N_TYPES, len(DIMENSIONS)), dtype=bool),
+        )
+        # pools for contact channels: counted over everyone, before any chunking
+        pop = self.scenario.population
+        age = f.youngest_age_weeks
+        young = (age >= -pop.pregnancy_known_weeks) & (age < 156)
+        in_contact = ((f.status == ENROLLED) | (f.status == WAITLISTED)).any(axis=1)
+        info = self.scenario.information
+        outreach_pool = young & ~in_contact
+        if info.outreach_targeting == "deprived_neighbourhoods":
+            outreach_pool &= f.deprivation >= info.outreach_deprivation_threshold
+        p_outreach = contact_probability(self.outreach_capacity, outreach_pool)
+        broker_pool = young & ~f.broker_contacted
+        p_broker = np.array(
+            [contact_probability(self.broker_capacity[li], broker_pool & (f.language == li)) for li in range(len(self.languages))]
+        )
+        users = tie_user_counts(self.ties, using)
+        step = n if not self.chunk_size else self.chunk_size
+        for start in range(0, n, max(step, 1)):
+            rows = np.arange(start, min(n, start + step))
+            self._information(rows, plan, need, users[rows], enrolled_hub, outreach_pool, p_outreach, broker_pool, p_broker)
+            self._applications(rows, plan, applicable, enrolled_hub)
+            self._exits(rows, plan, enrolled_hub)
+            if measuring:
+                self._preferred(rows, plan, need, enrolled_hub)
+        return plan
+
+    def _information(self, rows, plan, need, users, enrolled_hub, outreach_pool, p_outreach, broker_pool, p_broker):
+        f = self.families
+        info = self.scenario.information
+        seed, week = self.seed, self.week
+        keys = f.key[rows]
+        aware = f.aware[rows]
+        comp_local = np.where(f.is_local_language[rows], 1.0, f.proficiency[rows])
+        events = np.zeros((len(rows), N_TYPES), dtype=bool)
+
+        # universal first contact in the week of birth (EVIDENCE H1-H4)
+        newborn = f.youngest_age_weeks[rows] == 0
+        reached = newborn & (rng.uniform(seed, "first_contact", week, keys) < info.first_contact_reach)
+        events[:, HEALTH] |= reached
+        informs = np.zeros(N_TYPES, dtype=bool)
+        informs[[SERVICE_TYPES.index(t) for t in info.first_contact_informs]] = True
+        comp_fc = np.maximum(comp_local, self.first_contact_interpreter)
+        events |= reached[:, None] & informs[None, :] & understood(seed, "first_contact_understood", week, keys, comp_fc)
+
+        # word of mouth from ties who used the type last week
+        plan.wom_heard[rows] = users > 0
+        events |= word_of_mouth(seed, week, keys, users, info.wom_prob_per_tie_week)
+
+        # outreach home visits: only what the municipality observes decides who is visited
+        visited = outreach_pool[rows] & (rng.uniform(seed, "outreach", week, keys) < p_outreach)
+        events |= visited[:, None] & understood(seed, "outreach_understood", week, keys, comp_local)
+
+        # community brokers inside their own language group (comprehension 1)
+        lang = f.language[rows]
+        brokered = broker_pool[rows] & (rng.uniform(seed, "broker", week, keys) < p_broker[lang])
+        events |= brokered[:, None]
+        plan.broker_contacted[rows] = brokered
+        plan.staff_contacted[rows] = visited | brokered
+
+        # referrals from services in use: warm inside a hub, weak between separate services
+        hubs_of_row = enrolled_hub[rows]  # [n, T]
+        any_enrolled = (f.status[rows] == ENROLLED).any(axis=1)
+        warm = np.zeros((len(rows), N_TYPES), dtype=bool)
+        for t in range(N_TYPES):
+            h = hubs_of_row[:, t]
+            has = h != NO_HUB
+            warm[has] |= self.hub_has_type[h[has]]
+        p_ref = np.where(warm, self.scenario.hubs.referral_prob_week, info.referral_prob_week)
+        u_ref = rng.uniform(seed, "referral", week, keys[:, None], np.arange(N_TYPES)[None, :])
+        events |= any_enrolled[:, None] & (u_ref < p_ref)
+
+        # a hub coordinator assesses needs and connects the family to every service it needs
+        # (Iceland's Prosperity Act; EU WG ECEC)
+        if self.coordinator:
+            in_hub = (hubs_of_row != NO_HUB).any(axis=1)
+            assessed = in_hub & ~f.coordinated[rows]
+            plan.coordinated[rows] = assessed
+            events |= assessed[:, None] & need[rows]
+        plan.new_aware[rows] = events & ~aware
+
+    def _candidates_of(self, rows: np.ndarray, types: np.ndarray):
+        """Flatten candidate lists of (row, type) pairs: returns pair index and candidate arrays."""
+        owners, svcs, mins, trips = [], [], [], []
+        for t in np.unique(types):
+            sel = np.flatnonzero(types == t)
+            indptr = self.cand.indptr[t]
+            starts = indptr[rows[sel]]
+            counts = indptr[rows[sel] + 1] - starts
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+            owners.append(np.repeat(sel, counts))
+            svcs.append(self.cand.service[t][flat])
+            mins.append(self.cand.minutes[t][flat])
+            trips.append(self.cand.trip_cents[t][flat])
+        if not owners:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.astype(np.int32), empty.astype(np.int32), empty
+        return np.concatenate(owners), np.concatenate(svcs), np.concatenate(mins), np.concatenate(trips)
+
+    def _applications(self, rows, plan, applicable, enrolled_hub):
+        f = self.families
+        sub_status = f.status[rows]
+        active = applicable[rows] & f.aware[rows] & (sub_status == NONE)
+        pr, pt = np.nonzero(active)
+        if pr.size == 0:
+            return
+        fam_rows = rows[pr]
+        owner, svc, mins, trips = self._candidates_of(fam_rows, pt)
+        if owner.size == 0:
+            return
+        frow = fam_rows[owner]
+        ftype = pt[owner]
+        ok = self.eligible(frow, svc) & (svc != f.excluded_service[frow, ftype])
+        # before the child can start, only services that keep a waiting list take a registration
+        ok &= self.ready(frow, ftype) | self.svc.waitlist[svc]
+        barriers = evaluate(self.pair_inputs(frow, ftype, svc, mins, trips, enrolled_hub))
+        ok &= barriers.acceptable
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            return
+        # best acceptable candidate: least travel time, ties by service id
+        order = np.lexsort((svc[idx], mins[idx], owner[idx]))
+        ordered = idx[order]
+        first = np.r_[True, owner[ordered][1:] != owner[ordered][:-1]]
+        best = ordered[first]
+        plan.chosen[fam_rows[owner[best]], pt[owner[best]]] = svc[best]
+
+    def _exits(self, rows, plan, enrolled_hub):
+        """Drop-out with a hazard that grows with felt barriers; give-up after waiting too long."""
+        f = self.families
+        beh = self.scenario.behaviour
+        seed, week = self.seed, self.week
+        er, et = np.nonzero(f.status[rows] == ENROLLED)
+        if er.size:
+            fam = rows[er]
+            svc = f.service[fam, et]
+            mins, trips = self._minutes_to(fam, et, svc)
+            felt = evaluate(self.pair_inputs(fam, et, svc, mins, trips, enrolled_hub)).felt
+            hazard = np.minimum(1.0, beh.dropout_base_week + beh.dropout_barrier_slope * felt)
+            u = rng.uniform(seed, "dropout", week, f.key[fam], et)
+            drop = u < hazard
+            plan.dropout[fam[drop], et[drop]] = True
+        wr, wt = np.nonzero(f.status[rows] == WAITLISTED)
+        if wr.size:
+            fam = rows[wr]
+            ready = self.ready(fam, wt)
+            age = f.youngest_age_weeks[fam]
+            ready_since = np.where(wt == CHILDCARE, week - (age - f.care_start_age_weeks[fam]), f.status_week[fam, wt])
+            waited_from = np.maximum(ready_since, f.status_week[fam, wt])
+            gone = ready & (week - waited_from >= beh.waitlist_patience_weeks)
+            plan.give_up[fam[gone], wt[gone]] = True
+
+    def _minutes_to(self, fam: np.ndarray, types: np.ndarray, svc: np.ndarray):
+        """Travel minutes and trip cost to a specific service (looked up in candidate lists)."""
+        mins = np.zeros(len(fam), dtype=np.int32)
+        trips = np.zeros(len(fam), dtype=np.int64)
+        owner, csvc, cmins, ctrips = self._candidates_of(fam, types)
+        match = csvc == svc[owner]
+        mins[owner[match]] = cmins[match]
+        trips[owner[match]] = ctrips[match]
+        return mins, trips
+
+    def _preferred(self, rows, plan, need, enrolled_hub):
+        """Barrier log: every dimension blocking the preferred candidate — the nearest eligible
+        service within reach, else the nearest of the type anywhere (travel blocks)."""
+        f = self.families
+        unmet = need[rows] & (f.status[rows] != ENROLLED)
+        ur, ut = np.nonzero(unmet)
+        if ur.size == 0:
+            return
+        fam = rows[ur]
+        owner, svc, mins, trips = self._candidates_of(fam, ut)
+        pref = self.cand.nearest_service[fam, ut].astype(np.int32)
+        pref_min = self.cand.nearest_minutes[fam, ut].astype(np.int32)
+        pref_trip = trip_cost_cents(pref_min, f.mode[fam], self.scenario.travel)
+        has_pref = pref >= 0
+        none_eligible = np.zeros(len(fam), dtype=bool)
+        if owner.size:
+            ok = self.eligible(fam[owner], svc)
+            idx = np.flatnonzero(ok)
+            order = np.lexsort((svc[idx], mins[idx], owner[idx]))
+            ordered = idx[order]
+            first = np.r_[True, owner[ordered][1:] != owner[ordered][:-1]] if ordered.size else np.zeros(0, dtype=bool)
+            best = ordered[first]
+            pref[owner[best]] = svc[best]
+            pref_min[owner[best]] = mins[best]
+            pref_trip[owner[best]] = trips[best]
+            # candidates in reach, but none the family is eligible for: no place for them
+            none_eligible[np.unique(owner)] = True
+            none_eligible[owner[best]] = False
+        blocks = np.zeros((len(fam), len(DIMENSIONS)), dtype=bool)
+        if has_pref.any():
+            sel = np.flatnonzero(has_pref)
+            b = evaluate(self.pair_inputs(fam[sel], ut[sel], pref[sel], pref_min[sel], pref_trip[sel], enrolled_hub))
+            blocks[np.ix_(sel, _PAIR_TO_DIM)] = b.blocks
+        # no service of the type in the whole city, or none open to the family: no place
+        blocks[~has_pref | none_eligible, _DIM_INDEX["capacity"]] = True
+        plan.preferred_blocks[fam, ut] = blocks
+
+    # ----------------------------------------------------------------------------------
+    # phase B
+
+    def apply(self, plan: Plan) -> None:
+        f = self.families
+        beh = self.scenario.behaviour
+        week = self.week
+        counters = {
+            "aware_events": int(plan.new_aware.sum()),
+            "outreach_visits": int((plan.staff_contacted & ~plan.broker_contacted).sum()),
+            "broker_contacts": int(plan.broker_contacted.sum()),
+            "coordinator_assessments": int(plan.coordinated.sum()),
+        }
+        # 1. information
+        f.aware |= plan.new_aware
+        f.broker_contacted |= plan.broker_contacted
+        f.staff_contacted |= plan.staff_contacted
+        f.coordinated |= plan.coordinated
+
+        # 2. cooldowns end
+        cooled = ((f.status == REJECTED) | (f.status == DROPPED)) & (f.status_week + beh.cooldown_weeks <= week)
+        f.status[cooled] = NONE
+
+        # 3. drop-outs, 4. give-ups
+        dr, dt = np.nonzero(plan.dropout & (f.status == ENROLLED))
+        f.status[dr, dt] = DROPPED
+        f.status_week[dr, dt] = week
+        f.excluded_service[dr, dt] = f.service[dr, dt]
+        gr, gt = np.nonzero(plan.give_up & (f.status == WAITLISTED))
+        f.status[gr, gt] = NONE
+        f.excluded_service[gr, gt] = f.service[gr, gt]
+        counters["dropouts"] = len(dr)
+        counters["give_ups"] = len(gr)
+
+        # 5. allocation: new applications join the queue, then every ready queued family is
+        # ranked; places free after this week's exits
+        ar, at = np.nonzero((plan.chosen != NO_SERVICE) & (f.status == NONE))
+        f.status[ar, at] = WAITLISTED
+        f.service[ar, at] = plan.chosen[ar, at]
+        f.applied_week[ar, at] = week
+        f.status_week[ar, at] = week
+        counters["applications"] = len(ar)
+        counters["pre_birth_applications"] = int(((at == CHILDCARE) & (f.youngest_age_weeks[ar] < 0)).sum())
+        qr, qt = np.nonzero(f.status == WAITLISTED)
+        svc = f.service[qr, qt]
+        free = np.maximum(self.svc.capacity - self.enrolled_counts(), 0)
+        s = self.svc
+        prio = priority_class(
+            s.priority[svc],
+            f.employed[qr],
+            f.income_q[qr] < s.means_line_q[svc],
+            f.deprivation[qr],
+            s.priority_deprivation_threshold[svc],
+        )
+        ready = self.ready(qr, qt)
+        result = admit(self.seed, week, svc, f.key[qr], prio, f.applied_week[qr, qt], ready, free)
+        adm = result.admitted
+        f.status[qr[adm], qt[adm]] = ENROLLED
+        f.status_week[qr[adm], qt[adm]] = week
+        counters["admissions"] = int(adm.sum())
+        counters["capacity_binding"] = int((ready & ~adm).sum())
+        # a ready newcomer who was not admitted: waiting list, or rejection where there is none
+        newcomer = (f.applied_week[qr, qt] == week) & ready & ~adm
+        rejected = newcomer & ~s.waitlist[svc]
+        rr, rt = qr[rejected], qt[rejected]
+        f.status[rr, rt] = REJECTED
+        f.status_week[rr, rt] = week
+        f.excluded_service[rr, rt] = f.service[rr, rt]
+        counters["rejections"] = len(rr)
+        # rejection lowers trust (DESIGN §2; IAS focus groups: 'they never say no' as what helps)
+        np.subtract.at(f.trust, rr, beh.trust_loss_rejection * f.trust[rr])
+        counters["waitlisted"] = int((f.status == WAITLISTED).sum())
+
+        # 6. experience: use raises trust and perceived fit; hearing from users raises fit
+        enrolled = f.status == ENROLLED
+        any_enrolled = enrolled.any(axis=1)
+        f.trust[any_enrolled] += beh.trust_gain_enrolled_week * (1.0 - f.trust[any_enrolled])
+        f.perceived_fit[enrolled] += beh.fit_gain_enrolled_week * (1.0 - f.perceived_fit[enrolled])
+        heard = plan.wom_heard & ~enrolled
+        f.perceived_fit[heard] += self.scenario.information.wom_fit_gain * (1.0 - f.perceived_fit[heard])
+
+        # 7. measurement
+        if week >= self.burn_in:
+            self.accumulator.record(plan)
+        self.last = self.accumulator.snapshot()
+
+        # 8. life course
+        counters.update(self._life_course())
+        for key, value in counters.items():
+            self.counters[key] = self.counters.get(key, 0) + value
+
+    def _life_course(self) -> dict[str, int]:
+        f = self.families
+        pop = self.scenario.population
+        seed, week = self.seed, self.week
+        f.youngest_age_weeks += 1
+        age = f.youngest_age_weeks
+        ends = np.zeros((f.size, N_TYPES), dtype=bool)
+        ends[:, CHILDCARE] = age >= pop.childcare_exit_age_weeks
+        ends[:, HEALTH] = age >= pop.health_need_until_age_weeks
+        ends[:, PARENTING] = age >= pop.parenting_need_until_age_weeks
+        leaving = ends & (f.status != NONE)
+        f.status[leaving] = NONE
+        f.excluded_service[ends] = NO_SERVICE
+        births = int((age == 0).sum())
+        f.n_children[age == 0] += 1
+
+        # a next pregnancy, once the youngest is old enough (one child in the childcare range)
+        eligible = age >= pop.min_birth_spacing_weeks
+        conceive = eligible & (rng.uniform(seed, "conception", week, f.key) < pop.next_birth_hazard_week)
+        rows = np.flatnonzero(conceive)
+        if rows.size:
+            f.youngest_age_weeks[rows] = -pop.gestation_weeks
+            plan = birth_plan(self.scenario, seed, f.key[rows], week, f.employed[rows])
+            f.wants_formal_care[rows] = plan["wants_formal_care"]
+            f.care_start_age_weeks[rows] = plan["care_start_age_weeks"]
+            for t in (CHILDCARE, HEALTH):
+                f.status[rows, t] = NONE
+                f.excluded_service[rows, t] = NO_SERVICE
+
+        # the youngest leaves the 0-12 range: a new family takes the slot
+        renew = np.flatnonzero(f.youngest_age_weeks >= pop.youngest_child_max_age_weeks)
+        if renew.size:
+            if week >= self.burn_in:
+                self.accumulator.close(renew)
+            self._renew(renew)
+        return {"births": births, "conceptions": int(rows.size), "renewals": int(renew.size)}
+
+    def _renew(self, rows: np.ndarray) -> None:
+        f = self.families
+        pop = self.scenario.population
+        f.generation[rows] += 1
+        if (f.generation[rows] >= (1 << GENERATION_BITS)).any():
+            raise OverflowError("family generation counter exhausted")
+        keys = f.key[rows]
+        city = self.world.city
+        columns = draw_generation(
+            self.scenario,
+            self.seed,
+            keys,
+            city.log_income_shift[f.x[rows], f.y[rows]],
+            f.deprivation[rows],
+            f.is_local_language[rows],
+            np.full(rows.size, -pop.gestation_weeks, dtype=np.int32),
+        )
+        for name, values in columns.items():
+            getattr(f, name)[rows] = values
+        f.income_quintile[rows] = assign_quintiles(f.income_q[rows], self.world.quintile_cuts)
+
+    def step(self) -> None:
+        plan = self.decide()
+        self.apply(plan)
+        self.week += 1
