@@ -101,8 +101,12 @@ def evaluate(p: PairInputs) -> PairBarriers:
     fit = np.clip(p.perceived_fit + p.quality - 0.5, 0.0, 1.0)
     fit_block = fit < p.fit_threshold
     blocks = np.column_stack([cost_block, travel_block, hours_block, admin_block, language_block, stigma_block, fit_block])
+    # cost / income first (both exact in float64), so rescaling money gives the same bits
+    cost_ratio = (p.weekly_cost_cents / np.maximum(p.income_q, 1)) * (
+        COST_SCALE / (p.household_factor_tenths * np.maximum(p.cost_share_bp, 1))
+    )
     felt = (
-        lhs.astype(np.float64) / np.maximum(rhs, 1).astype(np.float64)
+        cost_ratio
         + p.minutes / np.maximum(p.max_minutes, 1)
         + hours / np.maximum(p.hours_tolerance, 1e-9)
         + language / np.maximum(p.language_tolerance, 1e-9)

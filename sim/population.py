@@ -107,6 +107,21 @@ class FamilyTable:
         return FamilyTable(**columns, ties_indptr=np.cumsum(indptr), ties_indices=mapped[keep])
 
 
+    def without_ties_of(self, rows: np.ndarray) -> FamilyTable:
+        """A copy in which the given rows have no ties at all (in either direction)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        isolated = np.zeros(self.size, dtype=bool)
+        isolated[rows] = True
+        owner = np.repeat(np.arange(self.size), np.diff(self.ties_indptr))
+        keep = ~isolated[owner] & ~isolated[self.ties_indices]
+        indptr = np.zeros(self.size + 1, dtype=np.int64)
+        np.add.at(indptr, owner[keep] + 1, 1)
+        copy = self.take(np.arange(self.size))
+        copy.ties_indptr = np.cumsum(indptr)
+        copy.ties_indices = self.ties_indices[keep].copy()
+        return copy
+
+
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Concatenation of arange(start, start + count) for each pair, vectorised."""
     total = int(counts.sum())

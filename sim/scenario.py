@@ -48,7 +48,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 NonNegFloat = Annotated[float, Field(ge=0.0)]
-Money = Annotated[float, Field(ge=0.0, le=1e7)]
+Money = Annotated[float, Field(ge=0.0, le=1e10)]
 
 
 class Strict(BaseModel):

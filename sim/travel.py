@@ -46,12 +46,13 @@ def travel_minutes(
 
 
 def trip_cost_cents(minutes: np.ndarray, mode: np.ndarray, spec: TravelSpec) -> np.ndarray:
-    """Cost of one trip in integer cents: a transit fare or car cost per minute."""
-    car_cents = cents(spec.car_cost_eur_per_minute * 100.0)  # cents per 100 minutes, exact
+    """Cost of one trip in integer cents: a transit fare, or the car's cost per minute
+    (rounded to whole cents per minute, so rescaling money changes no comparison)."""
+    car_cents_per_minute = cents(spec.car_cost_eur_per_minute)
     fare = cents(spec.transit_fare_eur_trip)
     cost = np.where(
         mode == MODE_CAR,
-        (minutes.astype(np.int64) * car_cents) // 100,
+        minutes.astype(np.int64) * car_cents_per_minute,
         np.where(mode == MODE_TRANSIT, fare, 0),
     )
     return cost.astype(np.int64)

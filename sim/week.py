@@ -3,7 +3,8 @@
 Phase A (`decide`) reads only last week's state and may run over any partition of the
 families (chunks of 1, 7 or all give identical results): information events, applications,
 drop-outs and give-ups. Phase B (`apply`) then changes the state in a fixed order:
-awareness, cooldowns, drop-outs, give-ups, allocation, experience, measurement, life course.
+awareness, cooldowns, drop-outs, give-ups, allocation, experience, measurement; `advance`
+then runs the life course and moves the clock.
 """
 
 from __future__ import annotations
@@ -489,11 +490,16 @@ class Engine:
         if week >= self.burn_in:
             self.accumulator.record(plan)
         self.last = self.accumulator.snapshot()
+        self._count(counters)
 
-        # 8. life course
-        counters.update(self._life_course())
+    def _count(self, counters: dict[str, int]) -> None:
         for key, value in counters.items():
             self.counters[key] = self.counters.get(key, 0) + value
+
+    def advance(self) -> None:
+        """8. Life course, then the clock moves to the next week."""
+        self._count(self._life_course())
+        self.week += 1
 
     def _life_course(self) -> dict[str, int]:
         f = self.families
@@ -554,6 +560,5 @@ class Engine:
         f.income_quintile[rows] = assign_quintiles(f.income_q[rows], self.world.quintile_cuts)
 
     def step(self) -> None:
-        plan = self.decide()
-        self.apply(plan)
-        self.week += 1
+        self.apply(self.decide())
+        self.advance()

@@ -1,0 +1,69 @@
+"""Verification through the model: invariants that must hold for any parameters
+(hypothesis property tests on small cities)."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import build, small_scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.population import ENROLLED
+from sim.scenario import DIMENSIONS
+from sim.week import Engine
+
+SHARE_PREFIXES = ("u3_participation_", "takeup_", "unmet_need_share", "multi_service_share", "blocked_by_", "main_barrier_", "capacity_use")
+
+
+@st.composite
+def scenarios(draw):
+    return small_scenario(
+        city={"families": draw(st.integers(150, 500)), "width": 14, "height": 14, "neighbourhoods": draw(st.integers(1, 5)), "seed": draw(st.integers(0, 1000))},
+        run={"burn_in_weeks": draw(st.integers(0, 12)), "weeks": draw(st.integers(1, 10))},
+        population={
+            "max_travel_minutes_median": draw(st.floats(3.0, 60.0)),
+            "cost_share_threshold_median": draw(st.floats(0.01, 0.5)),
+            "next_birth_hazard_week": draw(st.floats(0.0, 0.05)),
+            "youngest_child_max_age_weeks": draw(st.integers(156, 300)),
+        },
+        information={
+            "wom_prob_per_tie_week": draw(st.floats(0.0, 1.0)),
+            "outreach_workers": draw(st.floats(0.0, 5.0)),
+            "brokers": {"lang_a": draw(st.floats(0.0, 3.0))},
+        },
+        behaviour={"dropout_base_week": draw(st.floats(0.0, 0.2)), "cooldown_weeks": draw(st.integers(0, 5))},
+        hubs={"count": draw(st.integers(0, 3)), "coordinator": draw(st.booleans())},
+        **{"provision.childcare": {"places_per_100": draw(st.floats(0.0, 80.0)), "waitlist": draw(st.booleans())}},
+    )
+
+
+@settings(max_examples=25)
+@given(scenario=scenarios(), seed=st.integers(0, 10_000))
+def test_invariants_hold_every_week(scenario, seed):
+    world = build(scenario, seed)
+    engine = Engine(world)
+    n = world.families.size
+    capacity = engine.svc.capacity
+    total = scenario.run.burn_in_weeks + scenario.run.weeks
+    for _ in range(total):
+        engine.step()
+        f = engine.families
+        # enrolled never above capacity
+        assert (engine.enrolled_counts() <= capacity).all()
+        # families conserved: every slot still there, once
+        assert f.size == n and np.array_equal(np.sort(f.slot), np.arange(n))
+        # an enrolment always points at a service of its own type
+        er, et = np.nonzero(f.status == ENROLLED)
+        assert (engine.svc.type[f.service[er, et]] == et).all()
+        assert ((f.trust >= 0) & (f.trust <= 1)).all()
+        assert ((f.perceived_fit >= 0) & (f.perceived_fit <= 1)).all()
+    metrics = engine.accumulator.result()
+    for name, value in metrics.items():
+        if name.startswith(SHARE_PREFIXES) and np.isfinite(value):
+            assert 0.0 <= value <= 1.0, name
+    unmet = engine.accumulator.unmet_weeks
+    if unmet:
+        # every unmet need has exactly one main barrier, and it is among its recorded ones
+        assert engine.accumulator.main.sum() == unmet
+        assert (engine.accumulator.blocked >= engine.accumulator.main).all()
+        assert abs(sum(metrics[f"main_barrier_{d}"] for d in DIMENSIONS) - 1.0) < 1e-12
