@@ -1,0 +1,199 @@
+"""Unit tests, one mechanism at a time, on hand-made arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.allocation import admit, priority_class
+from sim.barriers import PAIR_DIMENSIONS, PairInputs, evaluate
+from sim.information import contact_probability, tie_matrix, tie_user_counts, word_of_mouth
+from sim.population import INCOME_SCALE, MODE_CAR, MODE_TRANSIT, MODE_WALK, stationary_age_distribution
+from sim.scenario import FeeBand, FeeSpec, Scenario, TravelSpec
+from sim.services import PRIORITY_FIRST_COME, PRIORITY_NEED, PRIORITY_WORKING, fee_schedule
+from sim.travel import travel_minutes, trip_cost_cents
+
+
+def pair(n=1, **over):
+    base = dict(
+        income_q=np.full(n, 3_000_000 * INCOME_SCALE, dtype=np.int64),  # 30,000 EUR a year
+        household_factor_tenths=18,
+        cost_share_bp=np.full(n, 1500, dtype=np.int64),
+        weekly_cost_cents=np.zeros(n, dtype=np.int64),
+        minutes=np.full(n, 10),
+        max_minutes=np.full(n, 20),
+        atypical_hours=np.zeros(n, dtype=bool),
+        hours_severity=np.zeros(n),
+        extended_hours=np.zeros(n, dtype=bool),
+        hours_tolerance=np.full(n, 0.4),
+        admin_complexity=np.zeros(n),
+        paperwork=np.full(n, 0.7),
+        admin_tolerance=np.full(n, 0.3),
+        speaks_language=np.ones(n, dtype=bool),
+        proficiency=np.ones(n),
+        interpreter_comprehension=np.zeros(n),
+        broker_gain=np.zeros(n),
+        language_tolerance=np.full(n, 0.45),
+        stigma_label=np.zeros(n),
+        stigma_sensitivity=np.full(n, 0.5),
+        trust=np.full(n, 0.6),
+        stigma_tolerance=np.full(n, 0.25),
+        perceived_fit=np.full(n, 0.5),
+        quality=np.full(n, 0.5),
+        fit_threshold=np.full(n, 0.35),
+    )
+    base.update({k: np.asarray(v) if not isinstance(v, int) else v for k, v in over.items()})
+    return PairInputs(**base)
+
+
+def blocked(p):
+    return dict(zip(PAIR_DIMENSIONS, evaluate(p).blocks[0], strict=True))
+
+
+def test_a_service_with_no_barrier_is_acceptable():
+    assert evaluate(pair()).acceptable.all()
+
+
+def test_cost_blocks_exactly_above_the_share_of_household_income():
+    # 30,000 x 1.8 / 52 = 1,038.46 EUR a week; 15 % of it = 155.77 EUR
+    assert not blocked(pair(weekly_cost_cents=[15_576]))["cost"]
+    assert blocked(pair(weekly_cost_cents=[15_577]))["cost"]
+
+
+@given(factor=st.integers(1, 1000), cost=st.integers(0, 100_000), income=st.integers(1, 10_000_000))
+def test_cost_decision_is_unchanged_when_all_money_is_rescaled(factor, cost, income):
+    a = evaluate(pair(weekly_cost_cents=[cost], income_q=[income * INCOME_SCALE])).blocks[0, 0]
+    b = evaluate(pair(weekly_cost_cents=[cost * factor], income_q=[income * factor * INCOME_SCALE])).blocks[0, 0]
+    assert a == b
+
+
+def test_travel_blocks_beyond_the_family_maximum():
+    assert not blocked(pair(minutes=[20]))["travel"]
+    assert blocked(pair(minutes=[21]))["travel"]
+
+
+def test_language_barrier_falls_with_interpreters_and_brokers():
+    foreign = dict(speaks_language=[False], proficiency=[0.3])
+    assert blocked(pair(**foreign))["language"]
+    assert not blocked(pair(**foreign, interpreter_comprehension=[0.85]))["language"]
+    assert not blocked(pair(**foreign, broker_gain=[0.4]))["language"]
+
+
+def test_stigma_is_label_times_sensitivity_times_distrust():
+    # 0.8 x 0.9 x (1 - 0.5) = 0.36 > 0.25; halved by a hub's mixed clientele: 0.18
+    assert blocked(pair(stigma_label=[0.8], stigma_sensitivity=[0.9], trust=[0.5]))["stigma"]
+    assert not blocked(pair(stigma_label=[0.4], stigma_sensitivity=[0.9], trust=[0.5]))["stigma"]
+
+
+def test_admin_barrier_is_complexity_times_missing_paperwork_capacity():
+    assert blocked(pair(admin_complexity=[0.8], paperwork=[0.5]))["admin"]
+    assert not blocked(pair(admin_complexity=[0.0], paperwork=[0.0]))["admin"]
+
+
+def test_opening_hours_block_atypical_schedules_only_without_extended_hours():
+    atypical = dict(atypical_hours=[True], hours_severity=[0.7])
+    assert blocked(pair(**atypical))["hours"]
+    assert not blocked(pair(**atypical, extended_hours=[True]))["hours"]
+    assert not blocked(pair(hours_severity=[0.7]))["hours"]
+
+
+def test_fit_blocks_below_the_family_threshold():
+    assert blocked(pair(perceived_fit=[0.2], quality=[0.5]))["fit"]
+    assert not blocked(pair(perceived_fit=[0.2], quality=[0.7]))["fit"]
+
+
+def test_fee_schedules_charge_in_integer_cents():
+    income = np.array([10_000, 15_000, 50_000]) * 100 * INCOME_SCALE
+    assert (fee_schedule(FeeSpec(kind="free")).weekly_fee_cents(income) == 0).all()
+    assert (fee_schedule(FeeSpec(kind="flat", flat_eur_week=12.34)).weekly_fee_cents(income) == 1234).all()
+    means = fee_schedule(FeeSpec(kind="means_tested", flat_eur_week=50.0, means_test_line_eur_year=17_398.0))
+    assert means.weekly_fee_cents(income).tolist() == [0, 0, 5000]
+    bands = FeeSpec(
+        kind="income_related",
+        bands=[FeeBand(income_below_eur_year=14_000, fee_eur_week=27.5), FeeBand(income_below_eur_year=1e9, fee_eur_week=165.0)],
+    )
+    assert fee_schedule(bands).weekly_fee_cents(income).tolist() == [2750, 16500, 16500]
+
+
+def test_travel_minutes_by_mode():
+    spec = TravelSpec()
+    d = np.array([8.0])  # 1 km straight, 1.3 km by road
+    assert travel_minutes(d, np.array([MODE_WALK]), np.array([1.0]), 125.0, spec)[0] == 17  # 16.25 up
+    assert travel_minutes(d, np.array([MODE_CAR]), np.array([1.0]), 125.0, spec)[0] == 6  # 3 + 2.6
+    # transit: 4 + 12 x (1 - 0.5) + 3.9 = 13.9 -> 14
+    assert travel_minutes(d, np.array([MODE_TRANSIT]), np.array([0.5]), 125.0, spec)[0] == 14
+    assert trip_cost_cents(np.array([10]), np.array([MODE_CAR]), spec)[0] == 50
+
+
+def test_admission_order_is_priority_then_application_week_then_draw():
+    service = np.zeros(4, dtype=np.int64)
+    key = np.array([10, 11, 12, 13])
+    priority = np.array([1, 0, 0, 0])
+    applied = np.array([0, 5, 3, 3])
+    result = admit(1, 9, service, key, priority, applied, np.ones(4, dtype=bool), np.array([2]))
+    # priority 0 first; among them week 3 before week 5; the two week-3 applicants fill both places
+    assert result.admitted.tolist() == [False, False, True, True]
+    one = admit(1, 9, service, key, priority, applied, np.ones(4, dtype=bool), np.array([1]))
+    assert one.admitted.sum() == 1 and one.admitted[2:].any()
+
+
+def test_admission_never_exceeds_free_places_and_skips_families_not_ready():
+    rng_ = np.random.default_rng(0)
+    service = rng_.integers(0, 5, 200)
+    free = np.array([0, 3, 10, 100, 1])
+    ready = rng_.random(200) < 0.7
+    result = admit(4, 1, service, np.arange(200), np.zeros(200, dtype=np.int64), np.zeros(200, dtype=np.int64), ready, free)
+    assert not result.admitted[~ready].any()
+    counts = np.bincount(service[result.admitted], minlength=5)
+    assert (counts <= free).all()
+    assert (counts == np.minimum(free, np.bincount(service[ready], minlength=5))).all()
+
+
+def test_priority_classes_use_only_observable_information():
+    rule = np.array([PRIORITY_FIRST_COME, PRIORITY_WORKING, PRIORITY_WORKING, PRIORITY_NEED, PRIORITY_NEED, PRIORITY_NEED])
+    employed = np.array([False, True, False, False, False, True])
+    means = np.array([False, False, False, True, False, False])
+    deprivation = np.array([0.0, 0.0, 0.0, 0.0, 0.8, 0.1])
+    got = priority_class(rule, employed, means, deprivation, np.full(6, 0.5))
+    assert got.tolist() == [0, 0, 1, 0, 1, 2]
+
+
+def test_word_of_mouth_needs_a_user_among_the_ties_and_rises_with_their_number():
+    keys = np.arange(20_000)
+    none = word_of_mouth(1, 0, keys, np.zeros((20_000, 4), dtype=np.int64), 0.5)
+    assert not none.any()
+    one = word_of_mouth(1, 0, keys, np.ones((20_000, 4), dtype=np.int64), 0.1).mean()
+    three = word_of_mouth(1, 0, keys, np.full((20_000, 4), 3), 0.1).mean()
+    assert one == pytest.approx(0.1, abs=0.01)
+    assert three == pytest.approx(1 - 0.9**3, abs=0.01)
+
+
+def test_tie_user_counts_sum_the_ties_that_use_each_type():
+    indptr = np.array([0, 2, 3, 3])
+    indices = np.array([1, 2, 0])
+    using = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 1]], dtype=bool)
+    counts = tie_user_counts(tie_matrix(indptr, indices), using)
+    assert counts.tolist() == [[1, 2, 0, 1], [1, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_contact_capacity_is_spread_over_the_eligible():
+    assert contact_probability(10, np.ones(100, dtype=bool)) == 0.1
+    assert contact_probability(500, np.ones(100, dtype=bool)) == 1.0
+    assert contact_probability(5, np.zeros(100, dtype=bool)) == 0.0
+
+
+def test_the_stationary_age_profile_is_steady_under_the_life_course_rules():
+    scenario = Scenario()
+    pop = scenario.population
+    ages, p = stationary_age_distribution(scenario)
+    # push the distribution one week through ageing, conception and renewal
+    nxt = np.zeros_like(p)
+    nxt[1:] = p[:-1]
+    reset = p[-1]
+    conceive = ages >= pop.min_birth_spacing_weeks
+    moved = nxt[conceive] * pop.next_birth_hazard_week
+    nxt[conceive] -= moved
+    nxt[0] += reset + moved.sum()
+    assert np.abs(nxt - p).max() < 1e-12
