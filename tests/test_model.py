@@ -1,0 +1,108 @@
+"""The Mesa shell: seeded with rng=, a discrete_space grid with property layers, services
+as FixedAgents, families as views onto the column store, a DataCollector of aggregates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import small_scenario
+from mesa.discrete_space import FixedAgent, OrthogonalMooreGrid
+
+from sim.model import FamilyAccessModel, FamilyAgent, ServiceAgent
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def model():
+    scenario = small_scenario(run={"burn_in_weeks": 5, "weeks": 5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        m = FamilyAccessModel(scenario, rng=3)
+        m.run_for(10)
+    return m
+
+
+def test_the_model_runs_weeks_on_mesa_time(model):
+    assert model.time == 10
+    assert model.week == 10
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert len(frame) == 10
+    assert frame["week"].tolist() == list(range(10))
+
+
+def test_cell_data_lives_in_property_layers(model):
+    assert isinstance(model.grid, OrthogonalMooreGrid)
+    assert np.array_equal(model.grid.families.data, model.world.city.families)
+    assert np.array_equal(model.grid.deprivation.data, model.world.city.deprivation)
+
+
+def test_services_are_fixed_agents_on_their_cells(model):
+    services = list(model.agents_by_type[ServiceAgent])
+    assert len(services) == model.engine.svc.size
+    for agent in services[:20]:
+        assert isinstance(agent, FixedAgent)
+        sid = agent.service_id
+        assert agent.cell.coordinate == (int(model.engine.svc.x[sid]), int(model.engine.svc.y[sid]))
+        assert 0 <= agent.enrolled <= agent.capacity
+
+
+def test_family_agents_are_views_onto_the_column_store(model):
+    agent = next(iter(model.agents_by_type[FamilyAgent]))
+    row = agent.row
+    before = agent.youngest_age_weeks
+    model.engine.families.youngest_age_weeks[row] += 1000
+    assert agent.youngest_age_weeks == before + 1000  # no copy: one source of truth
+    model.engine.families.youngest_age_weeks[row] -= 1000
+
+
+def test_two_models_do_not_share_state():
+    scenario = small_scenario(city={"families": 300, "width": 14, "height": 14}, run={"burn_in_weeks": 2, "weeks": 2})
+    a = FamilyAccessModel(scenario, rng=1)
+    b = FamilyAccessModel(scenario, rng=2)
+    a.run_for(4)
+    assert b.engine.week == 0
+    assert a.engine.families.status is not b.engine.families.status
+    assert not np.shares_memory(a.engine.families.trust, b.engine.families.trust)
+
+
+def test_large_cities_skip_per_family_objects_with_identical_results():
+    scenario = small_scenario(city={"families": 400, "width": 16, "height": 16}, run={"burn_in_weeks": 8, "weeks": 6})
+    with_agents = FamilyAccessModel(scenario, rng=5, materialise_agents=True)
+    without = FamilyAccessModel(scenario, rng=5, materialise_agents=False)
+    with_agents.run_for(14)
+    without.run_for(14)
+    assert FamilyAgent not in without.agents_by_type
+    assert pd.Series(with_agents.metrics()).equals(pd.Series(without.metrics()))
+
+
+def test_apis_that_mesa_4_removes_are_banned_by_lint():
+    banned = ROOT / "pyproject.toml"
+    text = banned.read_text()
+    for api in ('"mesa.space"', '"mesa.batch_run"', '"mesa.time"'):
+        assert api in text
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "TID251", str(ROOT / "sim"), str(ROOT / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_banned_mesa_api_fails_the_lint(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from mesa.space import MultiGrid\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "TID251", "--config", str(ROOT / "pyproject.toml"), str(probe)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "mesa.space" in result.stdout
