@@ -8,8 +8,6 @@ then a keyed random draw, then family key. Storage order never matters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from sim import rng
@@ -26,13 +24,9 @@ def priority_class(
     """0 is admitted first. Only what a municipality can observe is used."""
     working = np.where(employed, 0, 1)
     need = np.where(passes_means_test, 0, np.where(deprivation >= deprivation_threshold, 1, 2))
-    return np.where(rule == PRIORITY_WORKING, working, np.where(rule == PRIORITY_NEED, need, 0)).astype(np.int64)
-
-
-@dataclass
-class Admission:
-    admitted: np.ndarray  # bool per applicant
-    ranked: np.ndarray  # bool: ready and considered this week
+    return np.where(
+        rule == PRIORITY_WORKING, working, np.where(rule == PRIORITY_NEED, need, 0)
+    ).astype(np.int64)
 
 
 def admit(
@@ -44,13 +38,14 @@ def admit(
     applied_week: np.ndarray,
     ready: np.ndarray,
     free_places: np.ndarray,
-) -> Admission:
-    """Admit the first `free_places[s]` ready applicants of each service s in order."""
+) -> np.ndarray:
+    """Admit the first `free_places[s]` ready applicants of each service s in order;
+    returns a bool per applicant."""
     n = len(service)
     admitted = np.zeros(n, dtype=bool)
     idx = np.flatnonzero(ready)
     if idx.size == 0:
-        return Admission(admitted, ready.copy())
+        return admitted
     draw = rng.keyed_bits(seed, "admission", week, family_key[idx], service[idx])
     order = np.lexsort((family_key[idx], draw, applied_week[idx], priority[idx], service[idx]))
     ordered = idx[order]
@@ -60,4 +55,4 @@ def admit(
     group_start = np.repeat(boundaries, np.diff(np.r_[boundaries, len(svc)]))
     rank = np.arange(len(svc)) - group_start
     admitted[ordered] = rank < free_places[svc]
-    return Admission(admitted, ready.copy())
+    return admitted

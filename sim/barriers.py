@@ -27,7 +27,9 @@ COST_SCALE = WEEKS_PER_YEAR * INCOME_SCALE * BASIS_POINTS * 10
 PAIR_DIMENSIONS = ("cost", "travel", "hours", "admin", "language", "stigma", "fit")
 
 
-def weekly_fee_cents(schedules: list[FeeSchedule], schedule_of_pair: np.ndarray, income_q: np.ndarray) -> np.ndarray:
+def weekly_fee_cents(
+    schedules: list[FeeSchedule], schedule_of_pair: np.ndarray, income_q: np.ndarray
+) -> np.ndarray:
     """Fee in integer cents per week for each pair, by each service's fee schedule."""
     fee = np.zeros(len(schedule_of_pair), dtype=np.int64)
     for index in np.unique(schedule_of_pair):
@@ -100,7 +102,17 @@ def evaluate(p: PairInputs) -> PairBarriers:
     stigma_block = stigma > p.stigma_tolerance
     fit = np.clip(p.perceived_fit + p.quality - 0.5, 0.0, 1.0)
     fit_block = fit < p.fit_threshold
-    blocks = np.column_stack([cost_block, travel_block, hours_block, admin_block, language_block, stigma_block, fit_block])
+    blocks = np.column_stack(
+        [
+            cost_block,
+            travel_block,
+            hours_block,
+            admin_block,
+            language_block,
+            stigma_block,
+            fit_block,
+        ]
+    )
     # cost / income first (both exact in float64), so rescaling money gives the same bits
     cost_ratio = (p.weekly_cost_cents / np.maximum(p.income_q, 1)) * (
         COST_SCALE / (p.household_factor_tenths * np.maximum(p.cost_share_bp, 1))

@@ -39,7 +39,9 @@ def word_of_mouth(
     return (users > 0) & (u < p)
 
 
-def understood(seed: int, stream: str, week: int, keys: np.ndarray, comprehension: np.ndarray) -> np.ndarray:
+def understood(
+    seed: int, stream: str, week: int, keys: np.ndarray, comprehension: np.ndarray
+) -> np.ndarray:
     """Whether information passed on in the local language is understood, per type."""
     u = rng.uniform(seed, stream, week, keys[:, None], np.arange(N_TYPES)[None, :])
     return u < comprehension[:, None]

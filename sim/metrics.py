@@ -49,7 +49,9 @@ def public_outlay_cents(engine: Engine) -> int:
     total += int((s.capacity[public] * s.means_test_admin_cents[public]).sum())
     total += int(round(info.outreach_workers * info.outreach_worker_eur_week * 100))
     total += int(round(sum(info.brokers.values()) * info.broker_eur_week * 100))
-    total += int(s.interpreters[public].sum()) * int(round(info.interpreter_eur_week_per_site * 100))
+    total += int(s.interpreters[public].sum()) * int(
+        round(info.interpreter_eur_week_per_site * 100)
+    )
     hubs = len(engine.world.services.hub_cells)
     total += hubs * int(round(sc.hubs.overhead_eur_week * 100))
     if sc.hubs.coordinator:
@@ -128,8 +130,12 @@ class WindowAccumulator:
         self.unmet_weeks += len(ur)
 
         cell = f.x.astype(np.int64) * e.world.city.height + f.y
-        self.cell_need_weeks += np.bincount(cell, weights=need.sum(axis=1), minlength=len(self.cell_need_weeks)).astype(np.int64)
-        self.cell_unmet_weeks += np.bincount(cell, weights=unmet.sum(axis=1), minlength=len(self.cell_unmet_weeks)).astype(np.int64)
+        self.cell_need_weeks += np.bincount(
+            cell, weights=need.sum(axis=1), minlength=len(self.cell_need_weeks)
+        ).astype(np.int64)
+        self.cell_unmet_weeks += np.bincount(
+            cell, weights=unmet.sum(axis=1), minlength=len(self.cell_unmet_weeks)
+        ).astype(np.int64)
 
         self.waitlist_sum += int((f.status == WAITLISTED).sum())
         er, et = np.nonzero(enrolled)
@@ -150,9 +156,15 @@ class WindowAccumulator:
         enrolled = f.status == ENROLLED
         in_care = enrolled[:, CHILDCARE] & u3
         out: dict[str, float] = {"week": float(e.week), "measured": float(e.week >= e.burn_in)}
-        for name, mask in (("all", u3), ("arope", u3 & f.is_arope), ("non_arope", u3 & ~f.is_arope)):
+        for name, mask in (
+            ("all", u3),
+            ("arope", u3 & f.is_arope),
+            ("non_arope", u3 & ~f.is_arope),
+        ):
             count = int(mask.sum())
-            out[f"u3_participation_{name}"] = float(in_care[mask].sum()) / count if count else float("nan")
+            out[f"u3_participation_{name}"] = (
+                float(in_care[mask].sum()) / count if count else float("nan")
+            )
         out["children_u3"] = float(u3.sum())
         out["waitlist_total"] = float((f.status == WAITLISTED).sum())
         for t, name in enumerate(SERVICE_TYPES):
@@ -178,7 +190,14 @@ class WindowAccumulator:
         self.closed_multi_used += int((multi & (used.sum(axis=1) >= 2)).sum())
         has = self.u3_weeks[rows] > 0
         r = rows[has]
-        self.closed_ci.append((self.u3_weeks[r].copy(), self.u3_enrolled_weeks[r].copy(), f.income_q[r].copy(), f.key[r].copy()))
+        self.closed_ci.append(
+            (
+                self.u3_weeks[r].copy(),
+                self.u3_enrolled_weeks[r].copy(),
+                f.income_q[r].copy(),
+                f.key[r].copy(),
+            )
+        )
         self.need_seen[rows] = False
         self.used_seen[rows] = False
         self.u3_weeks[rows] = 0
@@ -191,8 +210,12 @@ class WindowAccumulator:
         out: dict[str, float] = {}
         for name in GROUPS:
             values = np.array(self.weekly[name], dtype=float)
-            out[f"u3_participation_{name}"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-        out["u3_gap_pp"] = 100.0 * (out["u3_participation_non_arope"] - out["u3_participation_arope"])
+            out[f"u3_participation_{name}"] = (
+                float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+            )
+        out["u3_gap_pp"] = 100.0 * (
+            out["u3_participation_non_arope"] - out["u3_participation_arope"]
+        )
         non = out["u3_participation_non_arope"]
         out["u3_ratio"] = out["u3_participation_arope"] / non if non > 0 else float("nan")
 
@@ -204,19 +227,27 @@ class WindowAccumulator:
         np.add.at(used_cnt, arope, used_now.astype(np.int64))
         for t, name in enumerate(SERVICE_TYPES):
             for g, label in ((1, "arope"), (0, "non_arope")):
-                out[f"takeup_{name}_{label}"] = float(used_cnt[g, t] / need_cnt[g, t]) if need_cnt[g, t] else float("nan")
+                out[f"takeup_{name}_{label}"] = (
+                    float(used_cnt[g, t] / need_cnt[g, t]) if need_cnt[g, t] else float("nan")
+                )
 
         total_need = int(need_cnt.sum())
         total_used = int(used_cnt.sum())
-        out["unmet_need_share"] = (total_need - total_used) / total_need if total_need else float("nan")
+        out["unmet_need_share"] = (
+            (total_need - total_used) / total_need if total_need else float("nan")
+        )
         multi = self.need_seen.sum(axis=1) >= 2
         multi_need = self.closed_multi_need + int(multi.sum())
         multi_used = self.closed_multi_used + int((multi & (used_now.sum(axis=1) >= 2)).sum())
         out["multi_service_share"] = multi_used / multi_need if multi_need else float("nan")
         out["concentration_index"] = self._erreygers()
         for d, name in enumerate(DIMENSIONS):
-            out[f"blocked_by_{name}"] = float(self.blocked[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
-            out[f"main_barrier_{name}"] = float(self.main[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
+            out[f"blocked_by_{name}"] = (
+                float(self.blocked[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
+            )
+            out[f"main_barrier_{name}"] = (
+                float(self.main[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
+            )
         weeks = max(self.weeks, 1)
         out["waitlist_total"] = self.waitlist_sum / weeks
         out["capacity_use"] = self.capacity_use_sum / weeks
@@ -230,7 +261,10 @@ class WindowAccumulator:
         enrolled (bounded in [0, 1]), r = weighted fractional income rank, weight = weeks."""
         f = self.engine.families
         has = self.u3_weeks > 0
-        parts = [*self.closed_ci, (self.u3_weeks[has], self.u3_enrolled_weeks[has], f.income_q[has], f.key[has])]
+        parts = [
+            *self.closed_ci,
+            (self.u3_weeks[has], self.u3_enrolled_weeks[has], f.income_q[has], f.key[has]),
+        ]
         w = np.concatenate([p[0] for p in parts]).astype(float)
         if w.size < 2 or w.sum() <= 0:
             return float("nan")
@@ -250,5 +284,7 @@ class WindowAccumulator:
         """Share of need-weeks unmet per cell [x, y] (NaN where no need)."""
         city = self.engine.world.city
         need = self.cell_need_weeks.astype(float)
-        share = np.divide(self.cell_unmet_weeks, need, out=np.full(need.shape, np.nan), where=need > 0)
+        share = np.divide(
+            self.cell_unmet_weeks, need, out=np.full(need.shape, np.nan), where=need > 0
+        )
         return share.reshape(city.width, city.height)

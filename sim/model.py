@@ -107,10 +107,14 @@ class FamilyAccessModel(mesa.Model):
         self.engine = Engine(self.world, chunk_size=chunk_size)
         city = self.world.city
         if materialise_agents is None:
-            materialise_agents = city.n_cells <= MAX_MESA_CELLS and self.world.families.size <= MAX_FAMILY_AGENTS
+            materialise_agents = (
+                city.n_cells <= MAX_MESA_CELLS and self.world.families.size <= MAX_FAMILY_AGENTS
+            )
         self.grid: OrthogonalMooreGrid | None = None
         if materialise_agents and city.n_cells <= MAX_MESA_CELLS:
-            self.grid = OrthogonalMooreGrid((city.width, city.height), torus=False, random=self.random)
+            self.grid = OrthogonalMooreGrid(
+                (city.width, city.height), torus=False, random=self.random
+            )
             self.grid.create_property_layer("families", default_value=0, dtype=int)
             self.grid.families.data[:] = city.families  # type: ignore[attr-defined]
             for name in ("deprivation", "transit_access"):
@@ -121,7 +125,11 @@ class FamilyAccessModel(mesa.Model):
             self.grid.create_property_layer("unmet_need_share", default_value=0.0, dtype=float)
         svc = self.engine.svc
         self.services = [
-            ServiceAgent(self, i, self.grid[(int(svc.x[i]), int(svc.y[i]))] if self.grid is not None else None)
+            ServiceAgent(
+                self,
+                i,
+                self.grid[(int(svc.x[i]), int(svc.y[i]))] if self.grid is not None else None,
+            )
             for i in range(svc.size)
         ]
         if materialise_agents:
@@ -139,9 +147,6 @@ class FamilyAccessModel(mesa.Model):
         """One week: phase A (decide) then phase B (apply), then collect aggregates."""
         self.engine.step()
         self.datacollector.collect(self)
-
-    def run_weeks(self, weeks: int) -> None:
-        self.run_for(weeks)
 
     def metrics(self) -> dict[str, float]:
         return self.engine.accumulator.result()

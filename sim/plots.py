@@ -21,8 +21,20 @@ def participation_over_time(timeseries: pd.DataFrame, burn_in: int, path: Path, 
         column = f"u3_participation_{group}"
         by_week = timeseries.groupby("week")[column]
         mean, lo, hi = by_week.mean(), by_week.min(), by_week.max()
-        ax.plot(mean.index, 100 * mean.to_numpy(), color=colour, label=group.replace("_", "-").upper() if group != "all" else "all")
-        ax.fill_between(mean.index, 100 * lo.to_numpy(), 100 * hi.to_numpy(), color=colour, alpha=0.15, linewidth=0)
+        ax.plot(
+            mean.index,
+            100 * mean.to_numpy(),
+            color=colour,
+            label=group.replace("_", "-").upper() if group != "all" else "all",
+        )
+        ax.fill_between(
+            mean.index,
+            100 * lo.to_numpy(),
+            100 * hi.to_numpy(),
+            color=colour,
+            alpha=0.15,
+            linewidth=0,
+        )
     ax.axvline(burn_in, color="grey", linestyle="--", linewidth=1)
     ax.text(burn_in, ax.get_ylim()[1], " measured window", va="top", fontsize=8, color="grey")
     ax.set_xlabel("week (burn-in, then the measured window)")

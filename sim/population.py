@@ -106,7 +106,6 @@ class FamilyTable:
         np.add.at(indptr, owner + 1, 1)
         return FamilyTable(**columns, ties_indptr=np.cumsum(indptr), ties_indices=mapped[keep])
 
-
     def without_ties_of(self, rows: np.ndarray) -> FamilyTable:
         """A copy in which the given rows have no ties at all (in either direction)."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -133,13 +132,6 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------
 # drawing families
-
-
-@dataclass
-class Traits:
-    """Everything drawn anew for a family generation, given slot, cell and language."""
-
-    columns: dict[str, np.ndarray]
 
 
 def draw_generation(
@@ -175,20 +167,38 @@ def draw_generation(
     employed = (rng.uniform(seed, "employed", 0, keys) < employed_p) & ~low_work_intensity
 
     proficiency = np.where(
-        is_local, 1.0, rng.logit_normal(seed, "proficiency", keys, pop.proficiency_median_non_local, pop.trait_logit_sd)
+        is_local,
+        1.0,
+        rng.logit_normal(
+            seed, "proficiency", keys, pop.proficiency_median_non_local, pop.trait_logit_sd
+        ),
     )
-    paperwork = rng.logit_normal(seed, "paperwork", keys, pop.paperwork_capacity_median, pop.trait_logit_sd)
+    paperwork = rng.logit_normal(
+        seed, "paperwork", keys, pop.paperwork_capacity_median, pop.trait_logit_sd
+    )
     paperwork = paperwork * (1.0 - pop.paperwork_gap_low_proficiency * (1.0 - proficiency))
-    trust_median = pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
-    trust = _logit_shifted(seed, "trust", keys, np.clip(trust_median, 0.02, 0.98), pop.trait_logit_sd)
-    stigma_sensitivity = rng.logit_normal(seed, "stigma_sensitivity", keys, pop.stigma_sensitivity_median, pop.trait_logit_sd)
+    trust_median = (
+        pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
+    )
+    trust = _logit_shifted(
+        seed, "trust", keys, np.clip(trust_median, 0.02, 0.98), pop.trait_logit_sd
+    )
+    stigma_sensitivity = rng.logit_normal(
+        seed, "stigma_sensitivity", keys, pop.stigma_sensitivity_median, pop.trait_logit_sd
+    )
 
     parenting_need = rng.uniform(seed, "parenting_need", 0, keys) < pop.parenting_need_share
-    admin_p = pop.admin_need_base + pop.admin_need_low_paperwork_effect * (1.0 - paperwork) * below_line
+    admin_p = (
+        pop.admin_need_base + pop.admin_need_low_paperwork_effect * (1.0 - paperwork) * below_line
+    )
     admin_need = rng.uniform(seed, "admin_need", 0, keys) < admin_p
 
-    atypical_hours = employed & (rng.uniform(seed, "atypical_hours", 0, keys) < pop.atypical_hours_share_employed)
-    hours_severity = np.where(atypical_hours, 0.3 + 0.7 * rng.uniform(seed, "hours_severity", 0, keys), 0.0)
+    atypical_hours = employed & (
+        rng.uniform(seed, "atypical_hours", 0, keys) < pop.atypical_hours_share_employed
+    )
+    hours_severity = np.where(
+        atypical_hours, 0.3 + 0.7 * rng.uniform(seed, "hours_severity", 0, keys), 0.0
+    )
 
     cost_share = pop.cost_share_threshold_median * np.exp(
         pop.cost_share_threshold_log_sd * rng.normal(seed, "cost_threshold", 0, keys)
@@ -196,7 +206,10 @@ def draw_generation(
     cost_share_bp = np.clip(np.round(cost_share * 10_000), 1, 10_000_000).astype(np.int64)
 
     perceived_fit = np.stack(
-        [rng.logit_normal(seed, f"fit_{t}", keys, pop.initial_fit_median, pop.trait_logit_sd) for t in SERVICE_TYPES],
+        [
+            rng.logit_normal(seed, f"fit_{t}", keys, pop.initial_fit_median, pop.trait_logit_sd)
+            for t in SERVICE_TYPES
+        ],
         axis=1,
     )
     aware = np.stack(
@@ -221,11 +234,21 @@ def draw_generation(
         "atypical_hours": atypical_hours,
         "hours_severity": hours_severity,
         "cost_share_bp": cost_share_bp,
-        "language_tolerance": rng.logit_normal(seed, "language_tol", keys, pop.language_tolerance_median, pop.trait_logit_sd),
-        "stigma_tolerance": rng.logit_normal(seed, "stigma_tol", keys, pop.stigma_tolerance_median, pop.trait_logit_sd),
-        "admin_tolerance": rng.logit_normal(seed, "admin_tol", keys, pop.admin_tolerance_median, pop.trait_logit_sd),
-        "hours_tolerance": rng.logit_normal(seed, "hours_tol", keys, pop.hours_tolerance_median, pop.trait_logit_sd),
-        "fit_threshold": rng.logit_normal(seed, "fit_threshold", keys, pop.fit_threshold_median, pop.trait_logit_sd),
+        "language_tolerance": rng.logit_normal(
+            seed, "language_tol", keys, pop.language_tolerance_median, pop.trait_logit_sd
+        ),
+        "stigma_tolerance": rng.logit_normal(
+            seed, "stigma_tol", keys, pop.stigma_tolerance_median, pop.trait_logit_sd
+        ),
+        "admin_tolerance": rng.logit_normal(
+            seed, "admin_tol", keys, pop.admin_tolerance_median, pop.trait_logit_sd
+        ),
+        "hours_tolerance": rng.logit_normal(
+            seed, "hours_tol", keys, pop.hours_tolerance_median, pop.trait_logit_sd
+        ),
+        "fit_threshold": rng.logit_normal(
+            seed, "fit_threshold", keys, pop.fit_threshold_median, pop.trait_logit_sd
+        ),
         "perceived_fit": perceived_fit,
         "aware": aware,
         "youngest_age_weeks": youngest_age_weeks.astype(np.int32),
@@ -243,7 +266,9 @@ def draw_generation(
     return columns
 
 
-def draw_travel(scenario: Scenario, seed: int, slot_keys: np.ndarray, income_q: np.ndarray) -> dict[str, np.ndarray]:
+def draw_travel(
+    scenario: Scenario, seed: int, slot_keys: np.ndarray, income_q: np.ndarray
+) -> dict[str, np.ndarray]:
     """Travel mode and maximum acceptable travel time, drawn once per dwelling slot: candidate
     sets are built once from them (DESIGN §4), so a family taking over a slot keeps them.
     Car ownership rises with the first family's income (EVIDENCE T3); acceptable travel time
@@ -252,7 +277,10 @@ def draw_travel(scenario: Scenario, seed: int, slot_keys: np.ndarray, income_q: 
     median_cents = int(round(pop.median_equiv_income_eur_year * 100))
     ratio = income_q / (median_cents * INCOME_SCALE)
     income_rank = np.clip((np.log(ratio) + 1.0) / 2.0, 0.0, 1.0)
-    car_p = pop.car_share_low_income + (pop.car_share_high_income - pop.car_share_low_income) * income_rank
+    car_p = (
+        pop.car_share_low_income
+        + (pop.car_share_high_income - pop.car_share_low_income) * income_rank
+    )
     has_car = rng.uniform(seed, "car", 0, slot_keys) < car_p
     max_minutes = pop.max_travel_minutes_median * np.exp(
         pop.max_travel_minutes_log_sd * rng.normal(seed, "max_travel", 0, slot_keys)
@@ -268,7 +296,9 @@ def _logit_shifted(seed, stream, keys, median, spread) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(np.log(median / (1.0 - median)) + spread * z)))
 
 
-def birth_plan(scenario: Scenario, seed: int, keys: np.ndarray, week: int | np.ndarray, employed: np.ndarray):
+def birth_plan(
+    scenario: Scenario, seed: int, keys: np.ndarray, week: int | np.ndarray, employed: np.ndarray
+):
     """Plans made for each pregnancy: formal care wanted, and when leave ends.
 
     Leave: 15 weeks of maternity leave and up to 4 months of parental leave (EVIDENCE C24),
@@ -277,17 +307,20 @@ def birth_plan(scenario: Scenario, seed: int, keys: np.ndarray, week: int | np.n
     alternative, EVIDENCE C12).
     """
     pop = scenario.population
-    pref = np.where(employed, pop.formal_care_preference_employed, pop.formal_care_preference_not_employed)
+    pref = np.where(
+        employed, pop.formal_care_preference_employed, pop.formal_care_preference_not_employed
+    )
     wants = rng.uniform(seed, "wants_formal_care", week, keys) < pref
     span = pop.leave_weeks_max - pop.leave_weeks_min + 1
-    leave = pop.leave_weeks_min + np.floor(rng.uniform(seed, "leave_weeks", week, keys) * span).astype(np.int32)
+    leave = pop.leave_weeks_min + np.floor(
+        rng.uniform(seed, "leave_weeks", week, keys) * span
+    ).astype(np.int32)
     start = np.maximum(leave, pop.childcare_entry_age_weeks).astype(np.int32)
     return {"wants_formal_care": wants, "care_start_age_weeks": start}
 
 
 def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
     """Place families in cells (slot ids in x-major cell order) and draw generation 0."""
-    pop = scenario.population
     counts = city.families.ravel()
     cell_index = np.repeat(np.arange(counts.size), counts)
     x = (cell_index // city.height).astype(np.int32)
@@ -300,7 +333,9 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
     # home language: a keyed categorical draw against the cell's language shares
     shares = city.language_share[:, x, y]  # [L, F]
     u = rng.uniform(seed, "language", 0, keys)
-    language = np.minimum((u[None, :] >= np.cumsum(shares, axis=0)).sum(axis=0), len(city.languages) - 1).astype(np.int16)
+    language = np.minimum(
+        (u[None, :] >= np.cumsum(shares, axis=0)).sum(axis=0), len(city.languages) - 1
+    ).astype(np.int16)
     is_local = language == city.languages.index("local")
 
     # Ages drawn from the stationary distribution of the youngest-age process, so the
@@ -308,13 +343,17 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
     ages, weights = stationary_age_distribution(scenario)
     cdf = np.cumsum(weights)
     u = rng.uniform(seed, "initial_age", 0, keys)
-    age = ages[np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(ages) - 1)].astype(np.int32)
+    age = ages[np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(ages) - 1)].astype(
+        np.int32
+    )
 
     columns = draw_generation(
         scenario, seed, keys, city.log_income_shift[x, y], city.deprivation[x, y], is_local, age
     )
     columns.update(draw_travel(scenario, seed, keys, columns["income_q"]))
-    columns["n_children"] = np.where(age < 0, 0, 1 + (rng.uniform(seed, "older_siblings", 0, keys) < 0.55)).astype(np.int16)
+    columns["n_children"] = np.where(
+        age < 0, 0, 1 + (rng.uniform(seed, "older_siblings", 0, keys) < 0.55)
+    ).astype(np.int16)
     table = FamilyTable(
         slot=slot,
         generation=generation,
@@ -392,7 +431,9 @@ def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.nd
         same_c = cands[same_mask]
         same_start, same_count = _csr_of(rows[same_mask], n)
         for k in range(pop.ties_spatial):
-            use_same = (rng.uniform(seed, "tie_homophily", k, keys) < pop.tie_homophily) & (same_count > 0)
+            use_same = (rng.uniform(seed, "tie_homophily", k, keys) < pop.tie_homophily) & (
+                same_count > 0
+            )
             pool_count = np.where(use_same, same_count, all_count)
             ok = pool_count > 0
             j = np.floor(rng.uniform(seed, "tie_spatial", k, keys) * pool_count).astype(np.int64)

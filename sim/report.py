@@ -75,7 +75,9 @@ def run_report(runs: pd.DataFrame, manifest: dict, figures: list[str]) -> str:
     top = sorted(main, key=main.get, reverse=True)[:3]
     by_access: dict[str, float] = {}
     for d, share in main.items():
-        by_access[ACCESSIBILITY_DIMENSION[d]] = by_access.get(ACCESSIBILITY_DIMENSION[d], 0.0) + share
+        by_access[ACCESSIBILITY_DIMENSION[d]] = (
+            by_access.get(ACCESSIBILITY_DIMENSION[d], 0.0) + share
+        )
     lines = [
         f"# famsim run: {scenario['name']}",
         "",
@@ -88,7 +90,10 @@ def run_report(runs: pd.DataFrame, manifest: dict, figures: list[str]) -> str:
         f"{' (uncommitted changes)' if manifest['git'].get('dirty') else ''}.",
     ]
     if failed:
-        lines.append(f"- **{len(failed)} replication(s) failed**: " + "; ".join(f"#{r['replication']}: {r['error']}" for r in failed))
+        lines.append(
+            f"- **{len(failed)} replication(s) failed**: "
+            + "; ".join(f"#{r['replication']}: {r['error']}" for r in failed)
+        )
     lines += [
         "",
         "## In words",
@@ -98,12 +103,16 @@ def run_report(runs: pd.DataFrame, manifest: dict, figures: list[str]) -> str:
         f"(gap {runs['u3_gap_pp'].mean():.1f} percentage points). "
         "For comparison, EU-SILC 2024 (EU-27) reports 39.2 %, 23.6 % and 43.9 %; the model is not yet calibrated to them.",
         "",
-        "By income quintile (Q1 poorest): " + ", ".join(f"Q{q + 1} {100 * v:.1f} %" for q, v in enumerate(quint)) + ".",
+        "By income quintile (Q1 poorest): "
+        + ", ".join(f"Q{q + 1} {100 * v:.1f} %" for q, v in enumerate(quint))
+        + ".",
         "",
         "Unmet needs are first blocked by "
         + ", ".join(f"{d} ({100 * main[d]:.1f} %)" for d in top)
         + ". Grouped by the five accessibility dimensions of the IAS focus groups: "
-        + ", ".join(f"{k} {100 * v:.1f} %" for k, v in sorted(by_access.items(), key=lambda kv: -kv[1]))
+        + ", ".join(
+            f"{k} {100 * v:.1f} %" for k, v in sorted(by_access.items(), key=lambda kv: -kv[1])
+        )
         + ".",
         "",
         "## Measures (mean and 95 % interval over replications)",

@@ -52,7 +52,10 @@ def write_run(result: RunResult, out: Path) -> list[Path]:
     figures = []
     if not result.timeseries.empty:
         plots.participation_over_time(
-            result.timeseries, result.scenario.run.burn_in_weeks, figures_dir / "participation_over_time.png", f"{name}: under-3 participation by group"
+            result.timeseries,
+            result.scenario.run.burn_in_weeks,
+            figures_dir / "participation_over_time.png",
+            f"{name}: under-3 participation by group",
         )
         figures.append("participation_over_time.png")
     if result.unmet_maps:
@@ -60,16 +63,32 @@ def write_run(result: RunResult, out: Path) -> list[Path]:
         seen = np.isfinite(stacked).sum(axis=0)
         total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=0)
         mean_map = np.divide(total, seen, out=np.full(total.shape, np.nan), where=seen > 0)
-        plots.unmet_need_map(mean_map, figures_dir / "unmet_need_map.png", f"{name}: unmet need per cell")
+        plots.unmet_need_map(
+            mean_map, figures_dir / "unmet_need_map.png", f"{name}: unmet need per cell"
+        )
         figures.append("unmet_need_map.png")
     if len(result.runs):
-        plots.quintile_gradient(result.runs, figures_dir / "quintile_gradient.png", f"{name}: participation by income quintile")
-        plots.barrier_attribution(result.runs, figures_dir / "barrier_attribution.png", f"{name}: main barrier of unmet needs")
+        plots.quintile_gradient(
+            result.runs,
+            figures_dir / "quintile_gradient.png",
+            f"{name}: participation by income quintile",
+        )
+        plots.barrier_attribution(
+            result.runs,
+            figures_dir / "barrier_attribution.png",
+            f"{name}: main barrier of unmet needs",
+        )
         figures += ["quintile_gradient.png", "barrier_attribution.png"]
     report = run_report(result.runs, result.manifest, figures)
     _atomic_write_bytes(out / "report.md", report.encode("utf-8"))
-    manifest = dict(result.manifest, files=["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [f"figures/{f}" for f in figures])
-    _atomic_write_bytes(out / "manifest.json", json.dumps(manifest, indent=2, default=_json_default).encode("utf-8"))
+    manifest = dict(
+        result.manifest,
+        files=["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"]
+        + [f"figures/{f}" for f in figures],
+    )
+    _atomic_write_bytes(
+        out / "manifest.json", json.dumps(manifest, indent=2, default=_json_default).encode("utf-8")
+    )
     return [out / f for f in manifest["files"]]
 
 

@@ -59,7 +59,11 @@ def scale_scenario(scenario: Scenario, families: int) -> Scenario:
     hubs = scenario.hubs
     hub_count = max(1, int(round(hubs.count * factor))) if hubs.count else 0
     return scenario.model_copy(
-        update={"city": city, "information": information, "hubs": hubs.model_copy(update={"count": hub_count})}
+        update={
+            "city": city,
+            "information": information,
+            "hubs": hubs.model_copy(update={"count": hub_count}),
+        }
     )
 
 
@@ -76,14 +80,21 @@ def with_run_settings(
     from sim.scenario import scenario_from_dict
 
     data = scenario.resolved_dict()
-    for key, value in (("weeks", weeks), ("burn_in_weeks", burn_in), ("seed", seed), ("replications", replications)):
+    for key, value in (
+        ("weeks", weeks),
+        ("burn_in_weeks", burn_in),
+        ("seed", seed),
+        ("replications", replications),
+    ):
         if value is not None:
             data["run"][key] = value
     if families is not None:
         data["city"]["families"] = families
         scenario_from_dict(data, origin)  # range checks on the requested size
         data["city"]["families"] = scenario.city.families
-        return scenario_from_dict(scale_scenario(scenario_from_dict(data, origin), families).resolved_dict(), origin)
+        return scenario_from_dict(
+            scale_scenario(scenario_from_dict(data, origin), families).resolved_dict(), origin
+        )
     return scenario_from_dict(data, origin)
 
 
@@ -103,7 +114,9 @@ class RunResult:
     counters: list[dict[str, int]] = field(default_factory=list)
 
 
-def run_one(scenario: Scenario, seed: int, progress: Callable[[int], None] | None = None) -> FamilyAccessModel:
+def run_one(
+    scenario: Scenario, seed: int, progress: Callable[[int], None] | None = None
+) -> FamilyAccessModel:
     """Build and run one replication: burn-in then the measured window."""
     model = FamilyAccessModel(scenario, rng=seed)
     total = scenario.run.burn_in_weeks + scenario.run.weeks
@@ -134,10 +147,25 @@ def run(scenario: Scenario, origin: str = "<scenario>", quiet: bool = True) -> R
         except (FloatingPointError, OverflowError, MemoryError, ValueError) as exc:
             if isinstance(exc, ScenarioError):
                 raise
-            statuses.append({"replication": r, "seed": seed, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            statuses.append(
+                {
+                    "replication": r,
+                    "seed": seed,
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
             continue
         metrics = model.metrics()
-        rows.append({"scenario": scenario.name, "replication": r, "seed": seed, **_parameters(scenario), **metrics})
+        rows.append(
+            {
+                "scenario": scenario.name,
+                "replication": r,
+                "seed": seed,
+                **_parameters(scenario),
+                **metrics,
+            }
+        )
         ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         ts.insert(0, "replication", r)
         ts.insert(0, "scenario", scenario.name)
@@ -145,11 +173,18 @@ def run(scenario: Scenario, origin: str = "<scenario>", quiet: bool = True) -> R
         maps.append(model.engine.accumulator.unmet_map())
         counters.append(dict(model.engine.counters))
         statuses.append(
-            {"replication": r, "seed": seed, "status": "ok", "seconds": round(time.perf_counter() - started, 3)}
+            {
+                "replication": r,
+                "seed": seed,
+                "status": "ok",
+                "seconds": round(time.perf_counter() - started, 3),
+            }
         )
     if bar:
         bar.close()
-    runs = pd.DataFrame(rows, columns=["scenario", "replication", "seed", *_parameters(scenario), *metric_columns()])
+    runs = pd.DataFrame(
+        rows, columns=["scenario", "replication", "seed", *_parameters(scenario), *metric_columns()]
+    )
     timeseries = pd.concat(series, ignore_index=True) if series else pd.DataFrame()
     return RunResult(scenario, runs, timeseries, maps, manifest(scenario, statuses), counters)
 
@@ -191,7 +226,12 @@ def git_state() -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = bool(
             subprocess.run(

@@ -180,7 +180,6 @@ class TravelSpec(Strict):
     car_overhead_minutes: NonNegFloat = 3.0
     transit_fare_eur_trip: Money = 0.0
     car_cost_eur_per_minute: Money = 0.05
-    walk_only_below_km: NonNegFloat = 0.0
 
 
 class FeeBand(Strict):

@@ -7,7 +7,7 @@ unsubsidised market childcare at full price (DESIGN §2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,12 @@ from sim.population import INCOME_SCALE, stationary_age_distribution
 from sim.scenario import SERVICE_TYPES, FeeSpec, Scenario, cents
 
 FEE_FREE, FEE_FLAT, FEE_INCOME, FEE_MEANS = 0, 1, 2, 3
-_FEE_KIND = {"free": FEE_FREE, "flat": FEE_FLAT, "income_related": FEE_INCOME, "means_tested": FEE_MEANS}
+_FEE_KIND = {
+    "free": FEE_FREE,
+    "flat": FEE_FLAT,
+    "income_related": FEE_INCOME,
+    "means_tested": FEE_MEANS,
+}
 PRIORITY_FIRST_COME, PRIORITY_WORKING, PRIORITY_NEED = 0, 1, 2
 _PRIORITY = {
     "first_come": PRIORITY_FIRST_COME,
@@ -54,7 +59,9 @@ def fee_schedule(spec: FeeSpec) -> FeeSchedule:
     return FeeSchedule(
         kind=_FEE_KIND[spec.kind],
         flat_cents=cents(spec.flat_eur_week),
-        band_limits_q=np.array([cents(b.income_below_eur_year) * INCOME_SCALE for b in spec.bands], dtype=np.int64),
+        band_limits_q=np.array(
+            [cents(b.income_below_eur_year) * INCOME_SCALE for b in spec.bands], dtype=np.int64
+        ),
         band_fees_cents=np.array([cents(b.fee_eur_week) for b in spec.bands], dtype=np.int64),
         means_line_q=cents(spec.means_test_line_eur_year) * INCOME_SCALE,
     )
@@ -87,12 +94,6 @@ class ServiceTable:
     @property
     def size(self) -> int:
         return len(self.type)
-
-    def to_frame(self, languages: tuple[str, ...]) -> pd.DataFrame:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "speaks"}
-        data["type"] = np.array(SERVICE_TYPES)[self.type]
-        data["languages"] = [";".join(np.array(languages)[row]) for row in self.speaks]
-        return pd.DataFrame(data)
 
 
 @dataclass
@@ -136,7 +137,15 @@ def build_services(scenario: Scenario, city: City) -> ServiceWorld:
             total = int(round(spec.places_per_100 * share * city.families.sum() / 100.0))
             sched = _schedule_index(schedules, spec.fee)
             parts.append(
-                _place_sites(scenario, city, t, total, spec.site_capacity, spec.deprived_capacity_ratio, f"public_{type_name}")
+                _place_sites(
+                    scenario,
+                    city,
+                    t,
+                    total,
+                    spec.site_capacity,
+                    spec.deprived_capacity_ratio,
+                    f"public_{type_name}",
+                )
                 | _policy(spec, True, sched)
             )
         market = scenario.market
@@ -155,7 +164,12 @@ def build_services(scenario: Scenario, city: City) -> ServiceWorld:
     if scenario.hubs.count > 0 and len(columns["type"]):
         columns, hub_cells = _regroup_into_hubs(scenario, city, columns)
     table = ServiceTable(**columns)
-    return ServiceWorld(services=table, schedules=schedules, hub_cells=hub_cells, hub_coordinator=scenario.hubs.coordinator)
+    return ServiceWorld(
+        services=table,
+        schedules=schedules,
+        hub_cells=hub_cells,
+        hub_coordinator=scenario.hubs.coordinator,
+    )
 
 
 def _place_sites(scenario, city, type_index, total, site_capacity, deprived_ratio, stream):
@@ -170,7 +184,9 @@ def _place_sites(scenario, city, type_index, total, site_capacity, deprived_rati
     nb = city.neighbourhood.ravel()
     fam = city.families.ravel().astype(float)
     demand = np.bincount(nb, weights=fam, minlength=k)
-    dep = np.bincount(nb, weights=fam * city.deprivation.ravel(), minlength=k) / np.maximum(demand, 1e-12)
+    dep = np.bincount(nb, weights=fam * city.deprivation.ravel(), minlength=k) / np.maximum(
+        demand, 1e-12
+    )
     lo, hi = dep[demand > 0].min(initial=0.0), dep[demand > 0].max(initial=1.0)
     rel = np.where(hi > lo, (dep - lo) / max(hi - lo, 1e-12), 0.0)
     weight = demand * (1.0 + (deprived_ratio - 1.0) * rel)
@@ -230,20 +246,33 @@ def _services_from_table(scenario: Scenario, city: City, schedules: list[FeeSche
     parts = []
     for t, type_name in enumerate(SERVICE_TYPES):
         rows = table[table["type"] == type_name]
-        market_col = rows["market"].astype(bool) if "market" in rows else pd.Series(False, index=rows.index)
+        market_col = (
+            rows["market"].astype(bool) if "market" in rows else pd.Series(False, index=rows.index)
+        )
         for is_market in (False, True):
             sub = rows[market_col == is_market]
             if is_market and type_name != "childcare" and len(sub):
                 from sim.errors import ScenarioError
 
-                raise ScenarioError(str(scenario.city.services_file), "city.services_file", "market = true is allowed only for childcare")
+                raise ScenarioError(
+                    str(scenario.city.services_file),
+                    "city.services_file",
+                    "market = true is allowed only for childcare",
+                )
             spec = scenario.market if is_market else scenario.provision[type_name]
             if "fee_eur_week" in sub and len(sub):
                 fees = sorted(set(sub["fee_eur_week"].astype(float)))
-                scheds = {fee: _schedule_index(schedules, FeeSpec(kind="flat", flat_eur_week=fee)) for fee in fees}
-                sched_col = np.array([scheds[float(v)] for v in sub["fee_eur_week"]], dtype=np.int16)
+                scheds = {
+                    fee: _schedule_index(schedules, FeeSpec(kind="flat", flat_eur_week=fee))
+                    for fee in fees
+                }
+                sched_col = np.array(
+                    [scheds[float(v)] for v in sub["fee_eur_week"]], dtype=np.int16
+                )
             else:
-                fee_spec = FeeSpec(kind="flat", flat_eur_week=spec.fee_eur_week) if is_market else spec.fee
+                fee_spec = (
+                    FeeSpec(kind="flat", flat_eur_week=spec.fee_eur_week) if is_market else spec.fee
+                )
                 sched_col = np.full(len(sub), _schedule_index(schedules, fee_spec), dtype=np.int16)
             part = {
                 "type": np.full(len(sub), t, dtype=np.int8),
@@ -290,20 +319,32 @@ def _expand(part: dict[str, object], city: City, seed: int, block: int) -> dict[
         "is_public": np.full(n, public),
         "schedule": schedule,
         "means_tested": np.full(n, public and spec.eligibility == "means_tested"),
-        "means_line_q": np.full(n, cents(spec.means_test_line_eur_year) * INCOME_SCALE if public else 0, dtype=np.int64),
+        "means_line_q": np.full(
+            n, cents(spec.means_test_line_eur_year) * INCOME_SCALE if public else 0, dtype=np.int64
+        ),
         "speaks": speaks,
         "interpreters": np.full(n, public and spec.interpreters),
         "stigma_label": np.full(n, spec.stigma_label if public else 0.0),
         "admin_complexity": np.full(n, spec.admin_complexity),
         "extended_hours": extended,
         "quality": np.full(n, spec.quality),
-        "priority": np.full(n, _PRIORITY[spec.priority] if public else PRIORITY_FIRST_COME, dtype=np.int8),
-        "priority_deprivation_threshold": np.full(n, spec.priority_deprivation_threshold if public else 1.0),
+        "priority": np.full(
+            n, _PRIORITY[spec.priority] if public else PRIORITY_FIRST_COME, dtype=np.int8
+        ),
+        "priority_deprivation_threshold": np.full(
+            n, spec.priority_deprivation_threshold if public else 1.0
+        ),
         "waitlist": np.full(n, spec.waitlist if public else True),
         "trips_per_week": np.full(n, spec.trips_per_week, dtype=np.int32),
-        "unit_cost_cents": np.full(n, cents(spec.unit_cost_eur_week) if public else 0, dtype=np.int64),
+        "unit_cost_cents": np.full(
+            n, cents(spec.unit_cost_eur_week) if public else 0, dtype=np.int64
+        ),
         "means_test_admin_cents": np.full(
-            n, cents(spec.means_test_admin_eur_place_week) if public and spec.eligibility == "means_tested" else 0, dtype=np.int64
+            n,
+            cents(spec.means_test_admin_eur_place_week)
+            if public and spec.eligibility == "means_tested"
+            else 0,
+            dtype=np.int64,
         ),
     }
 
@@ -318,7 +359,9 @@ def _regroup_into_hubs(scenario, city, columns):
     hub_cells = _hub_cells(city, hubs.count)
     hub_types = np.array([SERVICE_TYPES.index(t) for t in hubs.types], dtype=np.int8)
     moving = columns["is_public"] & np.isin(columns["type"], hub_types)
-    _, nearest = cKDTree(hub_cells.astype(float)).query(np.column_stack([columns["x"], columns["y"]]).astype(float))
+    _, nearest = cKDTree(hub_cells.astype(float)).query(
+        np.column_stack([columns["x"], columns["y"]]).astype(float)
+    )
     stay = np.flatnonzero(~moving)
     out = {k: v[stay] for k, v in columns.items()}
     merged_rows: list[dict[str, np.ndarray]] = []
@@ -351,7 +394,9 @@ def _hub_cells(city: City, count: int) -> np.ndarray:
     k = int(city.neighbourhood.max()) + 1
     pop_nb = np.bincount(nb, weights=weight, minlength=k)
     order = np.lexsort((np.arange(k), -pop_nb))
-    starts = [np.average(pts[nb == n], axis=0, weights=weight[nb == n]) for n in order if pop_nb[n] > 0]
+    starts = [
+        np.average(pts[nb == n], axis=0, weights=weight[nb == n]) for n in order if pop_nb[n] > 0
+    ]
     while len(starts) < count:
         starts.append(pts[int(len(starts) * 7919) % len(pts)])
     centres = np.array(starts[:count])

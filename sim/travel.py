@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from sim.population import MODE_CAR, MODE_TRANSIT, MODE_WALK, N_TYPES, FamilyTable
+from sim.population import MODE_CAR, MODE_TRANSIT, N_TYPES, FamilyTable
 from sim.scenario import TravelSpec, cents
 
 UNREACHABLE_MINUTES = 10_000
@@ -61,7 +61,9 @@ def trip_cost_cents(minutes: np.ndarray, mode: np.ndarray, spec: TravelSpec) -> 
 def max_reach_cells(max_minutes: np.ndarray, cell_size_m: float, spec: TravelSpec) -> np.ndarray:
     """An upper bound on the straight-line distance (cells) reachable in max_minutes by the
     fastest mode; candidates are then filtered by their exact minutes."""
-    km_per_minute = 1.0 / min(spec.walk_minutes_per_km, spec.transit_minutes_per_km, spec.car_minutes_per_km)
+    km_per_minute = 1.0 / min(
+        spec.walk_minutes_per_km, spec.transit_minutes_per_km, spec.car_minutes_per_km
+    )
     km = max_minutes * km_per_minute / spec.detour_factor
     return km * 1000.0 / cell_size_m + 1.0
 
@@ -138,7 +140,13 @@ def build_candidates(
             for row, near in zip(lacking, near_lists, strict=True):
                 near = np.asarray(near, dtype=np.int64)
                 dd = np.hypot(svc_xy[near, 0] - fam_xy[row, 0], svc_xy[near, 1] - fam_xy[row, 1])
-                mm = travel_minutes(dd, np.full(near.size, families.mode[row]), np.full(near.size, transit[row]), cell_size_m, spec)
+                mm = travel_minutes(
+                    dd,
+                    np.full(near.size, families.mode[row]),
+                    np.full(near.size, transit[row]),
+                    cell_size_m,
+                    spec,
+                )
                 pick = np.lexsort((ids[near], mm))[0]
                 nearest_service[row, t] = ids[near][pick]
                 nearest_minutes[row, t] = mm[pick]
@@ -147,13 +155,3 @@ def build_candidates(
         minutes_out.append(mins.astype(np.int32))
         costs.append(trip_cost_cents(mins, families.mode[owner], spec))
     return CandidateSets(indptrs, services, minutes_out, costs, nearest_service, nearest_minutes)
-
-
-__all__ = [
-    "MODE_WALK",
-    "CandidateSets",
-    "build_candidates",
-    "travel_minutes",
-    "trip_cost_cents",
-    "UNREACHABLE_MINUTES",
-]

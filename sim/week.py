@@ -16,7 +16,13 @@ import numpy as np
 from sim import rng
 from sim.allocation import admit, priority_class
 from sim.barriers import PAIR_DIMENSIONS, PairInputs, evaluate, weekly_fee_cents
-from sim.information import contact_probability, tie_matrix, tie_user_counts, understood, word_of_mouth
+from sim.information import (
+    contact_probability,
+    tie_matrix,
+    tie_user_counts,
+    understood,
+    word_of_mouth,
+)
 from sim.metrics import WindowAccumulator
 from sim.population import (
     ADMIN_HELP,
@@ -87,7 +93,9 @@ class Engine:
         )
         self.outreach_capacity = info.outreach_workers * info.outreach_visits_per_worker_week
         health_interpreters = self.scenario.provision["health"].interpreters
-        self.first_contact_interpreter = info.interpreter_comprehension if health_interpreters else 0.0
+        self.first_contact_interpreter = (
+            info.interpreter_comprehension if health_interpreters else 0.0
+        )
         self.ties = tie_matrix(self.families.ties_indptr, self.families.ties_indices)
         self.accumulator = WindowAccumulator(self)
         self.last: dict[str, float] = {}
@@ -105,9 +113,15 @@ class Engine:
         pop = self.scenario.population
         age = f.youngest_age_weeks
         need = np.zeros((f.size, N_TYPES), dtype=bool)
-        need[:, CHILDCARE] = f.wants_formal_care & (age >= f.care_start_age_weeks) & (age < pop.childcare_exit_age_weeks)
+        need[:, CHILDCARE] = (
+            f.wants_formal_care
+            & (age >= f.care_start_age_weeks)
+            & (age < pop.childcare_exit_age_weeks)
+        )
         need[:, HEALTH] = (age >= 0) & (age < pop.health_need_until_age_weeks)
-        need[:, PARENTING] = f.parenting_need & (age >= 0) & (age < pop.parenting_need_until_age_weeks)
+        need[:, PARENTING] = (
+            f.parenting_need & (age >= 0) & (age < pop.parenting_need_until_age_weeks)
+        )
         need[:, ADMIN_HELP] = f.admin_need
         return need
 
@@ -118,7 +132,11 @@ class Engine:
         pop = self.scenario.population
         age = f.youngest_age_weeks
         out = need.copy()
-        out[:, CHILDCARE] = f.wants_formal_care & (age >= -pop.pregnancy_known_weeks) & (age < pop.childcare_exit_age_weeks)
+        out[:, CHILDCARE] = (
+            f.wants_formal_care
+            & (age >= -pop.pregnancy_known_weeks)
+            & (age < pop.childcare_exit_age_weeks)
+        )
         return out
 
     def ready(self, rows: np.ndarray, types: np.ndarray) -> np.ndarray:
@@ -137,19 +155,31 @@ class Engine:
         mask = f.status == ENROLLED
         return np.bincount(f.service[mask], minlength=self.svc.size).astype(np.int64)
 
-    def pair_inputs(self, rows: np.ndarray, types: np.ndarray, services: np.ndarray, minutes: np.ndarray, trip_cents: np.ndarray, enrolled_hub: np.ndarray) -> PairInputs:
+    def pair_inputs(
+        self,
+        rows: np.ndarray,
+        types: np.ndarray,
+        services: np.ndarray,
+        minutes: np.ndarray,
+        trip_cents: np.ndarray,
+        enrolled_hub: np.ndarray,
+    ) -> PairInputs:
         f = self.families
         s = self.svc
         info = self.scenario.information
         fee = weekly_fee_cents(self.schedules, s.schedule[services], f.income_q[rows])
         hub = s.hub[services]
         in_hub = hub != NO_HUB
-        intake_done = in_hub & ((enrolled_hub[rows] == hub[:, None]).any(axis=1) | f.coordinated[rows])
+        intake_done = in_hub & (
+            (enrolled_hub[rows] == hub[:, None]).any(axis=1) | f.coordinated[rows]
+        )
         stigma_factor = np.where(in_hub, self.scenario.hubs.stigma_factor, 1.0)
         broker_gain = np.where(f.broker_contacted[rows], info.broker_comprehension_gain, 0.0)
         return PairInputs(
             income_q=f.income_q[rows],
-            household_factor_tenths=int(round(self.scenario.population.household_equivalence_factor * 10)),
+            household_factor_tenths=int(
+                round(self.scenario.population.household_equivalence_factor * 10)
+            ),
             cost_share_bp=f.cost_share_bp[rows],
             weekly_cost_cents=fee + s.trips_per_week[services].astype(np.int64) * trip_cents,
             minutes=minutes,
@@ -163,7 +193,9 @@ class Engine:
             admin_tolerance=f.admin_tolerance[rows],
             speaks_language=s.speaks[services, f.language[rows]],
             proficiency=f.proficiency[rows],
-            interpreter_comprehension=np.where(s.interpreters[services], info.interpreter_comprehension, 0.0),
+            interpreter_comprehension=np.where(
+                s.interpreters[services], info.interpreter_comprehension, 0.0
+            ),
             broker_gain=broker_gain,
             language_tolerance=f.language_tolerance[rows],
             stigma_label=s.stigma_label[services] * stigma_factor,
@@ -203,7 +235,9 @@ class Engine:
             chosen=np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
             dropout=np.zeros((n, N_TYPES), dtype=bool),
             give_up=np.zeros((n, N_TYPES), dtype=bool),
-            preferred_blocks=np.zeros((n, N_TYPES, len(DIMENSIONS)), dtype=bool) if measuring else np.zeros((0, N_TYPES, len(DIMENSIONS)), dtype=bool),
+            preferred_blocks=np.zeros((n, N_TYPES, len(DIMENSIONS)), dtype=bool)
+            if measuring
+            else np.zeros((0, N_TYPES, len(DIMENSIONS)), dtype=bool),
         )
         # pools for contact channels: counted over everyone, before any chunking
         pop = self.scenario.population
@@ -217,20 +251,44 @@ class Engine:
         p_outreach = contact_probability(self.outreach_capacity, outreach_pool)
         broker_pool = young & ~f.broker_contacted
         p_broker = np.array(
-            [contact_probability(self.broker_capacity[li], broker_pool & (f.language == li)) for li in range(len(self.languages))]
+            [
+                contact_probability(self.broker_capacity[li], broker_pool & (f.language == li))
+                for li in range(len(self.languages))
+            ]
         )
         users = tie_user_counts(self.ties, using)
         step = n if not self.chunk_size else self.chunk_size
         for start in range(0, n, max(step, 1)):
             rows = np.arange(start, min(n, start + step))
-            self._information(rows, plan, need, users[rows], enrolled_hub, outreach_pool, p_outreach, broker_pool, p_broker)
+            self._information(
+                rows,
+                plan,
+                need,
+                users[rows],
+                enrolled_hub,
+                outreach_pool,
+                p_outreach,
+                broker_pool,
+                p_broker,
+            )
             self._applications(rows, plan, applicable, enrolled_hub)
             self._exits(rows, plan, enrolled_hub)
             if measuring:
                 self._preferred(rows, plan, need, enrolled_hub)
         return plan
 
-    def _information(self, rows, plan, need, users, enrolled_hub, outreach_pool, p_outreach, broker_pool, p_broker):
+    def _information(
+        self,
+        rows,
+        plan,
+        need,
+        users,
+        enrolled_hub,
+        outreach_pool,
+        p_outreach,
+        broker_pool,
+        p_broker,
+    ):
         f = self.families
         info = self.scenario.information
         seed, week = self.seed, self.week
@@ -241,12 +299,18 @@ class Engine:
 
         # universal first contact in the week of birth (EVIDENCE H1-H4)
         newborn = f.youngest_age_weeks[rows] == 0
-        reached = newborn & (rng.uniform(seed, "first_contact", week, keys) < info.first_contact_reach)
+        reached = newborn & (
+            rng.uniform(seed, "first_contact", week, keys) < info.first_contact_reach
+        )
         events[:, HEALTH] |= reached
         informs = np.zeros(N_TYPES, dtype=bool)
         informs[[SERVICE_TYPES.index(t) for t in info.first_contact_informs]] = True
         comp_fc = np.maximum(comp_local, self.first_contact_interpreter)
-        events |= reached[:, None] & informs[None, :] & understood(seed, "first_contact_understood", week, keys, comp_fc)
+        events |= (
+            reached[:, None]
+            & informs[None, :]
+            & understood(seed, "first_contact_understood", week, keys, comp_fc)
+        )
 
         # word of mouth from ties who used the type last week
         plan.wom_heard[rows] = users > 0
@@ -303,7 +367,12 @@ class Engine:
         if not owners:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.astype(np.int32), empty.astype(np.int32), empty
-        return np.concatenate(owners), np.concatenate(svcs), np.concatenate(mins), np.concatenate(trips)
+        return (
+            np.concatenate(owners),
+            np.concatenate(svcs),
+            np.concatenate(mins),
+            np.concatenate(trips),
+        )
 
     def _applications(self, rows, plan, applicable, enrolled_hub):
         f = self.families
@@ -353,7 +422,9 @@ class Engine:
             fam = rows[wr]
             ready = self.ready(fam, wt)
             age = f.youngest_age_weeks[fam]
-            ready_since = np.where(wt == CHILDCARE, week - (age - f.care_start_age_weeks[fam]), f.status_week[fam, wt])
+            ready_since = np.where(
+                wt == CHILDCARE, week - (age - f.care_start_age_weeks[fam]), f.status_week[fam, wt]
+            )
             waited_from = np.maximum(ready_since, f.status_week[fam, wt])
             gone = ready & (week - waited_from >= beh.waitlist_patience_weeks)
             plan.give_up[fam[gone], wt[gone]] = True
@@ -388,7 +459,11 @@ class Engine:
             idx = np.flatnonzero(ok)
             order = np.lexsort((svc[idx], mins[idx], owner[idx]))
             ordered = idx[order]
-            first = np.r_[True, owner[ordered][1:] != owner[ordered][:-1]] if ordered.size else np.zeros(0, dtype=bool)
+            first = (
+                np.r_[True, owner[ordered][1:] != owner[ordered][:-1]]
+                if ordered.size
+                else np.zeros(0, dtype=bool)
+            )
             best = ordered[first]
             pref[owner[best]] = svc[best]
             pref_min[owner[best]] = mins[best]
@@ -399,7 +474,11 @@ class Engine:
         blocks = np.zeros((len(fam), len(DIMENSIONS)), dtype=bool)
         if has_pref.any():
             sel = np.flatnonzero(has_pref)
-            b = evaluate(self.pair_inputs(fam[sel], ut[sel], pref[sel], pref_min[sel], pref_trip[sel], enrolled_hub))
+            b = evaluate(
+                self.pair_inputs(
+                    fam[sel], ut[sel], pref[sel], pref_min[sel], pref_trip[sel], enrolled_hub
+                )
+            )
             blocks[np.ix_(sel, _PAIR_TO_DIM)] = b.blocks
         # no service of the type in the whole city, or none open to the family: no place
         blocks[~has_pref | none_eligible, _DIM_INDEX["capacity"]] = True
@@ -425,7 +504,9 @@ class Engine:
         f.coordinated |= plan.coordinated
 
         # 2. cooldowns end
-        cooled = ((f.status == REJECTED) | (f.status == DROPPED)) & (f.status_week + beh.cooldown_weeks <= week)
+        cooled = ((f.status == REJECTED) | (f.status == DROPPED)) & (
+            f.status_week + beh.cooldown_weeks <= week
+        )
         f.status[cooled] = NONE
 
         # 3. drop-outs, 4. give-ups
@@ -447,7 +528,9 @@ class Engine:
         f.applied_week[ar, at] = week
         f.status_week[ar, at] = week
         counters["applications"] = len(ar)
-        counters["pre_birth_applications"] = int(((at == CHILDCARE) & (f.youngest_age_weeks[ar] < 0)).sum())
+        counters["pre_birth_applications"] = int(
+            ((at == CHILDCARE) & (f.youngest_age_weeks[ar] < 0)).sum()
+        )
         qr, qt = np.nonzero(f.status == WAITLISTED)
         svc = f.service[qr, qt]
         free = np.maximum(self.svc.capacity - self.enrolled_counts(), 0)
@@ -460,8 +543,7 @@ class Engine:
             s.priority_deprivation_threshold[svc],
         )
         ready = self.ready(qr, qt)
-        result = admit(self.seed, week, svc, f.key[qr], prio, f.applied_week[qr, qt], ready, free)
-        adm = result.admitted
+        adm = admit(self.seed, week, svc, f.key[qr], prio, f.applied_week[qr, qt], ready, free)
         f.status[qr[adm], qt[adm]] = ENROLLED
         f.status_week[qr[adm], qt[adm]] = week
         counters["admissions"] = int(adm.sum())
@@ -484,7 +566,9 @@ class Engine:
         f.trust[any_enrolled] += beh.trust_gain_enrolled_week * (1.0 - f.trust[any_enrolled])
         f.perceived_fit[enrolled] += beh.fit_gain_enrolled_week * (1.0 - f.perceived_fit[enrolled])
         heard = plan.wom_heard & ~enrolled
-        f.perceived_fit[heard] += self.scenario.information.wom_fit_gain * (1.0 - f.perceived_fit[heard])
+        f.perceived_fit[heard] += self.scenario.information.wom_fit_gain * (
+            1.0 - f.perceived_fit[heard]
+        )
 
         # 7. measurement
         if week >= self.burn_in:
@@ -519,7 +603,9 @@ class Engine:
 
         # a next pregnancy, once the youngest is old enough (one child in the childcare range)
         eligible = age >= pop.min_birth_spacing_weeks
-        conceive = eligible & (rng.uniform(seed, "conception", week, f.key) < pop.next_birth_hazard_week)
+        conceive = eligible & (
+            rng.uniform(seed, "conception", week, f.key) < pop.next_birth_hazard_week
+        )
         rows = np.flatnonzero(conceive)
         if rows.size:
             f.youngest_age_weeks[rows] = -pop.gestation_weeks

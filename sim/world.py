@@ -30,7 +30,11 @@ class World:
 
     def with_families(self, families: FamilyTable) -> World:
         """The same world with another family table (candidate sets rebuilt)."""
-        return replace(self, families=families, candidates=_candidates(self.scenario, self.city, families, self.services))
+        return replace(
+            self,
+            families=families,
+            candidates=_candidates(self.scenario, self.city, families, self.services),
+        )
 
     def take(self, rows: np.ndarray) -> World:
         """Rows of the family table, in that order (permutation or deletion)."""
@@ -41,20 +45,30 @@ class World:
         width = self.city.width
         fam = self.families.take(np.arange(self.families.size))
         fam.x = (width - 1 - fam.x).astype(np.int32)
-        svc = replace(self.services.services, x=(width - 1 - self.services.services.x).astype(np.int32))
+        svc = replace(
+            self.services.services, x=(width - 1 - self.services.services.x).astype(np.int32)
+        )
         hubs = self.services.hub_cells.copy()
         if len(hubs):
             hubs[:, 0] = width - 1 - hubs[:, 0]
         services = replace(self.services, services=svc, hub_cells=hubs)
         city = self.city.mirrored()
         return replace(
-            self, city=city, families=fam, services=services, candidates=_candidates(self.scenario, city, fam, services)
+            self,
+            city=city,
+            families=fam,
+            services=services,
+            candidates=_candidates(self.scenario, city, fam, services),
         )
 
 
-def _candidates(scenario: Scenario, city: City, families: FamilyTable, services: ServiceWorld) -> CandidateSets:
+def _candidates(
+    scenario: Scenario, city: City, families: FamilyTable, services: ServiceWorld
+) -> CandidateSets:
     svc = services.services
-    return build_candidates(families, svc.type, svc.x, svc.y, city.transit_access, city.cell_size_m, scenario.travel)
+    return build_candidates(
+        families, svc.type, svc.x, svc.y, city.transit_access, city.cell_size_m, scenario.travel
+    )
 
 
 def build_world(scenario: Scenario, seed: int, origin: str = "<scenario>") -> World:

@@ -33,7 +33,9 @@ def small_scenario(**sections: dict[str, Any]) -> Scenario:
 
 def run_engine(world: World, weeks: int | None = None, chunk_size: int | None = None) -> Engine:
     engine = Engine(world, chunk_size=chunk_size)
-    total = weeks if weeks is not None else world.scenario.run.burn_in_weeks + world.scenario.run.weeks
+    total = (
+        weeks if weeks is not None else world.scenario.run.burn_in_weeks + world.scenario.run.weeks
+    )
     for _ in range(total):
         engine.step()
     return engine

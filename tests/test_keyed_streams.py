@@ -79,7 +79,10 @@ def test_permuting_family_storage_changes_no_family(world, reference_state):
 
 @pytest.fixture(scope="module")
 def tiny_world():
-    scenario = small_scenario(city={"families": 400, "width": 16, "height": 16, "neighbourhoods": 4}, run={"burn_in_weeks": 20, "weeks": 10})
+    scenario = small_scenario(
+        city={"families": 400, "width": 16, "height": 16, "neighbourhoods": 4},
+        run={"burn_in_weeks": 20, "weeks": 10},
+    )
     return build(scenario, seed=4)
 
 

@@ -15,7 +15,11 @@ pytestmark = pytest.mark.verification
 
 def _hub_engine(coordinator: bool) -> Engine:
     scenario = small_scenario(
-        hubs={"count": 2, "coordinator": coordinator, "types": ["health", "parenting", "admin_help"]},
+        hubs={
+            "count": 2,
+            "coordinator": coordinator,
+            "types": ["health", "parenting", "admin_help"],
+        },
         run={"burn_in_weeks": 10, "weeks": 5},
     )
     return Engine(build(scenario, seed=12))
@@ -42,10 +46,14 @@ def test_a_hub_charges_the_admin_barrier_once():
     types = np.array([PARENTING, PARENTING])
     targets = np.array([parenting0, other_hub])
     zeros = np.zeros(2, dtype=np.int64)
-    before = engine.pair_inputs(rows, types, targets, zeros.astype(np.int32), zeros, engine.enrolled_hubs())
+    before = engine.pair_inputs(
+        rows, types, targets, zeros.astype(np.int32), zeros, engine.enrolled_hubs()
+    )
     assert (before.admin_complexity > 0).all()
     _enrol(engine, row, health0)
-    after = engine.pair_inputs(rows, types, targets, zeros.astype(np.int32), zeros, engine.enrolled_hubs())
+    after = engine.pair_inputs(
+        rows, types, targets, zeros.astype(np.int32), zeros, engine.enrolled_hubs()
+    )
     assert after.admin_complexity[0] == 0.0
     assert after.admin_complexity[1] == svc.admin_complexity[other_hub]
 
@@ -68,12 +76,21 @@ def test_a_coordinator_connects_a_family_to_every_service_it_needs():
     r = np.repeat(rows, len(hub_services))
     s = np.tile(hub_services, len(rows))
     zeros = np.zeros(len(r), dtype=np.int64)
-    inputs = engine.pair_inputs(r, engine.svc.type[s].astype(np.int64), s, zeros.astype(np.int32), zeros, engine.enrolled_hubs())
+    inputs = engine.pair_inputs(
+        r,
+        engine.svc.type[s].astype(np.int64),
+        s,
+        zeros.astype(np.int32),
+        zeros,
+        engine.enrolled_hubs(),
+    )
     assert (inputs.admin_complexity == 0).all()
 
 
 def test_a_broker_changes_comprehension_only_for_its_language_group():
-    scenario = small_scenario(information={"brokers": {"lang_a": 5.0}}, run={"burn_in_weeks": 0, "weeks": 30})
+    scenario = small_scenario(
+        information={"brokers": {"lang_a": 5.0}}, run={"burn_in_weeks": 0, "weeks": 30}
+    )
     engine = Engine(build(scenario, seed=13))
     for _ in range(30):
         engine.step()
@@ -82,16 +99,31 @@ def test_a_broker_changes_comprehension_only_for_its_language_group():
     assert f.broker_contacted[lang_a].sum() > 50
     assert not f.broker_contacted[~lang_a].any()
     # the broker's gain reaches comprehension at a local-only service, for its group only
-    s = np.flatnonzero(~engine.svc.speaks[:, engine.languages.index("lang_a")] & (engine.svc.type == HEALTH))[0]
+    s = np.flatnonzero(
+        ~engine.svc.speaks[:, engine.languages.index("lang_a")] & (engine.svc.type == HEALTH)
+    )[0]
     rows = np.flatnonzero(~f.is_local_language)
     zeros = np.zeros(len(rows), dtype=np.int64)
-    inputs = engine.pair_inputs(rows, np.full(len(rows), HEALTH), np.full(len(rows), s), zeros.astype(np.int32), zeros, engine.enrolled_hubs())
+    inputs = engine.pair_inputs(
+        rows,
+        np.full(len(rows), HEALTH),
+        np.full(len(rows), s),
+        zeros.astype(np.int32),
+        zeros,
+        engine.enrolled_hubs(),
+    )
     assert (inputs.broker_gain[~f.broker_contacted[rows]] == 0).all()
     assert (inputs.broker_gain[f.broker_contacted[rows]] > 0).all()
 
 
 def test_the_universal_first_contact_reaches_almost_every_newborn():
-    scenario = small_scenario(population={"initial_awareness": {t: 0.0 for t in ("childcare", "health", "parenting", "admin_help")}})
+    scenario = small_scenario(
+        population={
+            "initial_awareness": {
+                t: 0.0 for t in ("childcare", "health", "parenting", "admin_help")
+            }
+        }
+    )
     engine = Engine(build(scenario, seed=14))
     reached = born = 0
     for _ in range(52):
@@ -108,7 +140,10 @@ def test_the_universal_first_contact_reaches_almost_every_newborn():
 
 
 def test_outreach_visits_only_deprived_neighbourhoods_when_so_targeted():
-    scenario = small_scenario(information={"outreach_workers": 3.0, "outreach_deprivation_threshold": 0.5}, run={"burn_in_weeks": 0, "weeks": 20})
+    scenario = small_scenario(
+        information={"outreach_workers": 3.0, "outreach_deprivation_threshold": 0.5},
+        run={"burn_in_weeks": 0, "weeks": 20},
+    )
     engine = Engine(build(scenario, seed=15))
     for _ in range(20):
         engine.step()
@@ -119,7 +154,10 @@ def test_outreach_visits_only_deprived_neighbourhoods_when_so_targeted():
 
 
 def test_rejection_lowers_trust_and_a_family_does_not_reapply_to_the_same_service():
-    scenario = small_scenario(**{"provision.childcare": {"places_per_100": 2.0, "waitlist": False}}, run={"burn_in_weeks": 0, "weeks": 30})
+    scenario = small_scenario(
+        **{"provision.childcare": {"places_per_100": 2.0, "waitlist": False}},
+        run={"burn_in_weeks": 0, "weeks": 30},
+    )
     engine = Engine(build(scenario, seed=16))
     for _ in range(30):
         trust = engine.families.trust.copy()

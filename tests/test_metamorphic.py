@@ -81,7 +81,11 @@ def _with_far_service(world: World) -> World:
     columns["y"][-1] = corner_y
     table = type(svc)(**columns)
     services = replace(world.services, services=table)
-    return replace(world, services=services, candidates=_candidates(world.scenario, world.city, world.families, services))
+    return replace(
+        world,
+        services=services,
+        candidates=_candidates(world.scenario, world.city, world.families, services),
+    )
 
 
 def test_a_service_beyond_everyones_reach_changes_nothing():
@@ -92,17 +96,23 @@ def test_a_service_beyond_everyones_reach_changes_nothing():
     )
     world = build(scenario, seed=8)
     far = _with_far_service(world)
-    assert all((np.diff(far.candidates.indptr[t]) == np.diff(world.candidates.indptr[t])).all() for t in range(4))
+    assert all(
+        (np.diff(far.candidates.indptr[t]) == np.diff(world.candidates.indptr[t])).all()
+        for t in range(4)
+    )
     # every family outcome is unchanged; only the supply-side measures count the extra
     # funded (if unreachable) places: capacity_use, public_outlay and net cost
     supply = ("capacity_use", *MONEY_METRICS)
-    _assert_metrics_equal(run_engine(world).accumulator.result(), run_engine(far).accumulator.result(), skip=supply)
+    _assert_metrics_equal(
+        run_engine(world).accumulator.result(), run_engine(far).accumulator.result(), skip=supply
+    )
 
 
 def _frictionless() -> Scenario:
     free = {"kind": "free", "flat_eur_week": 0.0, "bands": []}
     open_service = {
         "places_per_100": 10_000.0,
+        "site_capacity": 100_000,
         "fee": free,
         "languages": "all",
         "stigma_label": 0.0,
@@ -124,9 +134,19 @@ def _frictionless() -> Scenario:
             "hours_tolerance_median": 0.999,
             "fit_threshold_median": 0.001,
         },
-        market={"places_per_100": 10_000.0, "fee_eur_week": 0.0, "quality": 1.0, "admin_complexity": 0.0, "extended_hours_share": 1.0},
+        market={
+            "places_per_100": 10_000.0,
+            "site_capacity": 100_000,
+            "fee_eur_week": 0.0,
+            "quality": 1.0,
+            "admin_complexity": 0.0,
+            "extended_hours_share": 1.0,
+        },
         behaviour={"dropout_base_week": 0.0, "dropout_barrier_slope": 0.0},
-        **{f"provision.{t}": open_service for t in ("childcare", "health", "parenting", "admin_help")},
+        **{
+            f"provision.{t}": open_service
+            for t in ("childcare", "health", "parenting", "admin_help")
+        },
     )
 
 

@@ -64,7 +64,9 @@ def test_family_agents_are_views_onto_the_column_store(model):
 
 
 def test_two_models_do_not_share_state():
-    scenario = small_scenario(city={"families": 300, "width": 14, "height": 14}, run={"burn_in_weeks": 2, "weeks": 2})
+    scenario = small_scenario(
+        city={"families": 300, "width": 14, "height": 14}, run={"burn_in_weeks": 2, "weeks": 2}
+    )
     a = FamilyAccessModel(scenario, rng=1)
     b = FamilyAccessModel(scenario, rng=2)
     a.run_for(4)
@@ -74,7 +76,9 @@ def test_two_models_do_not_share_state():
 
 
 def test_large_cities_skip_per_family_objects_with_identical_results():
-    scenario = small_scenario(city={"families": 400, "width": 16, "height": 16}, run={"burn_in_weeks": 8, "weeks": 6})
+    scenario = small_scenario(
+        city={"families": 400, "width": 16, "height": 16}, run={"burn_in_weeks": 8, "weeks": 6}
+    )
     with_agents = FamilyAccessModel(scenario, rng=5, materialise_agents=True)
     without = FamilyAccessModel(scenario, rng=5, materialise_agents=False)
     with_agents.run_for(14)
@@ -89,7 +93,16 @@ def test_apis_that_mesa_4_removes_are_banned_by_lint():
     for api in ('"mesa.space"', '"mesa.batch_run"', '"mesa.time"'):
         assert api in text
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--select", "TID251", str(ROOT / "sim"), str(ROOT / "tests")],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--select",
+            "TID251",
+            str(ROOT / "sim"),
+            str(ROOT / "tests"),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -101,7 +114,17 @@ def test_a_banned_mesa_api_fails_the_lint(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from mesa.space import MultiGrid\n")
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--select", "TID251", "--config", str(ROOT / "pyproject.toml"), str(probe)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--select",
+            "TID251",
+            "--config",
+            str(ROOT / "pyproject.toml"),
+            str(probe),
+        ],
         capture_output=True,
         text=True,
     )

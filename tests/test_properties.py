@@ -12,13 +12,27 @@ from sim.population import ENROLLED
 from sim.scenario import DIMENSIONS
 from sim.week import Engine
 
-SHARE_PREFIXES = ("u3_participation_", "takeup_", "unmet_need_share", "multi_service_share", "blocked_by_", "main_barrier_", "capacity_use")
+SHARE_PREFIXES = (
+    "u3_participation_",
+    "takeup_",
+    "unmet_need_share",
+    "multi_service_share",
+    "blocked_by_",
+    "main_barrier_",
+    "capacity_use",
+)
 
 
 @st.composite
 def scenarios(draw):
     return small_scenario(
-        city={"families": draw(st.integers(150, 500)), "width": 14, "height": 14, "neighbourhoods": draw(st.integers(1, 5)), "seed": draw(st.integers(0, 1000))},
+        city={
+            "families": draw(st.integers(150, 500)),
+            "width": 14,
+            "height": 14,
+            "neighbourhoods": draw(st.integers(1, 5)),
+            "seed": draw(st.integers(0, 1000)),
+        },
         run={"burn_in_weeks": draw(st.integers(0, 12)), "weeks": draw(st.integers(1, 10))},
         population={
             "max_travel_minutes_median": draw(st.floats(3.0, 60.0)),
@@ -31,9 +45,17 @@ def scenarios(draw):
             "outreach_workers": draw(st.floats(0.0, 5.0)),
             "brokers": {"lang_a": draw(st.floats(0.0, 3.0))},
         },
-        behaviour={"dropout_base_week": draw(st.floats(0.0, 0.2)), "cooldown_weeks": draw(st.integers(0, 5))},
+        behaviour={
+            "dropout_base_week": draw(st.floats(0.0, 0.2)),
+            "cooldown_weeks": draw(st.integers(0, 5)),
+        },
         hubs={"count": draw(st.integers(0, 3)), "coordinator": draw(st.booleans())},
-        **{"provision.childcare": {"places_per_100": draw(st.floats(0.0, 80.0)), "waitlist": draw(st.booleans())}},
+        **{
+            "provision.childcare": {
+                "places_per_100": draw(st.floats(0.0, 80.0)),
+                "waitlist": draw(st.booleans()),
+            }
+        },
     )
 
 

@@ -17,7 +17,9 @@ TINY = ["--families", "600", "--burn-in", "20"]
 
 
 def famsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,20 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     out = {}
     for label, seed in (("a", "7"), ("b", "7"), ("c", "8")):
-        done = famsim("run", "scenarios/base.toml", "--reps", "2", "--weeks", "26", "--seed", seed, *TINY, "--out", str(root / label), "--quiet")
+        done = famsim(
+            "run",
+            "scenarios/base.toml",
+            "--reps",
+            "2",
+            "--weeks",
+            "26",
+            "--seed",
+            seed,
+            *TINY,
+            "--out",
+            str(root / label),
+            "--quiet",
+        )
         assert done.returncode == 0, done.stderr
         out[label] = root / label
     return out
@@ -58,7 +73,12 @@ def test_a_run_writes_every_file_and_measure(runs):
 
 def test_shares_lie_in_the_unit_interval_and_the_gap_and_barrier_identities_hold(runs):
     frame = pd.read_parquet(runs["a"] / "runs.parquet")
-    shares = [c for c in metric_columns() if c.startswith(("u3_participation", "takeup_", "blocked_by_", "main_barrier_")) or c in ("unmet_need_share", "multi_service_share", "capacity_use")]
+    shares = [
+        c
+        for c in metric_columns()
+        if c.startswith(("u3_participation", "takeup_", "blocked_by_", "main_barrier_"))
+        or c in ("unmet_need_share", "multi_service_share", "capacity_use")
+    ]
     values = frame[shares].to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     assert ((finite >= 0) & (finite <= 1)).all()

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from sim.allocation import admit, priority_class
 from sim.barriers import PAIR_DIMENSIONS, PairInputs, evaluate
 from sim.information import contact_probability, tie_matrix, tie_user_counts, word_of_mouth
-from sim.population import INCOME_SCALE, MODE_CAR, MODE_TRANSIT, MODE_WALK, stationary_age_distribution
+from sim.population import (
+    INCOME_SCALE,
+    MODE_CAR,
+    MODE_TRANSIT,
+    MODE_WALK,
+    stationary_age_distribution,
+)
 from sim.scenario import FeeBand, FeeSpec, Scenario, TravelSpec
 from sim.services import PRIORITY_FIRST_COME, PRIORITY_NEED, PRIORITY_WORKING, fee_schedule
 from sim.travel import travel_minutes, trip_cost_cents
@@ -65,7 +71,9 @@ def test_cost_blocks_exactly_above_the_share_of_household_income():
 @given(factor=st.integers(1, 1000), cost=st.integers(0, 100_000), income=st.integers(1, 10_000_000))
 def test_cost_decision_is_unchanged_when_all_money_is_rescaled(factor, cost, income):
     a = evaluate(pair(weekly_cost_cents=[cost], income_q=[income * INCOME_SCALE])).blocks[0, 0]
-    b = evaluate(pair(weekly_cost_cents=[cost * factor], income_q=[income * factor * INCOME_SCALE])).blocks[0, 0]
+    b = evaluate(
+        pair(weekly_cost_cents=[cost * factor], income_q=[income * factor * INCOME_SCALE])
+    ).blocks[0, 0]
     assert a == b
 
 
@@ -107,12 +115,19 @@ def test_fit_blocks_below_the_family_threshold():
 def test_fee_schedules_charge_in_integer_cents():
     income = np.array([10_000, 15_000, 50_000]) * 100 * INCOME_SCALE
     assert (fee_schedule(FeeSpec(kind="free")).weekly_fee_cents(income) == 0).all()
-    assert (fee_schedule(FeeSpec(kind="flat", flat_eur_week=12.34)).weekly_fee_cents(income) == 1234).all()
-    means = fee_schedule(FeeSpec(kind="means_tested", flat_eur_week=50.0, means_test_line_eur_year=17_398.0))
+    assert (
+        fee_schedule(FeeSpec(kind="flat", flat_eur_week=12.34)).weekly_fee_cents(income) == 1234
+    ).all()
+    means = fee_schedule(
+        FeeSpec(kind="means_tested", flat_eur_week=50.0, means_test_line_eur_year=17_398.0)
+    )
     assert means.weekly_fee_cents(income).tolist() == [0, 0, 5000]
     bands = FeeSpec(
         kind="income_related",
-        bands=[FeeBand(income_below_eur_year=14_000, fee_eur_week=27.5), FeeBand(income_below_eur_year=1e9, fee_eur_week=165.0)],
+        bands=[
+            FeeBand(income_below_eur_year=14_000, fee_eur_week=27.5),
+            FeeBand(income_below_eur_year=1e9, fee_eur_week=165.0),
+        ],
     )
     assert fee_schedule(bands).weekly_fee_cents(income).tolist() == [2750, 16500, 16500]
 
@@ -120,7 +135,9 @@ def test_fee_schedules_charge_in_integer_cents():
 def test_travel_minutes_by_mode():
     spec = TravelSpec()
     d = np.array([8.0])  # 1 km straight, 1.3 km by road
-    assert travel_minutes(d, np.array([MODE_WALK]), np.array([1.0]), 125.0, spec)[0] == 17  # 16.25 up
+    assert (
+        travel_minutes(d, np.array([MODE_WALK]), np.array([1.0]), 125.0, spec)[0] == 17
+    )  # 16.25 up
     assert travel_minutes(d, np.array([MODE_CAR]), np.array([1.0]), 125.0, spec)[0] == 6  # 3 + 2.6
     # transit: 4 + 12 x (1 - 0.5) + 3.9 = 13.9 -> 14
     assert travel_minutes(d, np.array([MODE_TRANSIT]), np.array([0.5]), 125.0, spec)[0] == 14
@@ -132,11 +149,11 @@ def test_admission_order_is_priority_then_application_week_then_draw():
     key = np.array([10, 11, 12, 13])
     priority = np.array([1, 0, 0, 0])
     applied = np.array([0, 5, 3, 3])
-    result = admit(1, 9, service, key, priority, applied, np.ones(4, dtype=bool), np.array([2]))
+    admitted = admit(1, 9, service, key, priority, applied, np.ones(4, dtype=bool), np.array([2]))
     # priority 0 first; among them week 3 before week 5; the two week-3 applicants fill both places
-    assert result.admitted.tolist() == [False, False, True, True]
+    assert admitted.tolist() == [False, False, True, True]
     one = admit(1, 9, service, key, priority, applied, np.ones(4, dtype=bool), np.array([1]))
-    assert one.admitted.sum() == 1 and one.admitted[2:].any()
+    assert one.sum() == 1 and one[2:].any()
 
 
 def test_admission_never_exceeds_free_places_and_skips_families_not_ready():
@@ -144,15 +161,33 @@ def test_admission_never_exceeds_free_places_and_skips_families_not_ready():
     service = rng_.integers(0, 5, 200)
     free = np.array([0, 3, 10, 100, 1])
     ready = rng_.random(200) < 0.7
-    result = admit(4, 1, service, np.arange(200), np.zeros(200, dtype=np.int64), np.zeros(200, dtype=np.int64), ready, free)
-    assert not result.admitted[~ready].any()
-    counts = np.bincount(service[result.admitted], minlength=5)
+    admitted = admit(
+        4,
+        1,
+        service,
+        np.arange(200),
+        np.zeros(200, dtype=np.int64),
+        np.zeros(200, dtype=np.int64),
+        ready,
+        free,
+    )
+    assert not admitted[~ready].any()
+    counts = np.bincount(service[admitted], minlength=5)
     assert (counts <= free).all()
     assert (counts == np.minimum(free, np.bincount(service[ready], minlength=5))).all()
 
 
 def test_priority_classes_use_only_observable_information():
-    rule = np.array([PRIORITY_FIRST_COME, PRIORITY_WORKING, PRIORITY_WORKING, PRIORITY_NEED, PRIORITY_NEED, PRIORITY_NEED])
+    rule = np.array(
+        [
+            PRIORITY_FIRST_COME,
+            PRIORITY_WORKING,
+            PRIORITY_WORKING,
+            PRIORITY_NEED,
+            PRIORITY_NEED,
+            PRIORITY_NEED,
+        ]
+    )
     employed = np.array([False, True, False, False, False, True])
     means = np.array([False, False, False, True, False, False])
     deprivation = np.array([0.0, 0.0, 0.0, 0.0, 0.8, 0.1])
