@@ -35,28 +35,32 @@ def metric_columns() -> list[str]:
     cols += [f"blocked_by_{d}" for d in DIMENSIONS]
     cols += [f"main_barrier_{d}" for d in DIMENSIONS]
     cols += ["waitlist_total", "capacity_use", "public_outlay_eur_week", "net_cost_eur_week"]
+    cols += [f"outlay_{part}_eur_week" for part in OUTLAY_PARTS]
+    cols += ["fee_revenue_eur_week", "u3_enrolled_arope", "u3_enrolled_all"]
     return cols
 
 
-def public_outlay_cents(engine: Engine) -> int:
-    """Ex-ante weekly outlay: funded capacity x unit cost, means-test administration, staff
-    (outreach workers, brokers, interpreters) and hub costs (overhead, coordinators)."""
+OUTLAY_PARTS = ("places", "means_test", "outreach", "brokers", "interpreters", "hubs", "coordinators")
+
+
+def outlay_parts_cents(engine: Engine) -> dict[str, int]:
+    """Ex-ante weekly outlay by part, integer cents: funded capacity x unit cost, means-test
+    administration per funded place, staff (outreach workers, brokers, interpreters per site)
+    and hub costs (overhead, coordinators)."""
     s = engine.svc
     sc = engine.scenario
     info = sc.information
     public = s.is_public
-    total = int((s.capacity[public] * s.unit_cost_cents[public]).sum())
-    total += int((s.capacity[public] * s.means_test_admin_cents[public]).sum())
-    total += int(round(info.outreach_workers * info.outreach_worker_eur_week * 100))
-    total += int(round(sum(info.brokers.values()) * info.broker_eur_week * 100))
-    total += int(s.interpreters[public].sum()) * int(
-        round(info.interpreter_eur_week_per_site * 100)
-    )
     hubs = len(engine.world.services.hub_cells)
-    total += hubs * int(round(sc.hubs.overhead_eur_week * 100))
-    if sc.hubs.coordinator:
-        total += hubs * int(round(sc.hubs.coordinator_eur_week * 100))
-    return total
+    return {
+        "places": int((s.capacity[public] * s.unit_cost_cents[public]).sum()),
+        "means_test": int((s.capacity[public] * s.means_test_admin_cents[public]).sum()),
+        "outreach": int(round(info.outreach_workers * info.outreach_worker_eur_week * 100)),
+        "brokers": int(round(sum(info.brokers.values()) * info.broker_eur_week * 100)),
+        "interpreters": int(s.interpreters[public].sum()) * int(round(info.interpreter_eur_week_per_site * 100)),
+        "hubs": hubs * int(round(sc.hubs.overhead_eur_week * 100)),
+        "coordinators": hubs * int(round(sc.hubs.coordinator_eur_week * 100)) if sc.hubs.coordinator else 0,
+    }
 
 
 class WindowAccumulator:
@@ -86,7 +90,9 @@ class WindowAccumulator:
         self.fee_revenue_cents = 0
         self.cell_need_weeks = np.zeros(cells, dtype=np.int64)
         self.cell_unmet_weeks = np.zeros(cells, dtype=np.int64)
-        self.outlay_cents = public_outlay_cents(engine)
+        self.outlay_parts = outlay_parts_cents(engine)
+        self.outlay_cents = sum(self.outlay_parts.values())
+        self.enrolled_u3 = {"all": 0, "arope": 0}
 
     # -- weekly --------------------------------------------------------------------------
 
@@ -108,6 +114,8 @@ class WindowAccumulator:
             self.weekly[name].append(float(in_care[mask].sum()) / count if count else float("nan"))
         self.u3_weeks += u3
         self.u3_enrolled_weeks += in_care
+        self.enrolled_u3["all"] += int(in_care.sum())
+        self.enrolled_u3["arope"] += int((in_care & f.is_arope).sum())
 
         need = e.needs()
         self.need_seen |= need
@@ -253,6 +261,11 @@ class WindowAccumulator:
         out["capacity_use"] = self.capacity_use_sum / weeks
         out["public_outlay_eur_week"] = self.outlay_cents / 100.0
         out["net_cost_eur_week"] = (self.outlay_cents - self.fee_revenue_cents / weeks) / 100.0
+        for part, value in self.outlay_parts.items():
+            out[f"outlay_{part}_eur_week"] = value / 100.0
+        out["fee_revenue_eur_week"] = self.fee_revenue_cents / weeks / 100.0
+        out["u3_enrolled_arope"] = self.enrolled_u3["arope"] / weeks
+        out["u3_enrolled_all"] = self.enrolled_u3["all"] / weeks
         return out
 
     def _erreygers(self) -> float:

@@ -26,6 +26,9 @@ GLOSSARY: dict[str, str] = {
     "capacity_use": "enrolled / funded capacity of public services, mean per week",
     "public_outlay_eur_week": "EUR per week, ex ante: funded capacity x unit cost + staff + hubs",
     "net_cost_eur_week": "EUR per week, ex post: outlay minus fee revenue",
+    "outlay_": "EUR per week, one part of the ex-ante outlay",
+    "fee_revenue_eur_week": "EUR per week, fees paid to public services, mean per measured week",
+    "u3_enrolled": "children under 3 enrolled in childcare (public or market), mean per measured week",
 }
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from helpers import build, run_engine, small_scenario
 
+from sim.metrics import metric_columns
 from sim.population import ENROLLED
 from sim.scenario import Scenario, scenario_from_dict
 from sim.world import World, _candidates
 
-MONEY_METRICS = ("public_outlay_eur_week", "net_cost_eur_week")
+MONEY_METRICS = tuple(c for c in metric_columns() if c.endswith("_eur_week"))
 
 
 def _assert_metrics_equal(a: dict, b: dict, skip=()):
