@@ -37,6 +37,7 @@ def metric_columns() -> list[str]:
     cols += ["waitlist_total", "capacity_use", "public_outlay_eur_week", "net_cost_eur_week"]
     cols += [f"outlay_{part}_eur_week" for part in OUTLAY_PARTS]
     cols += ["fee_revenue_eur_week", "u3_enrolled_arope", "u3_enrolled_all"]
+    cols += ["travel_minutes_nearest", "travel_minutes_used"]
     return cols
 
 
@@ -93,6 +94,10 @@ class WindowAccumulator:
         self.outlay_parts = outlay_parts_cents(engine)
         self.outlay_cents = sum(self.outlay_parts.values())
         self.enrolled_u3 = {"all": 0, "arope": 0}
+        self.nearest_minutes_sum = 0
+        self.need_weeks = 0
+        self.used_minutes_sum = 0
+        self.use_weeks = 0
 
     # -- weekly --------------------------------------------------------------------------
 
@@ -121,6 +126,14 @@ class WindowAccumulator:
         self.need_seen |= need
         self.used_seen |= enrolled
 
+        nr, nt = np.nonzero(need)
+        self.nearest_minutes_sum += int(e.cand.nearest_minutes[nr, nt].astype(np.int64).sum())
+        self.need_weeks += len(nr)
+        er, et = np.nonzero(enrolled)
+        minutes, _ = e.minutes_to(er, et, f.service[er, et])
+        self.used_minutes_sum += int(minutes.astype(np.int64).sum())
+        self.use_weeks += len(er)
+
         unmet = need & ~enrolled
         ur, ut = np.nonzero(unmet)
         blocks = plan.preferred_blocks[ur, ut].copy()
@@ -146,7 +159,6 @@ class WindowAccumulator:
         ).astype(np.int64)
 
         self.waitlist_sum += int((f.status == WAITLISTED).sum())
-        er, et = np.nonzero(enrolled)
         svc = f.service[er, et]
         public = e.svc.is_public[svc]
         cap = int(e.svc.capacity[e.svc.is_public].sum())
@@ -266,6 +278,8 @@ class WindowAccumulator:
         out["fee_revenue_eur_week"] = self.fee_revenue_cents / weeks / 100.0
         out["u3_enrolled_arope"] = self.enrolled_u3["arope"] / weeks
         out["u3_enrolled_all"] = self.enrolled_u3["all"] / weeks
+        out["travel_minutes_nearest"] = self.nearest_minutes_sum / self.need_weeks if self.need_weeks else float("nan")
+        out["travel_minutes_used"] = self.used_minutes_sum / self.use_weeks if self.use_weeks else float("nan")
         return out
 
     def _erreygers(self) -> float:

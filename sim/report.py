@@ -28,6 +28,8 @@ GLOSSARY: dict[str, str] = {
     "net_cost_eur_week": "EUR per week, ex post: outlay minus fee revenue",
     "outlay_": "EUR per week, one part of the ex-ante outlay",
     "fee_revenue_eur_week": "EUR per week, fees paid to public services, mean per measured week",
+    "travel_minutes_nearest": "minutes to the nearest service of the needed type, mean over need-weeks",
+    "travel_minutes_used": "minutes to the service used, mean over use-weeks",
     "u3_enrolled": "children under 3 enrolled in childcare (public or market), mean per measured week",
 }
 

@@ -7,10 +7,10 @@ same seed gives the same families and draws in every scenario (common random num
 from __future__ import annotations
 
 import math
+import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from sim.city import build_city, check_memory
-from sim.errors import ScenarioError
 from sim.metrics import metric_columns
 from sim.model import FamilyAccessModel
 from sim.scenario import Scenario
@@ -114,79 +113,97 @@ class RunResult:
     counters: list[dict[str, int]] = field(default_factory=list)
 
 
-def run_one(
-    scenario: Scenario, seed: int, progress: Callable[[int], None] | None = None
-) -> FamilyAccessModel:
+@dataclass
+class Replication:
+    """What one replication returns (plain data, so it can cross process boundaries)."""
+
+    scenario_name: str
+    replication: int
+    seed: int
+    status: dict[str, Any]
+    row: dict[str, Any] | None = None
+    timeseries: pd.DataFrame | None = None
+    unmet_map: np.ndarray | None = None
+    counters: dict[str, int] | None = None
+
+
+def run_one(scenario: Scenario, seed: int) -> FamilyAccessModel:
     """Build and run one replication: burn-in then the measured window."""
-    model = FamilyAccessModel(scenario, rng=seed)
-    total = scenario.run.burn_in_weeks + scenario.run.weeks
-    for _ in range(total):
-        model.step()
-        if progress is not None:
-            progress(1)
+    model = FamilyAccessModel(scenario, rng=seed, materialise_agents=False)
+    model.run_for(scenario.run.burn_in_weeks + scenario.run.weeks)
     model.update_unmet_layer()
     return model
 
 
-def run(scenario: Scenario, origin: str = "<scenario>", quiet: bool = True) -> RunResult:
-    """Run every replication of a scenario; a failed replication is recorded, not fatal."""
-    prepare(scenario, origin)
-    reps = scenario.run.replications
-    total_weeks = reps * (scenario.run.burn_in_weeks + scenario.run.weeks)
-    bar = _progress_bar(total_weeks, scenario.name, quiet)
-    rows: list[dict[str, Any]] = []
-    series: list[pd.DataFrame] = []
-    maps: list[np.ndarray] = []
-    statuses: list[dict[str, Any]] = []
-    counters: list[dict[str, int]] = []
-    for r in range(reps):
-        seed = replication_seed(scenario.run.seed, r)
-        started = time.perf_counter()
-        try:
-            model = run_one(scenario, seed, bar.update if bar else None)
-        except (FloatingPointError, OverflowError, MemoryError, ValueError) as exc:
-            if isinstance(exc, ScenarioError):
-                raise
-            statuses.append(
-                {
-                    "replication": r,
-                    "seed": seed,
-                    "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}",
-                }
-            )
-            continue
-        metrics = model.metrics()
-        rows.append(
-            {
-                "scenario": scenario.name,
-                "replication": r,
-                "seed": seed,
-                **_parameters(scenario),
-                **metrics,
-            }
-        )
-        ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        ts.insert(0, "replication", r)
-        ts.insert(0, "scenario", scenario.name)
-        series.append(ts)
-        maps.append(model.engine.accumulator.unmet_map())
-        counters.append(dict(model.engine.counters))
-        statuses.append(
-            {
-                "replication": r,
-                "seed": seed,
-                "status": "ok",
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
+def run_replication(scenario: Scenario, replication: int) -> Replication:
+    """One replication as a task; a numerical failure is recorded as data, not raised."""
+    seed = replication_seed(scenario.run.seed, replication)
+    started = time.perf_counter()
+    try:
+        model = run_one(scenario, seed)
+    except (FloatingPointError, OverflowError, MemoryError) as exc:
+        status = {"replication": replication, "seed": seed, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        return Replication(scenario.name, replication, seed, status)
+    metrics = model.metrics()
+    row = {"scenario": scenario.name, "replication": replication, "seed": seed, **_parameters(scenario), **metrics}
+    ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    ts.insert(0, "replication", replication)
+    ts.insert(0, "scenario", scenario.name)
+    status = {"replication": replication, "seed": seed, "status": "ok", "seconds": round(time.perf_counter() - started, 3)}
+    return Replication(
+        scenario.name, replication, seed, status, row, ts, model.engine.accumulator.unmet_map(), dict(model.engine.counters)
+    )
+
+
+def execute(tasks: list[tuple[Scenario, int]], workers: int, quiet: bool, label: str) -> list[Replication]:
+    """Run (scenario, replication) tasks, in a process pool when workers > 1; results come
+    back in task order whatever the completion order."""
+    bar = _progress_bar(len(tasks), label, quiet)
+    results: list[Replication | None] = [None] * len(tasks)
+    if workers <= 1 or len(tasks) == 1:
+        for i, (scenario, r) in enumerate(tasks):
+            results[i] = run_replication(scenario, r)
+            if bar:
+                bar.update(1)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(run_replication, scenario, r): i for i, (scenario, r) in enumerate(tasks)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if bar:
+                    bar.update(1)
     if bar:
         bar.close()
-    runs = pd.DataFrame(
-        rows, columns=["scenario", "replication", "seed", *_parameters(scenario), *metric_columns()]
+    return [r for r in results if r is not None]
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def collect(scenario: Scenario, replications: list[Replication]) -> RunResult:
+    """Assemble one scenario's replications into tables and a manifest."""
+    ok = [r for r in replications if r.row is not None]
+    columns = ["scenario", "replication", "seed", *_parameters(scenario), *metric_columns()]
+    runs = pd.DataFrame([r.row for r in ok], columns=columns)
+    timeseries = pd.concat([r.timeseries for r in ok], ignore_index=True) if ok else pd.DataFrame()
+    return RunResult(
+        scenario,
+        runs,
+        timeseries,
+        [r.unmet_map for r in ok],
+        manifest(scenario, [r.status for r in replications]),
+        [r.counters for r in ok],
     )
-    timeseries = pd.concat(series, ignore_index=True) if series else pd.DataFrame()
-    return RunResult(scenario, runs, timeseries, maps, manifest(scenario, statuses), counters)
+
+
+def run(scenario: Scenario, origin: str = "<scenario>", quiet: bool = True, workers: int = 1) -> RunResult:
+    """Run every replication of a scenario; a failed replication is recorded, not fatal."""
+    prepare(scenario, origin)
+    tasks = [(scenario, r) for r in range(scenario.run.replications)]
+    return collect(scenario, execute(tasks, workers, quiet, scenario.name))
 
 
 def _parameters(scenario: Scenario) -> dict[str, Any]:
@@ -208,7 +225,7 @@ def _progress_bar(total: int, name: str, quiet: bool):
 
     if not sys.stderr.isatty():
         return None
-    return tqdm(total=total, desc=name, unit="week", leave=False)
+    return tqdm(total=total, desc=name, unit="run", leave=False)
 
 
 def package_versions() -> dict[str, str]:

@@ -411,7 +411,7 @@ class Engine:
         if er.size:
             fam = rows[er]
             svc = f.service[fam, et]
-            mins, trips = self._minutes_to(fam, et, svc)
+            mins, trips = self.minutes_to(fam, et, svc)
             felt = evaluate(self.pair_inputs(fam, et, svc, mins, trips, enrolled_hub)).felt
             hazard = np.minimum(1.0, beh.dropout_base_week + beh.dropout_barrier_slope * felt)
             u = rng.uniform(seed, "dropout", week, f.key[fam], et)
@@ -429,7 +429,7 @@ class Engine:
             gone = ready & (week - waited_from >= beh.waitlist_patience_weeks)
             plan.give_up[fam[gone], wt[gone]] = True
 
-    def _minutes_to(self, fam: np.ndarray, types: np.ndarray, svc: np.ndarray):
+    def minutes_to(self, fam: np.ndarray, types: np.ndarray, svc: np.ndarray):
         """Travel minutes and trip cost to a specific service (looked up in candidate lists)."""
         mins = np.zeros(len(fam), dtype=np.int32)
         trips = np.zeros(len(fam), dtype=np.int64)
