@@ -100,3 +100,93 @@ def barrier_attribution(runs: pd.DataFrame, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def participation_by_scenario(runs: pd.DataFrame, names: list[str], path: Path) -> None:
+    """Under-3 participation by group per scenario, mean and 95 % interval."""
+    from sim.report import interval
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 4.5))
+    width = 0.27
+    for g, (group, colour) in enumerate(GROUP_COLOURS.items()):
+        means, errs = [], []
+        for name in names:
+            mean, lo, hi = interval(runs[runs["scenario"] == name][f"u3_participation_{group}"])
+            means.append(100 * mean)
+            errs.append(100 * (hi - lo) / 2 if np.isfinite(hi) else 0.0)
+        x = np.arange(len(names)) + (g - 1) * width
+        ax.bar(x, means, width, yerr=errs, color=colour, capsize=3, label=group.replace("_", "-"))
+    ax.set_xticks(np.arange(len(names)), names, rotation=20, ha="right")
+    ax.set_ylabel("children under 3 in childcare (%)")
+    ax.set_title("Participation by group")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def quintile_gradient_by_scenario(runs: pd.DataFrame, names: list[str], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for name in names:
+        sub = runs[runs["scenario"] == name]
+        ax.plot(
+            range(1, 6),
+            [100 * sub[f"u3_participation_q{q}"].mean() for q in range(1, 6)],
+            marker="o",
+            label=name,
+        )
+    ax.set_xticks(range(1, 6), [f"Q{q}" for q in range(1, 6)])
+    ax.set_xlabel("equivalised income quintile (families with a child under 3)")
+    ax.set_ylabel("children under 3 in childcare (%)")
+    ax.set_title("Income gradient")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def barrier_attribution_by_scenario(runs: pd.DataFrame, names: list[str], path: Path) -> None:
+    """Stacked main barriers per scenario, grouped by the five accessibility dimensions."""
+    from sim.scenario import ACCESSIBILITY_DIMENSION, DIMENSIONS
+
+    groups = ["comprehensibility", "availability", "affordability", "accessibility", "usefulness"]
+    order = [d for g in groups for d in DIMENSIONS if ACCESSIBILITY_DIMENSION[d] == g]
+    cmap = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(names)) + 2, 4.8))
+    bottom = np.zeros(len(names))
+    for i, dim in enumerate(order):
+        values = np.array(
+            [100 * runs[runs["scenario"] == n][f"main_barrier_{dim}"].mean() for n in names]
+        )
+        ax.bar(
+            range(len(names)),
+            values,
+            bottom=bottom,
+            color=cmap(i),
+            label=f"{ACCESSIBILITY_DIMENSION[dim]}: {dim}",
+        )
+        bottom += values
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+    ax.set_ylabel("share of unmet need-weeks (%)")
+    ax.set_title("Main barrier of unmet needs")
+    ax.legend(frameon=False, fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def unmet_maps_side_by_side(maps: dict[str, np.ndarray], path: Path) -> None:
+    names = list(maps)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names) + 1, 3.6), squeeze=False)
+    image = None
+    for ax, name in zip(axes[0], names, strict=True):
+        image = ax.imshow(
+            np.ma.masked_invalid(maps[name].T), origin="lower", cmap="magma_r", vmin=0, vmax=1
+        )
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if image is not None:
+        fig.colorbar(image, ax=axes[0].tolist(), label="unmet share of needs", shrink=0.8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

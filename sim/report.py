@@ -130,3 +130,130 @@ def run_report(runs: pd.DataFrame, manifest: dict, figures: list[str]) -> str:
     lines += [f"![{name}](figures/{name})" for name in figures]
     lines.append("")
     return "\n".join(lines)
+
+
+HEADLINE = (
+    "u3_participation_all",
+    "u3_participation_arope",
+    "u3_participation_non_arope",
+    "u3_gap_pp",
+    "concentration_index",
+    "unmet_need_share",
+    "multi_service_share",
+    "public_outlay_eur_week",
+    "net_cost_eur_week",
+)
+DIFFERENCES = (
+    "u3_enrolled_arope",
+    "u3_participation_arope",
+    "u3_participation_non_arope",
+    "u3_gap_pp",
+    "concentration_index",
+    "unmet_need_share",
+    "multi_service_share",
+    "travel_minutes_nearest",
+    "travel_minutes_used",
+    "net_cost_eur_week",
+)
+
+
+def _cell(values) -> str:
+    mean, lo, hi = interval(values)
+    if not np.isfinite(lo):
+        return _fmt(mean)
+    return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def headline_table(runs: pd.DataFrame, names: list[str], columns=HEADLINE) -> str:
+    lines = [
+        "| scenario | " + " | ".join(f"`{c}`" for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for name in names:
+        sub = runs[runs["scenario"] == name]
+        lines.append(f"| {name} | " + " | ".join(_cell(sub[c]) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def comparison_report(comparison, figures: list[str]) -> str:
+    from sim.compare import (
+        cost_per_additional_arope_child,
+        outlay_check,
+        outlays_differ,
+        paired_difference,
+    )
+
+    runs = comparison.runs
+    names = [s.name for s in comparison.scenarios]
+    base = comparison.baseline
+    first = comparison.scenarios[0]
+    reps = first.run.replications
+    lines = [
+        f"# famsim comparison: {', '.join(names)}",
+        "",
+        f"{reps} replication(s) per scenario with common random numbers (replication r of every scenario "
+        f"has the same families and draws; seed {first.run.seed}); {first.run.weeks} measured weeks after "
+        f"{first.run.burn_in_weeks} weeks of burn-in; {first.city.families:,} families. "
+        f"Intervals are 95 % t-intervals over replications; differences are paired by replication. Baseline: **{base}**.",
+        "",
+    ]
+    for s in comparison.scenarios:
+        lines.append(f"- **{s.name}**: {s.description.strip() or '(no description)'}")
+    lines += ["", "## Headline", "", headline_table(runs, names), ""]
+
+    lines += ["## Differences to the baseline (paired over replications)", ""]
+    lines.append("| scenario | measure | difference | 95 % interval | excludes 0 |")
+    lines.append("|---|---|---:|---|:---:|")
+    for name in names:
+        if name == base:
+            continue
+        for column in DIFFERENCES:
+            mean, lo, hi = paired_difference(runs, name, base, column)
+            excludes = "yes" if np.isfinite(lo) and (lo > 0 or hi < 0) else "no"
+            span = f"{_fmt(lo)} – {_fmt(hi)}" if np.isfinite(lo) else "–"
+            lines.append(f"| {name} | `{column}` | {mean:+.4g} | {span} | {excludes} |")
+    lines.append("")
+
+    outlays = outlay_check(runs)
+    differ = outlays_differ(outlays, base)
+    lines += ["## Outlay check", ""]
+    lines.append(
+        "| scenario | ex-ante outlay (EUR/week) | differs from baseline by more than 0.5 % | ex-post net cost (EUR/week) |"
+    )
+    lines.append("|---|---:|:---:|---:|")
+    for name in names:
+        net = runs[runs["scenario"] == name]["net_cost_eur_week"].mean()
+        lines.append(
+            f"| {name} | {outlays[name]:,.0f} | {'**yes**' if differ[name] else 'no'} | {net:,.0f} |"
+        )
+    flagged = [n for n in names if differ[n] and n != base]
+    lines.append("")
+    if flagged:
+        lines.append(
+            "Outlays differ, so a cost per additional AROPE child under 3 enrolled is reported for:"
+        )
+        lines.append("")
+        for name in flagged:
+            lines.append(f"- {name}: {cost_per_additional_arope_child(runs, name, base)}")
+    else:
+        lines.append(
+            "All scenarios have the same ex-ante outlay (within 0.5 %): they are compared at equal public money, and no cost per additional child is computed."
+        )
+    lines.append("")
+
+    lines += [
+        "## Travel",
+        "",
+        headline_table(runs, names, ("travel_minutes_nearest", "travel_minutes_used")),
+        "",
+    ]
+    lines += ["## Every measure", ""]
+    lines.append("| measure | " + " | ".join(names) + " |")
+    lines.append("|---" * (len(names) + 1) + "|")
+    for column in metric_columns():
+        row = [_cell(runs[runs["scenario"] == n][column]) for n in names]
+        lines.append(f"| `{column}` | " + " | ".join(row) + " |")
+    lines += ["", "## Figures", ""]
+    lines += [f"![{f}](figures/{f})" for f in figures]
+    lines.append("")
+    return "\n".join(lines)

@@ -92,6 +92,50 @@ def write_run(result: RunResult, out: Path) -> list[Path]:
     return [out / f for f in manifest["files"]]
 
 
+def mean_map(maps: list[np.ndarray]) -> np.ndarray:
+    """Cell-wise mean over replications, ignoring cells without need (NaN)."""
+    stacked = np.stack(maps)
+    seen = np.isfinite(stacked).sum(axis=0)
+    total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=0)
+    return np.divide(total, seen, out=np.full(total.shape, np.nan), where=seen > 0)
+
+
+def write_comparison(comparison, out: Path) -> list[Path]:
+    from sim.report import comparison_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    figures_dir = out / "figures"
+    figures_dir.mkdir(exist_ok=True)
+    names = [s.name for s in comparison.scenarios]
+    runs = comparison.runs
+    _atomic_parquet(runs, out / "runs.parquet")
+    _atomic_parquet(comparison.timeseries, out / "timeseries.parquet")
+    figures = []
+    if len(runs):
+        plots.participation_by_scenario(runs, names, figures_dir / "participation_by_group.png")
+        plots.quintile_gradient_by_scenario(runs, names, figures_dir / "quintile_gradient.png")
+        plots.barrier_attribution_by_scenario(runs, names, figures_dir / "barrier_attribution.png")
+        figures += [
+            "participation_by_group.png",
+            "quintile_gradient.png",
+            "barrier_attribution.png",
+        ]
+    maps = {r.scenario.name: mean_map(r.unmet_maps) for r in comparison.results if r.unmet_maps}
+    if maps:
+        plots.unmet_maps_side_by_side(maps, figures_dir / "unmet_need_maps.png")
+        figures.append("unmet_need_maps.png")
+    report = comparison_report(comparison, figures)
+    _atomic_write_bytes(out / "report.md", report.encode("utf-8"))
+    files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
+        f"figures/{f}" for f in figures
+    ]
+    manifest = dict(comparison.manifest, files=files)
+    _atomic_write_bytes(
+        out / "manifest.json", json.dumps(manifest, indent=2, default=_json_default).encode("utf-8")
+    )
+    return [out / f for f in files]
+
+
 def _json_default(value):
     if isinstance(value, np.integer):
         return int(value)
