@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.barriers import weekly_fee_cents
+from sim.costs import OUTLAY_PARTS, outlay_parts_cents
 from sim.population import CHILDCARE, DROPPED, ENROLLED, N_TYPES, REJECTED, WAITLISTED
 from sim.scenario import DIMENSIONS, SERVICE_TYPES
 
@@ -41,28 +42,6 @@ def metric_columns() -> list[str]:
     return cols
 
 
-OUTLAY_PARTS = ("places", "means_test", "outreach", "brokers", "interpreters", "hubs", "coordinators")
-
-
-def outlay_parts_cents(engine: Engine) -> dict[str, int]:
-    """Ex-ante weekly outlay by part, integer cents: funded capacity x unit cost, means-test
-    administration per funded place, staff (outreach workers, brokers, interpreters per site)
-    and hub costs (overhead, coordinators)."""
-    s = engine.svc
-    sc = engine.scenario
-    info = sc.information
-    public = s.is_public
-    hubs = len(engine.world.services.hub_cells)
-    return {
-        "places": int((s.capacity[public] * s.unit_cost_cents[public]).sum()),
-        "means_test": int((s.capacity[public] * s.means_test_admin_cents[public]).sum()),
-        "outreach": int(round(info.outreach_workers * info.outreach_worker_eur_week * 100)),
-        "brokers": int(round(sum(info.brokers.values()) * info.broker_eur_week * 100)),
-        "interpreters": int(s.interpreters[public].sum()) * int(round(info.interpreter_eur_week_per_site * 100)),
-        "hubs": hubs * int(round(sc.hubs.overhead_eur_week * 100)),
-        "coordinators": hubs * int(round(sc.hubs.coordinator_eur_week * 100)) if sc.hubs.coordinator else 0,
-    }
-
 
 class WindowAccumulator:
     """Running sums over the measured window; `result()` turns them into the measures."""
@@ -91,7 +70,16 @@ class WindowAccumulator:
         self.fee_revenue_cents = 0
         self.cell_need_weeks = np.zeros(cells, dtype=np.int64)
         self.cell_unmet_weeks = np.zeros(cells, dtype=np.int64)
-        self.outlay_parts = outlay_parts_cents(engine)
+        svc = engine.svc
+        self.outlay_parts = outlay_parts_cents(
+            engine.scenario,
+            svc.is_public,
+            svc.capacity,
+            svc.unit_cost_cents,
+            svc.means_test_admin_cents,
+            svc.interpreters,
+            len(engine.world.services.hub_cells),
+        )
         self.outlay_cents = sum(self.outlay_parts.values())
         self.enrolled_u3 = {"all": 0, "arope": 0}
         self.nearest_minutes_sum = 0
