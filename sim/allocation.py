@@ -18,12 +18,12 @@ def priority_class(
     rule: np.ndarray,
     employed: np.ndarray,
     passes_means_test: np.ndarray,
-    deprivation: np.ndarray,
-    deprivation_threshold: np.ndarray,
+    deprivation_rank: np.ndarray,
+    rank_min: np.ndarray,
 ) -> np.ndarray:
     """0 is admitted first. Only what a municipality can observe is used."""
     working = np.where(employed, 0, 1)
-    need = np.where(passes_means_test, 0, np.where(deprivation >= deprivation_threshold, 1, 2))
+    need = np.where(passes_means_test, 0, np.where(deprivation_rank >= rank_min, 1, 2))
     return np.where(
         rule == PRIORITY_WORKING, working, np.where(rule == PRIORITY_NEED, need, 0)
     ).astype(np.int64)

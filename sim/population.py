@@ -38,6 +38,9 @@ class FamilyTable:
     y: np.ndarray  # int32
     neighbourhood: np.ndarray  # int32
     deprivation: np.ndarray  # float64, observable score of the family's cell
+    deprivation_rank: (
+        np.ndarray
+    )  # float64 in [0, 1): share of the city's families in less deprived cells
     language: np.ndarray  # int16 index into city.languages; 0 is never assumed local
     is_local_language: np.ndarray  # bool
     proficiency: np.ndarray  # float64 in [0, 1], comprehension of the local language
@@ -361,6 +364,7 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
         y=y,
         neighbourhood=city.neighbourhood[x, y].astype(np.int32),
         deprivation=city.deprivation[x, y].astype(np.float64),
+        deprivation_rank=deprivation_rank(city)[x, y],
         language=language,
         is_local_language=is_local,
         income_quintile=np.zeros(n, dtype=np.int8),
@@ -368,6 +372,22 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
     )
     table.ties_indptr, table.ties_indices = build_ties(scenario, seed, table)
     return table
+
+
+def deprivation_rank(city: City) -> np.ndarray:
+    """Per cell [x, y]: the share of the city's families living in strictly less deprived
+    cells. Targeting 'the most deprived 30 %' is then rank >= 0.7 whatever the score scale."""
+    flat_dep = city.deprivation.ravel()
+    weight = city.families.ravel().astype(np.float64)
+    order = np.argsort(flat_dep, kind="stable")
+    sorted_dep = flat_dep[order]
+    below = np.cumsum(weight[order]) - weight[order]
+    # cells with equal scores share the rank of the first of them
+    first = np.searchsorted(sorted_dep, sorted_dep, side="left")
+    rank_sorted = below[first] / max(weight.sum(), 1.0)
+    rank = np.empty_like(rank_sorted)
+    rank[order] = rank_sorted
+    return rank.reshape(city.deprivation.shape)
 
 
 def stationary_age_distribution(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:

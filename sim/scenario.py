@@ -218,7 +218,7 @@ class ProvisionSpec(Strict):
     extended_hours_share: Share = 0.0
     quality: Share = 0.5
     priority: Literal["first_come", "working_parents_first", "need_weighted"] = "first_come"
-    priority_deprivation_threshold: Share = 0.5
+    priority_deprived_share: Share = 0.3
     waitlist: bool = True
     trips_per_week: Annotated[int, Field(ge=0, le=28)] = 2
     unit_cost_eur_week: Money = 0.0
@@ -258,7 +258,7 @@ class InformationSpec(Strict):
     outreach_workers: NonNegFloat = 0.0
     outreach_visits_per_worker_week: NonNegFloat = 8.0
     outreach_targeting: Literal["all", "deprived_neighbourhoods"] = "deprived_neighbourhoods"
-    outreach_deprivation_threshold: Share = 0.5
+    outreach_deprived_share: Share = 0.3
     outreach_worker_eur_week: Money = 1_700.0
     brokers: dict[str, NonNegFloat] = Field(default_factory=dict)
     broker_contacts_per_week: NonNegFloat = 6.0
@@ -266,6 +266,14 @@ class InformationSpec(Strict):
     broker_eur_week: Money = 900.0
     interpreter_comprehension: Share = 0.85
     interpreter_eur_week_per_site: Money = 150.0
+
+
+class BudgetSpec(Strict):
+    """Equal outlay: with a target, the number of public childcare places is solved so the
+    ex-ante outlay (sim/costs.py) matches it to within one place's weekly cost."""
+
+    target_outlay_eur_week: Money | None = None
+    balance: Literal["childcare_places"] = "childcare_places"
 
 
 class BehaviourSpec(Strict):
@@ -341,6 +349,7 @@ class Scenario(Strict):
     hubs: HubSpec = Field(default_factory=HubSpec)
     information: InformationSpec = Field(default_factory=InformationSpec)
     behaviour: BehaviourSpec = Field(default_factory=BehaviourSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:

@@ -15,6 +15,8 @@ from scipy.spatial import cKDTree
 
 from sim import rng
 from sim.city import City
+from sim.costs import outlay_parts_cents
+from sim.errors import ScenarioError
 from sim.population import INCOME_SCALE, stationary_age_distribution
 from sim.scenario import SERVICE_TYPES, FeeSpec, Scenario, cents
 
@@ -84,7 +86,7 @@ class ServiceTable:
     extended_hours: np.ndarray  # bool
     quality: np.ndarray  # float64
     priority: np.ndarray  # int8
-    priority_deprivation_threshold: np.ndarray  # float64
+    priority_rank_min: np.ndarray  # float64: need-weighted priority from this deprivation rank
     waitlist: np.ndarray  # bool
     trips_per_week: np.ndarray  # int32
     unit_cost_cents: np.ndarray  # int64 per unit of capacity per week
@@ -124,7 +126,55 @@ def planned_share(type_name: str, scenario: Scenario) -> float:
 
 
 def build_services(scenario: Scenario, city: City) -> ServiceWorld:
-    """Place public services per type and market childcare, then regroup into hubs."""
+    """Place public services per type and market childcare, then regroup into hubs. With a
+    budget target, public childcare places are solved so the ex-ante outlay matches it."""
+    target = scenario.budget.target_outlay_eur_week
+    if target is None or city.services_table is not None:
+        return _build_services(scenario, city, None)
+    target_cents = int(round(target * 100))
+    spec = scenario.provision["childcare"]
+    per_place = cents(spec.unit_cost_eur_week) + (
+        cents(spec.means_test_admin_eur_place_week) if spec.eligibility == "means_tested" else 0
+    )
+    if per_place <= 0:
+        raise ScenarioError(
+            "<scenario>",
+            "budget.target_outlay_eur_week",
+            "childcare places cost nothing, so the budget cannot be balanced with them",
+        )
+    places = 0
+    for _ in range(50):
+        world = _build_services(scenario, city, places)
+        outlay = _outlay_cents(scenario, world)
+        gap = target_cents - outlay
+        if 0 <= gap < per_place:
+            return world
+        step = gap // per_place if gap >= 0 else -((-gap + per_place - 1) // per_place)
+        if places + step < 0:
+            raise ScenarioError(
+                "<scenario>",
+                "budget.target_outlay_eur_week",
+                f"value {target}: the configuration costs {outlay / 100:,.0f} EUR a week without any public childcare place",
+            )
+        places += int(step) if step else (1 if gap > 0 else -1)
+    return world
+
+
+def _outlay_cents(scenario: Scenario, world: ServiceWorld) -> int:
+    s = world.services
+    parts = outlay_parts_cents(
+        scenario,
+        s.is_public,
+        s.capacity,
+        s.unit_cost_cents,
+        s.means_test_admin_cents,
+        s.interpreters,
+        len(world.hub_cells),
+    )
+    return sum(parts.values())
+
+
+def _build_services(scenario: Scenario, city: City, childcare_places: int | None) -> ServiceWorld:
     seed = scenario.city.seed
     schedules: list[FeeSchedule] = []
     parts: list[dict[str, np.ndarray]] = []
@@ -135,6 +185,8 @@ def build_services(scenario: Scenario, city: City) -> ServiceWorld:
             spec = scenario.provision[type_name]
             share = planned_share(type_name, scenario)
             total = int(round(spec.places_per_100 * share * city.families.sum() / 100.0))
+            if type_name == "childcare" and childcare_places is not None:
+                total = childcare_places
             sched = _schedule_index(schedules, spec.fee)
             parts.append(
                 _place_sites(
@@ -252,8 +304,6 @@ def _services_from_table(scenario: Scenario, city: City, schedules: list[FeeSche
         for is_market in (False, True):
             sub = rows[market_col == is_market]
             if is_market and type_name != "childcare" and len(sub):
-                from sim.errors import ScenarioError
-
                 raise ScenarioError(
                     str(scenario.city.services_file),
                     "city.services_file",
@@ -331,9 +381,7 @@ def _expand(part: dict[str, object], city: City, seed: int, block: int) -> dict[
         "priority": np.full(
             n, _PRIORITY[spec.priority] if public else PRIORITY_FIRST_COME, dtype=np.int8
         ),
-        "priority_deprivation_threshold": np.full(
-            n, spec.priority_deprivation_threshold if public else 1.0
-        ),
+        "priority_rank_min": np.full(n, 1.0 - spec.priority_deprived_share if public else 2.0),
         "waitlist": np.full(n, spec.waitlist if public else True),
         "trips_per_week": np.full(n, spec.trips_per_week, dtype=np.int32),
         "unit_cost_cents": np.full(

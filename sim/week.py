@@ -243,11 +243,15 @@ class Engine:
         pop = self.scenario.population
         age = f.youngest_age_weeks
         young = (age >= -pop.pregnancy_known_weeks) & (age < 156)
-        in_contact = ((f.status == ENROLLED) | (f.status == WAITLISTED)).any(axis=1)
+        # 'prior contact' as a municipality sees it: use of, or a waiting-list place at, a
+        # service beyond the universal health consultation every newborn is offered
+        in_service = (f.status == ENROLLED) | (f.status == WAITLISTED)
+        in_service[:, HEALTH] = False
+        in_contact = in_service.any(axis=1)
         info = self.scenario.information
         outreach_pool = young & ~in_contact
         if info.outreach_targeting == "deprived_neighbourhoods":
-            outreach_pool &= f.deprivation >= info.outreach_deprivation_threshold
+            outreach_pool &= f.deprivation_rank >= 1.0 - info.outreach_deprived_share
         p_outreach = contact_probability(self.outreach_capacity, outreach_pool)
         broker_pool = young & ~f.broker_contacted
         p_broker = np.array(
@@ -539,8 +543,8 @@ class Engine:
             s.priority[svc],
             f.employed[qr],
             f.income_q[qr] < s.means_line_q[svc],
-            f.deprivation[qr],
-            s.priority_deprivation_threshold[svc],
+            f.deprivation_rank[qr],
+            s.priority_rank_min[svc],
         )
         ready = self.ready(qr, qt)
         adm = admit(self.seed, week, svc, f.key[qr], prio, f.applied_week[qr, qt], ready, free)

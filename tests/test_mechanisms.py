@@ -141,7 +141,7 @@ def test_the_universal_first_contact_reaches_almost_every_newborn():
 
 def test_outreach_visits_only_deprived_neighbourhoods_when_so_targeted():
     scenario = small_scenario(
-        information={"outreach_workers": 3.0, "outreach_deprivation_threshold": 0.5},
+        information={"outreach_workers": 3.0, "outreach_deprived_share": 0.3},
         run={"burn_in_weeks": 0, "weeks": 20},
     )
     engine = Engine(build(scenario, seed=15))
@@ -150,7 +150,7 @@ def test_outreach_visits_only_deprived_neighbourhoods_when_so_targeted():
     f = engine.families
     visited = f.staff_contacted
     assert visited.sum() > 20
-    assert (f.deprivation[visited] >= 0.5).all()
+    assert (f.deprivation_rank[visited] >= 0.7).all()
 
 
 def test_rejection_lowers_trust_and_a_family_does_not_reapply_to_the_same_service():
