@@ -13,8 +13,6 @@ from pathlib import Path
 from sim.errors import ScenarioError
 from sim.scenario import load_scenario
 
-DEMO_SCENARIO = Path("scenarios/base.toml")
-
 
 def _positive(text: str) -> int:
     try:
@@ -37,18 +35,44 @@ def _non_negative(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="famsim", description="How families with young children reach services.")
+    parser = argparse.ArgumentParser(
+        prog="famsim", description="How families with young children reach services."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario's replications and write results")
     run.add_argument("scenario", type=Path)
-    run.add_argument("--reps", type=_positive, help="replications (default: the scenario's run.replications)")
+    run.add_argument(
+        "--reps", type=_positive, help="replications (default: the scenario's run.replications)"
+    )
     run.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
-    run.add_argument("--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)")
+    run.add_argument(
+        "--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)"
+    )
     run.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
-    run.add_argument("--families", type=_positive, help="scale the city per capita to this many families")
+    run.add_argument(
+        "--families", type=_positive, help="scale the city per capita to this many families"
+    )
     run.add_argument("--out", type=Path, help="output directory (default: results/<scenario name>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    comp = sub.add_parser("compare", help="compare scenarios with common random numbers")
+    comp.add_argument("scenarios", type=Path, nargs="+")
+    comp.add_argument(
+        "--reps", type=_positive, help="replications (default: the scenarios' run.replications)"
+    )
+    comp.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
+    comp.add_argument(
+        "--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)"
+    )
+    comp.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
+    comp.add_argument(
+        "--families", type=_positive, help="scale the city per capita to this many families"
+    )
+    comp.add_argument("--baseline", help="scenario name to difference against (default: the first)")
+    comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    comp.add_argument("--out", type=Path, help="output directory (default: results/compare)")
+    comp.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
     validate.add_argument("scenario", type=Path)
@@ -65,7 +89,29 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args)
         if args.command == "run":
-            return _run(args.scenario, args.reps, args.weeks, args.burn_in, args.seed, args.families, args.out, args.quiet)
+            return _run(
+                args.scenario,
+                args.reps,
+                args.weeks,
+                args.burn_in,
+                args.seed,
+                args.families,
+                args.out,
+                args.quiet,
+            )
+        if args.command == "compare":
+            return _compare(
+                args.scenarios,
+                args.reps,
+                args.weeks,
+                args.burn_in,
+                args.seed,
+                args.families,
+                args.baseline,
+                args.workers,
+                args.out or Path("results/compare"),
+                args.quiet,
+            )
         if args.command == "demo":
             return _demo(args.quiet)
     except ScenarioError as exc:
@@ -80,11 +126,23 @@ def _validate(args) -> int:
     scenario = load_scenario(args.scenario)
     prepare(scenario, str(args.scenario))
     if not args.quiet:
-        print(f"{args.scenario}: valid scenario {scenario.name!r} (hash {scenario.content_hash()[:16]})")
+        print(
+            f"{args.scenario}: valid scenario {scenario.name!r} (hash {scenario.content_hash()[:16]})"
+        )
     return 0
 
 
-def _run(path: Path, reps, weeks, burn_in, seed, families, out: Path | None, quiet: bool, name: str | None = None) -> int:
+def _run(
+    path: Path,
+    reps,
+    weeks,
+    burn_in,
+    seed,
+    families,
+    out: Path | None,
+    quiet: bool,
+    name: str | None = None,
+) -> int:
     from sim.results import default_out_dir, write_run
     from sim.runner import run, with_run_settings
 
@@ -119,10 +177,60 @@ def _print_summary(result, out_dir: Path) -> None:
         print(f"  {column:28s} {mean:12.4g}  {span}")
 
 
+DEMO_SCENARIOS = [
+    Path("scenarios/universal.toml"),
+    Path("scenarios/targeted.toml"),
+    Path("scenarios/proportionate.toml"),
+    Path("scenarios/one_roof.toml"),
+    Path("scenarios/proportionate_one_roof.toml"),
+]
+
+
+def _compare(
+    paths, reps, weeks, burn_in, seed, families, baseline, workers, out: Path, quiet: bool
+) -> int:
+    from sim.compare import compare
+    from sim.results import write_comparison
+    from sim.runner import default_workers, with_run_settings
+
+    scenarios = [
+        with_run_settings(load_scenario(p), weeks, burn_in, seed, reps, families, origin=str(p))
+        for p in paths
+    ]
+    comparison = compare(
+        scenarios,
+        [str(p) for p in paths],
+        baseline=baseline,
+        quiet=quiet,
+        workers=workers or default_workers(),
+    )
+    write_comparison(comparison, out)
+    if not quiet:
+        from sim.report import HEADLINE, headline_table
+
+        names = [s.name for s in scenarios]
+        columns = HEADLINE[:5] + ("public_outlay_eur_week",)
+        print(f"{len(names)} scenarios x {scenarios[0].run.replications} replications -> {out}/")
+        print(headline_table(comparison.runs, names, columns))
+    failed = [
+        r
+        for m in comparison.manifest["scenarios"].values()
+        for r in m["replications"]
+        if r["status"] != "ok"
+    ]
+    return 1 if failed else 0
+
+
 def _demo(quiet: bool) -> int:
-    if DEMO_SCENARIO.exists():
-        return _run(DEMO_SCENARIO, None, None, None, None, None, Path("results/demo"), quiet, name="demo")
-    raise ScenarioError(str(DEMO_SCENARIO), "", "the default scenario file is missing; run from the project root")
+    """The five configurations on the default city, with intervals (results/demo)."""
+    missing = [p for p in DEMO_SCENARIOS if not p.exists()]
+    if missing:
+        raise ScenarioError(
+            str(missing[0]), "", "a shipped configuration is missing; run from the project root"
+        )
+    return _compare(
+        DEMO_SCENARIOS, None, None, None, None, None, None, None, Path("results/demo"), quiet
+    )
 
 
 if __name__ == "__main__":
