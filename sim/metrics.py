@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from sim.week import Engine, Plan
 
 U3_WEEKS = 156  # children under 3 (EU-SILC age band), in weeks
+# bands of minutes to the nearest service of the needed type: 0-5, 6-10, 11-15, 16-20, >20
+TRAVEL_BAND_EDGES = np.array([5, 10, 15, 20])
+TRAVEL_BAND_LABELS = ("00_05", "06_10", "11_15", "16_20", "over_20")
 GROUPS = ("all", "arope", "non_arope", "q1", "q2", "q3", "q4", "q5")
 _INFO = DIMENSIONS.index("information")
 _CAP = DIMENSIONS.index("capacity")
@@ -39,8 +42,9 @@ def metric_columns() -> list[str]:
     cols += [f"outlay_{part}_eur_week" for part in OUTLAY_PARTS]
     cols += ["fee_revenue_eur_week", "u3_enrolled_arope", "u3_enrolled_all"]
     cols += ["travel_minutes_nearest", "travel_minutes_used"]
+    cols += [f"takeup_travel_{label}" for label in TRAVEL_BAND_LABELS]
+    cols += ["aware_share_uncontacted", "wom_awareness_uncontacted_week"]
     return cols
-
 
 
 class WindowAccumulator:
@@ -82,6 +86,12 @@ class WindowAccumulator:
         )
         self.outlay_cents = sum(self.outlay_parts.values())
         self.enrolled_u3 = {"all": 0, "arope": 0}
+        self.closed_band_need = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
+        self.closed_band_used = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
+        self.band = np.searchsorted(TRAVEL_BAND_EDGES, engine.cand.nearest_minutes, side="left")
+        self.uncontacted_need_weeks = 0
+        self.uncontacted_aware_weeks = 0
+        self.wom_uncontacted_events = 0
         self.nearest_minutes_sum = 0
         self.need_weeks = 0
         self.used_minutes_sum = 0
@@ -114,6 +124,10 @@ class WindowAccumulator:
         self.need_seen |= need
         self.used_seen |= enrolled
 
+        uncontacted = need & ~f.staff_contacted[:, None]
+        self.uncontacted_need_weeks += int(uncontacted.sum())
+        self.uncontacted_aware_weeks += int((uncontacted & f.aware).sum())
+        self.wom_uncontacted_events += int((plan.wom_aware & ~f.staff_contacted[:, None]).sum())
         nr, nt = np.nonzero(need)
         self.nearest_minutes_sum += int(e.cand.nearest_minutes[nr, nt].astype(np.int64).sum())
         self.need_weeks += len(nr)
@@ -193,6 +207,9 @@ class WindowAccumulator:
         used = need & self.used_seen[rows]
         np.add.at(self.closed_need, arope, need.astype(np.int64))
         np.add.at(self.closed_used, arope, used.astype(np.int64))
+        band = self.band[rows]
+        np.add.at(self.closed_band_need, band[need], 1)
+        np.add.at(self.closed_band_used, band[used], 1)
         multi = need.sum(axis=1) >= 2
         self.closed_multi_need += int(multi.sum())
         self.closed_multi_used += int((multi & (used.sum(axis=1) >= 2)).sum())
@@ -249,6 +266,22 @@ class WindowAccumulator:
         multi_used = self.closed_multi_used + int((multi & (used_now.sum(axis=1) >= 2)).sum())
         out["multi_service_share"] = multi_used / multi_need if multi_need else float("nan")
         out["concentration_index"] = self._erreygers()
+        band_need = self.closed_band_need + np.bincount(
+            self.band[self.need_seen], minlength=len(TRAVEL_BAND_LABELS)
+        )
+        band_used = self.closed_band_used + np.bincount(
+            self.band[used_now], minlength=len(TRAVEL_BAND_LABELS)
+        )
+        for b, label in enumerate(TRAVEL_BAND_LABELS):
+            out[f"takeup_travel_{label}"] = (
+                float(band_used[b] / band_need[b]) if band_need[b] else float("nan")
+            )
+        out["aware_share_uncontacted"] = (
+            self.uncontacted_aware_weeks / self.uncontacted_need_weeks
+            if self.uncontacted_need_weeks
+            else float("nan")
+        )
+        out["wom_awareness_uncontacted_week"] = self.wom_uncontacted_events / max(self.weeks, 1)
         for d, name in enumerate(DIMENSIONS):
             out[f"blocked_by_{name}"] = (
                 float(self.blocked[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
@@ -266,8 +299,12 @@ class WindowAccumulator:
         out["fee_revenue_eur_week"] = self.fee_revenue_cents / weeks / 100.0
         out["u3_enrolled_arope"] = self.enrolled_u3["arope"] / weeks
         out["u3_enrolled_all"] = self.enrolled_u3["all"] / weeks
-        out["travel_minutes_nearest"] = self.nearest_minutes_sum / self.need_weeks if self.need_weeks else float("nan")
-        out["travel_minutes_used"] = self.used_minutes_sum / self.use_weeks if self.use_weeks else float("nan")
+        out["travel_minutes_nearest"] = (
+            self.nearest_minutes_sum / self.need_weeks if self.need_weeks else float("nan")
+        )
+        out["travel_minutes_used"] = (
+            self.used_minutes_sum / self.use_weeks if self.use_weeks else float("nan")
+        )
         return out
 
     def _erreygers(self) -> float:

@@ -30,6 +30,9 @@ GLOSSARY: dict[str, str] = {
     "fee_revenue_eur_week": "EUR per week, fees paid to public services, mean per measured week",
     "travel_minutes_nearest": "minutes to the nearest service of the needed type, mean over need-weeks",
     "travel_minutes_used": "minutes to the service used, mean over use-weeks",
+    "takeup_travel": "take-up of (family, type) needs whose nearest service is this many minutes away",
+    "aware_share_uncontacted": "need-weeks of families never visited by outreach or a broker in which the family knew of the type",
+    "wom_awareness_uncontacted": "families never visited by staff who learnt of a type through word of mouth, per week",
     "u3_enrolled": "children under 3 enrolled in childcare (public or market), mean per measured week",
 }
 
@@ -48,10 +51,9 @@ def interval(values: pd.Series | np.ndarray) -> tuple[float, float, float]:
 
 
 def describe(column: str) -> str:
-    for prefix, text in GLOSSARY.items():
-        if column.startswith(prefix):
-            return text
-    return ""
+    """The glossary entry with the longest prefix of the column name."""
+    matches = [prefix for prefix in GLOSSARY if column.startswith(prefix)]
+    return GLOSSARY[max(matches, key=len)] if matches else ""
 
 
 def _fmt(value: float) -> str:

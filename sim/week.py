@@ -59,6 +59,7 @@ class Plan:
     staff_contacted: np.ndarray  # bool [F]
     coordinated: np.ndarray  # bool [F]
     wom_heard: np.ndarray  # bool [F, T]: ties used the type last week (fit rises)
+    wom_aware: np.ndarray  # bool [F, T]: newly aware this week through word of mouth
     chosen: np.ndarray  # int32 [F, T]: service applied to this week, or NO_SERVICE
     dropout: np.ndarray  # bool [F, T]
     give_up: np.ndarray  # bool [F, T]
@@ -232,6 +233,7 @@ class Engine:
             staff_contacted=np.zeros(n, dtype=bool),
             coordinated=np.zeros(n, dtype=bool),
             wom_heard=np.zeros((n, N_TYPES), dtype=bool),
+            wom_aware=np.zeros((n, N_TYPES), dtype=bool),
             chosen=np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
             dropout=np.zeros((n, N_TYPES), dtype=bool),
             give_up=np.zeros((n, N_TYPES), dtype=bool),
@@ -318,7 +320,9 @@ class Engine:
 
         # word of mouth from ties who used the type last week
         plan.wom_heard[rows] = users > 0
-        events |= word_of_mouth(seed, week, keys, users, info.wom_prob_per_tie_week)
+        wom = word_of_mouth(seed, week, keys, users, info.wom_prob_per_tie_week)
+        plan.wom_aware[rows] = wom & ~aware
+        events |= wom
 
         # outreach home visits: only what the municipality observes decides who is visited
         visited = outreach_pool[rows] & (rng.uniform(seed, "outreach", week, keys) < p_outreach)
