@@ -187,7 +187,17 @@ DEMO_SCENARIOS = [
 
 
 def _compare(
-    paths, reps, weeks, burn_in, seed, families, baseline, workers, out: Path, quiet: bool
+    paths,
+    reps,
+    weeks,
+    burn_in,
+    seed,
+    families,
+    baseline,
+    workers,
+    out: Path,
+    quiet: bool,
+    analyses: bool = False,
 ) -> int:
     from sim.compare import compare
     from sim.results import write_comparison
@@ -197,12 +207,14 @@ def _compare(
         with_run_settings(load_scenario(p), weeks, burn_in, seed, reps, families, origin=str(p))
         for p in paths
     ]
+    supplement = demo_analyses(scenarios) if analyses else []
     comparison = compare(
         scenarios,
         [str(p) for p in paths],
         baseline=baseline,
         quiet=quiet,
         workers=workers or default_workers(),
+        supplement=supplement,
     )
     write_comparison(comparison, out)
     if not quiet:
@@ -221,15 +233,47 @@ def _compare(
     return 1 if failed else 0
 
 
+def demo_analyses(scenarios) -> list:
+    """Extra runs the demo report needs: universal with zero fees (is the Matthew effect there
+    without prices?) and the targeted stigma x paperwork grid against proportionate (2
+    replications each, the same seeds as the first two of the comparison)."""
+    from sim.patterns import crossover_scenarios
+
+    by_name = {s.name: s for s in scenarios}
+    universal = by_name["universal"]
+    childcare = universal.provision["childcare"]
+    free = childcare.model_copy(
+        update={"fee": childcare.fee.model_copy(update={"kind": "free", "flat_eur_week": 0.0})}
+    )
+    zero_fee = universal.model_copy(
+        update={
+            "name": "universal_zero_fee",
+            "provision": {**universal.provision, "childcare": free},
+        }
+    )
+    return [zero_fee, *crossover_scenarios(by_name["targeted"], min(2, universal.run.replications))]
+
+
 def _demo(quiet: bool) -> int:
-    """The five configurations on the default city, with intervals (results/demo)."""
+    """The five configurations on the default city, with intervals and the pattern analyses
+    (results/demo)."""
     missing = [p for p in DEMO_SCENARIOS if not p.exists()]
     if missing:
         raise ScenarioError(
             str(missing[0]), "", "a shipped configuration is missing; run from the project root"
         )
     return _compare(
-        DEMO_SCENARIOS, None, None, None, None, None, None, None, Path("results/demo"), quiet
+        DEMO_SCENARIOS,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        Path("results/demo"),
+        quiet,
+        analyses=True,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,16 @@ class Comparison:
     results: list[RunResult]
     baseline: str
     manifest: dict[str, Any]
+    supplement: list[RunResult] = field(default_factory=list)
 
     @property
     def runs(self) -> pd.DataFrame:
         return pd.concat([r.runs for r in self.results], ignore_index=True)
+
+    @property
+    def supplement_runs(self) -> pd.DataFrame:
+        frames = [r.runs for r in self.supplement]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     @property
     def timeseries(self) -> pd.DataFrame:
@@ -90,8 +96,12 @@ def compare(
     baseline: str | None = None,
     quiet: bool = True,
     workers: int = 1,
+    supplement: list[Scenario] | None = None,
 ) -> Comparison:
-    check_comparable(scenarios, origins)
+    """Run the scenarios (and any supplementary analysis scenarios, e.g. the crossover grid,
+    which share the city and seeds but are reported separately) with common random numbers."""
+    supplement = supplement or []
+    check_comparable(scenarios + supplement, origins + [f"<analysis {s.name}>" for s in supplement])
     names = [s.name for s in scenarios]
     baseline = baseline or names[0]
     if baseline not in names:
@@ -99,7 +109,7 @@ def compare(
             "<command line>", "--baseline", f"value {baseline!r} is not one of {names}"
         )
     reps = {s.run.replications for s in scenarios}
-    seeds = {s.run.seed for s in scenarios}
+    seeds = {s.run.seed for s in scenarios + supplement}
     if len(reps) > 1 or len(seeds) > 1:
         raise ScenarioError(
             origins[0],
@@ -108,9 +118,10 @@ def compare(
         )
     for scenario, origin in zip(scenarios, origins, strict=True):
         prepare(scenario, origin)
-    tasks = [(s, r) for s in scenarios for r in range(s.run.replications)]
+    tasks = [(s, r) for s in scenarios + supplement for r in range(s.run.replications)]
     done = execute(tasks, workers, quiet, "compare")
     results = [collect(s, [d for d in done if d.scenario_name == s.name]) for s in scenarios]
+    extra = [collect(s, [d for d in done if d.scenario_name == s.name]) for s in supplement]
     manifest = {
         "scenarios": {r.scenario.name: r.manifest for r in results},
         "origins": dict(zip(names, origins, strict=True)),
@@ -121,7 +132,8 @@ def compare(
         "versions": package_versions(),
         "git": git_state(),
     }
-    return Comparison(scenarios, results, baseline, manifest)
+    manifest["supplement"] = {r.scenario.name: r.manifest for r in extra}
+    return Comparison(scenarios, results, baseline, manifest, extra)
 
 
 def paired_difference(

@@ -249,6 +249,7 @@ def comparison_report(comparison, figures: list[str]) -> str:
         headline_table(runs, names, ("travel_minutes_nearest", "travel_minutes_used")),
         "",
     ]
+    lines += patterns_section(comparison)
     lines += ["## Every measure", ""]
     lines.append("| measure | " + " | ".join(names) + " |")
     lines.append("|---" * (len(names) + 1) + "|")
@@ -259,3 +260,41 @@ def comparison_report(comparison, figures: list[str]) -> str:
     lines += [f"![{f}](figures/{f})" for f in figures]
     lines.append("")
     return "\n".join(lines)
+
+
+def patterns_section(comparison) -> list[str]:
+    """The patterns the model is judged on, for whichever configurations were compared."""
+    from sim import patterns
+
+    runs = comparison.runs
+    extra = comparison.supplement_runs
+    both = pd.concat([runs, extra], ignore_index=True) if len(extra) else runs
+    names = set(both["scenario"])
+    found: list[str] = []
+    if "universal" in names:
+        found.append(patterns.matthew_effect(both, "universal").describe())
+    if "universal_zero_fee" in names:
+        found.append(patterns.matthew_effect(both, "universal_zero_fee").describe())
+    if {"one_roof", "universal"} <= names:
+        found.append(patterns.hubs_multi_service(both, "one_roof", "universal").describe())
+    if {"proportionate_one_roof", "proportionate"} <= names:
+        found.append(
+            patterns.hubs_multi_service(both, "proportionate_one_roof", "proportionate").describe()
+        )
+    for name in ("universal", "proportionate"):
+        if name in names:
+            found.append(patterns.travel_decay(both, name).describe())
+    for name in ("proportionate", "targeted"):
+        if name in names:
+            found.append(patterns.word_of_mouth_reach(both, name).describe())
+    lines: list[str] = []
+    if found:
+        lines += ["## Patterns (validation: the model was not built to reproduce these)", ""]
+        lines += [f"- {text}" for text in found]
+        lines.append("")
+    grid = [n for n in names if n.startswith("targeted_stigma")]
+    if grid and "proportionate" in names:
+        lines += ["## Targeted versus proportionate: an unsettled comparison", ""]
+        lines.append(patterns.crossover(both, "proportionate").describe())
+        lines.append("")
+    return lines

@@ -110,6 +110,8 @@ def write_comparison(comparison, out: Path) -> list[Path]:
     runs = comparison.runs
     _atomic_parquet(runs, out / "runs.parquet")
     _atomic_parquet(comparison.timeseries, out / "timeseries.parquet")
+    if comparison.supplement:
+        _atomic_parquet(comparison.supplement_runs, out / "analysis_runs.parquet")
     figures = []
     if len(runs):
         plots.participation_by_scenario(runs, names, figures_dir / "participation_by_group.png")
@@ -129,6 +131,8 @@ def write_comparison(comparison, out: Path) -> list[Path]:
     files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
         f"figures/{f}" for f in figures
     ]
+    if comparison.supplement:
+        files.append("analysis_runs.parquet")
     manifest = dict(comparison.manifest, files=files)
     _atomic_write_bytes(
         out / "manifest.json", json.dumps(manifest, indent=2, default=_json_default).encode("utf-8")
