@@ -1,0 +1,183 @@
+"""The shipped configurations: equal outlay, the same market, and the patterns the model is
+judged on (DESIGN §8). Stochastic assertions are paired differences over common random
+numbers with 95 % intervals that exclude zero, on the seed set declared below."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import patterns
+from sim.city import build_city
+from sim.compare import compare
+from sim.costs import outlay_parts_cents
+from sim.errors import ScenarioError
+from sim.report import interval
+from sim.runner import with_run_settings
+from sim.scenario import load_scenario
+from sim.services import build_services
+
+ROOT = Path(__file__).resolve().parent.parent
+FIVE = ["universal", "targeted", "proportionate", "one_roof", "proportionate_one_roof"]
+ABLATIONS = ["graded_fees", "outreach", "priority", "language_support"]
+SEED = 2026  # declared in advance; replication seeds are spawned from it
+REPS = 4
+FAMILIES = 4000
+
+
+def shipped(name: str):
+    folder = ROOT / "scenarios"
+    path = folder / f"{name}.toml" if (folder / f"{name}.toml").exists() else folder / "ablations" / f"{name}.toml"
+    return load_scenario(path)
+
+
+def outlay(scenario) -> int:
+    world = build_services(scenario, build_city(scenario))
+    s = world.services
+    parts = outlay_parts_cents(
+        scenario, s.is_public, s.capacity, s.unit_cost_cents, s.means_test_admin_cents, s.interpreters, len(world.hub_cells)
+    )
+    return sum(parts.values())
+
+
+@pytest.mark.verification
+def test_every_configuration_has_the_same_ex_ante_outlay():
+    values = {name: outlay(shipped(name)) for name in FIVE + ABLATIONS}
+    reference = values["universal"]
+    for name, value in values.items():
+        assert abs(value - reference) <= 0.005 * reference, (name, value, reference)
+    # and none exceeds the target by a place or more
+    target = int(shipped("universal").budget.target_outlay_eur_week * 100)
+    assert all(target - 26_000 <= v <= target for v in values.values())
+
+
+@pytest.mark.verification
+def test_the_market_option_is_available_in_every_scenario():
+    markets = []
+    for name in ["base", *FIVE, *ABLATIONS]:
+        scenario = shipped(name)
+        s = build_services(scenario, build_city(scenario)).services
+        market = (~s.is_public) & (s.type == 0)
+        assert market.sum() > 0 and s.capacity[market].sum() > 0, name
+        markets.append(np.column_stack([s.x[market], s.y[market], s.capacity[market]]))
+    assert all(np.array_equal(markets[0], m) for m in markets[1:])
+
+
+@pytest.mark.verification
+def test_targeting_uses_only_what_a_municipality_can_observe():
+    """Neither eligibility, priority nor outreach reads the true AROPE flag: changing it for
+    every family changes no decision."""
+    from helpers import run_engine
+
+    from sim.world import build_world
+
+    scenario = with_run_settings(shipped("targeted"), weeks=10, burn_in=20, families=800)
+    world = build_world(scenario, 3)
+    flipped = world.with_families(world.families.take(np.arange(world.families.size)))
+    flipped.families.is_arope = ~flipped.families.is_arope
+    a, b = run_engine(world), run_engine(flipped)
+    assert np.array_equal(a.families.status, b.families.status)
+    assert np.array_equal(a.families.aware, b.families.aware)
+
+
+def test_comparing_scenarios_on_different_cities_or_windows_is_refused():
+    a = shipped("universal")
+    other_city = a.model_copy(update={"name": "elsewhere", "city": a.city.model_copy(update={"seed": 7})})
+    with pytest.raises(ScenarioError, match="different city"):
+        compare([a, other_city], ["a.toml", "b.toml"])
+    other_weeks = a.model_copy(update={"name": "longer", "run": a.run.model_copy(update={"weeks": 60})})
+    with pytest.raises(ScenarioError, match="run.weeks"):
+        compare([a, other_weeks], ["a.toml", "b.toml"])
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    names = ["universal", "one_roof", "proportionate", "ablation_outreach"]
+    paths = {"ablation_outreach": "outreach"}
+    scenarios = [
+        with_run_settings(shipped(paths.get(n, n)), seed=SEED, replications=REPS, families=FAMILIES) for n in names
+    ]
+    universal, proportionate = scenarios[0], scenarios[2]
+    childcare = universal.provision["childcare"]
+    free = childcare.model_copy(update={"fee": childcare.fee.model_copy(update={"kind": "free", "flat_eur_week": 0.0})})
+    zero_fee = universal.model_copy(update={"name": "universal_zero_fee", "provision": {**universal.provision, "childcare": free}})
+    targeted = with_run_settings(shipped("targeted"), seed=SEED, replications=REPS, families=FAMILIES)
+    grid = [
+        s
+        for s in patterns.crossover_scenarios(targeted, 3)
+        if s.name.endswith(("stigma0.0_admin0.0", "stigma1.0_admin0.0", "stigma0.0_admin1.0", "stigma1.0_admin1.0"))
+    ]
+    result = compare(scenarios, names, supplement=[zero_fee, *grid], workers=1)
+    import pandas as pd
+
+    del proportionate
+    return pd.concat([result.runs, result.supplement_runs], ignore_index=True)
+
+
+@pytest.mark.validation
+def test_matthew_effect_under_universal_provision_with_scarce_places(comparison):
+    """Ghysels & Van Lancker 2010 (EVIDENCE C16): low-income families use childcare about half
+    as much; EU-SILC 2024 (C18): 23.6 % AROPE vs 43.9 % non-AROPE."""
+    assert patterns.matthew_effect(comparison, "universal").holds
+
+
+@pytest.mark.validation
+def test_matthew_effect_persists_when_fees_are_zero(comparison):
+    """With no fee the gradient cannot come from prices: it emerges from who registers early
+    (awareness), language, opening hours, travel and the market option only richer families
+    can afford."""
+    assert patterns.matthew_effect(comparison, "universal_zero_fee").holds
+
+
+@pytest.mark.validation
+def test_take_up_falls_with_travel_time(comparison):
+    """EVIDENCE C19: 'no formal care nearby' is a first reason for non-use; T2."""
+    assert patterns.travel_decay(comparison, "universal").holds
+
+
+@pytest.mark.validation
+def test_outreach_information_reaches_families_no_worker_contacted(comparison):
+    """IAS focus groups: 'some of them bring friends along'; W1: word of mouth is the main
+    channel. Where outreach works, families it never visited still learn of services from
+    their ties, every week."""
+    for name in ("ablation_outreach", "proportionate"):
+        assert patterns.word_of_mouth_reach(comparison, name).holds, name
+
+
+@pytest.mark.validation
+@pytest.mark.xfail(
+    strict=True,
+    reason="hubs regroup sites, so families travel further to consultation, parenting support and "
+    "the help desk, while the parenting and help-desk capacity that hubs would fill stays binding; "
+    "one intake and warm referrals do not make up for it in the default city (see issue note)",
+)
+def test_hubs_raise_multi_service_use_among_families_with_two_or_more_needs(comparison):
+    assert patterns.hubs_multi_service(comparison, "one_roof", "universal").holds
+
+
+@pytest.mark.validation
+def test_targeted_reach_falls_as_stigma_and_paperwork_rise(comparison):
+    """Unsettled comparison, part 1: the targeted offer's AROPE participation falls as its stigma
+    label and its means-test complexity rise (N1, N3, N5)."""
+    low = "targeted_stigma0.0_admin0.0"
+    for high in ("targeted_stigma1.0_admin0.0", "targeted_stigma0.0_admin1.0"):
+        diff = patterns._paired(comparison, low, high, "u3_participation_arope")
+        assert interval(diff)[1] > 0, high
+
+
+@pytest.mark.validation
+@pytest.mark.xfail(
+    strict=True,
+    reason="no crossover in the swept range: proportionate reaches more AROPE children under 3 even "
+    "with no stigma label and no paperwork on the targeted offer (see the demo report and issue note)",
+)
+def test_targeted_and_proportionate_swap_ranks_as_stigma_and_paperwork_rise(comparison):
+    """Unsettled comparison, part 2: where does the ranking cross over? (DESIGN §8)"""
+    means = {}
+    for stigma in (0.0, 1.0):
+        for admin in (0.0, 1.0):
+            name = f"targeted_stigma{stigma:.1f}_admin{admin:.1f}"
+            means[(stigma, admin)] = interval(patterns._paired(comparison, name, "proportionate", "u3_participation_arope"))
+    assert means[(0.0, 0.0)][1] > 0 and means[(1.0, 1.0)][2] < 0, means
