@@ -32,9 +32,9 @@ def replication_seed(seed: int, replication: int) -> int:
 
 
 def scale_scenario(scenario: Scenario, families: int) -> Scenario:
-    """Scale the city per capita: families, grid area and neighbourhoods, and the staff
-    budget (outreach workers, brokers, hubs) grow with the population; places per child and
-    all per-family settings stay the same."""
+    """Scale the city per capita: families, grid area and neighbourhoods, the staff (outreach
+    workers, brokers), hubs and any outlay target grow with the population; places per child
+    and all per-family settings stay the same."""
     base = scenario.city.families
     if families == base:
         return scenario
@@ -57,11 +57,16 @@ def scale_scenario(scenario: Scenario, families: int) -> Scenario:
     )
     hubs = scenario.hubs
     hub_count = max(1, int(round(hubs.count * factor))) if hubs.count else 0
+    budget = scenario.budget
+    if budget.target_outlay_eur_week is not None:
+        target = round(budget.target_outlay_eur_week * factor, 2)
+        budget = budget.model_copy(update={"target_outlay_eur_week": target})
     return scenario.model_copy(
         update={
             "city": city,
             "information": information,
             "hubs": hubs.model_copy(update={"count": hub_count}),
+            "budget": budget,
         }
     )
 
@@ -142,20 +147,45 @@ def run_replication(scenario: Scenario, replication: int) -> Replication:
     try:
         model = run_one(scenario, seed)
     except (FloatingPointError, OverflowError, MemoryError) as exc:
-        status = {"replication": replication, "seed": seed, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        status = {
+            "replication": replication,
+            "seed": seed,
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+        }
         return Replication(scenario.name, replication, seed, status)
     metrics = model.metrics()
-    row = {"scenario": scenario.name, "replication": replication, "seed": seed, **_parameters(scenario), **metrics}
+    row = {
+        "scenario": scenario.name,
+        "replication": replication,
+        "seed": seed,
+        **_parameters(scenario),
+        **metrics,
+    }
     ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     ts.insert(0, "replication", replication)
     ts.insert(0, "scenario", scenario.name)
-    status = {"replication": replication, "seed": seed, "status": "ok", "seconds": round(time.perf_counter() - started, 3)}
+    status = {
+        "replication": replication,
+        "seed": seed,
+        "status": "ok",
+        "seconds": round(time.perf_counter() - started, 3),
+    }
     return Replication(
-        scenario.name, replication, seed, status, row, ts, model.engine.accumulator.unmet_map(), dict(model.engine.counters)
+        scenario.name,
+        replication,
+        seed,
+        status,
+        row,
+        ts,
+        model.engine.accumulator.unmet_map(),
+        dict(model.engine.counters),
     )
 
 
-def execute(tasks: list[tuple[Scenario, int]], workers: int, quiet: bool, label: str) -> list[Replication]:
+def execute(
+    tasks: list[tuple[Scenario, int]], workers: int, quiet: bool, label: str
+) -> list[Replication]:
     """Run (scenario, replication) tasks, in a process pool when workers > 1; results come
     back in task order whatever the completion order."""
     bar = _progress_bar(len(tasks), label, quiet)
@@ -169,7 +199,10 @@ def execute(tasks: list[tuple[Scenario, int]], workers: int, quiet: bool, label:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_replication, scenario, r): i for i, (scenario, r) in enumerate(tasks)}
+            futures = {
+                pool.submit(run_replication, scenario, r): i
+                for i, (scenario, r) in enumerate(tasks)
+            }
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 if bar:
@@ -199,7 +232,9 @@ def collect(scenario: Scenario, replications: list[Replication]) -> RunResult:
     )
 
 
-def run(scenario: Scenario, origin: str = "<scenario>", quiet: bool = True, workers: int = 1) -> RunResult:
+def run(
+    scenario: Scenario, origin: str = "<scenario>", quiet: bool = True, workers: int = 1
+) -> RunResult:
     """Run every replication of a scenario; a failed replication is recorded, not fatal."""
     prepare(scenario, origin)
     tasks = [(scenario, r) for r in range(scenario.run.replications)]

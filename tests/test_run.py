@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 from sim.metrics import metric_columns
 from sim.scenario import DIMENSIONS
 
+ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--families", "600", "--burn-in", "20"]
 
 
@@ -101,3 +103,46 @@ def test_the_manifest_records_provenance(runs):
 def test_the_report_states_participation_with_intervals(runs):
     report = (runs["a"] / "report.md").read_text()
     assert "u3_participation_arope" in report and "95 % interval" in report
+
+
+def test_compare_writes_one_row_per_scenario_and_replication_with_equal_outlays(tmp_path):
+    names = ["universal", "targeted", "proportionate", "one_roof", "proportionate_one_roof"]
+    paths = [f"scenarios/{n}.toml" for n in names]
+    out = tmp_path / "X"
+    done = famsim(
+        "compare",
+        *paths,
+        "--reps",
+        "3",
+        "--weeks",
+        "8",
+        "--burn-in",
+        "8",
+        "--families",
+        "1200",
+        "--out",
+        str(out),
+        "--quiet",
+        "--workers",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_parquet(out / "runs.parquet")
+    assert len(frame) == 15
+    assert list(dict.fromkeys(frame["scenario"])) == names
+    outlays = frame.groupby("scenario")["public_outlay_eur_week"].mean()
+    assert (outlays.max() - outlays.min()) <= 0.005 * outlays.min()
+    report = (out / "report.md").read_text()
+    assert "## Outlay check" in report and "## Patterns" in report
+
+
+def test_compare_refuses_different_week_counts(tmp_path):
+    other = tmp_path / "longer.toml"
+    other.write_text(
+        f'extends = "{(ROOT / "scenarios" / "universal.toml").as_posix()}"\nname = "longer"\n[run]\nweeks = 60\n'
+    )
+    out = tmp_path / "Y"
+    done = famsim("compare", "scenarios/universal.toml", str(other), "--out", str(out), "--quiet")
+    assert done.returncode == 2
+    assert "run.weeks" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -232,3 +234,18 @@ def test_the_stationary_age_profile_is_steady_under_the_life_course_rules():
     nxt[conceive] -= moved
     nxt[0] += reset + moved.sum()
     assert np.abs(nxt - p).max() < 1e-12
+
+
+def test_scaling_the_city_keeps_provision_per_capita():
+    from sim.runner import scale_scenario
+    from sim.scenario import load_scenario
+
+    base = load_scenario(
+        Path(__file__).resolve().parent.parent / "scenarios" / "proportionate_one_roof.toml"
+    )
+    double = scale_scenario(base, 2 * base.city.families)
+    assert double.city.width == round(base.city.width * 2**0.5)
+    assert double.information.outreach_workers == 2 * base.information.outreach_workers
+    assert double.hubs.count == 2 * base.hubs.count
+    assert double.budget.target_outlay_eur_week == 2 * base.budget.target_outlay_eur_week
+    assert double.provision == base.provision
