@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(VENV)/bin/famsim demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -p no:cacheprovider
+	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sim tests benchmarks
