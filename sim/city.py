@@ -7,12 +7,14 @@ shift that produces the neighbourhood's poverty rate); families are drawn in pop
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.spatial import cKDTree
 from scipy.special import ndtri
 
@@ -69,13 +71,20 @@ def check_memory(scenario: Scenario, origin: str, available_bytes: int | None = 
     need = city.families * BYTES_PER_FAMILY + city.width * city.height * BYTES_PER_CELL
     if available_bytes is None:
         available_bytes = _available_memory()
-    if need > 0.8 * available_bytes:
+    budget = 0.8 * available_bytes
+    if need > budget:
+        room = int((budget - city.width * city.height * BYTES_PER_CELL) // BYTES_PER_FAMILY)
+        allowed = (
+            f"at most about {room:,} families on this grid"
+            if room >= 10
+            else "a smaller grid (city.width x city.height)"
+        )
         raise ScenarioError(
             origin,
             "city.families",
             f"value {city.families} (grid {city.width}x{city.height}) needs about "
             f"{need / 2**30:.1f} GiB, more than 80 % of the {available_bytes / 2**30:.1f} GiB "
-            "available; use fewer families or a smaller grid",
+            f"available; allowed on this machine: {allowed}",
         )
 
 
@@ -113,18 +122,22 @@ def synthetic_city(scenario: Scenario) -> City:
     idx = np.arange(k)
     r_seed = spec.populated_radius_share * np.sqrt(rng.uniform(seed, "nbhd_r", 0, idx))
     a_seed = 2 * math.pi * rng.uniform(seed, "nbhd_a", 0, idx)
-    seeds_xy = np.column_stack([cx + r_seed * half * np.cos(a_seed), cy + r_seed * half * np.sin(a_seed)])
+    seeds_xy = np.column_stack(
+        [cx + r_seed * half * np.cos(a_seed), cy + r_seed * half * np.sin(a_seed)]
+    )
     _, nearest = cKDTree(seeds_xy).query(np.column_stack([xs.ravel(), ys.ravel()]))
     neighbourhood = nearest.reshape(width, height).astype(np.int32)
 
     # Deprivation: a centre-periphery gradient plus a neighbourhood effect whose weight is
     # the segregation setting (EU WG ECEC: poverty concentrates in some neighbourhoods).
-    gradient_n = spec.deprivation_centre + (spec.deprivation_periphery - spec.deprivation_centre) * np.clip(
-        r_seed / max(spec.populated_radius_share, 1e-9), 0, 1
-    )
+    gradient_n = spec.deprivation_centre + (
+        spec.deprivation_periphery - spec.deprivation_centre
+    ) * np.clip(r_seed / max(spec.populated_radius_share, 1e-9), 0, 1)
     nbhd_effect = rng.normal(seed, "nbhd_deprivation", 0, idx) * 0.25 * spec.segregation
     dep_n = np.clip(gradient_n + nbhd_effect, 0.0, 1.0)
-    cell_noise = (rng.uniform(seed, "cell_deprivation", 0, cell_ids).reshape(width, height) - 0.5) * 0.2
+    cell_noise = (
+        rng.uniform(seed, "cell_deprivation", 0, cell_ids).reshape(width, height) - 0.5
+    ) * 0.2
     deprivation = np.clip(dep_n[neighbourhood] + (1.0 - spec.segregation) * cell_noise, 0.0, 1.0)
 
     # Households: density falls linearly from the centre to the populated edge.
@@ -137,9 +150,9 @@ def synthetic_city(scenario: Scenario) -> City:
     density *= 0.75 + 0.5 * rng.uniform(seed, "cell_density", 0, cell_ids).reshape(width, height)
     families = _apportion(density.ravel(), spec.families).reshape(width, height)
 
-    transit = spec.transit_access_centre + (spec.transit_access_periphery - spec.transit_access_centre) * np.clip(
-        radius, 0, 1
-    )
+    transit = spec.transit_access_centre + (
+        spec.transit_access_periphery - spec.transit_access_centre
+    ) * np.clip(radius, 0, 1)
     transit = np.clip(transit, 0.0, 1.0)
 
     languages = tuple(spec.languages)
@@ -186,7 +199,9 @@ def _language_mix(spec, seed, languages, deprivation, neighbourhood, families) -
     n_lang = len(languages)
     k = int(neighbourhood.max()) + 1
     fam_n = np.bincount(neighbourhood.ravel(), weights=families.ravel(), minlength=k)
-    dep_n = np.bincount(neighbourhood.ravel(), weights=(deprivation * families).ravel(), minlength=k)
+    dep_n = np.bincount(
+        neighbourhood.ravel(), weights=(deprivation * families).ravel(), minlength=k
+    )
     dep_n = np.divide(dep_n, fam_n, out=np.zeros(k), where=fam_n > 0)
     mean_dep = float((dep_n * fam_n).sum() / max(fam_n.sum(), 1))
     shares = np.zeros((n_lang, k))
@@ -198,7 +213,9 @@ def _language_mix(spec, seed, languages, deprivation, neighbourhood, families) -
             3.0 * spec.language_deprivation_link * spec.segregation * (dep_n - mean_dep)
             + spec.segregation * rng.normal(seed, f"lang_affinity_{lang}", 0, np.arange(k))
         )
-        shares[li] = target * affinity / max(float((affinity * fam_n).sum() / max(fam_n.sum(), 1)), 1e-12)
+        shares[li] = (
+            target * affinity / max(float((affinity * fam_n).sum() / max(fam_n.sum(), 1)), 1e-12)
+        )
     local = languages.index("local")
     nonlocal_total = shares.sum(axis=0)
     over = nonlocal_total > 0.95
@@ -209,117 +226,271 @@ def _language_mix(spec, seed, languages, deprivation, neighbourhood, families) -
 
 # ---------------------------------------------------------------------------------------
 # a planner's own city
+#
+# Every check below runs before anything is built or written, and every failure is one
+# ScenarioError naming the file, the scenario key that points at it, the column, the data
+# row (1 = the first row after the header) and what is allowed.
 
 CELL_COLUMNS_REQUIRED = ("x", "y", "families", "arope_share")
+CELL_COLUMNS_OPTIONAL = ("deprivation", "transit_access", "neighbourhood")
 SERVICE_COLUMNS_REQUIRED = ("x", "y", "type", "capacity")
+SERVICE_COLUMNS_OPTIONAL = ("fee_eur_week", "languages", "market")
+MAX_FAMILIES_PER_CELL = 1_000_000
+MAX_SERVICE_CAPACITY = 1_000_000
+MAX_FEE_EUR_WEEK = 1e10
+TRUE_WORDS = frozenset({"true", "yes", "1", "1.0"})
+FALSE_WORDS = frozenset({"false", "no", "0", "0.0"})
+
+
+def language_column(name: str) -> str:
+    """The cells-file column holding a language's share: lang_<name>, or the name itself
+    when it already starts with 'lang_' (the default city's lang_a, lang_b, ...)."""
+    return name if name.startswith("lang_") else f"lang_{name}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):g}"
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read_table(path: str, origin: str, key: str) -> pd.DataFrame:
     p = Path(path)
-    if not p.exists():
-        raise ScenarioError(origin, key, f"file {path!r} not found")
+    if not p.is_file():
+        what = "not found" if not p.exists() else "is not a regular file"
+        raise ScenarioError(
+            origin,
+            key,
+            f"file {path!r} {what} (a path in a scenario is relative to the file that names it)",
+        )
     try:
-        if p.suffix.lower() == ".parquet":
-            return pd.read_parquet(p)
-        return pd.read_csv(p)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise ScenarioError(path, key, f"cannot read table: {exc}") from None
+        if p.suffix.lower() in (".parquet", ".pq"):
+            table = pd.read_parquet(p)
+        else:
+            table = pd.read_csv(p, skipinitialspace=True)
+    except (ValueError, OSError, NotImplementedError, pa.ArrowException) as exc:
+        # pandas' ParserError and EmptyDataError and pyarrow's ArrowInvalid are ValueErrors
+        raise ScenarioError(
+            path,
+            key,
+            f"cannot read the table ({_one_line(exc)}); allowed: a CSV file with a header row "
+            "(UTF-8, comma-separated) or a Parquet file (.parquet)",
+        ) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table.reset_index(drop=True)
 
 
-def _require(df: pd.DataFrame, columns, path: str, key: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
+def _check_columns(
+    table: pd.DataFrame,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    path: str,
+    key: str,
+    note: str = "",
+) -> None:
+    found = list(table.columns)
+    allowed = f"required: {', '.join(required)}; optional: {', '.join(optional)}"
+    missing = [c for c in required if c not in found]
     if missing:
         raise ScenarioError(
-            path, key, f"missing column(s) {missing}; required: {list(columns)}, found {list(df.columns)}"
+            path,
+            key,
+            f"missing column(s) {', '.join(missing)}; {allowed}{note}; found: {', '.join(found)}",
         )
-    for column in df.columns:
-        if df[column].isna().any():
-            row = int(np.flatnonzero(df[column].isna().to_numpy())[0])
-            raise ScenarioError(path, key, f"column {column!r} has a missing/NaN value in data row {row + 1}")
+    for column in found:
+        if column not in required and column not in optional:
+            guess = difflib.get_close_matches(column, [*required, *optional], n=1)
+            hint = f"did you mean {guess[0]!r}? " if guess else ""
+            raise ScenarioError(path, key, f"unknown column {column!r}; {hint}{allowed}{note}")
+    if len(set(found)) != len(found):
+        raise ScenarioError(path, key, f"a column appears twice; found: {', '.join(found)}")
+    if table.empty:
+        raise ScenarioError(path, key, "the table has no data rows; allowed: at least one row")
 
 
-def load_city(scenario: Scenario, origin: str) -> City:
-    """Cells (x, y, families, arope_share, lang_<name>...; optional deprivation, transit_access,
-    neighbourhood) and optionally services (x, y, type, capacity; optional fee_eur_week,
-    languages, market, extended_hours) from CSV or Parquet."""
-    spec = scenario.city
-    path = spec.cells_file or ""
-    cells = _read_table(path, origin, "city.cells_file")
-    _require(cells, CELL_COLUMNS_REQUIRED, path, "city.cells_file")
-    width, height = spec.width, spec.height
-    for axis, limit in (("x", width), ("y", height)):
-        values = cells[axis].to_numpy()
-        bad = (values < 0) | (values >= limit) | (values != np.floor(values))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+def _no_missing(table: pd.DataFrame, path: str, key: str) -> None:
+    for column in table.columns:
+        missing = table[column].isna().to_numpy()
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0]) + 1
             raise ScenarioError(
                 path,
-                "city.cells_file",
-                f"cell {axis}={values[row]!r} in data row {row + 1} is off the {width}x{height} grid "
-                f"(allowed 0..{limit - 1}, integers)",
+                key,
+                f"column {column!r}, data row {row}: value is empty or NaN; allowed: a value "
+                "in every row",
             )
-    if (cells["families"] < 0).any():
-        raise ScenarioError(path, "city.cells_file", "column 'families' must be >= 0")
-    if ((cells["arope_share"] < 0) | (cells["arope_share"] > 1)).any():
-        raise ScenarioError(path, "city.cells_file", "column 'arope_share' must lie in [0, 1]")
-    languages = tuple(spec.languages)
-    lang_cols = [f"lang_{name}" for name in languages]
-    _require(cells, lang_cols, path, "city.cells_file")
-    extra_langs = [c for c in cells.columns if c.startswith("lang_") and c not in lang_cols]
-    if extra_langs:
-        raise ScenarioError(path, "city.cells_file", f"language columns {extra_langs} are not in city.languages")
-    lang_sum = cells[lang_cols].sum(axis=1).to_numpy()
-    bad = np.abs(lang_sum - 1.0) > 1e-6
+
+
+def _numbers(
+    table: pd.DataFrame,
+    column: str,
+    path: str,
+    key: str,
+    low: float,
+    high: float,
+    allowed: str,
+    integer: bool = False,
+) -> np.ndarray:
+    """A numeric column as float64, every value finite and within [low, high] (and whole if
+    integer); otherwise an error naming the first offending row."""
+    series = table[column]
+    if pd.api.types.is_bool_dtype(series):
+        converted = pd.Series(np.nan, index=series.index)
+    else:
+        converted = pd.to_numeric(series, errors="coerce")
+    values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (values < low) | (values > high)
+        if integer:
+            bad |= values != np.floor(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ScenarioError(
-            path, "city.cells_file", f"language shares in data row {row + 1} sum to {lang_sum[row]:.6g}, must sum to 1"
+            path,
+            key,
+            f"column {column!r}, data row {row + 1}: value {_shown(series.iloc[row])} is not "
+            f"allowed; allowed: {allowed}",
         )
-    if cells.duplicated(["x", "y"]).any():
-        raise ScenarioError(path, "city.cells_file", "duplicate (x, y) cells")
+    return values
 
-    x = cells["x"].to_numpy(dtype=np.int64)
-    y = cells["y"].to_numpy(dtype=np.int64)
+
+def _grid_axis(
+    table: pd.DataFrame, axis: str, limit: int, width: int, height: int, path: str, key: str
+) -> np.ndarray:
+    allowed = (
+        f"whole numbers from 0 to {limit - 1} (the grid is {width}x{height} cells, "
+        "city.width x city.height)"
+    )
+    return _numbers(table, axis, path, key, 0, limit - 1, allowed, integer=True).astype(np.int64)
+
+
+def load_city(scenario: Scenario, origin: str) -> City:
+    """Cells (x, y, families, arope_share and one share column per language in
+    city.languages, see language_column; optional deprivation, transit_access,
+    neighbourhood) and optionally services (x, y, type, capacity; optional fee_eur_week,
+    languages as a ';'-separated list, market) from CSV or Parquet.
+
+    The cells file decides the city's size: city.families must equal its family total."""
+    spec = scenario.city
+    path = spec.cells_file or ""
+    key = "city.cells_file"
+    width, height = spec.width, spec.height
+    languages = tuple(spec.languages)
+    lang_cols = tuple(language_column(name) for name in languages)
+    if len(set(lang_cols)) != len(lang_cols):
+        raise ScenarioError(
+            origin,
+            "city.languages",
+            f"names {list(languages)} give the same cells-file column twice ({list(lang_cols)})",
+        )
+    cells = _read_table(path, origin, key)
+    _check_columns(
+        cells,
+        CELL_COLUMNS_REQUIRED + lang_cols,
+        CELL_COLUMNS_OPTIONAL,
+        path,
+        key,
+        note=" (one lang_ column per language in city.languages)",
+    )
+    _no_missing(cells, path, key)
+    x = _grid_axis(cells, "x", width, width, height, path, key)
+    y = _grid_axis(cells, "y", height, width, height, path, key)
+    share = "numbers from 0 to 1"
+    counts = _numbers(
+        cells,
+        "families",
+        path,
+        key,
+        0,
+        MAX_FAMILIES_PER_CELL,
+        f"whole numbers from 0 to {MAX_FAMILIES_PER_CELL:,}",
+        integer=True,
+    ).astype(np.int64)
+    arope_values = _numbers(cells, "arope_share", path, key, 0, 1, share)
+    shares = np.vstack([_numbers(cells, c, path, key, 0, 1, share) for c in lang_cols])
+    sums = shares.sum(axis=0)
+    off = np.abs(sums - 1.0) > 1e-6
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ScenarioError(
+            path,
+            key,
+            f"data row {row + 1}: language shares ({' + '.join(lang_cols)}) sum to "
+            f"{sums[row]:.6g}; allowed: shares that sum to 1 in every row",
+        )
+    cell_id = x * height + y
+    repeated = pd.Series(cell_id).duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise ScenarioError(
+            path,
+            key,
+            f"data row {row + 1}: cell x={x[row]}, y={y[row]} appears twice; allowed: one row "
+            "per cell",
+        )
+    total = int(counts.sum())
+    if total < 1:
+        raise ScenarioError(path, key, "no families in any cell; allowed: a positive total")
+    if total != spec.families:
+        raise ScenarioError(
+            origin,
+            "city.families",
+            f"value {spec.families} does not match the {total:,} families in {path}; allowed: "
+            f"{total} (a planner's city takes its size from the cells file)",
+        )
+
     families = np.zeros((width, height), dtype=np.int32)
-    families[x, y] = cells["families"].to_numpy(dtype=np.int64)
-    if families.sum() < 1:
-        raise ScenarioError(path, "city.cells_file", "no families in any cell")
+    families[x, y] = counts
     arope = np.zeros((width, height))
-    arope[x, y] = cells["arope_share"].to_numpy(dtype=float)
+    arope[x, y] = arope_values
     deprivation = np.zeros((width, height))
     deprivation[x, y] = (
-        cells["deprivation"].to_numpy(dtype=float) if "deprivation" in cells else cells["arope_share"].to_numpy(dtype=float)
+        _numbers(cells, "deprivation", path, key, 0, 1, share)
+        if "deprivation" in cells
+        else arope_values
     )
     transit = np.full((width, height), 0.5)
     if "transit_access" in cells:
-        transit[x, y] = cells["transit_access"].to_numpy(dtype=float)
-    neighbourhood = np.zeros((width, height), dtype=np.int32)
+        transit[x, y] = _numbers(cells, "transit_access", path, key, 0, 1, share)
     if "neighbourhood" in cells:
-        neighbourhood[x, y] = cells["neighbourhood"].to_numpy(dtype=np.int64)
+        # any labels (numbers or names), numbered in order of first appearance
+        codes, _ = pd.factorize(cells["neighbourhood"].astype(str).str.strip())
+        neighbourhood = np.zeros((width, height), dtype=np.int32)
+        neighbourhood[x, y] = codes
     else:
-        neighbourhood = ((np.arange(width)[:, None] // 10) * ((height + 9) // 10) + np.arange(height)[None, :] // 10).astype(np.int32)
+        neighbourhood = (
+            (np.arange(width)[:, None] // 10) * ((height + 9) // 10)
+            + np.arange(height)[None, :] // 10
+        ).astype(np.int32)
     language_share = np.zeros((len(languages), width, height))
     language_share[languages.index("local")] = 1.0
-    for li, column in enumerate(lang_cols):
-        language_share[li, x, y] = cells[column].to_numpy(dtype=float)
+    language_share[:, x, y] = shares
 
     # Log-income shift that makes the share of families below the poverty line equal the
     # cell's AROPE share (low work intensity adds a little on top; documented in ODD).
     pop = scenario.population
     target = np.clip(arope, 0.005, 0.995)
-    shift = np.log(pop.poverty_line_eur_year / pop.median_equiv_income_eur_year) - pop.income_log_sd * ndtri(target)
+    shift = np.log(
+        pop.poverty_line_eur_year / pop.median_equiv_income_eur_year
+    ) - pop.income_log_sd * ndtri(target)
 
     services = None
     if spec.services_file:
-        services = _load_services(spec.services_file, width, height)
+        services = load_services(spec.services_file, origin, languages, width, height)
     return City(
         width=width,
         height=height,
         cell_size_m=spec.cell_size_m,
         families=families,
         neighbourhood=neighbourhood,
-        deprivation=np.clip(deprivation, 0, 1),
-        transit_access=np.clip(transit, 0, 1),
+        deprivation=deprivation,
+        transit_access=transit,
         language_share=language_share,
         languages=languages,
         log_income_shift=shift,
@@ -327,29 +498,96 @@ def load_city(scenario: Scenario, origin: str) -> City:
     )
 
 
-def _load_services(path: str, width: int, height: int) -> pd.DataFrame:
+def _flags(series: pd.Series, path: str, key: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=bool)
+    words = series.astype(str).str.strip().str.lower()
+    known = words.isin(TRUE_WORDS | FALSE_WORDS).to_numpy()
+    if not known.all():
+        row = int(np.flatnonzero(~known)[0])
+        raise ScenarioError(
+            path,
+            key,
+            f"column {series.name!r}, data row {row + 1}: value {_shown(series.iloc[row])} is "
+            "not allowed; allowed: true or false",
+        )
+    return words.isin(TRUE_WORDS).to_numpy()
+
+
+def load_services(
+    path: str, origin: str, languages: tuple[str, ...], width: int, height: int
+) -> pd.DataFrame:
+    """A planner's services table, checked and normalised: x, y, capacity as integers, type
+    as one of SERVICE_TYPES, optional fee_eur_week (float), languages (';'-separated names
+    from city.languages; empty = local only) and market (bool, childcare only)."""
     from sim.scenario import SERVICE_TYPES
 
-    table = _read_table(path, path, "city.services_file")
-    _require(table, SERVICE_COLUMNS_REQUIRED, path, "city.services_file")
-    for axis, limit in (("x", width), ("y", height)):
-        values = table[axis].to_numpy()
-        bad = (values < 0) | (values >= limit) | (values != np.floor(values))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+    key = "city.services_file"
+    table = _read_table(path, origin, key)
+    _check_columns(table, SERVICE_COLUMNS_REQUIRED, SERVICE_COLUMNS_OPTIONAL, path, key)
+    if "languages" in table:
+        table["languages"] = table["languages"].astype(object).where(table["languages"].notna(), "")
+    _no_missing(table, path, key)
+    out = pd.DataFrame(
+        {
+            "x": _grid_axis(table, "x", width, width, height, path, key),
+            "y": _grid_axis(table, "y", height, width, height, path, key),
+        }
+    )
+    kinds = table["type"].astype(str).str.strip()
+    unknown = ~kinds.isin(SERVICE_TYPES).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        guess = difflib.get_close_matches(kinds.iloc[row], SERVICE_TYPES, n=1)
+        hint = f"did you mean {guess[0]!r}? " if guess else ""
+        raise ScenarioError(
+            path,
+            key,
+            f"column 'type', data row {row + 1}: value {_shown(table['type'].iloc[row])} is not "
+            f"allowed; {hint}allowed: {', '.join(SERVICE_TYPES)}",
+        )
+    out["type"] = kinds.to_numpy(dtype=object)
+    out["capacity"] = _numbers(
+        table,
+        "capacity",
+        path,
+        key,
+        0,
+        MAX_SERVICE_CAPACITY,
+        f"whole numbers from 0 to {MAX_SERVICE_CAPACITY:,} (places or concurrent users)",
+        integer=True,
+    ).astype(np.int64)
+    if "fee_eur_week" in table:
+        out["fee_eur_week"] = _numbers(
+            table, "fee_eur_week", path, key, 0, MAX_FEE_EUR_WEEK, "euro a week, 0 or more"
+        )
+    if "languages" in table:
+        normalised = []
+        for row, entry in enumerate(table["languages"].astype(str)):
+            names = [n.strip() for n in entry.split(";") if n.strip()]
+            for name in names:
+                if name not in languages:
+                    guess = difflib.get_close_matches(name, languages, n=1)
+                    hint = f"did you mean {guess[0]!r}? " if guess else ""
+                    raise ScenarioError(
+                        path,
+                        key,
+                        f"column 'languages', data row {row + 1}: language {name!r} is not in "
+                        f"city.languages; {hint}allowed: names from {', '.join(languages)} "
+                        "separated by ';' (empty = local only)",
+                    )
+            normalised.append(";".join(names) if names else "local")
+        out["languages"] = normalised
+    if "market" in table:
+        market = _flags(table["market"], path, key)
+        wrong = market & (out["type"] != "childcare").to_numpy()
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
             raise ScenarioError(
                 path,
-                "city.services_file",
-                f"service cell {axis}={values[row]!r} in data row {row + 1} is off the {width}x{height} grid "
-                f"(allowed 0..{limit - 1})",
+                key,
+                f"column 'market', data row {row + 1}: a {out['type'].iloc[row]} service cannot "
+                "be market provision; allowed: market = true only for childcare",
             )
-    bad_type = ~table["type"].isin(SERVICE_TYPES)
-    if bad_type.any():
-        row = int(np.flatnonzero(bad_type.to_numpy())[0])
-        raise ScenarioError(
-            path, "city.services_file", f"type {table['type'].iloc[row]!r} in data row {row + 1}; allowed {list(SERVICE_TYPES)}"
-        )
-    if (table["capacity"] < 0).any():
-        row = int(np.flatnonzero((table["capacity"] < 0).to_numpy())[0])
-        raise ScenarioError(path, "city.services_file", f"capacity {table['capacity'].iloc[row]} in data row {row + 1} must be >= 0")
-    return table.reset_index(drop=True)
+        out["market"] = market
+    return out

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from sim.errors import ScenarioError
 from sim.scenario import load_scenario
@@ -34,10 +37,25 @@ def _non_negative(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line on stderr, exit code 2 (subcommand
+    parsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _fail(line: str) -> NoReturn:
+    print(_one_line(line), file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="famsim", description="How families with young children reach services."
-    )
+    parser = _Parser(prog="famsim", description="How families with young children reach services.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario's replications and write results")
@@ -115,16 +133,57 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args.quiet)
     except ScenarioError as exc:
-        print(f"famsim: error: {exc}", file=sys.stderr)
+        # bad input: one line, exit code 2, and nothing has been written yet
+        print(_one_line(f"famsim: error: {exc}"), file=sys.stderr)
         return 2
     return 2
 
 
-def _validate(args) -> int:
-    from sim.runner import prepare
+def _check_out(out: Path) -> None:
+    """Refuse an output path that cannot become a folder before any work is done."""
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(
+            "<command line>", "--out", f"{str(out)!r} exists and is not a folder; allowed: a folder"
+        )
 
+
+def _no_rescaling(scenario, families, path: Path) -> None:
+    """--families scales a synthetic city; a planner's city takes its size from its cells."""
+    if families is not None and scenario.city.source == "file":
+        raise ScenarioError(
+            str(path),
+            "city.families",
+            f"--families {families} cannot rescale a city read from files (city.source = "
+            "'file'); allowed: leave --families out, or change the cells file",
+        )
+
+
+@contextmanager
+def _from_file(origin: str) -> Iterator[None]:
+    """Errors raised while building (services, budget) name no file; name the scenario's."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if exc.file.startswith("<"):
+            raise ScenarioError(origin, exc.key_path, exc.message) from None
+        raise
+
+
+def _preflight(scenario, path: Path) -> None:
+    """Every check that can fail on input, before any work: memory, the city and its tables,
+    and the services (e.g. a budget that cannot be balanced). Run once in this process, so
+    bad input never reaches a worker process."""
+    from sim.city import build_city, check_memory
+    from sim.services import build_services
+
+    with _from_file(str(path)):
+        check_memory(scenario, str(path))  # an estimate, before anything is built
+        build_services(scenario, build_city(scenario, str(path)))
+
+
+def _validate(args) -> int:
     scenario = load_scenario(args.scenario)
-    prepare(scenario, str(args.scenario))
+    _preflight(scenario, args.scenario)
     if not args.quiet:
         print(
             f"{args.scenario}: valid scenario {scenario.name!r} (hash {scenario.content_hash()[:16]})"
@@ -147,11 +206,14 @@ def _run(
     from sim.runner import run, with_run_settings
 
     scenario = load_scenario(path)
+    _no_rescaling(scenario, families, path)
     scenario = with_run_settings(scenario, weeks, burn_in, seed, reps, families, origin=str(path))
     if name:
         scenario = scenario.model_copy(update={"name": name})
     out_dir = out if out is not None else default_out_dir(scenario.name)
-    result = run(scenario, origin=str(path), quiet=quiet)
+    _check_out(out_dir)
+    with _from_file(str(path)):
+        result = run(scenario, origin=str(path), quiet=quiet)
     write_run(result, out_dir)
     if not quiet:
         _print_summary(result, out_dir)
@@ -203,10 +265,14 @@ def _compare(
     from sim.results import write_comparison
     from sim.runner import default_workers, with_run_settings
 
-    scenarios = [
-        with_run_settings(load_scenario(p), weeks, burn_in, seed, reps, families, origin=str(p))
-        for p in paths
-    ]
+    scenarios = []
+    for p in paths:
+        scenario = load_scenario(p)
+        _no_rescaling(scenario, families, p)
+        scenario = with_run_settings(scenario, weeks, burn_in, seed, reps, families, origin=str(p))
+        _preflight(scenario, p)  # replications run in worker processes
+        scenarios.append(scenario)
+    _check_out(out)
     supplement = demo_analyses(scenarios) if analyses else []
     comparison = compare(
         scenarios,

@@ -11,12 +11,22 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import re
 import tomllib
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 from sim.errors import ScenarioError
 
@@ -43,7 +53,12 @@ ACCESSIBILITY_DIMENSION: dict[str, str] = {
     "stigma": "accessibility",
     "fit": "usefulness",
 }
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")  # \Z: no trailing newline
+# Language names become column names of a planner's cells file (lang_<name>).
+LANGUAGE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")
+# Tables that an extending file replaces whole instead of merging key by key: a language
+# mix is one distribution, so a child that lists its own languages drops the parent's.
+REPLACED_WHOLE: frozenset[tuple[str, ...]] = frozenset({("city", "languages")})
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -51,8 +66,28 @@ NonNegFloat = Annotated[float, Field(ge=0.0)]
 Money = Annotated[float, Field(ge=0.0, le=1e10)]
 
 
+class FieldProblem(ValueError):
+    """A validator's complaint about one key, given relative to the model being checked, so
+    the error names the key path a person has to fix (not just the enclosing table)."""
+
+    def __init__(self, key: str | tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.key: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key)
+        self.message = message
+
+
+def _quoted(value: Any) -> str:
+    """A value as it would be written in the file, on one line."""
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _suggest(word: Any, options: list[str] | tuple[str, ...]) -> str:
+    guess = difflib.get_close_matches(str(word), list(options), n=1)
+    return f"did you mean {guess[0]!r}? " if guess else ""
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class RunSpec(Strict):
@@ -68,6 +103,7 @@ class CitySpec(Strict):
     width: Annotated[int, Field(ge=4, le=4_000)] = 80
     height: Annotated[int, Field(ge=4, le=4_000)] = 80
     cell_size_m: Annotated[float, Field(gt=0.0, le=5_000.0)] = 125.0
+    # source = "file": must equal the family total of cells_file (the file decides the size)
     families: Annotated[int, Field(ge=10, le=50_000_000)] = 12_000
     neighbourhoods: Annotated[int, Field(ge=1, le=10_000)] = 16
     populated_radius_share: Share = 0.85
@@ -84,24 +120,55 @@ class CitySpec(Strict):
     cells_file: str | None = None
     services_file: str | None = None
 
+    @field_validator("languages")
+    @classmethod
+    def _language_names(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            if not LANGUAGE_PATTERN.match(name):
+                raise FieldProblem(
+                    name,
+                    f"language name {_quoted(name)} is not allowed; allowed: a letter, then "
+                    "letters, digits or '_' (at most 32 characters)",
+                )
+        if "local" not in value:
+            raise FieldProblem(
+                "local",
+                "required key is missing: languages must include 'local' (the "
+                f"municipality's language) next to {sorted(value)}",
+            )
+        return value
+
+    @field_validator("cells_file", "services_file")
+    @classmethod
+    def _file_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "\x00" in value):
+            raise ValueError("not a file path; allowed: a non-empty path")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> CitySpec:
         total = sum(self.languages.values())
-        if "local" not in self.languages:
-            raise ValueError("languages must include 'local' (the municipality's language)")
         if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise ValueError(f"language shares must sum to 1 (they sum to {total:.6g})")
+            raise FieldProblem(
+                "languages",
+                f"language shares must sum to 1 (they sum to {total:.6g}); "
+                f"shares given: {_quoted(self.languages)}",
+            )
         if self.source == "file" and not self.cells_file:
-            raise ValueError("source = 'file' needs cells_file (and usually services_file)")
+            raise FieldProblem(
+                "cells_file",
+                "source = 'file' needs cells_file (a CSV or Parquet file of cells, relative "
+                "to the scenario file) and usually services_file",
+            )
         return self
 
 
 class PopulationSpec(Strict):
     median_equiv_income_eur_year: Money = 28_997.0
-    income_log_sd: Annotated[float, Field(gt=0.0, le=3.0)] = 0.55
+    income_log_sd: Annotated[float, Field(gt=0.0, le=3.0)] = 0.5
     income_deprivation_effect: Annotated[float, Field(ge=0.0, le=5.0)] = 0.7
     poverty_line_eur_year: Money = 17_398.0
-    low_work_intensity_base: Share = 0.05
+    low_work_intensity_base: Share = 0.04
     low_work_intensity_deprivation_effect: Share = 0.12
     employed_share_non_arope: Share = 0.88
     employed_share_arope: Share = 0.40
@@ -158,15 +225,29 @@ class PopulationSpec(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> PopulationSpec:
+        # A clash between two keys is reported at their table: either key may be the mistake.
         if self.leave_weeks_max < self.leave_weeks_min:
-            raise ValueError("leave_weeks_max must be at least leave_weeks_min")
+            raise ValueError(
+                f"leave_weeks_max ({self.leave_weeks_max}) must be at least leave_weeks_min "
+                f"({self.leave_weeks_min})"
+            )
         if self.childcare_exit_age_weeks <= self.childcare_entry_age_weeks:
-            raise ValueError("childcare_exit_age_weeks must exceed childcare_entry_age_weeks")
+            raise ValueError(
+                f"childcare_exit_age_weeks ({self.childcare_exit_age_weeks}) must exceed "
+                f"childcare_entry_age_weeks ({self.childcare_entry_age_weeks})"
+            )
         if self.pregnancy_known_weeks > self.gestation_weeks:
-            raise ValueError("pregnancy_known_weeks cannot exceed gestation_weeks")
-        unknown = set(self.initial_awareness) - set(SERVICE_TYPES)
-        if unknown:
-            raise ValueError(f"initial_awareness: unknown service types {sorted(unknown)}")
+            raise ValueError(
+                f"pregnancy_known_weeks ({self.pregnancy_known_weeks}) cannot exceed "
+                f"gestation_weeks ({self.gestation_weeks})"
+            )
+        for name in self.initial_awareness:
+            if name not in SERVICE_TYPES:
+                raise FieldProblem(
+                    ("initial_awareness", name),
+                    f"unknown service type; {_suggest(name, SERVICE_TYPES)}"
+                    f"allowed: {', '.join(SERVICE_TYPES)}",
+                )
         return self
 
 
@@ -197,10 +278,16 @@ class FeeSpec(Strict):
     def _check(self) -> FeeSpec:
         if self.kind == "income_related":
             if not self.bands:
-                raise ValueError("an income_related fee needs bands")
+                raise ValueError(
+                    "kind = 'income_related' needs bands (an array of {income_below_eur_year, "
+                    "fee_eur_week} tables); allowed: at least one band, or another kind"
+                )
             limits = [b.income_below_eur_year for b in self.bands]
             if limits != sorted(limits) or len(set(limits)) != len(limits):
-                raise ValueError("fee bands must have strictly increasing income_below_eur_year")
+                raise FieldProblem(
+                    "bands",
+                    f"income_below_eur_year values {limits} must be strictly increasing",
+                )
         return self
 
 
@@ -351,23 +438,48 @@ class Scenario(Strict):
     behaviour: BehaviourSpec = Field(default_factory=BehaviourSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                "not allowed as a name (it names the results folder); allowed: "
+                "letters, digits, '_' and '-', at most 64 characters, starting with a letter "
+                "or digit"
+            )
+        return value
+
+    @field_validator("provision", mode="before")
+    @classmethod
+    def _provision_types(cls, value: Any) -> Any:
+        # before the tables are checked, so a misspelt type is reported as such
+        if isinstance(value, dict):
+            for name in value:
+                if name not in SERVICE_TYPES:
+                    raise FieldProblem(
+                        str(name),
+                        f"unknown service type; {_suggest(name, SERVICE_TYPES)}"
+                        f"allowed: {', '.join(SERVICE_TYPES)}",
+                    )
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Scenario:
-        if not NAME_PATTERN.match(self.name):
-            raise ValueError(
-                f"name {self.name!r} may use only letters, digits, '_' and '-' "
-                "(at most 64 characters, not starting with '-' or '_')"
-            )
-        missing = [t for t in SERVICE_TYPES if t not in self.provision]
-        extra = [t for t in self.provision if t not in SERVICE_TYPES]
-        if missing or extra:
-            raise ValueError(
-                f"provision must define exactly {list(SERVICE_TYPES)} "
-                f"(missing {missing}, unknown {extra})"
-            )
-        unknown = set(self.information.brokers) - set(self.city.languages)
-        if unknown:
-            raise ValueError(f"information.brokers: languages {sorted(unknown)} are not in city.languages")
+        for name in SERVICE_TYPES:
+            if name not in self.provision:
+                raise FieldProblem(
+                    ("provision", name),
+                    f"required table is missing: provision must define each of "
+                    f"{', '.join(SERVICE_TYPES)}",
+                )
+        languages = list(self.city.languages)
+        for name in self.information.brokers:
+            if name not in languages:
+                raise FieldProblem(
+                    ("information", "brokers", name),
+                    f"language is not in city.languages; {_suggest(name, languages)}"
+                    f"allowed: {', '.join(languages)}",
+                )
         return self
 
     def resolved_dict(self) -> dict[str, Any]:
@@ -388,137 +500,324 @@ class Scenario(Strict):
 # ---------------------------------------------------------------------------------------
 # loading
 
+CITY_FILE_KEYS: tuple[str, ...] = ("cells_file", "services_file")
+MAX_NESTING = 32  # tables and arrays nested deeper than this are not a scenario
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+# Which file set each key (key path -> file as shown to the user), so an error in a file
+# reached through `extends` names that file. A table is attributed to the most derived file
+# that mentions it.
+Provenance = dict[tuple[Any, ...], str]
+
+
+def format_key_path(parts: tuple[Any, ...] | list[Any]) -> str:
+    """Dotted key path as errors show it; a key that is not a plain word is quoted."""
+    out = []
+    for part in parts:
+        text = str(part)
+        out.append(text if _PLAIN_KEY.match(text) else _quoted(text))
+    return ".".join(out)
+
+
+def _deep_merge(
+    base: dict[str, Any], override: dict[str, Any], _path: tuple[Any, ...] = ()
+) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+        here = (*_path, key)
+        if (
+            isinstance(value, dict)
+            and isinstance(out.get(key), dict)
+            and here not in REPLACED_WHOLE
+        ):
+            out[key] = _deep_merge(out[key], value, here)
         else:
             out[key] = value
     return out
 
 
-def _read_toml(path: Path, origin: str) -> dict[str, Any]:
+def _record(data: dict[Any, Any], file: str, prefix: tuple[Any, ...], out: Provenance) -> None:
+    for key, value in data.items():
+        here = (*prefix, key)
+        out[here] = file
+        if isinstance(value, dict):
+            _record(value, file, here, out)
+
+
+def _too_deep(data: Any) -> bool:
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
+def _read_toml(path: Path, display: str, blame: tuple[str, str]) -> dict[str, Any]:
+    """Parse one scenario file. `blame` is (file, key path) to name if it cannot be read:
+    the file itself, or the file whose `extends` points here."""
+    file, key = blame
+    problem = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(origin, "", f"file {str(path)!r} not found") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
-        raise ScenarioError(origin, "", f"cannot read {str(path)!r}: {exc}") from None
+        if not path.is_file():
+            problem = "not found" if not path.exists() else "is not a regular file"
+        else:
+            text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = f"cannot be read ({type(exc).__name__}: {exc})"
+    if problem is not None:
+        raise ScenarioError(file, key, f"file {_quoted(display)} {problem}")
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from None
+        raise ScenarioError(display, "", f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(display, "", "not a scenario: nested too deeply") from None
+    if _too_deep(data):
+        raise ScenarioError(
+            display, "", f"not a scenario: tables or arrays nested deeper than {MAX_NESTING}"
+        )
+    return data
 
 
-def resolve_document(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a scenario file and merge it over the files it `extends` (paths relative to it)."""
-    path = path.resolve()
-    if path in _seen:
-        chain = " -> ".join(p.name for p in (*_seen, path))
-        raise ScenarioError(str(path), "extends", f"circular extends chain: {chain}")
-    data = _read_toml(path, str(_seen[-1]) if _seen else str(path))
+def _rebase_city_files(data: dict[str, Any], base_dir: Path) -> None:
+    """city.cells_file / city.services_file are relative to the file that names them."""
+    city = data.get("city")
+    if not isinstance(city, dict):
+        return
+    for key in CITY_FILE_KEYS:
+        value = city.get(key)
+        if isinstance(value, str) and value.strip() and "\x00" not in value:
+            city[key] = os.path.normpath(base_dir / value)
+
+
+def _resolve(
+    path: Path, display: str, seen: tuple[Path, ...], blame: tuple[str, str]
+) -> tuple[dict[str, Any], Provenance]:
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ScenarioError(blame[0], blame[1], f"cannot open {_quoted(display)}: {exc}") from None
+    if real in seen:
+        chain = " -> ".join(p.name for p in (*seen, real))
+        raise ScenarioError(blame[0], "extends", f"circular extends chain: {chain}")
+    data = _read_toml(real, display, blame)
+    _rebase_city_files(data, real.parent)
+    provenance: Provenance = {}
+    _record(data, display, (), provenance)
     parent = data.get("extends")
     if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(str(path), "extends", f"must be a file path string, got {parent!r}")
-    base = resolve_document(path.parent / parent, (*_seen, path))
+        return data, provenance
+    if not isinstance(parent, str) or not parent.strip() or "\x00" in parent:
+        raise ScenarioError(
+            display,
+            "extends",
+            f"value {_shown(parent)}: allowed: the path of another scenario file, relative "
+            "to this one (a string)",
+        )
+    parent_display = os.path.normpath(os.path.join(os.path.dirname(display), parent))
+    base, base_provenance = _resolve(
+        real.parent / parent, parent_display, (*seen, real), (display, "extends")
+    )
+    # a name is never inherited: it names the results folder, and two scenarios sharing one
+    # would overwrite each other's results (a file without a name takes its file name)
+    base.pop("name", None)
+    base_provenance.pop(("name",), None)
     merged = _deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     merged["extends"] = parent
-    return merged
+    return merged, {**base_provenance, **provenance}
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names valid at a location, for 'did you mean' suggestions."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if fields is None or part not in fields:
-            if current is ProvisionSpec or (isinstance(part, str) and part in SERVICE_TYPES):
-                current = ProvisionSpec
-                continue
-            return []
-        annotation = fields[part].annotation
-        current = _model_in(annotation)
-        if current is None:
-            return []
-    fields = getattr(current, "model_fields", None)
-    return list(fields) if fields else []
+def resolve_document(path: Path) -> dict[str, Any]:
+    """Read a scenario file and merge it over the files it `extends` (paths relative to it)."""
+    return _resolve(Path(path), str(path), (), (str(path), ""))[0]
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+# --- error messages --------------------------------------------------------------------
 
 
-def _format_error(err: dict[str, Any], raw: dict[str, Any]) -> tuple[str, str]:
-    loc = tuple(err.get("loc", ()))
-    key_path = ".".join(str(p) for p in loc)
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        options = _known_keys(Scenario, loc)
-        guess = difflib.get_close_matches(str(loc[-1]), options, n=1)
-        hint = f"; did you mean {guess[0]!r}?" if guess else ""
-        allowed = f" (allowed here: {', '.join(options)})" if options and not guess else ""
-        return key_path, f"unknown key{hint}{allowed}"
-    value: Any = raw
-    for part in loc:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
-            value = value[part]
+def _shown(value: Any) -> str:
+    shown = _quoted(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _unwrap(annotation: Any, meta: list[Any]) -> tuple[Any, list[Any]]:
+    """Strip Annotated (collecting its constraints) and Optional from a type."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            base, *extra = get_args(annotation)
+            for item in extra:
+                meta = [*meta, *(item.metadata if isinstance(item, FieldInfo) else [item])]
+            annotation = base
+        elif origin is Union or origin is types.UnionType:
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation, meta
+            annotation = args[0]
         else:
-            value = err.get("input")
-            break
-    msg = err.get("msg", "invalid value")
+            return annotation, meta
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _schema_at(loc: tuple[Any, ...]) -> tuple[Any, list[Any]] | None:
+    """The type (and constraints) the schema expects at a key path, if the path exists."""
+    annotation, meta = Scenario, []
+    for part in loc:
+        annotation, meta = _unwrap(annotation, meta)
+        if _is_model(annotation):
+            field = annotation.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            annotation, meta = field.annotation, list(field.metadata)
+        elif get_origin(annotation) is dict:
+            annotation, meta = get_args(annotation)[1], []
+        elif get_origin(annotation) is list and isinstance(part, int):
+            annotation, meta = get_args(annotation)[0], []
+        else:
+            return None
+    return _unwrap(annotation, meta)
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _range_text(meta: list[Any]) -> str:
+    bounds = {
+        name: getattr(m, name)
+        for m in meta
+        for name in ("ge", "gt", "le", "lt")
+        if hasattr(m, name)
+    }
+    low = (
+        (">=", bounds["ge"]) if "ge" in bounds else (">", bounds["gt"]) if "gt" in bounds else None
+    )
+    high = (
+        ("<=", bounds["le"]) if "le" in bounds else ("<", bounds["lt"]) if "lt" in bounds else None
+    )
+    if low and high and low[0] == ">=" and high[0] == "<=":
+        return f" from {_number(low[1])} to {_number(high[1])}"
+    parts = [f"{bound[0]} {_number(bound[1])}" for bound in (low, high) if bound]
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _describe(annotation: Any, meta: list[Any]) -> str:
+    annotation, meta = _unwrap(annotation, meta)
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return "an integer" + _range_text(meta)
+    if annotation is float:
+        return "a number" + _range_text(meta)
+    if annotation is str:
+        return "a string"
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(_quoted(a) for a in get_args(annotation))
+    if _is_model(annotation):
+        return "a table with keys " + ", ".join(annotation.model_fields)
+    if origin is dict:
+        return "a table of name = " + _describe(get_args(annotation)[1], [])
+    if origin is list:
+        return "an array of " + _describe(get_args(annotation)[0], [])
+    return ""
+
+
+def _clean_loc(loc: tuple[Any, ...], kind: str) -> tuple[tuple[Any, ...], bool]:
+    """Drop the '[key]' marker pydantic appends to an error about a table's key (not its
+    value); a key that is itself spelt '[key]' stays."""
+    about_key = len(loc) >= 2 and loc[-1] == "[key]" and kind != "extra_forbidden"
+    return (loc[:-1] if about_key else loc), about_key
+
+
+def _describe_error(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+    kind = err.get("type", "")
+    loc, about_key = _clean_loc(tuple(err.get("loc", ())), kind)
+    problem = (err.get("ctx") or {}).get("error")
+    if isinstance(problem, FieldProblem):
+        return (*loc, *problem.key), problem.message
+    if kind == "extra_forbidden":
+        node = _schema_at(loc[:-1])
+        options = list(node[0].model_fields) if node and _is_model(node[0]) else []
+        allowed = f"allowed here: {', '.join(options)}" if options else "no keys are allowed here"
+        return loc, f"unknown key; {_suggest(loc[-1], options)}{allowed}"
+    node = _schema_at(loc)
+    allowed = "a string" if about_key else (_describe(*node) if node else "")
+    if kind == "missing":
+        return loc, "required key is missing" + (f"; allowed: {allowed}" if allowed else "")
+    msg = str(err.get("msg", "invalid value"))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    shown = json.dumps(value, default=str)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return key_path, f"value {shown}: {msg}"
+        given = err.get("input")
+        return loc, msg if isinstance(given, dict | list) else f"value {_shown(given)}: {msg}"
+    subject = "key" if about_key or kind == "invalid_key" else "value"
+    text = f"{subject} {_shown(err.get('input'))}: {msg}"
+    return loc, text + (f"; allowed: {allowed}" if allowed else "")
 
 
-def scenario_from_dict(data: dict[str, Any], origin: str = "<scenario>") -> Scenario:
-    """Validate a resolved scenario document; errors become one-line ScenarioErrors."""
+def _file_of(parts: tuple[Any, ...], provenance: Provenance | None, origin: str) -> str:
+    """The file that set the key (or its nearest enclosing table) at a key path."""
+    for n in range(len(parts), 0, -1):
+        found = (provenance or {}).get(tuple(parts[:n]))
+        if found is not None:
+            return found if found == origin else f"{found} (extended by {origin})"
+    return origin
+
+
+def scenario_from_dict(
+    data: Any,
+    origin: str = "<scenario>",
+    *,
+    strict: bool = False,
+    provenance: Provenance | None = None,
+) -> Scenario:
+    """Validate a resolved scenario document; errors become one-line ScenarioErrors naming the
+    file, the key path, the value and what is allowed. strict=True (files) refuses values of
+    the wrong type instead of converting them (a string "12" where a number belongs)."""
+    if not isinstance(data, dict):
+        raise ScenarioError(origin, "", f"a scenario is a table of keys, got {_shown(data)}")
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, strict=strict)
     except ValidationError as exc:
         errors = exc.errors()
-        key_path, message = _format_error(errors[0], data)
+        parts, message = _describe_error(errors[0])
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ScenarioError(origin, key_path, message + more) from None
+        raise ScenarioError(
+            _file_of(parts, provenance, origin), format_key_path(parts), message + more
+        ) from None
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load, resolve `extends`, apply dotted-path overrides and validate a scenario file."""
+    """Load, resolve `extends`, apply dotted-path overrides and validate a scenario file.
+    city.cells_file and city.services_file become absolute paths, each resolved against the
+    file that names it (overrides: against `path`)."""
     path = Path(path)
-    data = resolve_document(path)
-    data.setdefault("name", path.stem)
+    origin = str(path)
+    data, provenance = _resolve(path, origin, (), (origin, ""))
+    if "name" not in data:
+        if not NAME_PATTERN.match(path.stem):
+            raise ScenarioError(
+                origin,
+                "name",
+                f"no name is set and the file name {_quoted(path.stem)} cannot serve as one; "
+                "add name = \"...\" using letters, digits, '_' and '-' (at most 64 characters)",
+            )
+        data["name"] = path.stem
     if overrides:
         for dotted, value in overrides.items():
-            data = _deep_merge(data, _nest(dotted, value))
-    scenario = scenario_from_dict(data, str(path))
-    city = scenario.city
-    if city.source == "file":
-        base_dir = path.resolve().parent
-        resolved = {
-            "cells_file": str((base_dir / city.cells_file).resolve()) if city.cells_file else None,
-            "services_file": (
-                str((base_dir / city.services_file).resolve()) if city.services_file else None
-            ),
-        }
-        scenario = scenario.model_copy(update={"city": city.model_copy(update=resolved)})
-    return scenario
+            nested = _nest(dotted, value)
+            data = _deep_merge(data, nested)
+            _record(nested, "<overrides>", (), provenance)
+        _rebase_city_files(data, path.resolve().parent)
+    return scenario_from_dict(data, origin, strict=True, provenance=provenance)
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:
