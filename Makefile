@@ -34,8 +34,8 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sim tests benchmarks
-	$(VENV)/bin/ruff format --check sim tests benchmarks
+	$(VENV)/bin/ruff check sim tests
+	$(VENV)/bin/ruff format --check sim tests
 
 bench: $(STAMP)
 	@echo "no benchmarks yet"

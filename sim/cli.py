@@ -173,12 +173,10 @@ def _preflight(scenario, path: Path) -> None:
     """Every check that can fail on input, before any work: memory, the city and its tables,
     and the services (e.g. a budget that cannot be balanced). Run once in this process, so
     bad input never reaches a worker process."""
-    from sim.city import build_city, check_memory
-    from sim.services import build_services
+    from sim.runner import prepare
 
     with _from_file(str(path)):
-        check_memory(scenario, str(path))  # an estimate, before anything is built
-        build_services(scenario, build_city(scenario, str(path)))
+        prepare(scenario, str(path))
 
 
 def _validate(args) -> int:

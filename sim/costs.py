@@ -12,7 +12,15 @@ import numpy as np
 
 from sim.scenario import Scenario
 
-OUTLAY_PARTS = ("places", "means_test", "outreach", "brokers", "interpreters", "hubs", "coordinators")
+OUTLAY_PARTS = (
+    "places",
+    "means_test",
+    "outreach",
+    "brokers",
+    "interpreters",
+    "hubs",
+    "coordinators",
+)
 
 
 def outlay_parts_cents(
@@ -31,7 +39,10 @@ def outlay_parts_cents(
         "means_test": int((capacity[public] * means_test_admin_cents[public]).sum()),
         "outreach": int(round(info.outreach_workers * info.outreach_worker_eur_week * 100)),
         "brokers": int(round(sum(info.brokers.values()) * info.broker_eur_week * 100)),
-        "interpreters": int(interpreters[public].sum()) * int(round(info.interpreter_eur_week_per_site * 100)),
+        "interpreters": int(interpreters[public].sum())
+        * int(round(info.interpreter_eur_week_per_site * 100)),
         "hubs": hubs * int(round(scenario.hubs.overhead_eur_week * 100)),
-        "coordinators": hubs * int(round(scenario.hubs.coordinator_eur_week * 100)) if scenario.hubs.coordinator else 0,
+        "coordinators": hubs * int(round(scenario.hubs.coordinator_eur_week * 100))
+        if scenario.hubs.coordinator
+        else 0,
     }

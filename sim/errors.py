@@ -11,3 +11,7 @@ class ScenarioError(ValueError):
         self.key_path = key_path
         self.message = message
         super().__init__(f"{file}: {key_path}: {message}" if key_path else f"{file}: {message}")
+
+    def __reduce__(self):
+        # rebuilt from its parts, so an error raised in a worker process crosses back intact
+        return (ScenarioError, (self.file, self.key_path, self.message))

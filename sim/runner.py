@@ -103,9 +103,13 @@ def with_run_settings(
 
 
 def prepare(scenario: Scenario, origin: str) -> None:
-    """Every check that can fail on input, before anything is written."""
+    """Every check that can fail on input, before anything is written: the memory estimate
+    first, then the city and its tables, then the services (e.g. a budget that cannot be
+    balanced)."""
+    from sim.services import build_services
+
     check_memory(scenario, origin)
-    build_city(scenario, origin)
+    build_services(scenario, build_city(scenario, origin))
 
 
 @dataclass
