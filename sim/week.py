@@ -345,7 +345,12 @@ class Engine:
             warm[has] |= self.hub_has_type[h[has]]
         p_ref = np.where(warm, self.scenario.hubs.referral_prob_week, info.referral_prob_week)
         u_ref = rng.uniform(seed, "referral", week, keys[:, None], np.arange(N_TYPES)[None, :])
-        events |= any_enrolled[:, None] & (u_ref < p_ref)
+        referred = any_enrolled[:, None] & (u_ref < p_ref)
+        events |= referred
+        # a counter only (docking tests): referral events from a hub the family uses
+        plan.counters["hub_referrals"] = plan.counters.get("hub_referrals", 0) + int(
+            (referred & warm).sum()
+        )
 
         # a hub coordinator assesses needs and connects the family to every service it needs
         # (Iceland's Prosperity Act; EU WG ECEC)
@@ -504,6 +509,7 @@ class Engine:
             "outreach_visits": int((plan.staff_contacted & ~plan.broker_contacted).sum()),
             "broker_contacts": int(plan.broker_contacted.sum()),
             "coordinator_assessments": int(plan.coordinated.sum()),
+            "hub_referrals": plan.counters.get("hub_referrals", 0),
         }
         # 1. information
         f.aware |= plan.new_aware

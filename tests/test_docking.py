@@ -1,0 +1,237 @@
+"""Model docking (DESIGN §3, §4): the fast engine and the per-agent reference agree.
+
+On the same World, integer family state is bit-equal every week, the weekly snapshot and the
+window measures agree to a relative 1e-12, and so do the engines' event counters. A stressed
+city makes every mechanism fire. The reference's import rule is checked by parsing it.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.reference import ReferenceModel
+from sim.runner import with_run_settings
+from sim.scenario import load_scenario
+from sim.week import Engine
+from sim.world import build_world
+from tests.helpers import small_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml")) + sorted(
+    (ROOT / "scenarios" / "ablations").glob("*.toml")
+)
+SEEDS = (3, 17)
+WEEKS, BURN_IN, FAMILIES = 26, 12, 1500
+RTOL = 1e-12
+
+INTEGER_COLUMNS = (
+    "status",
+    "service",
+    "status_week",
+    "applied_week",
+    "excluded_service",
+    "aware",
+    "youngest_age_weeks",
+    "generation",
+    "n_children",
+    "income_q",
+    "is_arope",
+    "income_quintile",
+    "wants_formal_care",
+    "care_start_age_weeks",
+    "broker_contacted",
+    "staff_contacted",
+    "coordinated",
+)
+FLOAT_COLUMNS = ("trust", "perceived_fit")
+
+
+def _close(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or abs(a - b) <= RTOL * max(abs(a), abs(b))
+
+
+def _first_divergence(engine: Engine, name: str, fast: np.ndarray, ref: np.ndarray) -> str:
+    if fast.dtype.kind == "f":
+        bad = ~np.isclose(fast, ref, rtol=RTOL, atol=0.0)
+    else:
+        bad = fast != ref
+    rows = np.unique(np.argwhere(bad)[:, 0])[:5]
+    keys = engine.families.key[rows].tolist()
+    first = tuple(np.argwhere(bad)[0])
+    return (
+        f"column {name!r} diverged in week {engine.week - 1}: first family keys {keys}; "
+        f"at {first} fast={fast[first]!r} reference={ref[first]!r}"
+    )
+
+
+def dock(world, weeks: int) -> tuple[Engine, ReferenceModel]:
+    """Step both engines week by week on the same world, asserting agreement as they go."""
+    engine = Engine(world)
+    reference = ReferenceModel(world.scenario, world.seed, world=world)
+    for _ in range(weeks):
+        engine.step()
+        reference.step()
+        state = reference.state_columns(INTEGER_COLUMNS + FLOAT_COLUMNS)
+        for name in INTEGER_COLUMNS:
+            fast = np.asarray(getattr(engine.families, name))
+            ref = state[name].astype(fast.dtype)
+            assert np.array_equal(fast, ref), _first_divergence(engine, name, fast, ref)
+        for name in FLOAT_COLUMNS:
+            fast = getattr(engine.families, name)
+            ref = state[name]
+            assert np.allclose(fast, ref, rtol=RTOL, atol=0.0), _first_divergence(
+                engine, name, fast, ref
+            )
+        assert engine.last.keys() == reference.last.keys()
+        for key, value in engine.last.items():
+            assert _close(value, reference.last[key]), (
+                f"weekly snapshot {key!r} in week {engine.week - 1}: "
+                f"fast={value!r} reference={reference.last[key]!r}"
+            )
+        assert engine.counters == reference.counters, (
+            f"event counters after week {engine.week - 1}: "
+            f"fast={engine.counters} reference={reference.counters}"
+        )
+    fast_metrics = engine.accumulator.result()
+    ref_metrics = reference.metrics()
+    assert fast_metrics.keys() == ref_metrics.keys()
+    for key, value in fast_metrics.items():
+        assert _close(value, ref_metrics[key]), (
+            f"metric {key!r}: fast={value!r} reference={ref_metrics[key]!r}"
+        )
+    return engine, reference
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_shipped_scenarios_dock(path: Path, seed: int) -> None:
+    scenario = load_scenario(path)
+    # a planner's own city takes its size from its cells file
+    families = None if scenario.city.cells_file else FAMILIES
+    scenario = with_run_settings(scenario, weeks=WEEKS, burn_in=BURN_IN, families=families)
+    world = build_world(scenario, seed)
+    dock(world, BURN_IN + WEEKS)
+
+
+def stressed_scenario():
+    """A small city where every mechanism fires: scarce childcare with waiting lists, scarce
+    parenting support without them (rejections), outreach, a broker for one language, hubs
+    with a coordinator, high drop-out, a short cooldown and patience, many births."""
+    return small_scenario(
+        city={"families": 1000, "width": 24, "height": 24, "neighbourhoods": 4},
+        run={"burn_in_weeks": 10, "weeks": 24},
+        **{
+            "provision.childcare": {"places_per_100": 8.0, "site_capacity": 6, "waitlist": True},
+            "provision.parenting": {"places_per_100": 3.0, "site_capacity": 4, "waitlist": False},
+            "provision.admin_help": {"waitlist": False},
+        },
+        hubs={"count": 3, "coordinator": True},
+        information={
+            "outreach_workers": 2.0,
+            "brokers": {"lang_a": 2.0},
+            "outreach_deprived_share": 0.6,
+        },
+        behaviour={
+            "dropout_base_week": 0.02,
+            "dropout_barrier_slope": 0.002,
+            "cooldown_weeks": 2,
+            "waitlist_patience_weeks": 4,
+        },
+        population={"next_birth_hazard_week": 0.01},
+    )
+
+
+def test_stressed_city_docks_and_every_mechanism_fires() -> None:
+    scenario = stressed_scenario()
+    world = build_world(scenario, 5)
+    engine, _ = dock(world, scenario.run.burn_in_weeks + scenario.run.weeks)
+    c = engine.counters
+    fired = {
+        "capacity binds": c["capacity_binding"],
+        "wait-lists": c["waitlisted"],
+        "rejections": c["rejections"],
+        "drop-outs": c["dropouts"],
+        "give-ups": c["give_ups"],
+        "referrals inside hubs": c["hub_referrals"],
+        "broker contacts": c["broker_contacts"],
+        "outreach visits": c["outreach_visits"],
+        "coordinator assessments": c["coordinator_assessments"],
+        "births": c["births"],
+        "pre-birth applications": c["pre_birth_applications"],
+    }
+    rare = {name: count for name, count in fired.items() if count < 20}
+    assert not rare, f"mechanisms that fired fewer than 20 times: {rare}"
+
+
+ALLOWED_IMPORTS = {
+    "__future__",
+    "math",
+    "mesa",
+    "numpy",
+    "sim",  # `from sim import rng` only, checked below
+    "sim.rng",
+    "sim.scenario",
+    "sim.world",
+    "sim.population",
+    "sim.services",
+    "sim.city",
+    "sim.travel",
+    "sim.costs",
+}
+FORBIDDEN_NAMES = {"random", "rng"}  # attributes of the Mesa model never used for draws
+
+
+def test_reference_imports_only_the_allowed_modules() -> None:
+    source = (ROOT / "sim" / "reference.py").read_text()
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                assert alias.name in ALLOWED_IMPORTS, f"reference imports {alias.name}"
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            assert node.level == 0, "no relative imports"
+            assert module in ALLOWED_IMPORTS, f"reference imports from {module}"
+            if module == "sim":
+                names = {alias.name for alias in node.names}
+                assert names <= {"rng"}, f"reference imports {names} from sim"
+        elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_NAMES:
+            # model.random / model.rng / self.random / self.rng are Mesa's generators
+            base = node.value
+            assert not (isinstance(base, ast.Name) and base.id in {"self", "model"}), (
+                f"reference uses {base.id}.{node.attr} (line {node.lineno})"
+            )
+        elif isinstance(node, ast.Name) and node.id in {"Engine", "WindowAccumulator"}:
+            raise AssertionError(f"reference names the fast engine's {node.id}")
+    kernels = ("sim.week", "sim.barriers", "sim.allocation", "sim.information", "sim.metrics")
+    for kernel in kernels:
+        assert kernel not in source.replace("never the fast kernels", ""), kernel
+
+
+def test_reference_model_builds_its_own_world_and_runs_the_schedule() -> None:
+    """ReferenceModel(scenario, rng=seed) builds the same World as FamilyAccessModel and runs
+    burn-in plus window; its measures and weekly series match the Mesa model's."""
+    from sim.model import FamilyAccessModel
+
+    scenario = small_scenario(
+        city={"families": 400, "width": 16, "height": 16, "neighbourhoods": 4},
+        run={"burn_in_weeks": 6, "weeks": 8},
+    )
+    fast = FamilyAccessModel(scenario, rng=7)
+    for _ in range(14):
+        fast.step()
+    reference = ReferenceModel(scenario, rng=7)
+    measures = reference.run()
+    assert len(reference.series) == 14
+    for key, value in fast.metrics().items():
+        assert _close(value, measures[key]), f"metric {key!r}: {value!r} vs {measures[key]!r}"
+    collected = fast.datacollector.get_model_vars_dataframe()
+    for key in reference.series[-1]:
+        assert _close(float(collected[key].iloc[-1]), reference.series[-1][key]), key
