@@ -14,19 +14,12 @@ import pandas as pd  # noqa: E402
 GROUP_COLOURS = {"all": "#333333", "arope": "#c0392b", "non_arope": "#2471a3"}
 
 
-def participation_over_time(timeseries: pd.DataFrame, burn_in: int, path: Path, title: str) -> None:
-    """Under-3 participation by group per week, mean over replications with their range."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+def _participation_panel(ax, timeseries: pd.DataFrame, burn_in: int, title: str) -> None:
     for group, colour in GROUP_COLOURS.items():
-        column = f"u3_participation_{group}"
-        by_week = timeseries.groupby("week")[column]
+        by_week = timeseries.groupby("week")[f"u3_participation_{group}"]
         mean, lo, hi = by_week.mean(), by_week.min(), by_week.max()
-        ax.plot(
-            mean.index,
-            100 * mean.to_numpy(),
-            color=colour,
-            label=group.replace("_", "-").upper() if group != "all" else "all",
-        )
+        label = "all" if group == "all" else group.replace("_", "-").upper()
+        ax.plot(mean.index, 100 * mean.to_numpy(), color=colour, label=label)
         ax.fill_between(
             mean.index,
             100 * lo.to_numpy(),
@@ -36,13 +29,35 @@ def participation_over_time(timeseries: pd.DataFrame, burn_in: int, path: Path, 
             linewidth=0,
         )
     ax.axvline(burn_in, color="grey", linestyle="--", linewidth=1)
-    ax.text(burn_in, ax.get_ylim()[1], " measured window", va="top", fontsize=8, color="grey")
     ax.set_xlabel("week (burn-in, then the measured window)")
+    ax.set_title(title, fontsize=10)
+
+
+def participation_over_time(timeseries: pd.DataFrame, burn_in: int, path: Path, title: str) -> None:
+    """Under-3 participation by group per week, mean over replications with their range."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    _participation_panel(ax, timeseries, burn_in, title)
+    ax.text(burn_in, ax.get_ylim()[1], " measured window", va="top", fontsize=8, color="grey")
     ax.set_ylabel("children under 3 in childcare (%)")
-    ax.set_title(title)
     ax.legend(frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def participation_over_time_by_scenario(
+    timeseries: pd.DataFrame, names: list[str], burn_in: int, path: Path
+) -> None:
+    """One panel per scenario: participation by group per week (steady over the window?)."""
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.6 * len(names), 3.8), sharey=True, squeeze=False
+    )
+    for ax, name in zip(axes[0], names, strict=True):
+        _participation_panel(ax, timeseries[timeseries["scenario"] == name], burn_in, name)
+    axes[0][0].set_ylabel("children under 3 in childcare (%)")
+    axes[0][0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

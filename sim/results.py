@@ -122,6 +122,13 @@ def write_comparison(comparison, out: Path) -> list[Path]:
             "quintile_gradient.png",
             "barrier_attribution.png",
         ]
+    timeseries = comparison.timeseries
+    if not timeseries.empty:
+        burn_in = comparison.scenarios[0].run.burn_in_weeks
+        plots.participation_over_time_by_scenario(
+            timeseries, names, burn_in, figures_dir / "participation_over_time.png"
+        )
+        figures.append("participation_over_time.png")
     maps = {r.scenario.name: mean_map(r.unmet_maps) for r in comparison.results if r.unmet_maps}
     if maps:
         plots.unmet_maps_side_by_side(maps, figures_dir / "unmet_need_maps.png")
