@@ -161,19 +161,20 @@ class Crossover:
                 "they rise, proportionate universalism reaches more. No source gives these magnitudes, so neither "
                 "configuration can be called the better one without measuring them."
             )
-        elif (r < 0).all():
+        elif (r < 0).all() or ((r <= 0).all() and (r < 0).any()):
             lines.append(
-                "In plain words: over the whole range swept, proportionate universalism reaches more AROPE children "
-                "under 3 than the targeted configuration, even with no stigma label and no paperwork. There is no "
-                "crossover in this range: the targeted offer loses AROPE families to its eligibility line (low "
-                "work-intensity families above the income line are AROPE but not eligible) and to barriers the two "
-                "magnitudes do not touch (see the main barriers per scenario). No source gives the true size of "
-                "stigma and paperwork."
+                f"In plain words: there is no crossover in the range swept. The targeted configuration never "
+                f"reaches more AROPE children under 3 than proportionate universalism, even with no stigma label "
+                f"and no paperwork; proportionate ranks higher in {int((r < 0).sum())} of {r.size} cells and the "
+                "rest are undecided (intervals include zero). The gap widens as stigma and paperwork rise. The "
+                "targeted offer also loses AROPE families to its eligibility line (low work-intensity families "
+                "above the income line are AROPE but not eligible) and to barriers the two magnitudes do not touch "
+                "(see the main barriers per scenario). No source gives the true size of stigma and paperwork."
             )
         else:
             lines.append(
-                "In plain words: the ranking does not cross clearly within the range swept; intervals overlap zero in "
-                "part of the grid. No source gives the true magnitudes, so no winner is asserted."
+                "In plain words: the ranking does not cross clearly within the range swept; intervals overlap zero "
+                "in every cell. No source gives the true magnitudes, so no winner is asserted."
             )
         return "\n".join(lines)
 
