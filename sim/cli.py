@@ -301,20 +301,11 @@ def demo_analyses(scenarios) -> list:
     """Extra runs the demo report needs: universal with zero fees (is the Matthew effect there
     without prices?) and the targeted stigma x paperwork grid against proportionate (2
     replications each, the same seeds as the first two of the comparison)."""
-    from sim.patterns import crossover_scenarios
+    from sim.patterns import crossover_scenarios, zero_fee_variant
 
     by_name = {s.name: s for s in scenarios}
     universal = by_name["universal"]
-    childcare = universal.provision["childcare"]
-    free = childcare.model_copy(
-        update={"fee": childcare.fee.model_copy(update={"kind": "free", "flat_eur_week": 0.0})}
-    )
-    zero_fee = universal.model_copy(
-        update={
-            "name": "universal_zero_fee",
-            "provision": {**universal.provision, "childcare": free},
-        }
-    )
+    zero_fee = zero_fee_variant(universal)
     return [zero_fee, *crossover_scenarios(by_name["targeted"], min(2, universal.run.replications))]
 
 

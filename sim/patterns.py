@@ -90,6 +90,16 @@ def word_of_mouth_reach(runs: pd.DataFrame, scenario: str) -> Pattern:
     )
 
 
+def zero_fee_variant(universal: Scenario) -> Scenario:
+    """The universal configuration with free childcare: is the Matthew effect there without
+    prices?"""
+    childcare = universal.provision["childcare"]
+    fee = childcare.fee.model_copy(update={"kind": "free", "flat_eur_week": 0.0})
+    free = childcare.model_copy(update={"fee": fee})
+    provision = {**universal.provision, "childcare": free}
+    return universal.model_copy(update={"name": "universal_zero_fee", "provision": provision})
+
+
 def crossover_scenarios(targeted: Scenario, replications: int) -> list[Scenario]:
     """The targeted configuration over a grid of its childcare offer's stigma label and
     admin complexity (means test), every other setting unchanged."""

@@ -145,7 +145,7 @@ def build_services(scenario: Scenario, city: City) -> ServiceWorld:
     places = 0
     for _ in range(50):
         world = _build_services(scenario, city, places)
-        outlay = _outlay_cents(scenario, world)
+        outlay = outlay_cents(scenario, world)
         gap = target_cents - outlay
         if 0 <= gap < per_place:
             return world
@@ -160,7 +160,8 @@ def build_services(scenario: Scenario, city: City) -> ServiceWorld:
     return world
 
 
-def _outlay_cents(scenario: Scenario, world: ServiceWorld) -> int:
+def outlay_cents(scenario: Scenario, world: ServiceWorld) -> int:
+    """Ex-ante weekly outlay of a service world, integer cents (sim/costs.py)."""
     s = world.services
     parts = outlay_parts_cents(
         scenario,

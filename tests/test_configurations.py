@@ -7,17 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim import patterns
 from sim.city import build_city
 from sim.compare import compare
-from sim.costs import outlay_parts_cents
 from sim.errors import ScenarioError
 from sim.report import interval
 from sim.runner import with_run_settings
 from sim.scenario import load_scenario
-from sim.services import build_services
+from sim.services import build_services, outlay_cents
 
 ROOT = Path(__file__).resolve().parent.parent
 FIVE = ["universal", "targeted", "proportionate", "one_roof", "proportionate_one_roof"]
@@ -38,18 +38,7 @@ def shipped(name: str):
 
 
 def outlay(scenario) -> int:
-    world = build_services(scenario, build_city(scenario))
-    s = world.services
-    parts = outlay_parts_cents(
-        scenario,
-        s.is_public,
-        s.capacity,
-        s.unit_cost_cents,
-        s.means_test_admin_cents,
-        s.interpreters,
-        len(world.hub_cells),
-    )
-    return sum(parts.values())
+    return outlay_cents(scenario, build_services(scenario, build_city(scenario)))
 
 
 @pytest.mark.verification
@@ -114,17 +103,8 @@ def comparison():
         with_run_settings(shipped(paths.get(n, n)), seed=SEED, replications=REPS, families=FAMILIES)
         for n in names
     ]
-    universal, proportionate = scenarios[0], scenarios[2]
-    childcare = universal.provision["childcare"]
-    free = childcare.model_copy(
-        update={"fee": childcare.fee.model_copy(update={"kind": "free", "flat_eur_week": 0.0})}
-    )
-    zero_fee = universal.model_copy(
-        update={
-            "name": "universal_zero_fee",
-            "provision": {**universal.provision, "childcare": free},
-        }
-    )
+    universal = scenarios[0]
+    zero_fee = patterns.zero_fee_variant(universal)
     targeted = with_run_settings(
         shipped("targeted"), seed=SEED, replications=REPS, families=FAMILIES
     )
@@ -136,9 +116,6 @@ def comparison():
         )
     ]
     result = compare(scenarios, names, supplement=[zero_fee, *grid], workers=1)
-    import pandas as pd
-
-    del proportionate
     return pd.concat([result.runs, result.supplement_runs], ignore_index=True)
 
 
