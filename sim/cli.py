@@ -54,39 +54,32 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _add_run_settings(parser: argparse.ArgumentParser) -> None:
+    """Options that override a scenario's [run] table or scale its city (run and compare)."""
+    parser.add_argument("--reps", type=_positive, help="replications (default: run.replications)")
+    parser.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
+    parser.add_argument(
+        "--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)"
+    )
+    parser.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
+    parser.add_argument(
+        "--families", type=_positive, help="scale the city per capita to this many families"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="famsim", description="How families with young children reach services.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario's replications and write results")
     run.add_argument("scenario", type=Path)
-    run.add_argument(
-        "--reps", type=_positive, help="replications (default: the scenario's run.replications)"
-    )
-    run.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
-    run.add_argument(
-        "--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)"
-    )
-    run.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
-    run.add_argument(
-        "--families", type=_positive, help="scale the city per capita to this many families"
-    )
+    _add_run_settings(run)
     run.add_argument("--out", type=Path, help="output directory (default: results/<scenario name>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     comp = sub.add_parser("compare", help="compare scenarios with common random numbers")
     comp.add_argument("scenarios", type=Path, nargs="+")
-    comp.add_argument(
-        "--reps", type=_positive, help="replications (default: the scenarios' run.replications)"
-    )
-    comp.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
-    comp.add_argument(
-        "--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)"
-    )
-    comp.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
-    comp.add_argument(
-        "--families", type=_positive, help="scale the city per capita to this many families"
-    )
+    _add_run_settings(comp)
     comp.add_argument("--baseline", help="scenario name to difference against (default: the first)")
     comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
     comp.add_argument("--out", type=Path, help="output directory (default: results/compare)")

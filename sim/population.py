@@ -183,7 +183,7 @@ def draw_generation(
     trust_median = (
         pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
     )
-    trust = _logit_shifted(
+    trust = rng.logit_normal(
         seed, "trust", keys, np.clip(trust_median, 0.02, 0.98), pop.trait_logit_sd
     )
     stigma_sensitivity = rng.logit_normal(
@@ -292,11 +292,6 @@ def draw_travel(
         "mode": np.where(has_car, MODE_CAR, MODE_TRANSIT).astype(np.int8),
         "max_travel_minutes": np.maximum(1, np.round(max_minutes)).astype(np.int32),
     }
-
-
-def _logit_shifted(seed, stream, keys, median, spread) -> np.ndarray:
-    z = rng.normal(seed, stream, 0, keys)
-    return 1.0 / (1.0 + np.exp(-(np.log(median / (1.0 - median)) + spread * z)))
 
 
 def birth_plan(

@@ -73,7 +73,9 @@ def normal(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     return ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
 
 
-def logit_normal(seed: int, stream: str, family, median: float, spread: float) -> np.ndarray:
+def logit_normal(
+    seed: int, stream: str, family, median: float | np.ndarray, spread: float
+) -> np.ndarray:
     """Draws in (0, 1) whose logit is normal: median `median`, logit standard deviation `spread`.
 
     Used for bounded family traits (trust, proficiency, paperwork capacity, sensitivities);

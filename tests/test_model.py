@@ -87,45 +87,23 @@ def test_large_cities_skip_per_family_objects_with_identical_results():
     assert pd.Series(with_agents.metrics()).equals(pd.Series(without.metrics()))
 
 
+def _ruff_banned_apis(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """ruff's banned-API rule (TID251) alone, over the given paths."""
+    command = [sys.executable, "-m", "ruff", "check", "--select", "TID251", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+
+
 def test_apis_that_mesa_4_removes_are_banned_by_lint():
     banned = ROOT / "pyproject.toml"
     text = banned.read_text()
     for api in ('"mesa.space"', '"mesa.batch_run"', '"mesa.time"'):
         assert api in text
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ruff",
-            "check",
-            "--select",
-            "TID251",
-            str(ROOT / "sim"),
-            str(ROOT / "tests"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    result = _ruff_banned_apis(str(ROOT / "sim"), str(ROOT / "tests"), cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_banned_mesa_api_fails_the_lint(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from mesa.space import MultiGrid\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ruff",
-            "check",
-            "--select",
-            "TID251",
-            "--config",
-            str(ROOT / "pyproject.toml"),
-            str(probe),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = _ruff_banned_apis("--config", str(ROOT / "pyproject.toml"), str(probe))
     assert result.returncode != 0 and "mesa.space" in result.stdout
