@@ -199,13 +199,17 @@ class FamilyAgent(mesa.Agent):
             int(i) for i in table.ties_indices[table.ties_indptr[row] : table.ties_indptr[row + 1]]
         ]
         cand = model.world.candidates
-        # candidate services per type in stored order (by service id): (service, minutes, trip)
+        # candidate services per type (every one within reach): (service, minutes, trip cost)
         self.candidates: list[list[tuple[int, int, int]]] = []
         for t in range(N_TYPES):
             start, stop = int(cand.indptr[t][row]), int(cand.indptr[t][row + 1])
             self.candidates.append(
                 [
-                    (int(cand.service[t][i]), int(cand.minutes[t][i]), int(cand.trip_cents[t][i]))
+                    (
+                        int(cand.service[t][i]),
+                        int(cand.minutes[t][i]),
+                        self.trip_cents(int(cand.minutes[t][i])),
+                    )
                     for i in range(start, stop)
                 ]
             )
@@ -263,6 +267,15 @@ class FamilyAgent(mesa.Agent):
             else:
                 out.append(NO_HUB)
         return out
+
+    def trip_cents(self, minutes: int) -> int:
+        """Cost of one trip: the car's running cost per minute, a transit fare, or nothing."""
+        travel = self.model.spec.travel
+        if self.mode == MODE_CAR:
+            return minutes * cents(travel.car_cost_eur_per_minute)
+        if self.mode == MODE_TRANSIT:
+            return cents(travel.transit_fare_eur_trip)
+        return 0
 
     def minutes_to(self, t: int, sid: int) -> tuple[int, int]:
         """Travel minutes and trip cost to a given service (0, 0 if not a candidate)."""
@@ -477,18 +490,12 @@ class FamilyAgent(mesa.Agent):
         """Barrier log: dimensions blocking the preferred candidate (nearest eligible within
         reach; else the nearest of the type anywhere); no open service means capacity."""
         model = self.model
-        travel = model.spec.travel
         for t in range(N_TYPES):
             if not need[t] or self.status[t] == ENROLLED:
                 continue
             pref = self.nearest_service[t]
             pref_min = self.nearest_minutes[t]
-            if self.mode == MODE_CAR:
-                pref_trip = pref_min * cents(travel.car_cost_eur_per_minute)
-            elif self.mode == MODE_TRANSIT:
-                pref_trip = cents(travel.transit_fare_eur_trip)
-            else:
-                pref_trip = 0
+            pref_trip = self.trip_cents(pref_min)
             best = None
             for sid, minutes, trip in self.candidates[t]:
                 if model.services[sid].eligible(self):

@@ -2,7 +2,8 @@
 
 Candidates of a type are *every* service of that type within the family's maximum acceptable
 travel time (DESIGN §2), so no nearer-k cut can change a result. They are stored sparsely
-(CSR per type, sorted by service id); nothing of size families x services is built.
+(CSR per type, by travel minutes then service id); nothing of size families x services is
+built.
 Travel minutes are integers computed once by one float64 formula shared with the reference.
 """
 
@@ -70,14 +71,28 @@ def max_reach_cells(max_minutes: np.ndarray, cell_size_m: float, spec: TravelSpe
 
 @dataclass
 class CandidateSets:
-    """Per type t: family f's candidates are service[t][indptr[t][f]:indptr[t][f+1]]."""
+    """Per type t: family f's candidates are service[t][indptr[t][f]:indptr[t][f+1]], in order
+    of (minutes, service id), so the first acceptable candidate is the one a family picks.
+    Trip costs are not stored: `trip_cost_cents(minutes, mode)` gives them exactly."""
 
     indptr: list[np.ndarray]  # int64 [F + 1]
-    service: list[np.ndarray]  # int32, sorted by service id within a family
-    minutes: list[np.ndarray]  # int32
-    trip_cents: list[np.ndarray]  # int64
+    service: list[np.ndarray]  # int32, by (minutes, id) within a family
+    minutes: list[np.ndarray]  # int16 (a family's maximum travel time is far below 2**15)
     nearest_service: np.ndarray  # int32 [F, T]: nearest of the type anywhere (-1 if none)
     nearest_minutes: np.ndarray  # int32 [F, T]
+
+    def count(self, t: int, rows: np.ndarray) -> np.ndarray:
+        indptr = self.indptr[t]
+        return indptr[rows + 1] - indptr[rows]
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [*self.indptr, *self.service, *self.minutes]
+        return sum(a.nbytes for a in arrays) + self.nearest_service.nbytes * 2
+
+
+# candidate entries handled at once while building (bounds the transient memory)
+_BUILD_BLOCK_ENTRIES = 4_000_000
 
 
 def build_candidates(
@@ -89,69 +104,131 @@ def build_candidates(
     cell_size_m: float,
     spec: TravelSpec,
 ) -> CandidateSets:
+    """Every service of each type within each family's maximum travel time, by (minutes, id).
+
+    Families are taken in blocks of similar candidate counts; each block asks the k-d tree
+    for its k nearest services within the largest reach of the block (dense [block, k]
+    arrays, no Python lists), then keeps those within the family's own time exactly."""
     n = families.size
+    if int(families.max_travel_minutes.max(initial=0)) >= np.iinfo(np.int16).max:
+        raise ValueError("maximum travel time above 32,766 minutes")
     fam_xy = np.column_stack([families.x, families.y]).astype(float)
     transit = transit_access_grid[families.x, families.y]
-    indptrs, services, minutes_out, costs = [], [], [], []
+    indptrs, services, minutes_out = [], [], []
     nearest_service = np.full((n, N_TYPES), -1, dtype=np.int32)
     nearest_minutes = np.full((n, N_TYPES), UNREACHABLE_MINUTES, dtype=np.int32)
     reach = max_reach_cells(families.max_travel_minutes.astype(float), cell_size_m, spec)
     for t in range(N_TYPES):
         ids = np.flatnonzero(service_type == t).astype(np.int32)
-        if ids.size == 0:
-            indptrs.append(np.zeros(n + 1, dtype=np.int64))
-            services.append(np.zeros(0, dtype=np.int32))
-            minutes_out.append(np.zeros(0, dtype=np.int32))
-            costs.append(np.zeros(0, dtype=np.int64))
-            continue
-        svc_xy = np.column_stack([service_x[ids], service_y[ids]]).astype(float)
-        tree = cKDTree(svc_xy)
-        lists = tree.query_ball_point(fam_xy, r=reach)
-        counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=n)
-        owner = np.repeat(np.arange(n), counts)
-        local = np.fromiter((i for x in lists for i in x), dtype=np.int64, count=int(counts.sum()))
-        sid = ids[local]
-        d = np.hypot(svc_xy[local, 0] - fam_xy[owner, 0], svc_xy[local, 1] - fam_xy[owner, 1])
-        mins = travel_minutes(d, families.mode[owner], transit[owner], cell_size_m, spec)
-        keep = mins <= families.max_travel_minutes[owner]
-        owner, sid, mins = owner[keep], sid[keep], mins[keep]
-        order = np.lexsort((sid, owner))
-        owner, sid, mins = owner[order], sid[order], mins[order]
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(indptr, owner + 1, 1)
-        indptr = np.cumsum(indptr)
-        # nearest of the type anywhere, by (minutes, id): for the barrier log when no
-        # candidate is within reach. With candidates, it is the first of them by that order.
-        has = indptr[1:] > indptr[:-1]
-        if has.any():
-            rows = np.flatnonzero(has)
-            first = np.lexsort((sid, mins, owner))
-            # first element per owner in (owner, minutes, id) order
-            owner_first = np.zeros(n, dtype=np.int64)
-            pos = np.searchsorted(owner[first], rows, side="left")
-            owner_first[rows] = first[pos]
-            nearest_service[rows, t] = sid[owner_first[rows]]
-            nearest_minutes[rows, t] = mins[owner_first[rows]]
-        lacking = np.flatnonzero(~has)
-        if lacking.size:
-            d0, _ = tree.query(fam_xy[lacking])
-            slack = max_reach_cells(np.ones(1), cell_size_m, spec)[0]
-            near_lists = tree.query_ball_point(fam_xy[lacking], r=d0 + slack)
-            for row, near in zip(lacking, near_lists, strict=True):
-                near = np.asarray(near, dtype=np.int64)
-                dd = np.hypot(svc_xy[near, 0] - fam_xy[row, 0], svc_xy[near, 1] - fam_xy[row, 1])
-                mm = travel_minutes(
-                    dd,
-                    np.full(near.size, families.mode[row]),
-                    np.full(near.size, transit[row]),
-                    cell_size_m,
-                    spec,
+        counts = np.zeros(n, dtype=np.int64)
+        sid_blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        if ids.size:
+            svc_xy = np.column_stack([service_x[ids], service_y[ids]]).astype(float)
+            tree = cKDTree(svc_xy)
+            within = np.asarray(tree.query_ball_point(fam_xy, r=reach, return_length=True))
+            order = np.argsort(within, kind="stable")
+            start = int(np.searchsorted(within[order], 1))
+            while start < n:
+                k = int(within[order[min(n - 1, start)]])
+                size = max(1, _BUILD_BLOCK_ENTRIES // max(k, 1))
+                block = order[start : start + size]
+                k = int(within[block].max())
+                _, local = tree.query(
+                    fam_xy[block], k=list(range(1, k + 1)), distance_upper_bound=reach[block].max()
                 )
-                pick = np.lexsort((ids[near], mm))[0]
-                nearest_service[row, t] = ids[near][pick]
-                nearest_minutes[row, t] = mm[pick]
+                valid = local < ids.size
+                local = np.where(valid, local, 0)
+                d = np.hypot(
+                    svc_xy[local, 0] - fam_xy[block, 0, None],
+                    svc_xy[local, 1] - fam_xy[block, 1, None],
+                )
+                mins = travel_minutes(
+                    d, families.mode[block, None], transit[block, None], cell_size_m, spec
+                )
+                keep = valid & (mins <= families.max_travel_minutes[block, None])
+                sid = ids[local]
+                # order within a family: (minutes, service id); dropped entries last
+                sort_key = np.where(
+                    keep, mins.astype(np.int64) * (1 << 32) + sid, np.iinfo(np.int64).max
+                )
+                by = np.argsort(sort_key, axis=1, kind="stable")
+                keep = np.take_along_axis(keep, by, axis=1)
+                counts[block] = keep.sum(axis=1)
+                sid_blocks.append(
+                    (
+                        block,
+                        np.take_along_axis(sid, by, axis=1)[keep],
+                        np.take_along_axis(mins, by, axis=1)[keep].astype(np.int16),
+                    )
+                )
+                start += size
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        sid_all = np.empty(int(indptr[-1]), dtype=np.int32)
+        min_all = np.empty(int(indptr[-1]), dtype=np.int16)
+        for block, sid, mins in sid_blocks:
+            c = counts[block]
+            dest = np.repeat(indptr[block] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
+            sid_all[dest] = sid
+            min_all[dest] = mins
+        del sid_blocks
+        # nearest of the type anywhere, by (minutes, id): the first candidate when there is
+        # one, else searched beyond the family's reach (for the barrier log)
+        has = counts > 0
+        rows = np.flatnonzero(has)
+        nearest_service[rows, t] = sid_all[indptr[rows]]
+        nearest_minutes[rows, t] = min_all[indptr[rows]]
+        lacking = np.flatnonzero(~has)
+        if lacking.size and ids.size:
+            _nearest_beyond_reach(
+                lacking,
+                t,
+                ids,
+                svc_xy,
+                tree,
+                fam_xy,
+                families.mode,
+                transit,
+                cell_size_m,
+                spec,
+                nearest_service,
+                nearest_minutes,
+            )
         indptrs.append(indptr)
-        services.append(sid.astype(np.int32))
-        minutes_out.append(mins.astype(np.int32))
-        costs.append(trip_cost_cents(mins, families.mode[owner], spec))
-    return CandidateSets(indptrs, services, minutes_out, costs, nearest_service, nearest_minutes)
+        services.append(sid_all)
+        minutes_out.append(min_all)
+    return CandidateSets(indptrs, services, minutes_out, nearest_service, nearest_minutes)
+
+
+def _nearest_beyond_reach(
+    rows: np.ndarray,
+    t: int,
+    ids: np.ndarray,
+    svc_xy: np.ndarray,
+    tree: cKDTree,
+    fam_xy: np.ndarray,
+    mode: np.ndarray,
+    transit: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+    nearest_service: np.ndarray,
+    nearest_minutes: np.ndarray,
+) -> None:
+    """Nearest service by (minutes, id) for families with no candidate within reach: every
+    service within one minute's reach of the nearest by distance is compared."""
+    d0, _ = tree.query(fam_xy[rows])
+    slack = max_reach_cells(np.ones(1), cell_size_m, spec)[0]
+    near_lists = tree.query_ball_point(fam_xy[rows], r=d0 + slack)
+    for row, near in zip(rows, near_lists, strict=True):
+        near = np.asarray(near, dtype=np.int64)
+        dd = np.hypot(svc_xy[near, 0] - fam_xy[row, 0], svc_xy[near, 1] - fam_xy[row, 1])
+        mm = travel_minutes(
+            dd,
+            np.full(near.size, mode[row]),
+            np.full(near.size, transit[row]),
+            cell_size_m,
+            spec,
+        )
+        pick = np.lexsort((ids[near], mm))[0]
+        nearest_service[row, t] = ids[near][pick]
+        nearest_minutes[row, t] = mm[pick]

@@ -43,7 +43,7 @@ from sim.population import (
 )
 from sim.scenario import DIMENSIONS, SERVICE_TYPES
 from sim.services import NO_HUB
-from sim.travel import trip_cost_cents
+from sim.travel import travel_minutes, trip_cost_cents
 from sim.world import World
 
 _DIM_INDEX = {name: i for i, name in enumerate(DIMENSIONS)}
@@ -98,6 +98,12 @@ class Engine:
             info.interpreter_comprehension if health_interpreters else 0.0
         )
         self.ties = tie_matrix(self.families.ties_indptr, self.families.ties_indices)
+        self.type_bounds = self._type_bounds()
+        n = self.families.size
+        self.pref_service = np.full((n, N_TYPES), -1, dtype=np.int32)
+        self.pref_minutes = np.zeros((n, N_TYPES), dtype=np.int32)
+        self.none_eligible = np.zeros((n, N_TYPES), dtype=bool)
+        self.set_preferred_targets(np.arange(n))
         self.accumulator = WindowAccumulator(self)
         self.last: dict[str, float] = {}
         self.counters: dict[str, int] = {}
@@ -156,6 +162,10 @@ class Engine:
         mask = f.status == ENROLLED
         return np.bincount(f.service[mask], minlength=self.svc.size).astype(np.int64)
 
+    def trip_cents(self, rows: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+        """Cost of one trip of `minutes` for each family (integer cents)."""
+        return trip_cost_cents(minutes, self.families.mode[rows], self.scenario.travel)
+
     def pair_inputs(
         self,
         rows: np.ndarray,
@@ -175,38 +185,134 @@ class Engine:
             (enrolled_hub[rows] == hub[:, None]).any(axis=1) | f.coordinated[rows]
         )
         stigma_factor = np.where(in_hub, self.scenario.hubs.stigma_factor, 1.0)
-        broker_gain = np.where(f.broker_contacted[rows], info.broker_comprehension_gain, 0.0)
+        return self._inputs(
+            rows,
+            types,
+            weekly_cost_cents=fee + s.trips_per_week[services].astype(np.int64) * trip_cents,
+            minutes=minutes,
+            extended_hours=s.extended_hours[services],
+            admin_complexity=np.where(intake_done, 0.0, s.admin_complexity[services]),
+            speaks_language=s.speaks[services, f.language[rows]],
+            interpreter_comprehension=np.where(
+                s.interpreters[services], info.interpreter_comprehension, 0.0
+            ),
+            stigma_label=s.stigma_label[services] * stigma_factor,
+            quality=s.quality[services],
+        )
+
+    def _inputs(
+        self,
+        rows: np.ndarray,
+        types: np.ndarray,
+        weekly_cost_cents: np.ndarray,
+        minutes: np.ndarray,
+        extended_hours: np.ndarray,
+        admin_complexity: np.ndarray,
+        speaks_language: np.ndarray,
+        interpreter_comprehension: np.ndarray,
+        stigma_label: np.ndarray,
+        quality: np.ndarray,
+    ) -> PairInputs:
+        """The family side of each pair beside the given service side."""
+        f = self.families
+        info = self.scenario.information
         return PairInputs(
             income_q=f.income_q[rows],
             household_factor_tenths=int(
                 round(self.scenario.population.household_equivalence_factor * 10)
             ),
             cost_share_bp=f.cost_share_bp[rows],
-            weekly_cost_cents=fee + s.trips_per_week[services].astype(np.int64) * trip_cents,
+            weekly_cost_cents=weekly_cost_cents,
             minutes=minutes,
             max_minutes=f.max_travel_minutes[rows],
             atypical_hours=f.atypical_hours[rows],
             hours_severity=f.hours_severity[rows],
-            extended_hours=s.extended_hours[services],
+            extended_hours=extended_hours,
             hours_tolerance=f.hours_tolerance[rows],
-            admin_complexity=np.where(intake_done, 0.0, s.admin_complexity[services]),
+            admin_complexity=admin_complexity,
             paperwork=f.paperwork[rows],
             admin_tolerance=f.admin_tolerance[rows],
-            speaks_language=s.speaks[services, f.language[rows]],
+            speaks_language=speaks_language,
             proficiency=f.proficiency[rows],
-            interpreter_comprehension=np.where(
-                s.interpreters[services], info.interpreter_comprehension, 0.0
-            ),
-            broker_gain=broker_gain,
+            interpreter_comprehension=interpreter_comprehension,
+            broker_gain=np.where(f.broker_contacted[rows], info.broker_comprehension_gain, 0.0),
             language_tolerance=f.language_tolerance[rows],
-            stigma_label=s.stigma_label[services] * stigma_factor,
+            stigma_label=stigma_label,
             stigma_sensitivity=f.stigma_sensitivity[rows],
             trust=f.trust[rows],
             stigma_tolerance=f.stigma_tolerance[rows],
             perceived_fit=f.perceived_fit[rows, types],
-            quality=s.quality[services],
+            quality=quality,
             fit_threshold=f.fit_threshold[rows],
         )
+
+    def could_accept(self, rows: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """False where no candidate of the type can be acceptable to the family: the barriers
+        evaluated with the best value of every service attribute among all services of the
+        type (cheapest fee, fewest trips, nearest candidate, extended hours, waived intake,
+        the family's language, least stigma, best quality). Every barrier grows monotonically
+        with each attribute, so this only skips pairs the full evaluation would reject."""
+        f = self.families
+        b = self.type_bounds
+        has = np.zeros(len(rows), dtype=bool)
+        fee = np.zeros(len(rows), dtype=np.int64)
+        for t in range(N_TYPES):
+            sel = np.flatnonzero(types == t)
+            if sel.size == 0:
+                continue
+            has[sel] = self.cand.count(t, rows[sel]) > 0
+            schedules = b["schedules"][t]
+            if schedules:
+                fee[sel] = np.min(
+                    [self.schedules[i].weekly_fee_cents(f.income_q[rows[sel]]) for i in schedules],
+                    axis=0,
+                )
+        minutes = self.cand.nearest_minutes[rows, types]
+        inputs = self._inputs(
+            rows,
+            types,
+            weekly_cost_cents=fee + b["trips"][types] * self.trip_cents(rows, minutes),
+            minutes=minutes,
+            extended_hours=b["extended"][types],
+            admin_complexity=b["admin"][types],
+            speaks_language=b["speaks"][types, f.language[rows]],
+            interpreter_comprehension=b["interpreter"][types],
+            stigma_label=b["stigma"][types],
+            quality=b["quality"][types],
+        )
+        return has & evaluate(inputs).acceptable
+
+    def _type_bounds(self) -> dict:
+        """Per type, the most favourable value of each service attribute (see could_accept)."""
+        s = self.svc
+        info = self.scenario.information
+        label = s.stigma_label * np.where(s.hub != NO_HUB, self.scenario.hubs.stigma_factor, 1.0)
+        n_lang = s.speaks.shape[1]
+        out = {
+            "schedules": [],
+            "trips": np.zeros(N_TYPES, dtype=np.int64),
+            "extended": np.zeros(N_TYPES, dtype=bool),
+            "admin": np.zeros(N_TYPES),
+            "speaks": np.zeros((N_TYPES, n_lang), dtype=bool),
+            "interpreter": np.zeros(N_TYPES),
+            "stigma": np.zeros(N_TYPES),
+            "quality": np.zeros(N_TYPES),
+        }
+        for t in range(N_TYPES):
+            of = s.type == t
+            out["schedules"].append([int(i) for i in np.unique(s.schedule[of])])
+            if not of.any():
+                continue
+            out["trips"][t] = int(s.trips_per_week[of].min())
+            out["extended"][t] = bool(s.extended_hours[of].any())
+            out["admin"][t] = 0.0 if (s.hub[of] != NO_HUB).any() else s.admin_complexity[of].min()
+            out["speaks"][t] = s.speaks[of].any(axis=0)
+            out["interpreter"][t] = (
+                info.interpreter_comprehension if s.interpreters[of].any() else 0.0
+            )
+            out["stigma"][t] = label[of].min()
+            out["quality"][t] = s.quality[of].max()
+        return out
 
     def eligible(self, rows: np.ndarray, services: np.ndarray) -> np.ndarray:
         """Means-tested services admit only families below the line; families know their
@@ -303,34 +409,44 @@ class Engine:
         comp_local = np.where(f.is_local_language[rows], 1.0, f.proficiency[rows])
         events = np.zeros((len(rows), N_TYPES), dtype=bool)
 
+        # Keyed draws are made only for the families a channel can reach: a draw depends on
+        # its keys alone, so skipping the others changes no one's number.
+
         # universal first contact in the week of birth (EVIDENCE H1-H4)
-        newborn = f.youngest_age_weeks[rows] == 0
-        reached = newborn & (
-            rng.uniform(seed, "first_contact", week, keys) < info.first_contact_reach
+        reached = _draw_below(
+            f.youngest_age_weeks[rows] == 0,
+            lambda i: rng.uniform(seed, "first_contact", week, keys[i]) < info.first_contact_reach,
         )
         events[:, HEALTH] |= reached
         informs = np.zeros(N_TYPES, dtype=bool)
         informs[[SERVICE_TYPES.index(t) for t in info.first_contact_informs]] = True
         comp_fc = np.maximum(comp_local, self.first_contact_interpreter)
-        events |= (
-            reached[:, None]
-            & informs[None, :]
-            & understood(seed, "first_contact_understood", week, keys, comp_fc)
+        i = np.flatnonzero(reached)
+        events[i] |= informs[None, :] & understood(
+            seed, "first_contact_understood", week, keys[i], comp_fc[i]
         )
 
         # word of mouth from ties who used the type last week
         plan.wom_heard[rows] = users > 0
-        wom = word_of_mouth(seed, week, keys, users, info.wom_prob_per_tie_week)
+        i = np.flatnonzero(plan.wom_heard[rows].any(axis=1))
+        wom = np.zeros((len(rows), N_TYPES), dtype=bool)
+        wom[i] = word_of_mouth(seed, week, keys[i], users[i], info.wom_prob_per_tie_week)
         plan.wom_aware[rows] = wom & ~aware
         events |= wom
 
         # outreach home visits: only what the municipality observes decides who is visited
-        visited = outreach_pool[rows] & (rng.uniform(seed, "outreach", week, keys) < p_outreach)
-        events |= visited[:, None] & understood(seed, "outreach_understood", week, keys, comp_local)
+        visited = _draw_below(
+            outreach_pool[rows], lambda i: rng.uniform(seed, "outreach", week, keys[i]) < p_outreach
+        )
+        i = np.flatnonzero(visited)
+        events[i] |= understood(seed, "outreach_understood", week, keys[i], comp_local[i])
 
         # community brokers inside their own language group (comprehension 1)
         lang = f.language[rows]
-        brokered = broker_pool[rows] & (rng.uniform(seed, "broker", week, keys) < p_broker[lang])
+        brokered = _draw_below(
+            broker_pool[rows],
+            lambda i: rng.uniform(seed, "broker", week, keys[i]) < p_broker[lang[i]],
+        )
         events |= brokered[:, None]
         plan.broker_contacted[rows] = brokered
         plan.staff_contacted[rows] = visited | brokered
@@ -344,8 +460,10 @@ class Engine:
             has = h != NO_HUB
             warm[has] |= self.hub_has_type[h[has]]
         p_ref = np.where(warm, self.scenario.hubs.referral_prob_week, info.referral_prob_week)
-        u_ref = rng.uniform(seed, "referral", week, keys[:, None], np.arange(N_TYPES)[None, :])
-        referred = any_enrolled[:, None] & (u_ref < p_ref)
+        referred = np.zeros((len(rows), N_TYPES), dtype=bool)
+        i = np.flatnonzero(any_enrolled)
+        u_ref = rng.uniform(seed, "referral", week, keys[i, None], np.arange(N_TYPES)[None, :])
+        referred[i] = u_ref < p_ref[i]
         events |= referred
         # a counter only (docking tests): referral events from a hub the family uses
         plan.counters["hub_referrals"] = plan.counters.get("hub_referrals", 0) + int(
@@ -361,59 +479,65 @@ class Engine:
             events |= assessed[:, None] & need[rows]
         plan.new_aware[rows] = events & ~aware
 
-    def _candidates_of(self, rows: np.ndarray, types: np.ndarray):
-        """Flatten candidate lists of (row, type) pairs: returns pair index and candidate arrays."""
-        owners, svcs, mins, trips = [], [], [], []
-        for t in np.unique(types):
-            sel = np.flatnonzero(types == t)
-            indptr = self.cand.indptr[t]
-            starts = indptr[rows[sel]]
-            counts = indptr[rows[sel] + 1] - starts
-            total = int(counts.sum())
-            if total == 0:
-                continue
-            flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
-            owners.append(np.repeat(sel, counts))
-            svcs.append(self.cand.service[t][flat])
-            mins.append(self.cand.minutes[t][flat])
-            trips.append(self.cand.trip_cents[t][flat])
-        if not owners:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.astype(np.int32), empty.astype(np.int32), empty
-        return (
-            np.concatenate(owners),
-            np.concatenate(svcs),
-            np.concatenate(mins),
-            np.concatenate(trips),
-        )
+    def first_match(self, t: int, rows: np.ndarray, test) -> np.ndarray:
+        """For each family row, the index (into type t's candidate arrays) of its first
+        candidate in (minutes, id) order that passes `test(rows, services, minutes)`, or -1.
+
+        Candidates are tried in blocks of ranks that double in width, so a family whose
+        nearest candidate passes costs one evaluation, and one none passes costs about two
+        passes over its list."""
+        indptr = self.cand.indptr[t]
+        start = indptr[rows]
+        count = indptr[rows + 1] - start
+        found = np.full(len(rows), -1, dtype=np.int64)
+        todo = np.flatnonzero(count > 0)
+        lo, width = 0, 2
+        while todo.size:
+            take = np.minimum(count[todo] - lo, width)
+            total = int(take.sum())
+            owner = np.repeat(todo, take)
+            flat = start[owner] + lo + np.arange(total) - np.repeat(np.cumsum(take) - take, take)
+            ok = test(rows[owner], self.cand.service[t][flat], self.cand.minutes[t][flat])
+            hit = np.flatnonzero(ok)
+            if hit.size:
+                first = hit[np.r_[True, owner[hit][1:] != owner[hit][:-1]]]
+                found[owner[first]] = flat[first]
+            todo = todo[(found[todo] < 0) & (count[todo] > lo + width)]
+            lo += width
+            width *= 2
+        return found
 
     def _applications(self, rows, plan, applicable, enrolled_hub):
+        """Apply to the best acceptable candidate: least travel time, ties by service id."""
         f = self.families
-        sub_status = f.status[rows]
-        active = applicable[rows] & f.aware[rows] & (sub_status == NONE)
+        active = applicable[rows] & f.aware[rows] & (f.status[rows] == NONE)
         pr, pt = np.nonzero(active)
         if pr.size == 0:
             return
-        fam_rows = rows[pr]
-        owner, svc, mins, trips = self._candidates_of(fam_rows, pt)
-        if owner.size == 0:
-            return
-        frow = fam_rows[owner]
-        ftype = pt[owner]
-        ok = self.eligible(frow, svc) & (svc != f.excluded_service[frow, ftype])
-        # before the child can start, only services that keep a waiting list take a registration
-        ok &= self.ready(frow, ftype) | self.svc.waitlist[svc]
-        barriers = evaluate(self.pair_inputs(frow, ftype, svc, mins, trips, enrolled_hub))
-        ok &= barriers.acceptable
-        idx = np.flatnonzero(ok)
-        if idx.size == 0:
-            return
-        # best acceptable candidate: least travel time, ties by service id
-        order = np.lexsort((svc[idx], mins[idx], owner[idx]))
-        ordered = idx[order]
-        first = np.r_[True, owner[ordered][1:] != owner[ordered][:-1]]
-        best = ordered[first]
-        plan.chosen[fam_rows[owner[best]], pt[owner[best]]] = svc[best]
+        fam = rows[pr]
+        possible = self.could_accept(fam, pt)
+        for t in range(N_TYPES):
+            sel = np.flatnonzero(possible & (pt == t))
+            if sel.size == 0:
+                continue
+
+            def acceptable(r, svc, mins, t=t):
+                ok = self.eligible(r, svc) & (svc != f.excluded_service[r, t])
+                types = np.full(len(r), t)
+                # before the child can start, only services that keep a waiting list register
+                ok &= self.ready(r, types) | self.svc.waitlist[svc]
+                idx = np.flatnonzero(ok)
+                if idx.size:
+                    r, svc, mins, types = r[idx], svc[idx], mins[idx], types[idx]
+                    inputs = self.pair_inputs(
+                        r, types, svc, mins, self.trip_cents(r, mins), enrolled_hub
+                    )
+                    ok[idx] = evaluate(inputs).acceptable
+                return ok
+
+            found = self.first_match(t, fam[sel], acceptable)
+            hit = found >= 0
+            plan.chosen[fam[sel][hit], t] = self.cand.service[t][found[hit]]
 
     def _exits(self, rows, plan, enrolled_hub):
         """Drop-out with a hazard that grows with felt barriers; give-up after waiting too long."""
@@ -443,14 +567,40 @@ class Engine:
             plan.give_up[fam[gone], wt[gone]] = True
 
     def minutes_to(self, fam: np.ndarray, types: np.ndarray, svc: np.ndarray):
-        """Travel minutes and trip cost to a specific service (looked up in candidate lists)."""
-        mins = np.zeros(len(fam), dtype=np.int32)
-        trips = np.zeros(len(fam), dtype=np.int64)
-        owner, csvc, cmins, ctrips = self._candidates_of(fam, types)
-        match = csvc == svc[owner]
-        mins[owner[match]] = cmins[match]
-        trips[owner[match]] = ctrips[match]
-        return mins, trips
+        """Travel minutes and trip cost to a specific service, by the formula that built the
+        candidate lists (the same float64 operations, so the same integers)."""
+        f = self.families
+        d = np.hypot(
+            self.svc.x[svc].astype(float) - f.x[fam].astype(float),
+            self.svc.y[svc].astype(float) - f.y[fam].astype(float),
+        )
+        city = self.world.city
+        mins = travel_minutes(
+            d,
+            f.mode[fam],
+            city.transit_access[f.x[fam], f.y[fam]],
+            city.cell_size_m,
+            self.scenario.travel,
+        )
+        return mins, self.trip_cents(fam, mins)
+
+    def set_preferred_targets(self, rows: np.ndarray) -> None:
+        """The service the barrier log evaluates for each (family, type): the nearest
+        candidate the family is eligible for; else, with no candidate in reach, the nearest
+        of the type anywhere. Eligibility reads only the family's income, so this changes
+        only when a new family takes the slot."""
+        for t in range(N_TYPES):
+            found = self.first_match(t, rows, lambda r, svc, _mins: self.eligible(r, svc))
+            hit = found >= 0
+            has = self.cand.count(t, rows) > 0
+            self.pref_service[rows, t] = np.where(
+                hit, self.cand.service[t][np.maximum(found, 0)], self.cand.nearest_service[rows, t]
+            )
+            self.pref_minutes[rows, t] = np.where(
+                hit, self.cand.minutes[t][np.maximum(found, 0)], self.cand.nearest_minutes[rows, t]
+            )
+            # candidates in reach, but none the family is eligible for: no place for them
+            self.none_eligible[rows, t] = has & ~hit
 
     def _preferred(self, rows, plan, need, enrolled_hub):
         """Barrier log: every dimension blocking the preferred candidate — the nearest eligible
@@ -461,40 +611,21 @@ class Engine:
         if ur.size == 0:
             return
         fam = rows[ur]
-        owner, svc, mins, trips = self._candidates_of(fam, ut)
-        pref = self.cand.nearest_service[fam, ut].astype(np.int32)
-        pref_min = self.cand.nearest_minutes[fam, ut].astype(np.int32)
-        pref_trip = trip_cost_cents(pref_min, f.mode[fam], self.scenario.travel)
+        pref = self.pref_service[fam, ut]
         has_pref = pref >= 0
-        none_eligible = np.zeros(len(fam), dtype=bool)
-        if owner.size:
-            ok = self.eligible(fam[owner], svc)
-            idx = np.flatnonzero(ok)
-            order = np.lexsort((svc[idx], mins[idx], owner[idx]))
-            ordered = idx[order]
-            first = (
-                np.r_[True, owner[ordered][1:] != owner[ordered][:-1]]
-                if ordered.size
-                else np.zeros(0, dtype=bool)
-            )
-            best = ordered[first]
-            pref[owner[best]] = svc[best]
-            pref_min[owner[best]] = mins[best]
-            pref_trip[owner[best]] = trips[best]
-            # candidates in reach, but none the family is eligible for: no place for them
-            none_eligible[np.unique(owner)] = True
-            none_eligible[owner[best]] = False
         blocks = np.zeros((len(fam), len(DIMENSIONS)), dtype=bool)
-        if has_pref.any():
-            sel = np.flatnonzero(has_pref)
+        sel = np.flatnonzero(has_pref)
+        if sel.size:
+            r, t = fam[sel], ut[sel]
+            minutes = self.pref_minutes[r, t]
             b = evaluate(
                 self.pair_inputs(
-                    fam[sel], ut[sel], pref[sel], pref_min[sel], pref_trip[sel], enrolled_hub
+                    r, t, pref[sel], minutes, self.trip_cents(r, minutes), enrolled_hub
                 )
             )
             blocks[np.ix_(sel, _PAIR_TO_DIM)] = b.blocks
         # no service of the type in the whole city, or none open to the family: no place
-        blocks[~has_pref | none_eligible, _DIM_INDEX["capacity"]] = True
+        blocks[~has_pref | self.none_eligible[fam, ut], _DIM_INDEX["capacity"]] = True
         plan.preferred_blocks[fam, ut] = blocks
 
     # ----------------------------------------------------------------------------------
@@ -616,9 +747,9 @@ class Engine:
         f.n_children[age == 0] += 1
 
         # a next pregnancy, once the youngest is old enough (one child in the childcare range)
-        eligible = age >= pop.min_birth_spacing_weeks
-        conceive = eligible & (
-            rng.uniform(seed, "conception", week, f.key) < pop.next_birth_hazard_week
+        conceive = _draw_below(
+            age >= pop.min_birth_spacing_weeks,
+            lambda i: rng.uniform(seed, "conception", week, f.key[i]) < pop.next_birth_hazard_week,
         )
         rows = np.flatnonzero(conceive)
         if rows.size:
@@ -658,7 +789,17 @@ class Engine:
         for name, values in columns.items():
             getattr(f, name)[rows] = values
         f.income_quintile[rows] = assign_quintiles(f.income_q[rows], self.world.quintile_cuts)
+        self.set_preferred_targets(rows)
 
     def step(self) -> None:
         self.apply(self.decide())
         self.advance()
+
+
+def _draw_below(candidates: np.ndarray, event) -> np.ndarray:
+    """A bool per row: `event(rows)` evaluated only where `candidates` holds, False elsewhere."""
+    out = np.zeros(len(candidates), dtype=bool)
+    i = np.flatnonzero(candidates)
+    if i.size:
+        out[i] = event(i)
+    return out
