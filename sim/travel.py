@@ -69,6 +69,23 @@ def max_reach_cells(max_minutes: np.ndarray, cell_size_m: float, spec: TravelSpe
     return km * 1000.0 / cell_size_m + 1.0
 
 
+def reach_cells(
+    max_minutes: np.ndarray, mode: np.ndarray, cell_size_m: float, spec: TravelSpec
+) -> np.ndarray:
+    """An upper bound on the straight-line distance (cells) a family reaches within its
+    maximum time by its own mode (or on foot, which every mode may fall back to): the
+    formulas of `travel_minutes` without the fixed parts that only add time, plus a cell."""
+    walk_km = max_minutes / spec.walk_minutes_per_km
+    transit_km = (max_minutes - spec.transit_access_minutes) / spec.transit_minutes_per_km
+    car_km = (max_minutes - spec.car_overhead_minutes) / spec.car_minutes_per_km
+    km = np.where(
+        mode == MODE_CAR,
+        np.maximum(walk_km, car_km),
+        np.where(mode == MODE_TRANSIT, np.maximum(walk_km, transit_km), walk_km),
+    )
+    return km / spec.detour_factor * 1000.0 / cell_size_m + 1.0
+
+
 @dataclass
 class CandidateSets:
     """Per type t: family f's candidates are service[t][indptr[t][f]:indptr[t][f+1]], in order
@@ -117,7 +134,7 @@ def build_candidates(
     indptrs, services, minutes_out = [], [], []
     nearest_service = np.full((n, N_TYPES), -1, dtype=np.int32)
     nearest_minutes = np.full((n, N_TYPES), UNREACHABLE_MINUTES, dtype=np.int32)
-    reach = max_reach_cells(families.max_travel_minutes.astype(float), cell_size_m, spec)
+    reach = reach_cells(families.max_travel_minutes.astype(float), families.mode, cell_size_m, spec)
     for t in range(N_TYPES):
         ids = np.flatnonzero(service_type == t).astype(np.int32)
         counts = np.zeros(n, dtype=np.int64)
@@ -214,21 +231,26 @@ def _nearest_beyond_reach(
     nearest_service: np.ndarray,
     nearest_minutes: np.ndarray,
 ) -> None:
-    """Nearest service by (minutes, id) for families with no candidate within reach: every
-    service within one minute's reach of the nearest by distance is compared."""
+    """Nearest service by (minutes, id) for families with no candidate within reach.
+
+    Minutes grow with distance for a given family, so the answer lies within one minute's
+    reach of the nearest service by distance; the k nearest are asked for, k growing until
+    the k-th lies beyond that bound (or k covers every service of the type)."""
     d0, _ = tree.query(fam_xy[rows])
-    slack = max_reach_cells(np.ones(1), cell_size_m, spec)[0]
-    near_lists = tree.query_ball_point(fam_xy[rows], r=d0 + slack)
-    for row, near in zip(rows, near_lists, strict=True):
-        near = np.asarray(near, dtype=np.int64)
-        dd = np.hypot(svc_xy[near, 0] - fam_xy[row, 0], svc_xy[near, 1] - fam_xy[row, 1])
-        mm = travel_minutes(
-            dd,
-            np.full(near.size, mode[row]),
-            np.full(near.size, transit[row]),
-            cell_size_m,
-            spec,
-        )
-        pick = np.lexsort((ids[near], mm))[0]
-        nearest_service[row, t] = ids[near][pick]
-        nearest_minutes[row, t] = mm[pick]
+    bound = d0 + max_reach_cells(np.ones(1), cell_size_m, spec)[0]
+    todo = np.arange(len(rows))
+    k = 8
+    while todo.size:
+        k = min(k, ids.size)
+        dist, local = tree.query(fam_xy[rows[todo]], k=list(range(1, k + 1)))
+        covered = (dist[:, -1] > bound[todo]) | (k == ids.size)
+        r = rows[todo[covered]]
+        local = local[covered]
+        d = np.hypot(svc_xy[local, 0] - fam_xy[r, 0, None], svc_xy[local, 1] - fam_xy[r, 1, None])
+        mins = travel_minutes(d, mode[r, None], transit[r, None], cell_size_m, spec)
+        sid = ids[local]
+        pick = np.argmin(mins.astype(np.int64) * (1 << 32) + sid, axis=1)
+        nearest_service[r, t] = sid[np.arange(len(r)), pick]
+        nearest_minutes[r, t] = mins[np.arange(len(r)), pick]
+        todo = todo[~covered]
+        k *= 4
