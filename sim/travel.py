@@ -31,18 +31,56 @@ def travel_minutes(
 
     walk: detour x km x minutes/km; transit: access walk + a wait that grows as transit
     access falls + in-vehicle time; car: overhead (parking) + detour x km x minutes/km.
+    Nobody takes transit or the car for a trip they can walk faster.
     """
-    km = distance_cells * (cell_size_m / 1000.0) * spec.detour_factor
-    walk = km * spec.walk_minutes_per_km
+    km = _km(distance_cells, cell_size_m, spec)
+    minutes = np.where(
+        mode == MODE_CAR,
+        _car_minutes(km, spec),
+        np.where(mode == MODE_TRANSIT, _transit_minutes(km, transit_access, spec), _walk(km, spec)),
+    )
+    return _whole_minutes(minutes)
+
+
+def travel_minutes_by(
+    distance_cells: np.ndarray,
+    mode: int,
+    transit_access: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+) -> np.ndarray:
+    """`travel_minutes` for families who all use one mode (the same operations, so the same
+    integers), computing that mode's formula only."""
+    km = _km(distance_cells, cell_size_m, spec)
+    if mode == MODE_CAR:
+        return _whole_minutes(_car_minutes(km, spec))
+    if mode == MODE_TRANSIT:
+        return _whole_minutes(_transit_minutes(km, transit_access, spec))
+    return _whole_minutes(_walk(km, spec))
+
+
+def _km(distance_cells: np.ndarray, cell_size_m: float, spec: TravelSpec) -> np.ndarray:
+    return distance_cells * (cell_size_m / 1000.0) * spec.detour_factor
+
+
+def _walk(km: np.ndarray, spec: TravelSpec) -> np.ndarray:
+    return km * spec.walk_minutes_per_km
+
+
+def _transit_minutes(km: np.ndarray, transit_access: np.ndarray, spec: TravelSpec) -> np.ndarray:
     transit = (
         spec.transit_access_minutes
         + spec.transit_wait_minutes_max * (1.0 - transit_access)
         + km * spec.transit_minutes_per_km
     )
-    # nobody takes transit or the car for a trip they can walk faster
-    transit = np.minimum(transit, walk)
-    car = np.minimum(spec.car_overhead_minutes + km * spec.car_minutes_per_km, walk)
-    minutes = np.where(mode == MODE_CAR, car, np.where(mode == MODE_TRANSIT, transit, walk))
+    return np.minimum(transit, _walk(km, spec))
+
+
+def _car_minutes(km: np.ndarray, spec: TravelSpec) -> np.ndarray:
+    return np.minimum(spec.car_overhead_minutes + km * spec.car_minutes_per_km, _walk(km, spec))
+
+
+def _whole_minutes(minutes: np.ndarray) -> np.ndarray:
     return np.ceil(minutes - 1e-9).astype(np.int32)
 
 
@@ -143,42 +181,36 @@ def build_candidates(
             svc_xy = np.column_stack([service_x[ids], service_y[ids]]).astype(float)
             tree = cKDTree(svc_xy)
             within = np.asarray(tree.query_ball_point(fam_xy, r=reach, return_length=True))
-            order = np.argsort(within, kind="stable")
-            start = int(np.searchsorted(within[order], 1))
-            while start < n:
-                k = int(within[order[min(n - 1, start)]])
-                size = max(1, _BUILD_BLOCK_ENTRIES // max(k, 1))
-                block = order[start : start + size]
-                k = int(within[block].max())
-                _, local = tree.query(
-                    fam_xy[block], k=list(range(1, k + 1)), distance_upper_bound=reach[block].max()
-                )
-                valid = local < ids.size
-                local = np.where(valid, local, 0)
-                d = np.hypot(
-                    svc_xy[local, 0] - fam_xy[block, 0, None],
-                    svc_xy[local, 1] - fam_xy[block, 1, None],
-                )
-                mins = travel_minutes(
-                    d, families.mode[block, None], transit[block, None], cell_size_m, spec
-                )
-                keep = valid & (mins <= families.max_travel_minutes[block, None])
-                sid = ids[local]
-                # order within a family: (minutes, service id); dropped entries last
-                sort_key = np.where(
-                    keep, mins.astype(np.int64) * (1 << 32) + sid, np.iinfo(np.int64).max
-                )
-                by = np.argsort(sort_key, axis=1, kind="stable")
-                keep = np.take_along_axis(keep, by, axis=1)
-                counts[block] = keep.sum(axis=1)
-                sid_blocks.append(
-                    (
-                        block,
-                        np.take_along_axis(sid, by, axis=1)[keep],
-                        np.take_along_axis(mins, by, axis=1)[keep].astype(np.int16),
+            # blocks of one mode and ascending candidate counts
+            order = np.lexsort((within, families.mode))
+            for mode in np.unique(families.mode):
+                segment = order[families.mode[order] == mode]
+                start = int(np.searchsorted(within[segment], 1))
+                while start < segment.size:
+                    # the largest block whose dense [size, k] arrays stay within the budget
+                    # (counts ascend along the segment, so k is the last family's count)
+                    ahead = within[segment[start : start + _BUILD_BLOCK_ENTRIES]]
+                    dense = np.arange(1, ahead.size + 1) * ahead
+                    size = max(1, int(np.searchsorted(dense, _BUILD_BLOCK_ENTRIES, side="right")))
+                    block = segment[start : start + size]
+                    start += size
+                    sid_blocks.append(
+                        _block_candidates(
+                            block,
+                            int(mode),
+                            ids,
+                            svc_xy,
+                            tree,
+                            fam_xy,
+                            transit,
+                            reach,
+                            families.max_travel_minutes,
+                            int(within[block[-1]]),
+                            cell_size_m,
+                            spec,
+                            counts,
+                        )
                     )
-                )
-                start += size
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         sid_all = np.empty(int(indptr[-1]), dtype=np.int32)
@@ -215,6 +247,44 @@ def build_candidates(
         services.append(sid_all)
         minutes_out.append(min_all)
     return CandidateSets(indptrs, services, minutes_out, nearest_service, nearest_minutes)
+
+
+def _block_candidates(
+    block: np.ndarray,
+    mode: int,
+    ids: np.ndarray,
+    svc_xy: np.ndarray,
+    tree: cKDTree,
+    fam_xy: np.ndarray,
+    transit: np.ndarray,
+    reach: np.ndarray,
+    max_minutes: np.ndarray,
+    k: int,
+    cell_size_m: float,
+    spec: TravelSpec,
+    counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block of families of one mode: their k nearest services of the type within the
+    block's largest reach, kept where within each family's own time, by (minutes, id).
+    Writes the families' counts; returns (block, services, minutes) flattened row by row."""
+    _, local = tree.query(
+        fam_xy[block], k=list(range(1, k + 1)), distance_upper_bound=reach[block].max()
+    )
+    valid = local < ids.size
+    local = np.where(valid, local, 0)
+    d = np.hypot(
+        svc_xy[local, 0] - fam_xy[block, 0, None],
+        svc_xy[local, 1] - fam_xy[block, 1, None],
+    )
+    mins = travel_minutes_by(d, mode, transit[block, None], cell_size_m, spec)
+    keep = valid & (mins <= max_minutes[block, None])
+    # (minutes, service id) in one sortable integer; dropped entries sort last
+    dropped = np.iinfo(np.int64).max
+    sort_key = np.where(keep, mins.astype(np.int64) * (1 << 32) + ids[local], dropped)
+    sort_key.sort(axis=1)
+    counts[block] = keep.sum(axis=1)
+    kept = sort_key[sort_key != dropped]
+    return block, (kept & 0xFFFFFFFF).astype(np.int32), (kept >> 32).astype(np.int16)
 
 
 def _nearest_beyond_reach(
