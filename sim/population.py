@@ -423,10 +423,8 @@ def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.nd
     """Undirected ties: spatial neighbours within a radius (same language with probability
     `tie_homophily`, IAS focus groups: mothers meet mothers of their own community) plus
     same-language community ties anywhere in the city (Kortrijk's community advisers work
-    through such networks). Choices are keyed by family key and made among candidates sorted
-    by key, so they do not depend on storage order."""
-    from scipy.spatial import cKDTree
-
+    through such networks). Every pick is a keyed uniform index into a canonical order of
+    the candidates that does not depend on storage order."""
     pop = scenario.population
     n = table.size
     keys = table.key
@@ -434,32 +432,9 @@ def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.nd
     edges_a: list[np.ndarray] = []
     edges_b: list[np.ndarray] = []
     if pop.ties_spatial > 0 and n > 1:
-        jitter = rng.uniform(seed, "tie_jitter", 0, keys) * 1e-3
-        points = np.column_stack([table.x + jitter, table.y.astype(float)])
-        pairs = cKDTree(points).query_pairs(r=pop.tie_radius_cells, output_type="ndarray")
-        rows = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(np.int64)
-        cands = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(np.int64)
-        by = np.lexsort((keys[cands], rows))
-        rows, cands = rows[by], cands[by]
-        all_start, all_count = _csr_of(rows, n)
-        same_mask = table.language[cands] == table.language[rows]
-        same_c = cands[same_mask]
-        same_start, same_count = _csr_of(rows[same_mask], n)
-        for k in range(pop.ties_spatial):
-            use_same = (rng.uniform(seed, "tie_homophily", k, keys) < pop.tie_homophily) & (
-                same_count > 0
-            )
-            pool_count = np.where(use_same, same_count, all_count)
-            ok = pool_count > 0
-            j = np.floor(rng.uniform(seed, "tie_spatial", k, keys) * pool_count).astype(np.int64)
-            j = np.minimum(j, np.maximum(pool_count - 1, 0))
-            pick = np.where(
-                use_same,
-                same_c[np.minimum(same_start + j, max(len(same_c) - 1, 0))] if len(same_c) else -1,
-                cands[np.minimum(all_start + j, max(len(cands) - 1, 0))] if len(cands) else -1,
-            )
-            edges_a.append(np.flatnonzero(ok))
-            edges_b.append(pick[ok])
+        for a, b in _spatial_ties(pop, seed, table):
+            edges_a.append(a)
+            edges_b.append(b)
     if pop.ties_community > 0:
         for lang in np.unique(table.language):
             members = order[table.language[order] == lang]  # sorted by key
@@ -476,12 +451,91 @@ def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.nd
     b = np.concatenate(edges_b)
     keep = a != b
     a, b = a[keep], b[keep]
-    src = np.concatenate([a, b])
-    dst = np.concatenate([b, a])
-    pair = np.unique(np.column_stack([src, dst]), axis=0)
+    # both directions, deduplicated, in (row, neighbour) order
+    pair = np.concatenate([a * n + b, b * n + a])
+    pair.sort()
+    pair = pair[np.r_[True, pair[1:] != pair[:-1]]]
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(indptr, pair[:, 0] + 1, 1)
-    return np.cumsum(indptr), pair[:, 1].astype(np.int64)
+    np.cumsum(np.bincount(pair // n, minlength=n), out=indptr[1:])
+    return indptr, (pair % n).astype(np.int64)
+
+
+# families handled at once when drawing spatial ties (bounds memory to a few hundred MB)
+_TIE_BLOCK = 50_000
+
+
+def _spatial_ties(pop, seed: int, table: FamilyTable):
+    """Spatial ties, block by block: yields (rows, picked neighbours).
+
+    A family's neighbours are the other families in cells whose offset (dx, dy) from its own
+    satisfies dx^2 + dy^2 <= tie_radius_cells^2 (exact in integers). Their canonical order is
+    by offset (dx, then dy), then within a cell by language and key; a same-language pick uses the
+    same-language members in that order. The j-th neighbour is found from cumulative cell
+    counts, so no list of neighbours is ever built."""
+    n = table.size
+    keys = table.key
+    x = table.x.astype(np.int64)
+    y = table.y.astype(np.int64)
+    lang = table.language.astype(np.int64)
+    width, height = int(x.max()) + 1, int(y.max()) + 1
+    n_lang = int(lang.max()) + 1
+    cell = x * height + y
+    n_cells = width * height
+    # storage sorted by (cell, language, key): a cell's members, and its same-language members,
+    # are contiguous and in key order
+    order = np.lexsort((keys, lang, cell))
+    occupancy = np.bincount(cell, minlength=n_cells)
+    cell_start = np.cumsum(occupancy) - occupancy
+    by_lang = np.bincount(cell * n_lang + lang, minlength=n_cells * n_lang).reshape(n_cells, n_lang)
+    lang_start = np.cumsum(by_lang, axis=1) - by_lang
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    r = pop.tie_radius_cells
+    offsets = np.array(
+        [
+            (dx, dy)
+            for dx in range(-r, r + 1)
+            for dy in range(-r, r + 1)
+            if dx * dx + dy * dy <= r * r
+        ]
+    )
+    own = int(np.flatnonzero((offsets[:, 0] == 0) & (offsets[:, 1] == 0))[0])
+    for start in range(0, n, _TIE_BLOCK):
+        rows = np.arange(start, min(n, start + _TIE_BLOCK))
+        bx = x[rows, None] + offsets[None, :, 0]
+        by = y[rows, None] + offsets[None, :, 1]
+        inside = (bx >= 0) & (bx < width) & (by >= 0) & (by < height)
+        bcell = np.where(inside, bx * height + by, 0)
+        la = lang[rows]
+        count_all = np.where(inside, occupancy[bcell], 0)
+        count_same = np.where(inside, by_lang[bcell, la[:, None]], 0)
+        count_all[:, own] -= 1  # not oneself
+        count_same[:, own] -= 1
+        cum_all = np.cumsum(count_all, axis=1)
+        cum_same = np.cumsum(count_same, axis=1)
+        total_all, total_same = cum_all[:, -1], cum_same[:, -1]
+        own_cell = cell[rows]
+        self_all = rank[rows] - cell_start[own_cell]
+        self_same = self_all - lang_start[own_cell, la]
+        k_rows = np.arange(len(rows))
+        for k in range(pop.ties_spatial):
+            use_same = (rng.uniform(seed, "tie_homophily", k, keys[rows]) < pop.tie_homophily) & (
+                total_same > 0
+            )
+            pool = np.where(use_same, total_same, total_all)
+            ok = pool > 0
+            j = np.floor(rng.uniform(seed, "tie_spatial", k, keys[rows]) * pool).astype(np.int64)
+            j = np.minimum(j, np.maximum(pool - 1, 0))
+            cum = np.where(use_same[:, None], cum_same, cum_all)
+            cnt = np.where(use_same[:, None], count_same, count_all)
+            o = np.minimum((cum <= j[:, None]).sum(axis=1), len(offsets) - 1)
+            pos = j - (cum[k_rows, o] - cnt[k_rows, o])
+            # in one's own cell the members after oneself move up by one
+            pos += (o == own) & (pos >= np.where(use_same, self_same, self_all))
+            target = bcell[k_rows, o]
+            first = cell_start[target] + np.where(use_same, lang_start[target, la], 0)
+            pick = order[np.minimum(first + pos, n - 1)]
+            yield rows[ok], pick[ok]
 
 
 def _csr_of(sorted_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

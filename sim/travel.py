@@ -146,8 +146,11 @@ class CandidateSets:
         return sum(a.nbytes for a in arrays) + self.nearest_service.nbytes * 2
 
 
-# candidate entries handled at once while building (bounds the transient memory)
-_BUILD_BLOCK_ENTRIES = 4_000_000
+# families per block while building candidate lists, and dense pairs per block (memory bound)
+_BLOCK_FAMILIES = 30_000
+_BLOCK_PAIRS = 6_000_000
+# families in a block have reach within this factor of each other (bounds wasted pairs)
+_REACH_CLASS = 1.3
 
 
 def build_candidates(
@@ -161,66 +164,44 @@ def build_candidates(
 ) -> CandidateSets:
     """Every service of each type within each family's maximum travel time, by (minutes, id).
 
-    Families are taken in blocks of similar candidate counts; each block asks the k-d tree
-    for its k nearest services within the largest reach of the block (dense [block, k]
-    arrays, no Python lists), then keeps those within the family's own time exactly."""
+    Families are grouped in blocks of one mode, one square tile of the city and similar
+    reach. For each block, the services of the type inside the tile's box widened by the
+    block's largest reach are compared with every family of the block in dense arrays; a
+    squared-distance test in integers drops the pairs beyond each family's own reach, and
+    exact minutes decide the rest. Memory per block is bounded; no Python list per family."""
     n = families.size
     if int(families.max_travel_minutes.max(initial=0)) >= np.iinfo(np.int16).max:
         raise ValueError("maximum travel time above 32,766 minutes")
-    fam_xy = np.column_stack([families.x, families.y]).astype(float)
     transit = transit_access_grid[families.x, families.y]
     indptrs, services, minutes_out = [], [], []
     nearest_service = np.full((n, N_TYPES), -1, dtype=np.int32)
     nearest_minutes = np.full((n, N_TYPES), UNREACHABLE_MINUTES, dtype=np.int32)
     reach = reach_cells(families.max_travel_minutes.astype(float), families.mode, cell_size_m, spec)
+    blocks = _family_blocks(families, reach)
     for t in range(N_TYPES):
         ids = np.flatnonzero(service_type == t).astype(np.int32)
+        # services of the type by x (then y, id): a box is a slice, then a filter on y
+        ids = ids[np.lexsort((ids, service_y[ids], service_x[ids]))]
+        sx = service_x[ids].astype(np.int64)
+        sy = service_y[ids].astype(np.int64)
         counts = np.zeros(n, dtype=np.int64)
-        sid_blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        if ids.size:
-            svc_xy = np.column_stack([service_x[ids], service_y[ids]]).astype(float)
-            tree = cKDTree(svc_xy)
-            within = np.asarray(tree.query_ball_point(fam_xy, r=reach, return_length=True))
-            # blocks of one mode and ascending candidate counts
-            order = np.lexsort((within, families.mode))
-            for mode in np.unique(families.mode):
-                segment = order[families.mode[order] == mode]
-                start = int(np.searchsorted(within[segment], 1))
-                while start < segment.size:
-                    # the largest block whose dense [size, k] arrays stay within the budget
-                    # (counts ascend along the segment, so k is the last family's count)
-                    ahead = within[segment[start : start + _BUILD_BLOCK_ENTRIES]]
-                    dense = np.arange(1, ahead.size + 1) * ahead
-                    size = max(1, int(np.searchsorted(dense, _BUILD_BLOCK_ENTRIES, side="right")))
-                    block = segment[start : start + size]
-                    start += size
-                    sid_blocks.append(
-                        _block_candidates(
-                            block,
-                            int(mode),
-                            ids,
-                            svc_xy,
-                            tree,
-                            fam_xy,
-                            transit,
-                            reach,
-                            families.max_travel_minutes,
-                            int(within[block[-1]]),
-                            cell_size_m,
-                            spec,
-                            counts,
-                        )
-                    )
+        pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for mode, block in blocks if ids.size else []:
+            pieces.extend(
+                _block_candidates(
+                    block, mode, ids, sx, sy, families, transit, reach, cell_size_m, spec, counts
+                )
+            )
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         sid_all = np.empty(int(indptr[-1]), dtype=np.int32)
         min_all = np.empty(int(indptr[-1]), dtype=np.int16)
-        for block, sid, mins in sid_blocks:
+        for block, sid, mins in pieces:
             c = counts[block]
             dest = np.repeat(indptr[block] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
             sid_all[dest] = sid
             min_all[dest] = mins
-        del sid_blocks
+        del pieces
         # nearest of the type anywhere, by (minutes, id): the first candidate when there is
         # one, else searched beyond the family's reach (for the barrier log)
         has = counts > 0
@@ -229,12 +210,14 @@ def build_candidates(
         nearest_minutes[rows, t] = min_all[indptr[rows]]
         lacking = np.flatnonzero(~has)
         if lacking.size and ids.size:
+            svc_xy = np.column_stack([sx, sy]).astype(float)
+            fam_xy = np.column_stack([families.x, families.y]).astype(float)
             _nearest_beyond_reach(
                 lacking,
                 t,
                 ids,
                 svc_xy,
-                tree,
+                cKDTree(svc_xy),
                 fam_xy,
                 families.mode,
                 transit,
@@ -249,42 +232,79 @@ def build_candidates(
     return CandidateSets(indptrs, services, minutes_out, nearest_service, nearest_minutes)
 
 
+def _family_blocks(families: FamilyTable, reach: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(mode, rows) blocks: one mode, one tile (side about the mode's median reach), reach
+    within a factor _REACH_CLASS, at most _BLOCK_FAMILIES rows."""
+    out = []
+    for mode in np.unique(families.mode):
+        rows = np.flatnonzero(families.mode == mode)
+        side = max(8, int(np.median(reach[rows])))
+        tx = families.x[rows] // side
+        ty = families.y[rows] // side
+        cls = np.floor(np.log(reach[rows]) / np.log(_REACH_CLASS)).astype(np.int64)
+        order = np.lexsort((rows, cls, ty, tx))
+        key = np.stack([tx[order], ty[order], cls[order]])
+        edges = np.flatnonzero(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0), True])
+        rows = rows[order]
+        for start, stop in zip(edges[:-1], edges[1:], strict=True):
+            for s in range(start, stop, _BLOCK_FAMILIES):
+                out.append((int(mode), rows[s : min(stop, s + _BLOCK_FAMILIES)]))
+    return out
+
+
 def _block_candidates(
     block: np.ndarray,
     mode: int,
     ids: np.ndarray,
-    svc_xy: np.ndarray,
-    tree: cKDTree,
-    fam_xy: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    families: FamilyTable,
     transit: np.ndarray,
     reach: np.ndarray,
-    max_minutes: np.ndarray,
-    k: int,
     cell_size_m: float,
     spec: TravelSpec,
     counts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One block of families of one mode: their k nearest services of the type within the
-    block's largest reach, kept where within each family's own time, by (minutes, id).
-    Writes the families' counts; returns (block, services, minutes) flattened row by row."""
-    _, local = tree.query(
-        fam_xy[block], k=list(range(1, k + 1)), distance_upper_bound=reach[block].max()
-    )
-    valid = local < ids.size
-    local = np.where(valid, local, 0)
-    d = np.hypot(
-        svc_xy[local, 0] - fam_xy[block, 0, None],
-        svc_xy[local, 1] - fam_xy[block, 1, None],
-    )
-    mins = travel_minutes_by(d, mode, transit[block, None], cell_size_m, spec)
-    keep = valid & (mins <= max_minutes[block, None])
-    # (minutes, service id) in one sortable integer; dropped entries sort last
-    dropped = np.iinfo(np.int64).max
-    sort_key = np.where(keep, mins.astype(np.int64) * (1 << 32) + ids[local], dropped)
-    sort_key.sort(axis=1)
-    counts[block] = keep.sum(axis=1)
-    kept = sort_key[sort_key != dropped]
-    return block, (kept & 0xFFFFFFFF).astype(np.int32), (kept >> 32).astype(np.int16)
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One block of families of one mode against the services in its widened box: writes
+    the families' counts, returns [(rows, services, minutes)] flattened row by row in
+    (minutes, id) order (several pieces if the box is large)."""
+    bx = families.x[block].astype(np.int64)
+    by = families.y[block].astype(np.int64)
+    widest = int(np.floor(reach[block].max()))
+    lo = np.searchsorted(sx, bx.min() - widest, side="left")
+    hi = np.searchsorted(sx, bx.max() + widest, side="right")
+    near = np.arange(lo, hi)
+    near = near[(sy[near] >= by.min() - widest) & (sy[near] <= by.max() + widest)]
+    if near.size == 0:
+        return []
+    # squared reach in whole cells: distances are square roots of integers, so this keeps
+    # exactly the services within reach
+    reach2 = np.floor(reach[block] ** 2).astype(np.int64)
+    pieces = []
+    step = max(1, _BLOCK_PAIRS // near.size)
+    for s in range(0, len(block), step):
+        rows = slice(s, min(len(block), s + step))
+        dx = sx[near][None, :] - bx[rows, None]
+        dy = sy[near][None, :] - by[rows, None]
+        r, c = np.nonzero(dx * dx + dy * dy <= reach2[rows, None])
+        fam = block[rows][r]
+        # the same float64 operations as travel_minutes on the same values
+        d = np.hypot(dx[r, c].astype(float), dy[r, c].astype(float))
+        mins = travel_minutes_by(d, mode, transit[fam], cell_size_m, spec)
+        keep = mins <= families.max_travel_minutes[fam]
+        r, mins, sid = r[keep], mins[keep], ids[near[c[keep]]]
+        # (row, minutes, id) packed in one integer, sorted
+        key = (r.astype(np.int64) << 47) | (mins.astype(np.int64) << 32) | sid.astype(np.int64)
+        key.sort(kind="stable")  # radix sort here, and the rows come already in order
+        counts[block[rows]] = np.bincount(r, minlength=rows.stop - rows.start)
+        pieces.append(
+            (
+                block[rows],
+                (key & 0xFFFFFFFF).astype(np.int32),
+                ((key >> 32) & 0x7FFF).astype(np.int16),
+            )
+        )
+    return pieces
 
 
 def _nearest_beyond_reach(

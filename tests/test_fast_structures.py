@@ -1,0 +1,152 @@
+"""Verification of the fast engine's data structures against brute force on small cities.
+
+The candidate lists, the spatial ties and the bound that lets the engine skip hopeless
+(family, type) pairs are built for speed; each is checked here against the plain
+definition it implements, pair by pair.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import small_scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import rng
+from sim.barriers import evaluate
+from sim.city import build_city
+from sim.population import N_TYPES, NONE, _spatial_ties, initial_families
+from sim.travel import build_candidates, travel_minutes
+from sim.week import Engine
+from sim.world import build_world
+
+pytestmark = pytest.mark.verification
+
+
+def brute_force_candidates(world):
+    """Every (family, type): all services of the type by (minutes, id) within the family's
+    maximum, and the nearest of the type anywhere."""
+    f = world.families
+    s = world.services.services
+    city = world.city
+    out = {}
+    for row in range(f.size):
+        d = np.hypot(
+            s.x.astype(float) - float(f.x[row]),
+            s.y.astype(float) - float(f.y[row]),
+        )
+        mins = travel_minutes(
+            d,
+            np.full(s.size, f.mode[row]),
+            np.full(s.size, city.transit_access[f.x[row], f.y[row]]),
+            city.cell_size_m,
+            world.scenario.travel,
+        )
+        for t in range(N_TYPES):
+            ids = np.flatnonzero(s.type == t)
+            ranked = sorted(zip(mins[ids].tolist(), ids.tolist(), strict=True))
+            within = [(m, i) for m, i in ranked if m <= f.max_travel_minutes[row]]
+            out[row, t] = (within, ranked[0] if ranked else (None, -1))
+    return out
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**31), families=st.integers(150, 600))
+def test_candidate_lists_are_every_service_within_reach_by_minutes_then_id(seed, families):
+    world = build_world(small_scenario(city={"families": families, "seed": seed % 1000}), seed)
+    cand = world.candidates
+    for (row, t), (within, nearest) in brute_force_candidates(world).items():
+        lo, hi = cand.indptr[t][row], cand.indptr[t][row + 1]
+        got = list(
+            zip(cand.minutes[t][lo:hi].tolist(), cand.service[t][lo:hi].tolist(), strict=True)
+        )
+        assert got == within, (row, t)
+        assert cand.nearest_service[row, t] == nearest[1], (row, t)
+        if nearest[0] is not None:
+            assert cand.nearest_minutes[row, t] == nearest[0], (row, t)
+
+
+def test_candidate_lists_do_not_depend_on_the_build_block_size(monkeypatch):
+    import sim.travel as travel
+
+    world = build_world(small_scenario(city={"families": 800, "seed": 5}), 11)
+    svc = world.services.services
+
+    def build():
+        return build_candidates(
+            world.families,
+            svc.type,
+            svc.x,
+            svc.y,
+            world.city.transit_access,
+            world.city.cell_size_m,
+            world.scenario.travel,
+        )
+
+    big = build()
+    monkeypatch.setattr(travel, "_BLOCK_FAMILIES", 7)
+    monkeypatch.setattr(travel, "_BLOCK_PAIRS", 37)
+    monkeypatch.setattr(travel, "_REACH_CLASS", 1.01)
+    small = build()
+    for t in range(N_TYPES):
+        assert np.array_equal(big.indptr[t], small.indptr[t])
+        assert np.array_equal(big.service[t], small.service[t])
+        assert np.array_equal(big.minutes[t], small.minutes[t])
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_spatial_ties_pick_the_drawn_neighbour_of_the_canonical_order(seed):
+    scenario = small_scenario(city={"families": 900, "seed": seed})
+    table = initial_families(scenario, seed, build_city(scenario, "<test>"))
+    pop = scenario.population
+    r = pop.tie_radius_cells
+    offsets = [
+        (dx, dy) for dx in range(-r, r + 1) for dy in range(-r, r + 1) if dx * dx + dy * dy <= r * r
+    ]
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i in range(table.size):
+        cells.setdefault((int(table.x[i]), int(table.y[i])), []).append(i)
+    for members in cells.values():
+        members.sort(key=lambda i: (int(table.language[i]), int(table.key[i])))
+    checked = 0
+    for k, (rows, picks) in enumerate(_spatial_ties(pop, seed, table)):
+        for a, b in zip(rows.tolist(), picks.tolist(), strict=True):
+            neighbours = [
+                m
+                for dx, dy in offsets
+                for m in cells.get((int(table.x[a]) + dx, int(table.y[a]) + dy), [])
+                if m != a
+            ]
+            same = [m for m in neighbours if table.language[m] == table.language[a]]
+            key = table.key[a : a + 1]
+            use_same = bool(rng.uniform(seed, "tie_homophily", k, key)[0] < pop.tie_homophily)
+            pool = same if (use_same and same) else neighbours
+            j = min(int(rng.uniform(seed, "tie_spatial", k, key)[0] * len(pool)), len(pool) - 1)
+            assert b == pool[j], (k, a)
+            checked += 1
+    assert checked >= 900 * pop.ties_spatial * 0.9
+
+
+def test_the_best_attribute_bound_never_skips_an_acceptable_candidate():
+    """could_accept is False only where every candidate fails the full barrier evaluation."""
+    scenario = small_scenario(city={"seed": 3})
+    engine = Engine(build_world(scenario, 3))
+    for _ in range(20):
+        engine.step()
+    f = engine.families
+    rows, types = np.nonzero(f.status == NONE)
+    possible = engine.could_accept(rows, types)
+    enrolled_hub = engine.enrolled_hubs()
+    skipped = np.flatnonzero(~possible)
+    assert skipped.size > 100  # the bound does prune
+    for i in skipped:
+        row, t = rows[i], types[i]
+        lo, hi = engine.cand.indptr[t][row], engine.cand.indptr[t][row + 1]
+        svc = engine.cand.service[t][lo:hi]
+        mins = engine.cand.minutes[t][lo:hi]
+        fam = np.full(svc.size, row)
+        inputs = engine.pair_inputs(
+            fam, np.full(svc.size, t), svc, mins, engine.trip_cents(fam, mins), enrolled_hub
+        )
+        assert not evaluate(inputs).acceptable.any(), (row, t)
