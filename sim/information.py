@@ -21,13 +21,13 @@ from sim.population import N_TYPES
 def tie_matrix(ties_indptr: np.ndarray, ties_indices: np.ndarray) -> sparse.csr_matrix:
     """The tie adjacency as a sparse matrix (rows and columns are table rows)."""
     n = len(ties_indptr) - 1
-    data = np.ones(len(ties_indices), dtype=np.int64)
+    data = np.ones(len(ties_indices), dtype=np.int32)  # counts of ties: exact in int32
     return sparse.csr_matrix((data, ties_indices, ties_indptr), shape=(n, n))
 
 
 def tie_user_counts(ties: sparse.csr_matrix, using: np.ndarray) -> np.ndarray:
     """How many of each family's ties use each type: int64 [F, T] (exact integer sums)."""
-    return np.asarray(ties @ using.astype(np.int64))
+    return np.asarray(ties @ using.astype(np.int32)).astype(np.int64)
 
 
 def word_of_mouth(

@@ -182,8 +182,8 @@ def build_candidates(
         ids = np.flatnonzero(service_type == t).astype(np.int32)
         # services of the type by x (then y, id): a box is a slice, then a filter on y
         ids = ids[np.lexsort((ids, service_y[ids], service_x[ids]))]
-        sx = service_x[ids].astype(np.int64)
-        sy = service_y[ids].astype(np.int64)
+        sx = service_x[ids].astype(np.int32)
+        sy = service_y[ids].astype(np.int32)
         counts = np.zeros(n, dtype=np.int64)
         pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for mode, block in blocks if ids.size else []:
@@ -268,8 +268,9 @@ def _block_candidates(
     """One block of families of one mode against the services in its widened box: writes
     the families' counts, returns [(rows, services, minutes)] flattened row by row in
     (minutes, id) order (several pieces if the box is large)."""
-    bx = families.x[block].astype(np.int64)
-    by = families.y[block].astype(np.int64)
+    # coordinates below 2**15, squared distances below 2**31: int32 throughout
+    bx = families.x[block].astype(np.int32)
+    by = families.y[block].astype(np.int32)
     widest = int(np.floor(reach[block].max()))
     lo = np.searchsorted(sx, bx.min() - widest, side="left")
     hi = np.searchsorted(sx, bx.max() + widest, side="right")
@@ -279,7 +280,7 @@ def _block_candidates(
         return []
     # squared reach in whole cells: distances are square roots of integers, so this keeps
     # exactly the services within reach
-    reach2 = np.floor(reach[block] ** 2).astype(np.int64)
+    reach2 = np.floor(np.minimum(reach[block] ** 2, 2**31 - 1)).astype(np.int32)
     pieces = []
     step = max(1, _BLOCK_PAIRS // near.size)
     for s in range(0, len(block), step):
