@@ -83,24 +83,55 @@ def comprehension(p: PairInputs) -> np.ndarray:
     """1 where the service speaks the family's language; otherwise the family's proficiency or
     the interpreter's level, whichever is higher; a broker's explanation adds to it (IAS
     focus groups: Kortrijk's trained community advisers)."""
-    base = np.where(p.speaks_language, 1.0, np.maximum(p.proficiency, p.interpreter_comprehension))
-    return np.minimum(1.0, base + p.broker_gain)
+    return comprehension_of(
+        p.speaks_language, p.proficiency, p.interpreter_comprehension, p.broker_gain
+    )
+
+
+# One function per dimension, shared by `evaluate` and the engine's staged acceptability
+# check, so both compute the same float64 values.
+
+
+def comprehension_of(speaks, proficiency, interpreter, broker_gain) -> np.ndarray:
+    base = np.where(speaks, 1.0, np.maximum(proficiency, interpreter))
+    return np.minimum(1.0, base + broker_gain)
+
+
+def cost_blocked(weekly_cost_cents, income_q, factor_tenths, cost_share_bp) -> np.ndarray:
+    """Exact in integers: weekly cost x 52 against the family's share of household income."""
+    return weekly_cost_cents * COST_SCALE > income_q * factor_tenths * cost_share_bp
+
+
+def hours_level(atypical_hours, extended_hours, hours_severity) -> np.ndarray:
+    return np.where(atypical_hours & ~extended_hours, hours_severity, 0.0)
+
+
+def admin_level(admin_complexity, paperwork) -> np.ndarray:
+    return admin_complexity * (1.0 - paperwork)
+
+
+def stigma_level(stigma_label, stigma_sensitivity, trust) -> np.ndarray:
+    return stigma_label * stigma_sensitivity * (1.0 - trust)
+
+
+def fit_level(perceived_fit, quality) -> np.ndarray:
+    return np.clip(perceived_fit + quality - 0.5, 0.0, 1.0)
 
 
 def evaluate(p: PairInputs) -> PairBarriers:
-    lhs = p.weekly_cost_cents * COST_SCALE
-    rhs = p.income_q * p.household_factor_tenths * p.cost_share_bp
-    cost_block = lhs > rhs
+    cost_block = cost_blocked(
+        p.weekly_cost_cents, p.income_q, p.household_factor_tenths, p.cost_share_bp
+    )
     travel_block = p.minutes > p.max_minutes
-    hours = np.where(p.atypical_hours & ~p.extended_hours, p.hours_severity, 0.0)
+    hours = hours_level(p.atypical_hours, p.extended_hours, p.hours_severity)
     hours_block = hours > p.hours_tolerance
-    admin = p.admin_complexity * (1.0 - p.paperwork)
+    admin = admin_level(p.admin_complexity, p.paperwork)
     admin_block = admin > p.admin_tolerance
     language = 1.0 - comprehension(p)
     language_block = language > p.language_tolerance
-    stigma = p.stigma_label * p.stigma_sensitivity * (1.0 - p.trust)
+    stigma = stigma_level(p.stigma_label, p.stigma_sensitivity, p.trust)
     stigma_block = stigma > p.stigma_tolerance
-    fit = np.clip(p.perceived_fit + p.quality - 0.5, 0.0, 1.0)
+    fit = fit_level(p.perceived_fit, p.quality)
     fit_block = fit < p.fit_threshold
     blocks = np.column_stack(
         [

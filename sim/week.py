@@ -15,7 +15,18 @@ import numpy as np
 
 from sim import rng
 from sim.allocation import admit, priority_class
-from sim.barriers import PAIR_DIMENSIONS, PairInputs, evaluate, weekly_fee_cents
+from sim.barriers import (
+    PAIR_DIMENSIONS,
+    PairInputs,
+    admin_level,
+    comprehension_of,
+    cost_blocked,
+    evaluate,
+    fit_level,
+    hours_level,
+    stigma_level,
+    weekly_fee_cents,
+)
 from sim.information import (
     contact_probability,
     tie_matrix,
@@ -98,6 +109,7 @@ class Engine:
             info.interpreter_comprehension if health_interpreters else 0.0
         )
         self.ties = tie_matrix(self.families.ties_indptr, self.families.ties_indices)
+        self.factor_tenths = int(round(self.scenario.population.household_equivalence_factor * 10))
         self.type_bounds = self._type_bounds()
         n = self.families.size
         self.pref_service = np.full((n, N_TYPES), -1, dtype=np.int32)
@@ -200,6 +212,57 @@ class Engine:
             quality=s.quality[services],
         )
 
+    def acceptable(
+        self,
+        rows: np.ndarray,
+        t: int,
+        services: np.ndarray,
+        minutes: np.ndarray,
+        enrolled_hub: np.ndarray,
+    ) -> np.ndarray:
+        """`evaluate(pair_inputs(...)).acceptable` for pairs of one type, computed one
+        dimension at a time on the pairs still acceptable: the same formulas on the same
+        values, without gathering the inputs of pairs already blocked."""
+        f = self.families
+        s = self.svc
+        info = self.scenario.information
+        ok = np.zeros(len(rows), dtype=bool)
+        i = np.flatnonzero(minutes <= f.max_travel_minutes[rows])
+
+        def keep(blocked: np.ndarray) -> np.ndarray:
+            return i[~blocked]
+
+        r, sv = rows[i], services[i]
+        i = keep(fit_level(f.perceived_fit[r, t], s.quality[sv]) < f.fit_threshold[r])
+        r, sv = rows[i], services[i]
+        in_hub = s.hub[sv] != NO_HUB
+        label = s.stigma_label[sv] * np.where(in_hub, self.scenario.hubs.stigma_factor, 1.0)
+        i = keep(stigma_level(label, f.stigma_sensitivity[r], f.trust[r]) > f.stigma_tolerance[r])
+        r, sv = rows[i], services[i]
+        comp = comprehension_of(
+            s.speaks[sv, f.language[r]],
+            f.proficiency[r],
+            np.where(s.interpreters[sv], info.interpreter_comprehension, 0.0),
+            np.where(f.broker_contacted[r], info.broker_comprehension_gain, 0.0),
+        )
+        i = keep(1.0 - comp > f.language_tolerance[r])
+        r, sv = rows[i], services[i]
+        hours = hours_level(f.atypical_hours[r], s.extended_hours[sv], f.hours_severity[r])
+        i = keep(hours > f.hours_tolerance[r])
+        r, sv = rows[i], services[i]
+        hub = s.hub[sv]
+        intake_done = (hub != NO_HUB) & (
+            (enrolled_hub[r] == hub[:, None]).any(axis=1) | f.coordinated[r]
+        )
+        complexity = np.where(intake_done, 0.0, s.admin_complexity[sv])
+        i = keep(admin_level(complexity, f.paperwork[r]) > f.admin_tolerance[r])
+        r, sv = rows[i], services[i]
+        fee = weekly_fee_cents(self.schedules, s.schedule[sv], f.income_q[r])
+        weekly = fee + s.trips_per_week[sv].astype(np.int64) * self.trip_cents(r, minutes[i])
+        i = keep(cost_blocked(weekly, f.income_q[r], self.factor_tenths, f.cost_share_bp[r]))
+        ok[i] = True
+        return ok
+
     def _inputs(
         self,
         rows: np.ndarray,
@@ -218,9 +281,7 @@ class Engine:
         info = self.scenario.information
         return PairInputs(
             income_q=f.income_q[rows],
-            household_factor_tenths=int(
-                round(self.scenario.population.household_equivalence_factor * 10)
-            ),
+            household_factor_tenths=self.factor_tenths,
             cost_share_bp=f.cost_share_bp[rows],
             weekly_cost_cents=weekly_cost_cents,
             minutes=minutes,
@@ -527,12 +588,7 @@ class Engine:
                 # before the child can start, only services that keep a waiting list register
                 ok &= self.ready(r, types) | self.svc.waitlist[svc]
                 idx = np.flatnonzero(ok)
-                if idx.size:
-                    r, svc, mins, types = r[idx], svc[idx], mins[idx], types[idx]
-                    inputs = self.pair_inputs(
-                        r, types, svc, mins, self.trip_cents(r, mins), enrolled_hub
-                    )
-                    ok[idx] = evaluate(inputs).acceptable
+                ok[idx] = self.acceptable(r[idx], t, svc[idx], mins[idx], enrolled_hub)
                 return ok
 
             found = self.first_match(t, fam[sel], acceptable)

@@ -150,3 +150,32 @@ def test_the_best_attribute_bound_never_skips_an_acceptable_candidate():
             fam, np.full(svc.size, t), svc, mins, engine.trip_cents(fam, mins), enrolled_hub
         )
         assert not evaluate(inputs).acceptable.any(), (row, t)
+
+
+def test_the_staged_acceptability_check_equals_the_full_evaluation():
+    """Engine.acceptable (dimension by dimension) agrees with evaluate() on every candidate
+    pair of every family, in a city with hubs, interpreters and brokers."""
+    scenario = small_scenario(
+        city={"seed": 4},
+        hubs={"count": 2, "coordinator": True},
+        information={"brokers": {"lang_a": 1.0}},
+    )
+    engine = Engine(build_world(scenario, 4))
+    for _ in range(30):
+        engine.step()
+    enrolled_hub = engine.enrolled_hubs()
+    agreed = 0
+    for t in range(N_TYPES):
+        indptr = engine.cand.indptr[t]
+        rows = np.repeat(np.arange(engine.families.size), np.diff(indptr))
+        svc = engine.cand.service[t]
+        mins = engine.cand.minutes[t]
+        types = np.full(rows.size, t)
+        full = evaluate(
+            engine.pair_inputs(rows, types, svc, mins, engine.trip_cents(rows, mins), enrolled_hub)
+        ).acceptable
+        staged = engine.acceptable(rows, t, svc, mins, enrolled_hub)
+        assert np.array_equal(full, staged), t
+        agreed += rows.size
+        assert 0 < full.sum() < full.size  # both outcomes occur
+    assert agreed > 10_000
