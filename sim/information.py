@@ -34,9 +34,26 @@ def word_of_mouth(
     seed: int, week: int, keys: np.ndarray, users: np.ndarray, prob_per_tie: float
 ) -> np.ndarray:
     """Aware through ties this week: 1 - (1 - p)^(number of ties using the type). bool [n, T]."""
+    rows, types = np.nonzero(users > 0)
+    out = np.zeros(users.shape, dtype=bool)
+    out[rows, types] = word_of_mouth_pairs(
+        seed, week, keys[rows], types, users[rows, types], prob_per_tie
+    )
+    return out
+
+
+def word_of_mouth_pairs(
+    seed: int,
+    week: int,
+    keys: np.ndarray,
+    types: np.ndarray,
+    users: np.ndarray,
+    prob_per_tie: float,
+) -> np.ndarray:
+    """`word_of_mouth` for given (family key, type) pairs with at least one user among ties;
+    the same keyed draw, so drawing only for the pairs that matter changes no outcome."""
     p = 1.0 - (1.0 - prob_per_tie) ** users
-    u = rng.uniform(seed, "word_of_mouth", week, keys[:, None], np.arange(N_TYPES)[None, :])
-    return (users > 0) & (u < p)
+    return rng.uniform(seed, "word_of_mouth", week, keys, types) < p
 
 
 def understood(

@@ -32,7 +32,7 @@ from sim.information import (
     tie_matrix,
     tie_user_counts,
     understood,
-    word_of_mouth,
+    word_of_mouth_pairs,
 )
 from sim.metrics import WindowAccumulator
 from sim.population import (
@@ -109,6 +109,8 @@ class Engine:
             info.interpreter_comprehension if health_interpreters else 0.0
         )
         self.ties = tie_matrix(self.families.ties_indptr, self.families.ties_indices)
+        self._users: np.ndarray | None = None
+        self._using: np.ndarray | None = None
         self.factor_tenths = int(round(self.scenario.population.household_equivalence_factor * 10))
         self.type_bounds = self._type_bounds()
         n = self.families.size
@@ -125,6 +127,26 @@ class Engine:
 
     def ages(self) -> np.ndarray:
         return self.families.youngest_age_weeks
+
+    def tie_users(self, using: np.ndarray) -> np.ndarray:
+        """users[f, t]: how many of f's ties use type t (int64). Kept up to date from the
+        families whose use changed since the last call, which are few in a week; the sums
+        are exact integers, so this equals the full product."""
+        if self._users is None:
+            self._users = tie_user_counts(self.ties, using)
+            self._using = using.copy()
+            return self._users
+        changed = np.flatnonzero((using != self._using).any(axis=1))
+        if changed.size:
+            delta = using[changed].astype(np.int64) - self._using[changed].astype(np.int64)
+            starts = self.ties.indptr[changed]
+            counts = self.ties.indptr[changed + 1] - starts
+            owner = np.repeat(np.arange(changed.size), counts)
+            flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(owner.size)
+            # ties are undirected: a changed family changes the counts of its neighbours
+            np.add.at(self._users, self.ties.indices[flat], delta[owner])
+            self._using[changed] = using[changed]
+        return self._users
 
     def needs(self) -> np.ndarray:
         """need[f, t]: the family needs the type now (need is not vulnerability, DESIGN §2)."""
@@ -429,7 +451,7 @@ class Engine:
                 for li in range(len(self.languages))
             ]
         )
-        users = tie_user_counts(self.ties, using)
+        users = self.tie_users(using)
         step = n if not self.chunk_size else self.chunk_size
         for start in range(0, n, max(step, 1)):
             rows = np.arange(start, min(n, start + step))
@@ -489,10 +511,13 @@ class Engine:
 
         # word of mouth from ties who used the type last week
         plan.wom_heard[rows] = users > 0
-        i = np.flatnonzero(plan.wom_heard[rows].any(axis=1))
+        # an event only matters for a type the family does not know yet
+        wr, wt = np.nonzero((users > 0) & ~aware)
         wom = np.zeros((len(rows), N_TYPES), dtype=bool)
-        wom[i] = word_of_mouth(seed, week, keys[i], users[i], info.wom_prob_per_tie_week)
-        plan.wom_aware[rows] = wom & ~aware
+        wom[wr, wt] = word_of_mouth_pairs(
+            seed, week, keys[wr], wt, users[wr, wt], info.wom_prob_per_tie_week
+        )
+        plan.wom_aware[rows] = wom
         events |= wom
 
         # outreach home visits: only what the municipality observes decides who is visited
