@@ -250,14 +250,19 @@ def _place_sites(scenario, city, type_index, total, site_capacity, deprived_rati
     per_nbhd = _apportion(weight, total)
     xs, ys, caps = [], [], []
     cells_fam = city.families
+    # each neighbourhood's cells in row-major order (as np.nonzero gives them), found once
+    by_nbhd = np.argsort(nb, kind="stable")
+    bounds = np.searchsorted(nb[by_nbhd], np.arange(k + 1))
+    inhabited = fam[by_nbhd] > 0
     for nbhd in range(k):
         remaining = int(per_nbhd[nbhd])
         if remaining <= 0:
             continue
-        cell_mask = (city.neighbourhood == nbhd) & (cells_fam > 0)
-        cx, cy = np.nonzero(cell_mask)
-        if cx.size == 0:
-            cx, cy = np.nonzero(city.neighbourhood == nbhd)
+        cells = by_nbhd[bounds[nbhd] : bounds[nbhd + 1]]
+        lived = cells[inhabited[bounds[nbhd] : bounds[nbhd + 1]]]
+        if lived.size:
+            cells = lived
+        cx, cy = np.divmod(cells, city.height)
         w = cells_fam[cx, cy].astype(float) + 1e-9
         cum = np.cumsum(w) / w.sum()
         site = 0
@@ -443,17 +448,19 @@ def _hub_cells(city: City, count: int) -> np.ndarray:
     k = int(city.neighbourhood.max()) + 1
     pop_nb = np.bincount(nb, weights=weight, minlength=k)
     order = np.lexsort((np.arange(k), -pop_nb))
-    starts = [
-        np.average(pts[nb == n], axis=0, weights=weight[nb == n]) for n in order if pop_nb[n] > 0
-    ]
+    populated = [int(n) for n in order if pop_nb[n] > 0][:count]
+    starts = [np.average(pts[nb == n], axis=0, weights=weight[nb == n]) for n in populated]
     while len(starts) < count:
         starts.append(pts[int(len(starts) * 7919) % len(pts)])
     centres = np.array(starts[:count])
     for _ in range(25):
         _, label = cKDTree(centres).query(pts)
+        # each centre's members in cell order (what a boolean mask selects), found at once
+        by_label = np.argsort(label, kind="stable")
+        bounds = np.searchsorted(label[by_label], np.arange(count + 1))
         for c in range(count):
-            members = label == c
-            if members.any():
+            members = by_label[bounds[c] : bounds[c + 1]]
+            if members.size:
                 centres[c] = np.average(pts[members], axis=0, weights=weight[members])
     _, snap = cKDTree(pts).query(centres)
     return pts[snap].astype(np.int32)

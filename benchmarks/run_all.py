@@ -1,0 +1,270 @@
+"""Run every benchmark and write benchmarks/RESULTS.md (what `make bench` does).
+
+    .venv/bin/python benchmarks/run_all.py [--quick]
+
+Each benchmark runs in its own process (so peak memory is its own) with *_NUM_THREADS=1.
+RESULTS.md gets the machine, the measured lines, a table against the targets, a profile of
+where the time goes (pyinstrument, aggregated by function), and the hand-written analysis
+kept in benchmarks/ANALYSIS.md. --quick runs small sizes only, to check the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+THREADS = {
+    name: "1"
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+}
+SCALE_SIZES = (12_000, 60_000, 250_000, 1_000_000)
+# functions whose inclusive time the profile section reports, in this order
+PROFILED = (
+    ("build_world", "world build"),
+    ("initial_families", "  families and their traits"),
+    ("build_ties", "    social ties"),
+    ("build_services", "  services"),
+    ("build_candidates", "  candidate lists"),
+    ("Engine.__init__", "engine set-up (barrier-log targets)"),
+    ("Engine.step", "weekly steps"),
+    ("Engine.decide", "  phase A: decide"),
+    ("Engine.tie_users", "    tie user counts"),
+    ("Engine._information", "    information channels"),
+    ("Engine._applications", "    applications"),
+    ("Engine.could_accept", "      best-attribute bound"),
+    ("Engine.first_match", "      first acceptable candidate"),
+    ("Engine._exits", "    drop-outs and give-ups"),
+    ("Engine._preferred", "    barrier log"),
+    ("Engine.apply", "  phase B: apply"),
+    ("WindowAccumulator.record", "    measurement"),
+    ("Engine.advance", "  life course"),
+)
+
+
+def run(args: list[str], timeout: float = 3600) -> tuple[str, float]:
+    env = {**os.environ, **THREADS}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+    return done.stdout, time.perf_counter() - started
+
+
+def fields(line: str) -> dict[str, str]:
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+def machine() -> list[str]:
+    import numpy as np
+    import scipy
+
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        memory = f"{mem_kb / 1024**2:.1f} GiB"
+    except OSError:
+        memory = "unknown"
+    blas = "unknown"
+    try:
+        config = np.show_config(mode="dicts")
+        info = config["Build Dependencies"]["blas"]
+        blas = f"{info.get('name')} {info.get('version', '')}".strip()
+    except (KeyError, TypeError):
+        pass
+    return [
+        f"- CPU: {model}, {os.cpu_count()} logical cores ({platform.machine()})",
+        f"- Memory: {memory}",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}, numpy {np.__version__} (BLAS: {blas}), "
+        f"scipy {scipy.__version__}",
+        f"- Threads: {', '.join(f'{k}=1' for k in THREADS)}; the k-d tree queries of the "
+        "world build use both cores (scipy `workers=-1`)",
+    ]
+
+
+def profile(families: int, weeks: int) -> list[tuple[str, float]]:
+    """Inclusive seconds per reported function over one build and `weeks` steps."""
+    code = f"""
+import json
+from pyinstrument import Profiler
+from sim.runner import replication_seed, with_run_settings
+from sim.scenario import load_scenario
+from sim.week import Engine
+from sim.world import build_world
+scenario = with_run_settings(load_scenario("scenarios/base.toml"), weeks={weeks}, burn_in=0,
+                             families={families})
+profiler = Profiler(interval=0.005)
+profiler.start()
+engine = Engine(build_world(scenario, replication_seed(scenario.run.seed, 0)))
+for _ in range({weeks}):
+    engine.step()
+profiler.stop()
+totals = {{}}
+def walk(frame, active):
+    name = frame.function
+    if frame.class_name:
+        name = frame.class_name + "." + name
+    if name not in active:
+        totals[name] = totals.get(name, 0.0) + frame.time
+    for child in frame.children:
+        walk(child, active | {{name}})
+walk(profiler.last_session.root_frame(), frozenset())
+print(json.dumps({{"total": profiler.last_session.duration, "by": totals}}))
+"""
+    import json
+
+    out, _ = run(["-c", code])
+    data = json.loads(out.strip().splitlines()[-1])
+    rows = [("total (build + weeks)", data["total"])]
+    rows += [(label, data["by"].get(name, 0.0)) for name, label in PROFILED]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to test the harness")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    sizes = (3_000, 12_000) if args.quick else SCALE_SIZES
+    started = time.strftime("%Y-%m-%d %H:%M %Z")
+
+    print("speedup ...", flush=True)
+    speed_families, speed_weeks = (1000, 4) if args.quick else (5000, 13)
+    out, _ = run(
+        ["benchmarks/speedup.py", "--families", str(speed_families), "--weeks", str(speed_weeks)]
+    )
+    speed_lines = out.strip().splitlines()[-2:]
+    speed = fields(speed_lines[-1])
+
+    scale_rows = []
+    for n in sizes:
+        print(f"scale {n:,} ...", flush=True)
+        out, _ = run(["benchmarks/scale.py", "--families", str(n), "--weeks", "52"])
+        detail, last = out.strip().splitlines()[-2:]
+        scale_rows.append((fields(last), fields(detail)))
+
+    sweep_line = None
+    if (HERE / "sweep_throughput.py").exists():
+        print("sweep throughput ...", flush=True)
+        out, _ = run(["benchmarks/sweep_throughput.py", *(["--quick"] if args.quick else [])])
+        sweep_line = out.strip().splitlines()[-1]
+
+    print("profile ...", flush=True)
+    prof_families, prof_weeks = (3_000, 4) if args.quick else (250_000, 26)
+    prof = profile(prof_families, prof_weeks)
+
+    lines = ["# Benchmarks", ""]
+    lines += [
+        f"Written by `benchmarks/run_all.py` (`make bench`) on {started}"
+        + (" with --quick (harness check, not the real sizes)." if args.quick else "."),
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        "",
+        "## Fast engine against the per-agent reference",
+        "",
+        f"`benchmarks/speedup.py --families {speed_families} --weeks {speed_weeks}` "
+        "(proportionate_one_roof, weekly steps only, best of 3):",
+        "",
+        "```",
+        *speed_lines,
+        "```",
+        "",
+        "## Scale (base scenario scaled per capita, 52 weeks, world build included)",
+        "",
+        "| families | grid | services | build s | weeks s | ms/week | total s "
+        "| µs per family-week | peak RSS GB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for last, detail in scale_rows:
+        lines.append(
+            f"| {int(last['families']):,} | {detail['grid']} | {detail['services']} "
+            f"| {detail['build_s']} | {detail['weeks_s']} | {detail['ms_per_week']} "
+            f"| {last['seconds']} | {last['us_per_family_week']} | {last['peak_rss_gb']} |"
+        )
+    lines += ["", "Last lines as printed:", "", "```"]
+    lines += [" ".join(f"{k}={v}" for k, v in last.items()) for last, _ in scale_rows]
+    lines += ["```", ""]
+    if sweep_line:
+        lines += ["## Sweep throughput", "", "```", sweep_line, "```", ""]
+
+    by_size = {int(last["families"]): last for last, _ in scale_rows}
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines.append(
+        f"| speedup over the reference >= 100 at 5,000 families | "
+        f"{speed.get('speedup_vs_reference')} (identical={speed.get('identical')}) | "
+        f"{'yes' if float(speed.get('speedup_vs_reference', 0)) >= 100 else 'no'} |"
+    )
+    if 1_000_000 in by_size:
+        big = by_size[1_000_000]
+        seconds, rss = float(big["seconds"]), float(big["peak_rss_gb"])
+        lines.append(
+            f"| 1,000,000 families x 52 weeks < 120 s | {seconds:.1f} s | "
+            f"{'yes' if seconds < 120 else f'no ({seconds / 120:.2f}x the target)'} |"
+        )
+        lines.append(
+            f"| ... with peak memory < 6 GB | {rss:.2f} GB | {'yes' if rss < 6 else 'no'} |"
+        )
+        if 60_000 in by_size:
+            ratio = float(big["us_per_family_week"]) / float(by_size[60_000]["us_per_family_week"])
+            lines.append(
+                f"| cost per family-week at 1M <= 1.5x that at 60k | {ratio:.2f}x | "
+                f"{'yes' if ratio <= 1.5 else 'no'} |"
+            )
+    if sweep_line:
+        sweep = fields(sweep_line)
+        ratio_text = sweep.get("ratio", "?")
+        try:
+            met = "yes" if float(ratio_text) >= 1.6 else "no"
+        except ValueError:
+            met = "?"
+        lines.append(f"| sweep: 2 workers >= 1.6x the runs per minute of 1 | {ratio_text}x | {met} |")
+    lines += [
+        "",
+        f"## Where the time goes ({prof_families:,} families, world build + {prof_weeks} weeks)",
+        "",
+        "pyinstrument (sampling every 5 ms), inclusive seconds per function, summed over calls:",
+        "",
+        "| part | seconds | share |",
+        "|---|---:|---:|",
+    ]
+    total = prof[0][1]
+    for label, seconds in prof:
+        name = label.replace("  ", "&nbsp;&nbsp;")
+        lines.append(f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f} % |")
+    analysis = HERE / "ANALYSIS.md"
+    if analysis.exists():
+        lines += ["", analysis.read_text().strip(), ""]
+    tmp = args.out.with_name(f"_tmp-{args.out.name}")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
