@@ -11,7 +11,8 @@ It exists to be obviously right, and to dock with the fast engine (tests/test_do
 integer state bit-equal, float measures equal to a relative 1e-12. It imports only the
 scenario schema, the world builders and their data, and the keyed random streams — never
 the fast kernels, never `model.random`. Every random number is a keyed draw with the same
-(seed, stream, week, family key, service/type) arguments as the fast engine.
+(seed, stream, week, family key, service/type) arguments as the fast engine, drawn one at a
+time by the family that needs it (`rng.uniform_one`, plain Python integers).
 """
 
 from __future__ import annotations
@@ -65,17 +66,6 @@ U3_WEEKS = 156
 TRAVEL_BAND_EDGES = (5, 10, 15, 20)
 TRAVEL_BAND_LABELS = ("00_05", "06_10", "11_15", "16_20", "over_20")
 GROUPS = ("all", "arope", "non_arope", "q1", "q2", "q3", "q4", "q5")
-# the weekly keyed streams of phase A and whether they are drawn per service type
-WEEKLY_STREAMS = {
-    "first_contact": False,
-    "first_contact_understood": True,
-    "word_of_mouth": True,
-    "outreach": False,
-    "outreach_understood": True,
-    "broker": False,
-    "referral": True,
-    "dropout": True,
-}
 INFO = DIMENSIONS.index("information")
 CAPACITY = DIMENSIONS.index("capacity")
 FIT = DIMENSIONS.index("fit")
@@ -99,20 +89,6 @@ TYPE_COLUMNS = (
 def _py(value):
     """A numpy scalar as the plain Python value (bool, int or float)."""
     return value.item() if hasattr(value, "item") else value
-
-
-def _uniform_table(seed: int, stream: str, week: int, keys: list[int], types: bool) -> dict:
-    """The keyed draws of sim.rng.uniform, asked for many keys in one call (a draw depends
-    only on its keys, so asking together changes nothing; it only saves call overhead):
-    {key: u} or, with types, {key: [u per type]}."""
-    if not keys:
-        return {}
-    k = np.array(keys, dtype=np.int64)
-    if types:
-        u = rng.uniform(seed, stream, week, k[:, None], np.arange(N_TYPES)[None, :])
-    else:
-        u = rng.uniform(seed, stream, week, k)
-    return dict(zip(keys, u.tolist(), strict=True))
 
 
 class ServiceAgent(mesa.Agent):
@@ -177,7 +153,7 @@ class ServiceAgent(mesa.Agent):
         model = self.model
         ranked = []
         for family, t in applicants:
-            draw = int(rng.keyed_bits(model.seed, "admission", week, family.key, self.sid))
+            draw = rng.bits_one(model.seed, "admission", week, family.key, self.sid)
             order = (self.priority_class(family), family.applied_week[t], draw, family.key)
             ranked.append((order, family, t))
         ranked.sort(key=lambda item: item[0])
@@ -380,12 +356,20 @@ class FamilyAgent(mesa.Agent):
 
         # universal first contact in the week of birth; understood per type by comprehension
         if self.youngest_age_weeks == 0:
-            if model.draws["first_contact"][key] < info.first_contact_reach:
+            if (
+                rng.uniform_one(model.seed, "first_contact", model.week, key)
+                < info.first_contact_reach
+            ):
                 events[HEALTH] = True
                 comp_fc = max(comp_local, model.first_contact_interpreter)
                 for t in range(N_TYPES):
                     if SERVICE_TYPES[t] in info.first_contact_informs:
-                        if model.draws["first_contact_understood"][key][t] < comp_fc:
+                        if (
+                            rng.uniform_one(
+                                model.seed, "first_contact_understood", model.week, key, t
+                            )
+                            < comp_fc
+                        ):
                             events[t] = True
 
         # word of mouth: ties who used the type last week (1 - (1 - p)^users)
@@ -397,7 +381,7 @@ class FamilyAgent(mesa.Agent):
             if users > 0:
                 plan["wom_heard"][t] = True
                 p = 1.0 - (1.0 - info.wom_prob_per_tie_week) ** users
-                if model.draws["word_of_mouth"][key][t] < p:
+                if rng.uniform_one(model.seed, "word_of_mouth", model.week, key, t) < p:
                     events[t] = True
                     if not self.aware[t]:
                         plan["wom_aware"][t] = True
@@ -405,16 +389,22 @@ class FamilyAgent(mesa.Agent):
         # outreach home visits, among the families the municipality can target
         visited = False
         if self in model.outreach_pool:
-            if model.draws["outreach"][key] < model.p_outreach:
+            if rng.uniform_one(model.seed, "outreach", model.week, key) < model.p_outreach:
                 visited = True
                 for t in range(N_TYPES):
-                    if model.draws["outreach_understood"][key][t] < comp_local:
+                    if (
+                        rng.uniform_one(model.seed, "outreach_understood", model.week, key, t)
+                        < comp_local
+                    ):
                         events[t] = True
 
         # community brokers inside the family's own language group
         brokered = False
         if self in model.broker_pool:
-            if model.draws["broker"][key] < model.p_broker[self.language]:
+            if (
+                rng.uniform_one(model.seed, "broker", model.week, key)
+                < model.p_broker[self.language]
+            ):
                 brokered = True
                 events = [True] * N_TYPES
         plan["broker_contacted"] = brokered
@@ -425,7 +415,7 @@ class FamilyAgent(mesa.Agent):
             for t in range(N_TYPES):
                 warm = any(h != NO_HUB and model.hub_has_type[h][t] for h in hubs)
                 p_ref = model.spec.hubs.referral_prob_week if warm else info.referral_prob_week
-                if model.draws["referral"][key][t] < p_ref:
+                if rng.uniform_one(model.seed, "referral", model.week, key, t) < p_ref:
                     events[t] = True
                     if warm:
                         plan["hub_referrals"] += 1
@@ -475,7 +465,7 @@ class FamilyAgent(mesa.Agent):
                 minutes, trip = self.minutes_to(t, sid)
                 _, felt = self.barriers(t, model.services[sid], minutes, trip, hubs)
                 hazard = min(1.0, beh.dropout_base_week + beh.dropout_barrier_slope * felt)
-                if model.draws["dropout"][self.key][t] < hazard:
+                if rng.uniform_one(model.seed, "dropout", model.week, self.key, t) < hazard:
                     self.plan["dropout"][t] = True
             elif self.status[t] == WAITLISTED and self.ready(t):
                 if t == CHILDCARE:
@@ -546,7 +536,6 @@ class ReferenceModel(mesa.Model):
         self.broker_pool: set = set()
         self.p_outreach = 0.0
         self.p_broker: list[float] = []
-        self.draws: dict[str, dict] = {}
         self.counters: dict[str, int] = {}
         self.last: dict[str, float] = {}
         self.series: list[dict[str, float]] = []  # the weekly snapshots, burn-in included
@@ -562,12 +551,6 @@ class ReferenceModel(mesa.Model):
 
     def step(self) -> None:
         self.contact_pools()
-        # this week's keyed draws of every family, per stream (a family reads only its own)
-        keys = [f.key for f in self.families]
-        self.draws = {
-            stream: _uniform_table(self.seed, stream, self.week, keys, per_type)
-            for stream, per_type in WEEKLY_STREAMS.items()
-        }
         # phase A: every family steps on last week's state (any order gives the same plans)
         self.agents_by_type[FamilyAgent].do("step")
         self.apply()
@@ -735,9 +718,6 @@ class ReferenceModel(mesa.Model):
         pop = self.spec.population
         seed, week = self.seed, self.week
         births = conceptions = renewals = 0
-        # conception draws, keyed by each family's key (asked for all families in one call)
-        keys = [f.key for f in self.families]
-        conception_draws = _uniform_table(seed, "conception", week, keys, False)
         for f in self.families:
             f.youngest_age_weeks += 1
             age = f.youngest_age_weeks
@@ -754,7 +734,7 @@ class ReferenceModel(mesa.Model):
                 f.n_children += 1
             # a next pregnancy, once the youngest is old enough
             if age >= pop.min_birth_spacing_weeks:
-                if conception_draws[f.key] < pop.next_birth_hazard_week:
+                if rng.uniform_one(seed, "conception", week, f.key) < pop.next_birth_hazard_week:
                     conceptions += 1
                     f.youngest_age_weeks = -pop.gestation_weeks
                     plan = birth_plan(

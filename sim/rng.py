@@ -67,6 +67,28 @@ def uniform(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     return (bits >> np.uint64(11)).astype(np.float64) * _INV_2_53
 
 
+_MASK = (1 << 64) - 1
+
+
+def uniform_one(seed: int, stream: str, week: int, family: int, service: int = NO_SERVICE) -> float:
+    """One keyed uniform in plain Python (no numpy): the same 64-bit arithmetic as `uniform`,
+    so the same number. The per-agent reference draws with this."""
+    return (bits_one(seed, stream, week, family, service) >> 11) * _INV_2_53
+
+
+def bits_one(seed: int, stream: str, week: int, family: int, service: int = NO_SERVICE) -> int:
+    """`keyed_bits` for one key tuple, in plain Python integers."""
+    h = 0x6A09E667F3BCC909
+    for part in (seed & _MASK, stream_id(stream), week & _MASK, family & _MASK, service & _MASK):
+        x = ((h ^ part) + 0x9E3779B97F4A7C15) & _MASK
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & _MASK
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & _MASK
+        h = x ^ (x >> 31)
+    return h
+
+
 def normal(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     """Standard normal draws by the inverse CDF of a keyed uniform (never infinite)."""
     u = uniform(seed, stream, week, family, service)

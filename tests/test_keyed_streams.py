@@ -116,3 +116,19 @@ def test_deleting_an_unrelated_family_changes_no_other_family():
     mask = baseline["slot"] != victim_slot
     for name in deleted:
         assert np.array_equal(baseline[name][mask], deleted[name]), f"column {name} differs"
+
+
+@pytest.mark.verification
+@given(
+    seed=st.integers(0, 2**63 - 1),
+    week=st.integers(-60, 5000),
+    family=st.integers(0, 2**50),
+    service=st.integers(-1, 100_000),
+)
+def test_the_scalar_draw_of_the_reference_equals_the_vectorised_one(seed, week, family, service):
+    assert rng.uniform_one(seed, "s", week, family, service) == float(
+        rng.uniform(seed, "s", week, family, service)
+    )
+    assert rng.bits_one(seed, "s", week, family, service) == int(
+        rng.keyed_bits(seed, "s", week, family, service)
+    )
