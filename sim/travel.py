@@ -9,7 +9,9 @@ Travel minutes are integers computed once by one float64 formula shared with the
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -146,6 +148,8 @@ class CandidateSets:
         return sum(a.nbytes for a in arrays) + self.nearest_service.nbytes * 2
 
 
+# threads building candidate lists (the lists do not depend on it)
+BUILD_THREADS = 2
 # families per block while building candidate lists, and dense pairs per block (memory bound)
 _BLOCK_FAMILIES = 30_000
 _BLOCK_PAIRS = 6_000_000
@@ -186,12 +190,25 @@ def build_candidates(
         sy = service_y[ids].astype(np.int32)
         counts = np.zeros(n, dtype=np.int64)
         pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for mode, block in blocks if ids.size else []:
-            pieces.extend(
-                _block_candidates(
-                    block, mode, ids, sx, sy, families, transit, reach, cell_size_m, spec, counts
-                )
+        if ids.size:
+            # blocks are independent (each writes its own families' counts); numpy releases
+            # the GIL in the array work, so two threads use both cores
+            work = partial(
+                _block_candidates,
+                ids=ids,
+                sx=sx,
+                sy=sy,
+                families=families,
+                transit=transit,
+                reach=reach,
+                cell_size_m=cell_size_m,
+                spec=spec,
+                counts=counts,
             )
+            with ThreadPoolExecutor(max_workers=BUILD_THREADS) as pool:
+                rows_of, mode_of = [b for _, b in blocks], [m for m, _ in blocks]
+                for result in pool.map(work, rows_of, mode_of):
+                    pieces.extend(result)
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         sid_all = np.empty(int(indptr[-1]), dtype=np.int32)
