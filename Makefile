@@ -38,7 +38,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check sim tests
 
 bench: $(STAMP)
-	$(PY) benchmarks/speedup.py --families 5000 --weeks 13
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

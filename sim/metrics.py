@@ -132,7 +132,7 @@ class WindowAccumulator:
         self.nearest_minutes_sum += int(e.cand.nearest_minutes[nr, nt].astype(np.int64).sum())
         self.need_weeks += len(nr)
         er, et = np.nonzero(enrolled)
-        minutes, _ = e.minutes_to(er, et, f.service[er, et])
+        minutes = e.service_minutes[er, et]
         self.used_minutes_sum += int(minutes.astype(np.int64).sum())
         self.use_weeks += len(er)
 

@@ -72,6 +72,7 @@ class Plan:
     wom_heard: np.ndarray  # bool [F, T]: ties used the type last week (fit rises)
     wom_aware: np.ndarray  # bool [F, T]: newly aware this week through word of mouth
     chosen: np.ndarray  # int32 [F, T]: service applied to this week, or NO_SERVICE
+    chosen_minutes: np.ndarray  # int16 [F, T]: travel minutes to the chosen service
     dropout: np.ndarray  # bool [F, T]
     give_up: np.ndarray  # bool [F, T]
     preferred_blocks: np.ndarray  # bool [F, T, D] dims blocking the preferred candidate
@@ -117,6 +118,9 @@ class Engine:
         self.pref_service = np.full((n, N_TYPES), -1, dtype=np.int32)
         self.pref_minutes = np.zeros((n, N_TYPES), dtype=np.int32)
         self.none_eligible = np.zeros((n, N_TYPES), dtype=bool)
+        # travel minutes to the service each (family, type) waits for or uses: set when the
+        # family applies (its candidate's minutes), valid while waitlisted or enrolled
+        self.service_minutes = np.zeros((n, N_TYPES), dtype=np.int16)
         self.set_preferred_targets(np.arange(n))
         self.accumulator = WindowAccumulator(self)
         self.last: dict[str, float] = {}
@@ -424,6 +428,7 @@ class Engine:
             wom_heard=np.zeros((n, N_TYPES), dtype=bool),
             wom_aware=np.zeros((n, N_TYPES), dtype=bool),
             chosen=np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
+            chosen_minutes=np.zeros((n, N_TYPES), dtype=np.int16),
             dropout=np.zeros((n, N_TYPES), dtype=bool),
             give_up=np.zeros((n, N_TYPES), dtype=bool),
             preferred_blocks=np.zeros((n, N_TYPES, len(DIMENSIONS)), dtype=bool)
@@ -619,6 +624,7 @@ class Engine:
             found = self.first_match(t, fam[sel], acceptable)
             hit = found >= 0
             plan.chosen[fam[sel][hit], t] = self.cand.service[t][found[hit]]
+            plan.chosen_minutes[fam[sel][hit], t] = self.cand.minutes[t][found[hit]]
 
     def _exits(self, rows, plan, enrolled_hub):
         """Drop-out with a hazard that grows with felt barriers; give-up after waiting too long."""
@@ -629,7 +635,8 @@ class Engine:
         if er.size:
             fam = rows[er]
             svc = f.service[fam, et]
-            mins, trips = self.minutes_to(fam, et, svc)
+            mins = self.service_minutes[fam, et]
+            trips = self.trip_cents(fam, mins)
             felt = evaluate(self.pair_inputs(fam, et, svc, mins, trips, enrolled_hub)).felt
             hazard = np.minimum(1.0, beh.dropout_base_week + beh.dropout_barrier_slope * felt)
             u = rng.uniform(seed, "dropout", week, f.key[fam], et)
@@ -751,6 +758,7 @@ class Engine:
         ar, at = np.nonzero((plan.chosen != NO_SERVICE) & (f.status == NONE))
         f.status[ar, at] = WAITLISTED
         f.service[ar, at] = plan.chosen[ar, at]
+        self.service_minutes[ar, at] = plan.chosen_minutes[ar, at]
         f.applied_week[ar, at] = week
         f.status_week[ar, at] = week
         counters["applications"] = len(ar)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sim import rng
 from sim.barriers import evaluate
 from sim.city import build_city
-from sim.population import N_TYPES, NONE, _spatial_ties, initial_families
+from sim.population import ENROLLED, N_TYPES, NONE, WAITLISTED, _spatial_ties, initial_families
 from sim.travel import build_candidates, travel_minutes
 from sim.week import Engine
 from sim.world import build_world
@@ -179,3 +179,16 @@ def test_the_staged_acceptability_check_equals_the_full_evaluation():
         agreed += rows.size
         assert 0 < full.sum() < full.size  # both outcomes occur
     assert agreed > 10_000
+
+
+def test_the_kept_travel_minutes_of_a_service_in_use_are_its_travel_time():
+    """Engine.service_minutes (set at application) equals the travel-time formula for every
+    (family, type) that waits for or uses a service."""
+    engine = Engine(build_world(small_scenario(city={"seed": 6}), 6))
+    for _ in range(40):
+        engine.step()
+    f = engine.families
+    rows, types = np.nonzero((f.status == ENROLLED) | (f.status == WAITLISTED))
+    assert rows.size > 300
+    minutes, _ = engine.minutes_to(rows, types, f.service[rows, types])
+    assert np.array_equal(engine.service_minutes[rows, types], minutes)
