@@ -8,6 +8,7 @@ keyed by the family key = slot * 4096 + generation (see rng.py), never by the ro
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -500,42 +501,59 @@ def _spatial_ties(pop, seed: int, table: FamilyTable):
         ]
     )
     own = int(np.flatnonzero((offsets[:, 0] == 0) & (offsets[:, 1] == 0))[0])
-    for start in range(0, n, _TIE_BLOCK):
+    # int32 cell arithmetic (grids are at most 4,000 x 4,000 cells)
+    dx = offsets[:, 0].astype(np.int32)
+    dy = offsets[:, 1].astype(np.int32)
+    occupancy32 = occupancy.astype(np.int32)
+    by_lang32 = by_lang.astype(np.int32)
+
+    def block(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
         rows = np.arange(start, min(n, start + _TIE_BLOCK))
-        bx = x[rows, None] + offsets[None, :, 0]
-        by = y[rows, None] + offsets[None, :, 1]
+        bx = x[rows, None].astype(np.int32) + dx[None, :]
+        by = y[rows, None].astype(np.int32) + dy[None, :]
         inside = (bx >= 0) & (bx < width) & (by >= 0) & (by < height)
-        bcell = np.where(inside, bx * height + by, 0)
+        bcell = np.where(inside, bx * np.int32(height) + by, 0)
         la = lang[rows]
-        count_all = np.where(inside, occupancy[bcell], 0)
-        count_same = np.where(inside, by_lang[bcell, la[:, None]], 0)
-        count_all[:, own] -= 1  # not oneself
-        count_same[:, own] -= 1
-        cum_all = np.cumsum(count_all, axis=1)
-        cum_same = np.cumsum(count_same, axis=1)
-        total_all, total_same = cum_all[:, -1], cum_same[:, -1]
+        count = {
+            False: np.where(inside, occupancy32[bcell], 0),
+            True: np.where(inside, by_lang32[bcell, la[:, None]], 0),
+        }
+        for c in count.values():
+            c[:, own] -= 1  # not oneself
+        cum = {same: np.cumsum(c, axis=1, dtype=np.int32) for same, c in count.items()}
+        total_all, total_same = cum[False][:, -1], cum[True][:, -1]
         own_cell = cell[rows]
         self_all = rank[rows] - cell_start[own_cell]
         self_same = self_all - lang_start[own_cell, la]
-        k_rows = np.arange(len(rows))
+        out = []
         for k in range(pop.ties_spatial):
             use_same = (rng.uniform(seed, "tie_homophily", k, keys[rows]) < pop.tie_homophily) & (
                 total_same > 0
             )
             pool = np.where(use_same, total_same, total_all)
-            ok = pool > 0
             j = np.floor(rng.uniform(seed, "tie_spatial", k, keys[rows]) * pool).astype(np.int64)
             j = np.minimum(j, np.maximum(pool - 1, 0))
-            cum = np.where(use_same[:, None], cum_same, cum_all)
-            cnt = np.where(use_same[:, None], count_same, count_all)
-            o = np.minimum((cum <= j[:, None]).sum(axis=1), len(offsets) - 1)
-            pos = j - (cum[k_rows, o] - cnt[k_rows, o])
+            o = np.zeros(len(rows), dtype=np.int64)
+            before = np.zeros(len(rows), dtype=np.int64)
+            for same in (False, True):
+                i = np.flatnonzero(use_same == same)
+                oi = np.minimum((cum[same][i] <= j[i, None]).sum(axis=1), len(offsets) - 1)
+                o[i] = oi
+                before[i] = cum[same][i, oi] - count[same][i, oi]
+            pos = j - before
             # in one's own cell the members after oneself move up by one
             pos += (o == own) & (pos >= np.where(use_same, self_same, self_all))
-            target = bcell[k_rows, o]
+            target = bcell[np.arange(len(rows)), o]
             first = cell_start[target] + np.where(use_same, lang_start[target, la], 0)
             pick = order[np.minimum(first + pos, n - 1)]
-            yield rows[ok], pick[ok]
+            ok = pool > 0
+            out.append((rows[ok], pick[ok]))
+        return out
+
+    # blocks are independent; numpy releases the GIL in the array work
+    with ThreadPoolExecutor(max_workers=2) as pool_of_threads:
+        for pairs in pool_of_threads.map(block, range(0, n, _TIE_BLOCK)):
+            yield from pairs
 
 
 def _csr_of(sorted_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
