@@ -106,21 +106,28 @@ class WindowAccumulator:
         u3 = (age >= 0) & (age < U3_WEEKS)
         enrolled = f.status == ENROLLED
         in_care = enrolled[:, CHILDCARE] & u3
-        groups = {
-            "all": u3,
-            "arope": u3 & f.is_arope,
-            "non_arope": u3 & ~f.is_arope,
-            **{f"q{q}": u3 & (f.income_quintile == q) for q in range(1, 6)},
+        # children under 3 and those in care, by AROPE status and by income quintile
+        arope = f.is_arope[u3]
+        quintile = f.income_quintile[u3]
+        care = in_care[u3]
+        by_arope = np.bincount(arope, minlength=2)
+        care_arope = np.bincount(arope, weights=care, minlength=2)
+        by_q = np.bincount(quintile, minlength=6)
+        care_q = np.bincount(quintile, weights=care, minlength=6)
+        counts = {
+            "all": (int(by_arope.sum()), float(care_arope.sum())),
+            "arope": (int(by_arope[1]), float(care_arope[1])),
+            "non_arope": (int(by_arope[0]), float(care_arope[0])),
+            **{f"q{q}": (int(by_q[q]), float(care_q[q])) for q in range(1, 6)},
         }
-        for name, mask in groups.items():
-            count = int(mask.sum())
-            self.weekly[name].append(float(in_care[mask].sum()) / count if count else float("nan"))
+        for name, (count, cared) in counts.items():
+            self.weekly[name].append(cared / count if count else float("nan"))
         self.u3_weeks += u3
         self.u3_enrolled_weeks += in_care
-        self.enrolled_u3["all"] += int(in_care.sum())
-        self.enrolled_u3["arope"] += int((in_care & f.is_arope).sum())
+        self.enrolled_u3["all"] += int(care_arope.sum())
+        self.enrolled_u3["arope"] += int(care_arope[1])
 
-        need = e.needs()
+        need = plan.need if plan.need is not None else e.needs()
         self.need_seen |= need
         self.used_seen |= enrolled
 
@@ -128,12 +135,12 @@ class WindowAccumulator:
         self.uncontacted_need_weeks += int(uncontacted.sum())
         self.uncontacted_aware_weeks += int((uncontacted & f.aware).sum())
         self.wom_uncontacted_events += int((plan.wom_aware & ~f.staff_contacted[:, None]).sum())
-        nr, nt = np.nonzero(need)
-        self.nearest_minutes_sum += int(e.cand.nearest_minutes[nr, nt].astype(np.int64).sum())
-        self.need_weeks += len(nr)
+        self.nearest_minutes_sum += int(
+            np.where(need, e.cand.nearest_minutes, 0).sum(dtype=np.int64)
+        )
+        self.need_weeks += int(need.sum())
+        self.used_minutes_sum += int(np.where(enrolled, e.service_minutes, 0).sum(dtype=np.int64))
         er, et = np.nonzero(enrolled)
-        minutes = e.service_minutes[er, et]
-        self.used_minutes_sum += int(minutes.astype(np.int64).sum())
         self.use_weeks += len(er)
 
         unmet = need & ~enrolled

@@ -76,6 +76,7 @@ class Plan:
     dropout: np.ndarray  # bool [F, T]
     give_up: np.ndarray  # bool [F, T]
     preferred_blocks: np.ndarray  # bool [F, T, D] dims blocking the preferred candidate
+    need: np.ndarray | None = None  # bool [F, T]: this week's needs (read by measurement)
     counters: dict[str, int] = field(default_factory=dict)
 
 
@@ -434,6 +435,7 @@ class Engine:
             preferred_blocks=np.zeros((n, N_TYPES, len(DIMENSIONS)), dtype=bool)
             if measuring
             else np.zeros((0, N_TYPES, len(DIMENSIONS)), dtype=bool),
+            need=need,
         )
         # pools for contact channels: counted over everyone, before any chunking
         pop = self.scenario.population
