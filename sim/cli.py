@@ -1,4 +1,5 @@
-"""Command line: famsim run | validate | demo (also `python -m sim`).
+"""Command line: famsim run | compare | validate | sweep | sensitivity | demo (also
+`python -m sim`).
 
 Bad input gives one line on stderr naming the file, key path and what is allowed, exit
 code 2, and nothing written.
@@ -89,6 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", type=Path)
     validate.add_argument("--quiet", action="store_true")
 
+    sweep = sub.add_parser("sweep", help="run a sweep file's design (resumable, any executor)")
+    sweep.add_argument("sweep", type=Path)
+    sweep.add_argument("--out", type=Path, help="results folder (default: results/sweeps/<name>)")
+    sweep.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    sweep.add_argument(
+        "--dask",
+        metavar="local|tcp://HOST:PORT",
+        help="run on Dask: 'local' starts a cluster on 127.0.0.1, or a scheduler's address",
+    )
+    sweep.add_argument(
+        "--resume", action="store_true", help="continue the sweep in --out (the default there)"
+    )
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    sens = sub.add_parser("sensitivity", help="Sobol' or Morris indices of a finished sweep")
+    sens.add_argument("sweep", type=Path)
+    sens.add_argument(
+        "--out", type=Path, help="the sweep's results folder (default: results/sweeps/<name>)"
+    )
+    sens.add_argument("--quiet", action="store_true")
+
     demo = sub.add_parser("demo", help="run the default city and write results/demo")
     demo.add_argument("--quiet", action="store_true")
     return parser
@@ -125,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "demo":
             return _demo(args.quiet)
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "sensitivity":
+            return _sensitivity(args)
     except ScenarioError as exc:
         # bad input: one line, exit code 2, and nothing has been written yet
         print(_one_line(f"famsim: error: {exc}"), file=sys.stderr)
@@ -327,3 +353,86 @@ def _demo(quiet: bool) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _sweep_out(sweep, out: Path | None) -> Path:
+    from sim.results import default_out_dir
+
+    return out if out is not None else default_out_dir("sweeps") / sweep.name
+
+
+def _sweep(args) -> int:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sim.runner import default_workers
+    from sim.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = _sweep_out(sweep, args.out)
+    _check_out(out)
+    _preflight(sweep.base, args.sweep)
+    workers = args.workers or default_workers()
+    if args.dask is None:
+        # forkserver: workers start from a clean process, not a fork of a threaded parent
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            report = run_sweep(sweep, out, pool, "process-pool", workers, args.resume, args.quiet)
+    else:
+        report = _sweep_on_dask(sweep, out, args.dask, workers, args.resume, args.quiet)
+    if not args.quiet:
+        print(
+            f"{sweep.name}: {report.total} runs ({report.done_before} already done, "
+            f"{report.ran} run now, {report.failed} failed) in {report.seconds:.1f} s -> {out}"
+        )
+    return 0
+
+
+def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, quiet: bool):
+    from sim.sweep import run_sweep
+
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ScenarioError(
+            "<command line>",
+            "--dask",
+            "Dask is not installed; install the extra: pip install 'famsim[dask]'",
+        ) from None
+    if address == "local":
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            return run_sweep(
+                sweep, out, client.get_executor(), "dask-local", workers, resume, quiet
+            )
+    if not address.startswith("tcp://"):
+        raise ScenarioError(
+            "<command line>", "--dask", f"value {address!r}; allowed: local or tcp://HOST:PORT"
+        )
+    with Client(address, timeout=30) as client:
+        n = len(client.scheduler_info().get("workers", {})) or workers
+        return run_sweep(sweep, out, client.get_executor(), f"dask {address}", n, resume, quiet)
+
+
+def _sensitivity(args) -> int:
+    from sim.sensitivity import analyse
+    from sim.sweep import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = _sweep_out(sweep, args.out)
+    written = analyse(sweep, out, out / "sensitivity")
+    if not args.quiet:
+        import pandas as pd
+
+        table = pd.read_csv(written[0])
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {len(written)} files to {out / 'sensitivity'}")
+    return 0

@@ -1,0 +1,684 @@
+"""Scenario sweeps: a design over scenario key paths, replications with common random
+numbers, results that survive interruption, any concurrent.futures executor.
+
+A sweep file (TOML) names a base scenario, a sampler and the parameters by their scenario
+key paths:
+
+    name = "smoke"
+    base = "../base.toml"           # relative to the sweep file
+    replications = 2
+    seed = 2026                     # replication seeds: SeedSequence(seed) children
+    chunk_size = 4                  # runs per results file
+    [run]                           # optional: weeks, burn_in_weeks, families
+    [sampler]
+    kind = "grid"                   # grid | lhs | sobol | morris
+    [parameters]
+    "information.outreach_workers" = [0.0, 4.0]            # grid: a list of values
+    "behaviour.trust_gain_enrolled_week" = { low = 0.0, high = 0.02 }   # samplers
+
+Every run has a stable id: a hash of the design point's resolved scenario, the replication
+seed and the model version (git commit and dirty flag). Replication r has the same seed at
+every design point, so differences between points are not noise. Only the parent process
+writes: results arrive from the executor and are written in chunks of Parquet, each under
+a temporary name (`_tmp-...`, which Parquet readers skip) and renamed into place, so an
+interrupted sweep resumes without recomputing a committed run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ScenarioError
+from sim.metrics import metric_columns
+from sim.runner import git_state, package_versions, replication_seed, scale_scenario
+from sim.scenario import Scenario, _suggest, load_scenario, scenario_from_dict
+
+SAMPLERS = ("grid", "lhs", "sobol", "morris")
+TOP_KEYS = (
+    "name",
+    "base",
+    "replications",
+    "seed",
+    "chunk_size",
+    "run",
+    "sampler",
+    "parameters",
+    "sensitivity",
+)
+SAMPLER_KEYS = {
+    "grid": ("kind",),
+    "lhs": ("kind", "samples", "seed"),
+    "sobol": ("kind", "samples", "seed"),
+    "morris": ("kind", "samples", "levels", "seed"),
+}
+RUN_KEYS = ("weeks", "burn_in_weeks", "families")
+RUNS_DIR = "runs"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    path: str  # scenario key path, dotted
+    values: tuple[Any, ...] | None = None  # grid
+    low: float | None = None  # samplers
+    high: float | None = None
+    integer: bool = False  # the scenario field holds whole numbers: sampled values are rounded
+
+
+@dataclass
+class Sweep:
+    file: Path
+    name: str
+    base: Scenario
+    replications: int
+    seed: int
+    chunk_size: int
+    sampler: dict[str, Any]
+    parameters: list[Parameter]
+    sensitivity_metrics: list[str]
+    document: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return str(self.sampler["kind"])
+
+    def content_hash(self) -> str:
+        doc = {"sweep": self.document, "base": self.base.resolved_dict()}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+    def problem(self) -> dict[str, Any]:
+        """The SALib problem of a sampled sweep."""
+        return {
+            "num_vars": len(self.parameters),
+            "names": [p.path for p in self.parameters],
+            "bounds": [[p.low, p.high] for p in self.parameters],
+        }
+
+
+# ----------------------------------------------------------------------------------------
+# reading and validating a sweep file
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file; every error is a one-line ScenarioError naming the
+    file and the key."""
+    path = Path(path)
+    origin = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(origin, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(origin, "", f"cannot read the file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(origin, "", f"not valid TOML ({exc})") from None
+    _known(origin, "", data, TOP_KEYS)
+    for key in ("base", "sampler", "parameters"):
+        if key not in data:
+            raise ScenarioError(origin, key, "missing; a sweep needs base, sampler and parameters")
+    name = _typed(origin, "name", data.get("name", path.stem), str, "a name")
+    from sim.scenario import NAME_PATTERN
+
+    if not NAME_PATTERN.match(name):
+        raise ScenarioError(
+            origin, "name", f"value {name!r}; allowed: letters, digits, '_' and '-' (at most 64)"
+        )
+    base_file = _typed(origin, "base", data["base"], str, "a path to a scenario file")
+    base_path = (path.parent / base_file).resolve()
+    if not base_path.is_file():
+        raise ScenarioError(origin, "base", f"value {base_file!r}: no such scenario file")
+    base = load_scenario(base_path)
+    run = data.get("run", {})
+    if not isinstance(run, dict):
+        raise ScenarioError(origin, "run", "must be a table of weeks, burn_in_weeks, families")
+    _known(origin, "run", run, RUN_KEYS)
+    base = _with_run(base, run, origin)
+    replications = _positive_int(origin, "replications", data.get("replications", 1))
+    seed = _non_negative_int(origin, "seed", data.get("seed", base.run.seed))
+    chunk_size = _positive_int(origin, "chunk_size", data.get("chunk_size", 8))
+    sampler = data["sampler"]
+    if not isinstance(sampler, dict) or "kind" not in sampler:
+        raise ScenarioError(origin, "sampler.kind", f"missing; allowed: {', '.join(SAMPLERS)}")
+    kind = sampler["kind"]
+    if kind not in SAMPLERS:
+        raise ScenarioError(
+            origin,
+            "sampler.kind",
+            f"value {kind!r}; {_suggest(kind, SAMPLERS)}allowed: {', '.join(SAMPLERS)}",
+        )
+    _known(origin, "sampler", sampler, SAMPLER_KEYS[kind])
+    sampler = dict(sampler)
+    if kind != "grid":
+        sampler["samples"] = _positive_int(origin, "sampler.samples", sampler.get("samples"))
+        sampler["seed"] = _non_negative_int(origin, "sampler.seed", sampler.get("seed", 0))
+    if kind == "sobol" and sampler["samples"] & (sampler["samples"] - 1):
+        raise ScenarioError(
+            origin,
+            "sampler.samples",
+            f"value {sampler['samples']}: Sobol' sampling needs a power of two (e.g. 64, 128, 256)",
+        )
+    if kind == "morris":
+        sampler["levels"] = _positive_int(origin, "sampler.levels", sampler.get("levels", 4))
+    parameters = _parameters(origin, kind, data["parameters"], base)
+    sens = data.get("sensitivity", {})
+    if not isinstance(sens, dict):
+        raise ScenarioError(origin, "sensitivity", "must be a table with metrics = [...]")
+    _known(origin, "sensitivity", sens, ("metrics",))
+    metrics = sens.get("metrics", [])
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ScenarioError(origin, "sensitivity.metrics", "must be a list of metric names")
+    known = metric_columns()
+    for metric in metrics:
+        if metric not in known:
+            raise ScenarioError(
+                origin,
+                "sensitivity.metrics",
+                f"value {metric!r}: {_suggest(metric, known)}not a measure famsim reports",
+            )
+    if kind in ("sobol", "morris") and not metrics:
+        raise ScenarioError(
+            origin, "sensitivity.metrics", "a sobol or morris sweep names the measures to analyse"
+        )
+    sweep = Sweep(
+        path, name, base, replications, seed, chunk_size, sampler, parameters, metrics, data
+    )
+    # every design point must be a valid scenario: check them all before anything runs
+    for point in design(sweep):
+        point_scenario(sweep, point)
+    return sweep
+
+
+def _with_run(base: Scenario, run: dict[str, Any], origin: str) -> Scenario:
+    data = base.resolved_dict()
+    for key in ("weeks", "burn_in_weeks"):
+        if key in run:
+            data["run"][key] = run[key]
+    scenario = scenario_from_dict(data, origin, strict=True)
+    if "families" in run:
+        families = _positive_int(origin, "run.families", run["families"])
+        data["city"]["families"] = families
+        scenario_from_dict(data, origin, strict=True)  # range checks on the requested size
+        scenario = scenario_from_dict(scale_scenario(scenario, families).resolved_dict(), origin)
+    return scenario
+
+
+def _parameters(origin: str, kind: str, table: Any, base: Scenario) -> list[Parameter]:
+    if not isinstance(table, dict) or not table:
+        raise ScenarioError(origin, "parameters", "must be a table of scenario key paths")
+    resolved = base.resolved_dict()
+    out = []
+    for path, spec in table.items():
+        current = _value_at(origin, resolved, path)
+        integer = isinstance(current, int) and not isinstance(current, bool)
+        if not isinstance(current, int | float) or isinstance(current, bool):
+            raise ScenarioError(
+                origin, f"parameters.{path}", f"holds {current!r}; only numbers can be swept"
+            )
+        if kind == "grid":
+            if not isinstance(spec, list) or not spec:
+                raise ScenarioError(
+                    origin, f"parameters.{path}", "a grid sweep lists the values, e.g. [0.0, 1.0]"
+                )
+            for value in spec:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise ScenarioError(
+                        origin, f"parameters.{path}", f"value {value!r} is not a number"
+                    )
+            out.append(Parameter(path, values=tuple(spec), integer=integer))
+        else:
+            if not isinstance(spec, dict) or set(spec) != {"low", "high"}:
+                raise ScenarioError(
+                    origin,
+                    f"parameters.{path}",
+                    f"a {kind} sweep gives a range: {{ low = ..., high = ... }}",
+                )
+            low, high = spec["low"], spec["high"]
+            for key, value in (("low", low), ("high", high)):
+                if (
+                    not isinstance(value, int | float)
+                    or isinstance(value, bool)
+                    or not math.isfinite(value)
+                ):
+                    raise ScenarioError(
+                        origin,
+                        f"parameters.{path}.{key}",
+                        f"value {value!r} is not a finite number",
+                    )
+            if not low < high:
+                raise ScenarioError(
+                    origin, f"parameters.{path}", f"low {low} must be below high {high}"
+                )
+            out.append(Parameter(path, low=float(low), high=float(high), integer=integer))
+    return out
+
+
+def _value_at(origin: str, data: dict[str, Any], path: str) -> Any:
+    """The value at a dotted key path; a number indexes a list (e.g. a fee band)."""
+    node: Any = data
+    walked = []
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            options = (
+                [str(i) for i in range(len(node))]
+                if isinstance(node, list)
+                else list(node)
+                if isinstance(node, dict)
+                else []
+            )
+            where = ".".join(walked) or "the scenario"
+            raise ScenarioError(
+                origin,
+                f"parameters.{path}",
+                f"{part!r} is not a key of {where}; {_suggest(part, options)}"
+                f"allowed: {', '.join(options) or 'nothing (it holds a value)'}",
+            )
+        walked.append(part)
+    return node
+
+
+def _known(origin: str, prefix: str, table: dict[str, Any], allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    for key in table:
+        if key not in allowed:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ScenarioError(
+                origin, where, f"unknown key; {_suggest(key, allowed)}allowed: {', '.join(allowed)}"
+            )
+
+
+def _typed(origin: str, key: str, value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise ScenarioError(origin, key, f"value {value!r}; allowed: {what}")
+    return value
+
+
+def _positive_int(origin: str, key: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ScenarioError(origin, key, f"value {value!r}; allowed: a whole number >= 1")
+    return value
+
+
+def _non_negative_int(origin: str, key: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ScenarioError(origin, key, f"value {value!r}; allowed: a whole number >= 0")
+    return value
+
+
+# ----------------------------------------------------------------------------------------
+# the design
+
+
+def design(sweep: Sweep) -> list[dict[str, Any]]:
+    """Design points in a fixed order: {key path: value}."""
+    names = [p.path for p in sweep.parameters]
+    if sweep.kind == "grid":
+        rows = list(itertools.product(*(p.values for p in sweep.parameters)))
+    else:
+        rows = sample_unit(sweep.kind, sweep.problem(), sweep.sampler).tolist()
+    points = []
+    for row in rows:
+        point = {}
+        for p, value in zip(sweep.parameters, row, strict=True):
+            point[p.path] = (
+                int(round(value))
+                if p.integer
+                else float(value)
+                if not isinstance(value, int)
+                else value
+            )
+        points.append(point)
+    _ = names
+    return points
+
+
+def sample_unit(kind: str, problem: dict[str, Any], sampler: dict[str, Any]) -> np.ndarray:
+    """Sample matrix [rows, D] in the parameters' own ranges (lhs, sobol, morris)."""
+    n = int(sampler["samples"])
+    seed = int(sampler.get("seed", 0))
+    bounds = np.array(problem["bounds"], dtype=float)
+    if kind == "lhs":
+        from scipy.stats import qmc
+
+        unit = qmc.LatinHypercube(d=problem["num_vars"], seed=seed).random(n)
+        return qmc.scale(unit, bounds[:, 0], bounds[:, 1])
+    if kind == "sobol":
+        from SALib.sample import sobol
+
+        return sobol.sample(problem, n, calc_second_order=True, seed=seed)
+    if kind == "morris":
+        from SALib.sample import morris
+
+        return morris.sample(problem, n, num_levels=int(sampler.get("levels", 4)), seed=seed)
+    raise ValueError(f"no sampler {kind!r}")
+
+
+def point_scenario(sweep: Sweep, point: dict[str, Any]) -> Scenario:
+    """The base scenario with the point's values, validated (errors name the key path)."""
+    data = sweep.base.resolved_dict()
+    for path, value in point.items():
+        node: Any = data
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    data["run"]["seed"] = sweep.seed
+    data["run"]["replications"] = sweep.replications
+    return scenario_from_dict(data, str(sweep.file))
+
+
+def model_version() -> dict[str, Any]:
+    return git_state()
+
+
+def run_id(scenario: Scenario, seed: int, version: dict[str, Any]) -> str:
+    doc = {"scenario": scenario.resolved_dict(), "seed": seed, "version": version}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Task:
+    run_id: str
+    point: int
+    replication: int
+    seed: int
+    scenario: Scenario
+    values: dict[str, Any]
+
+
+def tasks(sweep: Sweep, version: dict[str, Any] | None = None) -> list[Task]:
+    version = version if version is not None else model_version()
+    out = []
+    for i, point in enumerate(design(sweep)):
+        scenario = point_scenario(sweep, point)
+        for r in range(sweep.replications):
+            seed = replication_seed(sweep.seed, r)
+            out.append(Task(run_id(scenario, seed, version), i, r, seed, scenario, point))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# running
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """One run in a worker: its row of results, or its error as data."""
+    from sim.runner import run_replication
+
+    started = time.perf_counter()
+    row: dict[str, Any] = {
+        "run_id": task.run_id,
+        "point": task.point,
+        "replication": task.replication,
+        "seed": task.seed,
+        **{f"param:{k}": v for k, v in task.values.items()},
+    }
+    try:
+        result = run_replication(task.scenario, task.replication)
+    except (ValueError, ArithmeticError, MemoryError) as exc:
+        return {**row, "status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
+    if result.row is None:
+        return {**row, "status": "failed", "error": str(result.status.get("error")), "seconds": 0.0}
+    metrics = {k: result.row[k] for k in metric_columns()}
+    return {
+        **row,
+        "status": "ok",
+        "error": "",
+        "seconds": round(time.perf_counter() - started, 3),
+        "worker_pid": os.getpid(),
+        **metrics,
+    }
+
+
+def committed(out: Path) -> pd.DataFrame:
+    """The runs already written to `out` (committed chunks only)."""
+    files = sorted((out / RUNS_DIR).glob("part-*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=["run_id"])
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def _write_chunk(out: Path, rows: list[dict[str, Any]]) -> Path:
+    folder = out / RUNS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    index = len(list(folder.glob("part-*.parquet")))
+    path = folder / f"part-{index:05d}.parquet"
+    while path.exists():
+        index += 1
+        path = folder / f"part-{index:05d}.parquet"
+    tmp = folder / f"_tmp-{path.name}"
+    pd.DataFrame(rows).to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f"_tmp-{path.name}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def prepare_out(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any] | None:
+    """Refuse a folder that holds another sweep; returns its manifest when it holds this one."""
+    manifest_path = out / "manifest.json"
+    if out.exists() and not out.is_dir():
+        raise ScenarioError("<command line>", "--out", f"{str(out)!r} exists and is not a folder")
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if old.get("sweep_hash") != sweep.content_hash():
+            raise ScenarioError(
+                "<command line>",
+                "--out",
+                f"{str(out)!r} holds another sweep ({old.get('sweep_file')}); "
+                "allowed: an empty folder or one holding this sweep",
+            )
+        return old
+    if resume:
+        raise ScenarioError("<command line>", "--resume", f"{str(out)!r} holds no sweep to resume")
+    if out.exists() and any(out.iterdir()):
+        raise ScenarioError(
+            "<command line>",
+            "--out",
+            f"{str(out)!r} is not empty and holds no sweep; allowed: an empty or new folder",
+        )
+    return None
+
+
+@dataclass
+class SweepReport:
+    total: int
+    done_before: int
+    ran: int
+    failed: int
+    seconds: float
+    out: Path
+
+
+def run_sweep(
+    sweep: Sweep,
+    out: Path,
+    executor: Executor,
+    executor_label: str,
+    workers: int,
+    resume: bool = False,
+    quiet: bool = True,
+    on_commit: Callable[[Path], None] | None = None,
+) -> SweepReport:
+    """Run every missing run of the sweep through `executor`; the caller owns the executor."""
+    started = time.perf_counter()
+    version = model_version()
+    old = prepare_out(sweep, out, resume)
+    out.mkdir(parents=True, exist_ok=True)
+    all_tasks = tasks(sweep, version)
+    manifest = {
+        "sweep_file": str(sweep.file),
+        "sweep_hash": sweep.content_hash(),
+        "sweep": sweep.document,
+        "base_scenario": sweep.base.resolved_dict(),
+        "sampler": sweep.sampler,
+        "replications": sweep.replications,
+        "replication_seeds": [replication_seed(sweep.seed, r) for r in range(sweep.replications)],
+        "seed": sweep.seed,
+        "design_points": len(all_tasks) // sweep.replications,
+        "runs": len({t.run_id for t in all_tasks}),
+        "versions": package_versions_with_sweep(),
+        "git": version,
+        "executor": executor_label,
+        "workers": workers,
+        "created": (old or {}).get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z") if old else None,
+    }
+    _write_json(out / "manifest.json", manifest)
+    if not (out / "design.parquet").exists():
+        design_rows = [
+            {"point": t.point, **{f"param:{k}": v for k, v in t.values.items()}}
+            for t in all_tasks
+            if t.replication == 0
+        ]
+        tmp = out / "_tmp-design.parquet"
+        pd.DataFrame(design_rows).to_parquet(tmp, index=False)
+        os.replace(tmp, out / "design.parquet")
+    # which invocation computed a row: a resumed sweep never rewrites an earlier session's
+    session = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    done = set(committed(out)["run_id"])
+    # design points that coincide (Saltelli's matrices can repeat a point) share their runs
+    unique = list({t.run_id: t for t in reversed(all_tasks)}.values())[::-1]
+    todo = [t for t in unique if t.run_id not in done]
+    bar = _bar(len(unique), len(done), sweep.name, quiet)
+    buffer: list[dict[str, Any]] = []
+    failed = 0
+    pending: dict[Future, Task] = {}
+    queue = iter(todo)
+    limit = max(2 * workers, 2)
+    seen: set[str] = set()
+
+    def fill() -> None:
+        for task in itertools.islice(queue, limit - len(pending)):
+            pending[executor.submit(run_task, task)] = task
+
+    fill()
+    while pending:
+        finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for future in finished:
+            task = pending.pop(future)
+            exc = future.exception()
+            if exc is not None:
+                row = {
+                    "run_id": task.run_id,
+                    "point": task.point,
+                    "replication": task.replication,
+                    "seed": task.seed,
+                    **{f"param:{k}": v for k, v in task.values.items()},
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "seconds": 0.0,
+                }
+            else:
+                row = future.result()
+            if row["run_id"] in seen:  # an executor that delivered a run twice
+                continue
+            seen.add(row["run_id"])
+            row["session"] = session
+            failed += row["status"] != "ok"
+            buffer.append(row)
+            if bar:
+                bar.update(1)
+                bar.set_postfix(failed=failed)
+            if len(buffer) >= sweep.chunk_size:
+                path = _write_chunk(out, buffer)
+                buffer = []
+                if on_commit:
+                    on_commit(path)
+        fill()
+    if buffer:
+        path = _write_chunk(out, buffer)
+        if on_commit:
+            on_commit(path)
+    if bar:
+        bar.close()
+    return SweepReport(
+        len(unique), len(done), len(todo), failed, time.perf_counter() - started, out
+    )
+
+
+def package_versions_with_sweep() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = package_versions()
+    for name in ("SALib", "dask", "distributed"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _bar(total: int, initial: int, name: str, quiet: bool):
+    import sys
+
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=name, unit="run", dynamic_ncols=True)
+
+
+def results(out: Path) -> pd.DataFrame:
+    """Every committed run of a sweep folder, one row per run id, in design order."""
+    frame = committed(out)
+    if frame.empty:
+        return frame
+    return frame.sort_values(["point", "replication"]).reset_index(drop=True)
+
+
+def by_point(sweep: Sweep, out: Path) -> pd.DataFrame:
+    """One row per (design point, replication), in design order: runs shared by coinciding
+    design points appear at each of them. Run ids are those of the model version that ran
+    the sweep (from its manifest)."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    frame = committed(out).drop(columns=["point", "replication"], errors="ignore")
+    keys = pd.DataFrame(
+        [
+            {"point": t.point, "replication": t.replication, "run_id": t.run_id}
+            for t in tasks(sweep, manifest["git"])
+        ]
+    )
+    return keys.merge(frame, on="run_id", how="left", validate="many_to_one")
+
+
+def to_ema(
+    out: Path, outcomes: list[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """A sweep in the EMA Workbench's (experiments, outcomes) form: experiments has one
+    column per swept parameter plus 'scenario' (the design point), 'policy' and 'model';
+    outcomes maps each measure to an array aligned with the experiments' rows (successful
+    runs only)."""
+    frame = results(out)
+    ok = frame[frame["status"] == "ok"].reset_index(drop=True)
+    params = [c for c in ok.columns if c.startswith("param:")]
+    experiments = ok[params].rename(columns=lambda c: c.removeprefix("param:"))
+    experiments["scenario"] = ok["point"].astype(int)
+    experiments["policy"] = "none"
+    experiments["model"] = "famsim"
+    experiments["replication"] = ok["replication"].astype(int)
+    names = outcomes or [c for c in metric_columns() if c in ok.columns]
+    return experiments, {name: ok[name].to_numpy(dtype=float) for name in names}
