@@ -23,7 +23,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 THREADS = {
     name: "1"
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
 }
 SCALE_SIZES = (12_000, 60_000, 250_000, 1_000_000)
 # functions whose inclusive time the profile section reports, in this order
@@ -243,7 +248,9 @@ def main() -> None:
             met = "yes" if float(ratio_text) >= 1.6 else "no"
         except ValueError:
             met = "?"
-        lines.append(f"| sweep: 2 workers >= 1.6x the runs per minute of 1 | {ratio_text}x | {met} |")
+        lines.append(
+            f"| sweep: 2 workers >= 1.6x the runs per minute of 1 | {ratio_text}x | {met} |"
+        )
     lines += [
         "",
         f"## Where the time goes ({prof_families:,} families, world build + {prof_weeks} weeks)",

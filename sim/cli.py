@@ -389,10 +389,10 @@ def _sweep(args) -> int:
 
 
 def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, quiet: bool):
-    from sim.sweep import run_sweep
+    from sim.sweep import local_cluster, run_sweep
 
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise ScenarioError(
             "<command line>",
@@ -400,16 +400,7 @@ def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, q
             "Dask is not installed; install the extra: pip install 'famsim[dask]'",
         ) from None
     if address == "local":
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_cluster(workers) as cluster, Client(cluster) as client:
             return run_sweep(
                 sweep, out, client.get_executor(), "dask-local", workers, resume, quiet
             )

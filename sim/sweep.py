@@ -449,8 +449,9 @@ def run_task(task: Task) -> dict[str, Any]:
     }
 
 
-def committed(out: Path) -> pd.DataFrame:
+def committed(out: Path | str) -> pd.DataFrame:
     """The runs already written to `out` (committed chunks only)."""
+    out = Path(out)
     files = sorted((out / RUNS_DIR).glob("part-*.parquet"))
     if not files:
         return pd.DataFrame(columns=["run_id"])
@@ -642,7 +643,7 @@ def _bar(total: int, initial: int, name: str, quiet: bool):
     return tqdm(total=total, initial=initial, desc=name, unit="run", dynamic_ncols=True)
 
 
-def results(out: Path) -> pd.DataFrame:
+def results(out: Path | str) -> pd.DataFrame:
     """Every committed run of a sweep folder, one row per run id, in design order."""
     frame = committed(out)
     if frame.empty:
@@ -666,7 +667,7 @@ def by_point(sweep: Sweep, out: Path) -> pd.DataFrame:
 
 
 def to_ema(
-    out: Path, outcomes: list[str] | None = None
+    out: Path | str, outcomes: list[str] | None = None
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """A sweep in the EMA Workbench's (experiments, outcomes) form: experiments has one
     column per swept parameter plus 'scenario' (the design point), 'policy' and 'model';
@@ -682,3 +683,17 @@ def to_ema(
     experiments["replication"] = ok["replication"].astype(int)
     names = outcomes or [c for c in metric_columns() if c in ok.columns]
     return experiments, {name: ok[name].to_numpy(dtype=float) for name in names}
+
+
+def local_cluster(workers: int):
+    """A Dask cluster on this machine: `workers` processes of one thread each, listening on
+    127.0.0.1 only, no dashboard (what `famsim sweep --dask local` starts)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )

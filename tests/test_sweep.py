@@ -18,7 +18,7 @@ import pytest
 
 from sim.errors import ScenarioError
 from sim.sensitivity import indices
-from sim.sweep import load_sweep, results, run_sweep, sample_unit, tasks, to_ema
+from sim.sweep import load_sweep, local_cluster, results, run_sweep, sample_unit, tasks, to_ema
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "scenarios" / "sweeps" / "smoke.toml"
@@ -218,20 +218,11 @@ def test_dask_local_gives_the_same_run_ids_and_metrics(tmp_path, uninterrupted):
 
 @pytest.mark.verification
 def test_killing_a_dask_worker_mid_task_loses_no_run_and_duplicates_none(tmp_path, uninterrupted):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     sweep = load_sweep(SMOKE)
     out = tmp_path / "dask-kill"
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(2) as cluster, Client(cluster) as client:
         pid_of = client.run(os.getpid)  # worker address -> process id
         killed: list[int] = []
 
