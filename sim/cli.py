@@ -424,6 +424,6 @@ def _sensitivity(args) -> int:
         import pandas as pd
 
         table = pd.read_csv(written[0])
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print(f"wrote {len(written)} files to {out / 'sensitivity'}")
     return 0
