@@ -106,8 +106,8 @@ def machine() -> list[str]:
         f"- OS: {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}, numpy {np.__version__} (BLAS: {blas}), "
         f"scipy {scipy.__version__}",
-        f"- Threads: {', '.join(f'{k}=1' for k in THREADS)}; the k-d tree queries of the "
-        "world build use both cores (scipy `workers=-1`)",
+        f"- Threads: {', '.join(f'{k}=1' for k in THREADS)}; the world build "
+        "makes candidate lists and ties on two threads",
     ]
 
 

@@ -326,26 +326,19 @@ def _non_negative_int(origin: str, key: str, value: Any) -> int:
 
 
 def design(sweep: Sweep) -> list[dict[str, Any]]:
-    """Design points in a fixed order: {key path: value}."""
-    names = [p.path for p in sweep.parameters]
+    """Design points in a fixed order: {key path: value}; whole-number fields get whole
+    numbers, the others floats."""
     if sweep.kind == "grid":
         rows = list(itertools.product(*(p.values for p in sweep.parameters)))
     else:
         rows = sample_unit(sweep.kind, sweep.problem(), sweep.sampler).tolist()
-    points = []
-    for row in rows:
-        point = {}
-        for p, value in zip(sweep.parameters, row, strict=True):
-            point[p.path] = (
-                int(round(value))
-                if p.integer
-                else float(value)
-                if not isinstance(value, int)
-                else value
-            )
-        points.append(point)
-    _ = names
-    return points
+    return [
+        {
+            p.path: int(round(value)) if p.integer else float(value)
+            for p, value in zip(sweep.parameters, row, strict=True)
+        }
+        for row in rows
+    ]
 
 
 def sample_unit(kind: str, problem: dict[str, Any], sampler: dict[str, Any]) -> np.ndarray:

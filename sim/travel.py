@@ -142,11 +142,6 @@ class CandidateSets:
         indptr = self.indptr[t]
         return indptr[rows + 1] - indptr[rows]
 
-    @property
-    def nbytes(self) -> int:
-        arrays = [*self.indptr, *self.service, *self.minutes]
-        return sum(a.nbytes for a in arrays) + self.nearest_service.nbytes * 2
-
 
 # threads building candidate lists (the lists do not depend on it)
 BUILD_THREADS = 2
