@@ -81,7 +81,7 @@ def _quoted(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
-def _suggest(word: Any, options: list[str] | tuple[str, ...]) -> str:
+def suggest(word: Any, options: list[str] | tuple[str, ...]) -> str:
     guess = difflib.get_close_matches(str(word), list(options), n=1)
     return f"did you mean {guess[0]!r}? " if guess else ""
 
@@ -245,7 +245,7 @@ class PopulationSpec(Strict):
             if name not in SERVICE_TYPES:
                 raise FieldProblem(
                     ("initial_awareness", name),
-                    f"unknown service type; {_suggest(name, SERVICE_TYPES)}"
+                    f"unknown service type; {suggest(name, SERVICE_TYPES)}"
                     f"allowed: {', '.join(SERVICE_TYPES)}",
                 )
         return self
@@ -458,7 +458,7 @@ class Scenario(Strict):
                 if name not in SERVICE_TYPES:
                     raise FieldProblem(
                         str(name),
-                        f"unknown service type; {_suggest(name, SERVICE_TYPES)}"
+                        f"unknown service type; {suggest(name, SERVICE_TYPES)}"
                         f"allowed: {', '.join(SERVICE_TYPES)}",
                     )
         return value
@@ -477,7 +477,7 @@ class Scenario(Strict):
             if name not in languages:
                 raise FieldProblem(
                     ("information", "brokers", name),
-                    f"language is not in city.languages; {_suggest(name, languages)}"
+                    f"language is not in city.languages; {suggest(name, languages)}"
                     f"allowed: {', '.join(languages)}",
                 )
         return self
@@ -748,7 +748,7 @@ def _describe_error(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
         node = _schema_at(loc[:-1])
         options = list(node[0].model_fields) if node and _is_model(node[0]) else []
         allowed = f"allowed here: {', '.join(options)}" if options else "no keys are allowed here"
-        return loc, f"unknown key; {_suggest(loc[-1], options)}{allowed}"
+        return loc, f"unknown key; {suggest(loc[-1], options)}{allowed}"
     node = _schema_at(loc)
     allowed = "a string" if about_key else (_describe(*node) if node else "")
     if kind == "missing":

@@ -45,7 +45,7 @@ import pandas as pd
 from sim.errors import ScenarioError
 from sim.metrics import metric_columns
 from sim.runner import git_state, package_versions, replication_seed, scale_scenario
-from sim.scenario import Scenario, _suggest, load_scenario, scenario_from_dict
+from sim.scenario import Scenario, load_scenario, scenario_from_dict, suggest
 
 SAMPLERS = ("grid", "lhs", "sobol", "morris")
 TOP_KEYS = (
@@ -157,7 +157,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise ScenarioError(
             origin,
             "sampler.kind",
-            f"value {kind!r}; {_suggest(kind, SAMPLERS)}allowed: {', '.join(SAMPLERS)}",
+            f"value {kind!r}; {suggest(kind, SAMPLERS)}allowed: {', '.join(SAMPLERS)}",
         )
     _known(origin, "sampler", sampler, SAMPLER_KEYS[kind])
     sampler = dict(sampler)
@@ -186,7 +186,7 @@ def load_sweep(path: str | Path) -> Sweep:
             raise ScenarioError(
                 origin,
                 "sensitivity.metrics",
-                f"value {metric!r}: {_suggest(metric, known)}not a measure famsim reports",
+                f"value {metric!r}: {suggest(metric, known)}not a measure famsim reports",
             )
     if kind in ("sobol", "morris") and not metrics:
         raise ScenarioError(
@@ -286,7 +286,7 @@ def _value_at(origin: str, data: dict[str, Any], path: str) -> Any:
             raise ScenarioError(
                 origin,
                 f"parameters.{path}",
-                f"{part!r} is not a key of {where}; {_suggest(part, options)}"
+                f"{part!r} is not a key of {where}; {suggest(part, options)}"
                 f"allowed: {', '.join(options) or 'nothing (it holds a value)'}",
             )
         walked.append(part)
@@ -299,7 +299,7 @@ def _known(origin: str, prefix: str, table: dict[str, Any], allowed: Iterable[st
         if key not in allowed:
             where = f"{prefix}.{key}" if prefix else key
             raise ScenarioError(
-                origin, where, f"unknown key; {_suggest(key, allowed)}allowed: {', '.join(allowed)}"
+                origin, where, f"unknown key; {suggest(key, allowed)}allowed: {', '.join(allowed)}"
             )
 
 
