@@ -1,9 +1,11 @@
 """Barriers: each (family, candidate service) pair against the family's own thresholds.
 
-Pure, vectorised kernels over pair arrays. Decisions are non-compensatory: a service is
-acceptable only if every dimension is within the family's threshold (DESIGN §2; the Flemish
-*drempels*). Cost is compared exactly in integers (cents, income_q units); the other
-dimensions are float64 computed by one formula shared with the reference engine.
+Decisions are non-compensatory: a service is acceptable only if every dimension is within the
+family's threshold (DESIGN §2; the Flemish *drempels*). Cost is compared exactly in integers
+(cents, income_q units); the other dimensions are float64. `pair_barriers` is the one
+definition of the formulas, compiled (numba) and called per pair by the engine's kernels;
+`evaluate` applies it to arrays of pairs. The per-agent reference writes the same formulas
+in plain Python, in the same arithmetic order, so both give the same bits.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from sim.population import INCOME_SCALE
 from sim.services import FeeSchedule
@@ -22,9 +25,10 @@ BASIS_POINTS = 10_000
 # cost_ok  <=>  weekly_cost_cents * 52 * INCOME_SCALE * 10_000 * 10 <= income_q * factor_tenths * cost_share_bp
 COST_SCALE = WEEKS_PER_YEAR * INCOME_SCALE * BASIS_POINTS * 10
 
-# order of the boolean 'blocks' columns: the cascade order of DESIGN §2 after information and
-# capacity, which are not properties of a (family, service) pair
+# order of the blocking dimensions of a pair (bit i of the mask is dimension i): the cascade
+# order of DESIGN §2 after information and capacity, which are not properties of a pair
 PAIR_DIMENSIONS = ("cost", "travel", "hours", "admin", "language", "stigma", "fit")
+COST_BIT, TRAVEL_BIT, HOURS_BIT, ADMIN_BIT, LANGUAGE_BIT, STIGMA_BIT, FIT_BIT = range(7)
 
 
 def weekly_fee_cents(
@@ -36,6 +40,80 @@ def weekly_fee_cents(
         mask = schedule_of_pair == index
         fee[mask] = schedules[int(index)].weekly_fee_cents(income_q[mask])
     return fee
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def pair_barriers(
+    income_q,
+    household_factor_tenths,
+    cost_share_bp,
+    weekly_cost_cents,
+    minutes,
+    max_minutes,
+    atypical_hours,
+    hours_severity,
+    extended_hours,
+    hours_tolerance,
+    admin_complexity,
+    paperwork,
+    admin_tolerance,
+    speaks_language,
+    proficiency,
+    interpreter_comprehension,
+    broker_gain,
+    language_tolerance,
+    stigma_label,
+    stigma_sensitivity,
+    trust,
+    stigma_tolerance,
+    perceived_fit,
+    quality,
+    fit_threshold,
+):
+    """One pair: (mask of blocking dimensions, bit i for PAIR_DIMENSIONS[i]; felt barrier,
+    the sum of barrier-to-threshold ratios that drives the drop-out hazard).
+
+    cost: weekly cost x 52 above the family's share of household income (exact integers);
+    travel: minutes above the family's maximum; hours: the severity of an atypical schedule
+    at a service without extended hours; admin: complexity x (1 - paperwork capacity);
+    language: 1 - comprehension (1 in the family's own language, else its proficiency or
+    the interpreter's level, plus a broker's gain, at most 1); stigma: label x sensitivity x
+    (1 - trust); fit: perceived fit + quality - 0.5 clipped to [0, 1], below the threshold.
+    """
+    mask = 0
+    if weekly_cost_cents * COST_SCALE > income_q * household_factor_tenths * cost_share_bp:
+        mask |= 1 << COST_BIT
+    if minutes > max_minutes:
+        mask |= 1 << TRAVEL_BIT
+    hours = hours_severity if (atypical_hours and not extended_hours) else 0.0
+    if hours > hours_tolerance:
+        mask |= 1 << HOURS_BIT
+    admin = admin_complexity * (1.0 - paperwork)
+    if admin > admin_tolerance:
+        mask |= 1 << ADMIN_BIT
+    base = 1.0 if speaks_language else max(proficiency, interpreter_comprehension)
+    language = 1.0 - min(1.0, base + broker_gain)
+    if language > language_tolerance:
+        mask |= 1 << LANGUAGE_BIT
+    stigma = stigma_label * stigma_sensitivity * (1.0 - trust)
+    if stigma > stigma_tolerance:
+        mask |= 1 << STIGMA_BIT
+    fit = min(max(perceived_fit + quality - 0.5, 0.0), 1.0)
+    if fit < fit_threshold:
+        mask |= 1 << FIT_BIT
+    # cost / income first (both exact in float64), so rescaling money gives the same bits
+    cost_ratio = (np.float64(weekly_cost_cents) / np.float64(max(income_q, 1))) * (
+        np.float64(COST_SCALE) / np.float64(household_factor_tenths * max(cost_share_bp, 1))
+    )
+    felt = (
+        cost_ratio
+        + np.float64(minutes) / np.float64(max(max_minutes, 1))
+        + hours / max(hours_tolerance, 1e-9)
+        + language / max(language_tolerance, 1e-9)
+        + stigma / max(stigma_tolerance, 1e-9)
+        + fit_threshold / max(fit, 1e-9)
+    )
+    return mask, felt
 
 
 @dataclass
@@ -79,81 +157,80 @@ class PairBarriers:
         return ~self.blocks.any(axis=1)
 
 
-def comprehension(p: PairInputs) -> np.ndarray:
-    """1 where the service speaks the family's language; otherwise the family's proficiency or
-    the interpreter's level, whichever is higher; a broker's explanation adds to it (IAS
-    focus groups: Kortrijk's trained community advisers)."""
-    return comprehension_of(
-        p.speaks_language, p.proficiency, p.interpreter_comprehension, p.broker_gain
-    )
-
-
-# One function per dimension, shared by `evaluate` and the engine's staged acceptability
-# check, so both compute the same float64 values.
-
-
-def comprehension_of(speaks, proficiency, interpreter, broker_gain) -> np.ndarray:
-    base = np.where(speaks, 1.0, np.maximum(proficiency, interpreter))
-    return np.minimum(1.0, base + broker_gain)
-
-
-def cost_blocked(weekly_cost_cents, income_q, factor_tenths, cost_share_bp) -> np.ndarray:
-    """Exact in integers: weekly cost x 52 against the family's share of household income."""
-    return weekly_cost_cents * COST_SCALE > income_q * factor_tenths * cost_share_bp
-
-
-def hours_level(atypical_hours, extended_hours, hours_severity) -> np.ndarray:
-    return np.where(atypical_hours & ~extended_hours, hours_severity, 0.0)
-
-
-def admin_level(admin_complexity, paperwork) -> np.ndarray:
-    return admin_complexity * (1.0 - paperwork)
-
-
-def stigma_level(stigma_label, stigma_sensitivity, trust) -> np.ndarray:
-    return stigma_label * stigma_sensitivity * (1.0 - trust)
-
-
-def fit_level(perceived_fit, quality) -> np.ndarray:
-    return np.clip(perceived_fit + quality - 0.5, 0.0, 1.0)
+_INTEGER_INPUTS = ("income_q", "cost_share_bp", "weekly_cost_cents", "minutes", "max_minutes")
+_BOOL_INPUTS = ("atypical_hours", "extended_hours", "speaks_language")
 
 
 def evaluate(p: PairInputs) -> PairBarriers:
-    cost_block = cost_blocked(
-        p.weekly_cost_cents, p.income_q, p.household_factor_tenths, p.cost_share_bp
-    )
-    travel_block = p.minutes > p.max_minutes
-    hours = hours_level(p.atypical_hours, p.extended_hours, p.hours_severity)
-    hours_block = hours > p.hours_tolerance
-    admin = admin_level(p.admin_complexity, p.paperwork)
-    admin_block = admin > p.admin_tolerance
-    language = 1.0 - comprehension(p)
-    language_block = language > p.language_tolerance
-    stigma = stigma_level(p.stigma_label, p.stigma_sensitivity, p.trust)
-    stigma_block = stigma > p.stigma_tolerance
-    fit = fit_level(p.perceived_fit, p.quality)
-    fit_block = fit < p.fit_threshold
-    blocks = np.column_stack(
-        [
-            cost_block,
-            travel_block,
-            hours_block,
-            admin_block,
-            language_block,
-            stigma_block,
-            fit_block,
-        ]
-    )
-    # cost / income first (both exact in float64), so rescaling money gives the same bits
-    cost_ratio = (p.weekly_cost_cents / np.maximum(p.income_q, 1)) * (
-        COST_SCALE / (p.household_factor_tenths * np.maximum(p.cost_share_bp, 1))
-    )
-    felt = (
-        cost_ratio
-        + p.minutes / np.maximum(p.max_minutes, 1)
-        + hours / np.maximum(p.hours_tolerance, 1e-9)
-        + language / np.maximum(p.language_tolerance, 1e-9)
-        + stigma / np.maximum(p.stigma_tolerance, 1e-9)
-        + p.fit_threshold / np.maximum(fit, 1e-9)
-    )
+    """`pair_barriers` for every pair of the arrays (broadcast against each other)."""
+    names = [name for name in PairInputs.__dataclass_fields__ if name != "household_factor_tenths"]
+    arrays = np.broadcast_arrays(*[np.asarray(getattr(p, name)) for name in names])
+    columns = []
+    for name, values in zip(names, arrays, strict=True):
+        dtype = np.int64 if name in _INTEGER_INPUTS else bool if name in _BOOL_INPUTS else float
+        columns.append(np.ascontiguousarray(values.ravel(), dtype=dtype))
+    masks = np.zeros(len(columns[0]), dtype=np.int64)
+    felt = np.zeros(len(columns[0]))
+    _evaluate_pairs(int(p.household_factor_tenths), *columns, masks, felt)
+    blocks = ((masks[:, None] >> np.arange(len(PAIR_DIMENSIONS))) & 1).astype(bool)
     return PairBarriers(blocks=blocks, felt=felt)
+
+
+@njit(cache=True, _nrt=False)
+def _evaluate_pairs(
+    factor_tenths,
+    income_q,
+    cost_share_bp,
+    weekly_cost_cents,
+    minutes,
+    max_minutes,
+    atypical_hours,
+    hours_severity,
+    extended_hours,
+    hours_tolerance,
+    admin_complexity,
+    paperwork,
+    admin_tolerance,
+    speaks_language,
+    proficiency,
+    interpreter_comprehension,
+    broker_gain,
+    language_tolerance,
+    stigma_label,
+    stigma_sensitivity,
+    trust,
+    stigma_tolerance,
+    perceived_fit,
+    quality,
+    fit_threshold,
+    masks,
+    felt,
+):
+    for i in range(len(income_q)):
+        masks[i], felt[i] = pair_barriers(
+            income_q[i],
+            factor_tenths,
+            cost_share_bp[i],
+            weekly_cost_cents[i],
+            minutes[i],
+            max_minutes[i],
+            atypical_hours[i],
+            hours_severity[i],
+            extended_hours[i],
+            hours_tolerance[i],
+            admin_complexity[i],
+            paperwork[i],
+            admin_tolerance[i],
+            speaks_language[i],
+            proficiency[i],
+            interpreter_comprehension[i],
+            broker_gain[i],
+            language_tolerance[i],
+            stigma_label[i],
+            stigma_sensitivity[i],
+            trust[i],
+            stigma_tolerance[i],
+            perceived_fit[i],
+            quality[i],
+            fit_threshold[i],
+        )

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.barriers import weekly_fee_cents
 from sim.costs import OUTLAY_PARTS, outlay_parts_cents
+from sim.kernels import fee_cents, kernel
 from sim.population import CHILDCARE, DROPPED, ENROLLED, N_TYPES, REJECTED, WAITLISTED
 from sim.scenario import DIMENSIONS, SERVICE_TYPES
 
@@ -100,80 +100,65 @@ class WindowAccumulator:
     # -- weekly --------------------------------------------------------------------------
 
     def record(self, plan: Plan) -> None:
+        """Add this week to the window's sums (one compiled pass over the families)."""
         e = self.engine
         f = e.families
-        age = f.youngest_age_weeks
-        u3 = (age >= 0) & (age < U3_WEEKS)
-        enrolled = f.status == ENROLLED
-        in_care = enrolled[:, CHILDCARE] & u3
-        # children under 3 and those in care, by AROPE status and by income quintile
-        arope = f.is_arope[u3]
-        quintile = f.income_quintile[u3]
-        care = in_care[u3]
-        by_arope = np.bincount(arope, minlength=2)
-        care_arope = np.bincount(arope, weights=care, minlength=2)
-        by_q = np.bincount(quintile, minlength=6)
-        care_q = np.bincount(quintile, weights=care, minlength=6)
+        need = plan.need if plan.need is not None else e.needs()
+        sums = np.zeros(_N_SUMS, dtype=np.int64)
+        _record_week(
+            f.youngest_age_weeks,
+            f.is_arope,
+            f.income_quintile,
+            f.status,
+            f.service,
+            f.aware,
+            f.staff_contacted,
+            f.x,
+            f.y,
+            f.income_q,
+            e.world.city.height,
+            need,
+            plan.wom_aware,
+            plan.preferred_blocks,
+            e.cand.nearest_minutes,
+            e.service_minutes,
+            e.svc.is_public,
+            e.svc.schedule,
+            e.fee_tables,
+            self.u3_weeks,
+            self.u3_enrolled_weeks,
+            self.need_seen,
+            self.used_seen,
+            self.cell_need_weeks,
+            self.cell_unmet_weeks,
+            self.blocked,
+            self.main,
+            sums,
+        )
+        by_arope, cared_arope = sums[_BY_AROPE : _BY_AROPE + 2], sums[_CARE_AROPE : _CARE_AROPE + 2]
+        by_q, cared_q = sums[_BY_Q : _BY_Q + 6], sums[_CARE_Q : _CARE_Q + 6]
         counts = {
-            "all": (int(by_arope.sum()), float(care_arope.sum())),
-            "arope": (int(by_arope[1]), float(care_arope[1])),
-            "non_arope": (int(by_arope[0]), float(care_arope[0])),
-            **{f"q{q}": (int(by_q[q]), float(care_q[q])) for q in range(1, 6)},
+            "all": (int(by_arope.sum()), int(cared_arope.sum())),
+            "arope": (int(by_arope[1]), int(cared_arope[1])),
+            "non_arope": (int(by_arope[0]), int(cared_arope[0])),
+            **{f"q{q}": (int(by_q[q]), int(cared_q[q])) for q in range(1, 6)},
         }
         for name, (count, cared) in counts.items():
             self.weekly[name].append(cared / count if count else float("nan"))
-        self.u3_weeks += u3
-        self.u3_enrolled_weeks += in_care
-        self.enrolled_u3["all"] += int(care_arope.sum())
-        self.enrolled_u3["arope"] += int(care_arope[1])
-
-        need = plan.need if plan.need is not None else e.needs()
-        self.need_seen |= need
-        self.used_seen |= enrolled
-
-        uncontacted = need & ~f.staff_contacted[:, None]
-        self.uncontacted_need_weeks += int(uncontacted.sum())
-        self.uncontacted_aware_weeks += int((uncontacted & f.aware).sum())
-        self.wom_uncontacted_events += int((plan.wom_aware & ~f.staff_contacted[:, None]).sum())
-        self.nearest_minutes_sum += int(
-            np.where(need, e.cand.nearest_minutes, 0).sum(dtype=np.int64)
-        )
-        self.need_weeks += int(need.sum())
-        self.used_minutes_sum += int(np.where(enrolled, e.service_minutes, 0).sum(dtype=np.int64))
-        er, et = np.nonzero(enrolled)
-        self.use_weeks += len(er)
-
-        unmet = need & ~enrolled
-        ur, ut = np.nonzero(unmet)
-        blocks = plan.preferred_blocks[ur, ut].copy()
-        blocks[:, _INFO] |= ~f.aware[ur, ut]
-        st = f.status[ur, ut]
-        blocks[:, _CAP] |= (st == WAITLISTED) | (st == REJECTED)
-        nothing = ~blocks.any(axis=1)
-        # aware, no blocking dimension, still unserved: after a drop-out the offer did not fit;
-        # otherwise the family gave up a place it could not get (availability)
-        blocks[nothing & (st == DROPPED), _FIT] = True
-        blocks[nothing & (st != DROPPED), _CAP] = True
-        self.blocked += blocks.sum(axis=0)
-        first = np.argmax(blocks, axis=1)
-        self.main += np.bincount(first, minlength=len(DIMENSIONS))
-        self.unmet_weeks += len(ur)
-
-        cell = f.x.astype(np.int64) * e.world.city.height + f.y
-        self.cell_need_weeks += np.bincount(
-            cell, weights=need.sum(axis=1), minlength=len(self.cell_need_weeks)
-        ).astype(np.int64)
-        self.cell_unmet_weeks += np.bincount(
-            cell, weights=unmet.sum(axis=1), minlength=len(self.cell_unmet_weeks)
-        ).astype(np.int64)
-
-        self.waitlist_sum += int((f.status == WAITLISTED).sum())
-        svc = f.service[er, et]
-        public = e.svc.is_public[svc]
+        self.enrolled_u3["all"] += int(cared_arope.sum())
+        self.enrolled_u3["arope"] += int(cared_arope[1])
+        self.uncontacted_need_weeks += int(sums[_UNCONTACTED_NEED])
+        self.uncontacted_aware_weeks += int(sums[_UNCONTACTED_AWARE])
+        self.wom_uncontacted_events += int(sums[_WOM_UNCONTACTED])
+        self.nearest_minutes_sum += int(sums[_NEAREST_MINUTES])
+        self.need_weeks += int(sums[_NEED_WEEKS])
+        self.used_minutes_sum += int(sums[_USED_MINUTES])
+        self.use_weeks += int(sums[_USE_WEEKS])
+        self.unmet_weeks += int(sums[_UNMET_WEEKS])
+        self.waitlist_sum += int(sums[_WAITLISTED])
         cap = int(e.svc.capacity[e.svc.is_public].sum())
-        self.capacity_use_sum += float(public.sum()) / cap if cap else 0.0
-        fees = weekly_fee_cents(e.schedules, e.svc.schedule[svc[public]], f.income_q[er[public]])
-        self.fee_revenue_cents += int(fees.sum())
+        self.capacity_use_sum += float(sums[_PUBLIC_ENROLLED]) / cap if cap else 0.0
+        self.fee_revenue_cents += int(sums[_FEE_REVENUE])
         self.weeks += 1
 
     def snapshot(self) -> dict[str, float]:
@@ -347,3 +332,119 @@ class WindowAccumulator:
             self.cell_unmet_weeks, need, out=np.full(need.shape, np.nan), where=need > 0
         )
         return share.reshape(city.width, city.height)
+
+
+# the sums `_record_week` returns, by position
+_BY_AROPE, _CARE_AROPE, _BY_Q, _CARE_Q = 0, 2, 4, 10
+(
+    _UNCONTACTED_NEED,
+    _UNCONTACTED_AWARE,
+    _WOM_UNCONTACTED,
+    _NEAREST_MINUTES,
+    _NEED_WEEKS,
+    _USED_MINUTES,
+    _USE_WEEKS,
+    _UNMET_WEEKS,
+    _WAITLISTED,
+    _PUBLIC_ENROLLED,
+    _FEE_REVENUE,
+) = range(16, 27)
+_N_SUMS = 27
+
+
+@kernel
+def _record_week(
+    age,
+    is_arope,
+    quintile,
+    status,
+    service,
+    aware,
+    staff_contacted,
+    x,
+    y,
+    income_q,
+    height,
+    need,
+    wom_aware,
+    preferred_blocks,
+    nearest_minutes,
+    service_minutes,
+    is_public,
+    schedule,
+    fees,
+    u3_weeks,
+    u3_enrolled_weeks,
+    need_seen,
+    used_seen,
+    cell_need_weeks,
+    cell_unmet_weeks,
+    blocked,
+    main,
+    sums,
+):
+    """One measured week: children under 3 and those in care by AROPE status and quintile;
+    needs and use seen in the window; awareness among families never contacted by staff;
+    travel minutes; and for every unmet need its blocking dimensions (the preferred
+    candidate's, plus information where unaware and capacity where waiting or rejected;
+    with none, fit after a drop-out and availability otherwise) and the first of them in
+    the cascade as its main barrier."""
+    n_dims = blocked.shape[0]
+    for r in range(len(age)):
+        u3 = age[r] >= 0 and age[r] < U3_WEEKS
+        in_care = u3 and status[r, CHILDCARE] == ENROLLED
+        if u3:
+            group = 1 if is_arope[r] else 0
+            sums[_BY_AROPE + group] += 1
+            sums[_BY_Q + quintile[r]] += 1
+            if in_care:
+                sums[_CARE_AROPE + group] += 1
+                sums[_CARE_Q + quintile[r]] += 1
+            u3_weeks[r] += 1
+            if in_care:
+                u3_enrolled_weeks[r] += 1
+        cell = np.int64(x[r]) * height + y[r]
+        for t in range(N_TYPES):
+            enrolled = status[r, t] == ENROLLED
+            if need[r, t]:
+                need_seen[r, t] = True
+                sums[_NEED_WEEKS] += 1
+                sums[_NEAREST_MINUTES] += nearest_minutes[r, t]
+                cell_need_weeks[cell] += 1
+                if not staff_contacted[r]:
+                    sums[_UNCONTACTED_NEED] += 1
+                    if aware[r, t]:
+                        sums[_UNCONTACTED_AWARE] += 1
+            if wom_aware[r, t] and not staff_contacted[r]:
+                sums[_WOM_UNCONTACTED] += 1
+            if enrolled:
+                used_seen[r, t] = True
+                sums[_USE_WEEKS] += 1
+                sums[_USED_MINUTES] += service_minutes[r, t]
+                s = service[r, t]
+                if is_public[s]:
+                    sums[_PUBLIC_ENROLLED] += 1
+                    sums[_FEE_REVENUE] += fee_cents(fees, schedule[s], income_q[r])
+            elif status[r, t] == WAITLISTED:
+                sums[_WAITLISTED] += 1
+            if need[r, t] and not enrolled:
+                sums[_UNMET_WEEKS] += 1
+                cell_unmet_weeks[cell] += 1
+                st = status[r, t]
+                first = -1
+                for d in range(n_dims):
+                    block = preferred_blocks[r, t, d]
+                    if d == _INFO:
+                        block = block or not aware[r, t]
+                    elif d == _CAP:
+                        block = block or st == WAITLISTED or st == REJECTED
+                    if block:
+                        blocked[d] += 1
+                        if first < 0:
+                            first = d
+                if first < 0:
+                    # aware, no blocking dimension, still unserved: after a drop-out the offer
+                    # did not fit; otherwise the family gave up a place it could not get
+                    first = _FIT if st == DROPPED else _CAP
+                    blocked[first] += 1
+                main[first] += 1

@@ -3,16 +3,21 @@
 A counter-based generator (splitmix64 finaliser applied to a combination of the keys) gives
 each decision its own uniform number, so the order in which families are stored or visited,
 the chunk size, or the presence of an unrelated family never changes anyone's draw.
-The same functions serve the fast engine and the per-agent reference.
+The same functions serve the fast engine and the per-agent reference: arrays of draws are
+computed by a compiled loop (numba), single draws in plain Python integers, bit for bit the
+same.
 """
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
+from numba import njit
 from scipy.special import ndtri
 
+_INITIAL = np.uint64(0x6A09E667F3BCC909)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -23,20 +28,43 @@ _S11 = np.uint64(11)
 _INV_2_53 = 1.0 / float(1 << 53)
 
 NO_SERVICE = -1
+_MASK = (1 << 64) - 1
 
 
+@functools.cache
 def stream_id(name: str) -> int:
     """A stable 32-bit id for a stream name (crc32 of its UTF-8 bytes)."""
     return zlib.crc32(name.encode("utf-8"))
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
+@njit(cache=True, inline="always", _nrt=False)
+def mix_round(h, part):
+    """One round: splitmix64 finaliser of (h ^ part) + golden, in wrapping uint64 arithmetic."""
+    x = (h ^ part) + _GOLDEN
     x = x ^ (x >> _S30)
     x = x * _M1
     x = x ^ (x >> _S27)
     x = x * _M2
     return x ^ (x >> _S31)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def uniform_from(prefix, family, service):
+    """`uniform(seed, stream, week, family, service)` from `prefix_bits(seed, stream, week)`:
+    the family and service rounds, then the top 53 bits as a float in [0, 1)."""
+    h = mix_round(mix_round(prefix, np.uint64(family)), np.uint64(service))
+    return np.float64(h >> _S11) * _INV_2_53
+
+
+@njit(cache=True, _nrt=False)
+def _keyed_bits_into(seed, stream, week, family, service, out):
+    """Every draw of `out`; an input of length 1 is the same for all."""
+    for i in range(len(out)):
+        h = mix_round(_INITIAL, seed)
+        h = mix_round(h, stream)
+        h = mix_round(h, np.uint64(week[i if len(week) > 1 else 0]))
+        h = mix_round(h, np.uint64(family[i if len(family) > 1 else 0]))
+        out[i] = mix_round(h, np.uint64(service[i if len(service) > 1 else 0]))
 
 
 def keyed_bits(
@@ -47,27 +75,41 @@ def keyed_bits(
     service: int | np.ndarray = NO_SERVICE,
 ) -> np.ndarray:
     """64 random bits per key tuple; arguments broadcast like numpy arrays."""
-    with np.errstate(over="ignore"):
-        parts = (
-            np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
+    parts = [np.asarray(k, dtype=np.int64) for k in (week, family, service)]
+    sizes = {p.size for p in parts if p.ndim}
+    if all(p.ndim <= 1 for p in parts) and (len(sizes) == 1 and 0 not in sizes or not sizes):
+        # scalars beside 1-D arrays of one length: no broadcast copies needed
+        shape = (sizes.pop(),) if sizes else ()
+    else:
+        parts = [p.copy() for p in np.broadcast_arrays(*parts)]
+        shape = parts[0].shape
+    out = np.empty(shape, dtype=np.uint64)
+    if out.size:
+        _keyed_bits_into(
+            np.uint64(seed & _MASK),
             np.uint64(stream_id(stream)),
-            np.asarray(week, dtype=np.int64).astype(np.uint64),
-            np.asarray(family, dtype=np.int64).astype(np.uint64),
-            np.asarray(service, dtype=np.int64).astype(np.uint64),
+            *(p.reshape(-1) for p in parts),
+            out.reshape(-1),
         )
-        h = np.uint64(0x6A09E667F3BCC909)
-        for part in parts:
-            h = _mix(np.asarray(h ^ part, dtype=np.uint64) + _GOLDEN)
-        return np.asarray(h, dtype=np.uint64)
+    return out
 
 
 def uniform(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     """Uniform floats in [0, 1) with 53 random bits, keyed (see module docstring)."""
+    if np.ndim(week) == 0 and np.ndim(service) == 0 and np.ndim(family) == 1:
+        # the common case, one stream and week for a list of families: no key arrays built
+        family = np.asarray(family, dtype=np.int64)
+        out = np.empty(len(family))
+        _uniforms_into(np.uint64(prefix_bits(seed, stream, int(week))), family, int(service), out)
+        return out
     bits = keyed_bits(seed, stream, week, family, service)
     return (bits >> np.uint64(11)).astype(np.float64) * _INV_2_53
 
 
-_MASK = (1 << 64) - 1
+@njit(cache=True, _nrt=False)
+def _uniforms_into(prefix, family, service, out):
+    for i in range(len(out)):
+        out[i] = uniform_from(prefix, family[i], service)
 
 
 def uniform_one(seed: int, stream: str, week: int, family: int, service: int = NO_SERVICE) -> float:
@@ -78,8 +120,20 @@ def uniform_one(seed: int, stream: str, week: int, family: int, service: int = N
 
 def bits_one(seed: int, stream: str, week: int, family: int, service: int = NO_SERVICE) -> int:
     """`keyed_bits` for one key tuple, in plain Python integers."""
+    return _rounds((seed & _MASK, stream_id(stream), week & _MASK, family & _MASK, service & _MASK))
+
+
+def prefix_bits(seed: int, stream: str, week: int) -> int:
+    """The hash state after the (seed, stream, week) rounds. The rounds for family and service
+    follow it, so code that draws many numbers of one stream and week starts from here."""
+    return _rounds((seed & _MASK, stream_id(stream), week & _MASK))
+
+
+def _rounds(parts: tuple[int, ...]) -> int:
+    """The rounds of `keyed_bits` in plain Python integers: per part, splitmix64 of
+    (h ^ part) + golden."""
     h = 0x6A09E667F3BCC909
-    for part in (seed & _MASK, stream_id(stream), week & _MASK, family & _MASK, service & _MASK):
+    for part in parts:
         x = ((h ^ part) + 0x9E3779B97F4A7C15) & _MASK
         x ^= x >> 30
         x = (x * 0xBF58476D1CE4E5B9) & _MASK

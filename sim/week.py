@@ -13,27 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim import rng
+from sim import kernels, rng
 from sim.allocation import admit, priority_class
-from sim.barriers import (
-    PAIR_DIMENSIONS,
-    PairInputs,
-    admin_level,
-    comprehension_of,
-    cost_blocked,
-    evaluate,
-    fit_level,
-    hours_level,
-    stigma_level,
-    weekly_fee_cents,
-)
+from sim.barriers import PAIR_DIMENSIONS, PairBarriers, PairInputs, weekly_fee_cents
 from sim.information import (
+    channel_events,
     contact_probability,
     tie_matrix,
     tie_user_counts,
-    understood,
-    word_of_mouth_pairs,
+    update_tie_users,
+    word_of_mouth_probability,
 )
+from sim.kernels import BarrierParams, FamilyColumns, ServiceColumns, TypeBounds
 from sim.metrics import WindowAccumulator
 from sim.population import (
     ADMIN_HELP,
@@ -52,13 +43,23 @@ from sim.population import (
     birth_plan,
     draw_generation,
 )
-from sim.scenario import DIMENSIONS, SERVICE_TYPES
+from sim.scenario import DIMENSIONS, SERVICE_TYPES, cents
 from sim.services import NO_HUB
 from sim.travel import travel_minutes, trip_cost_cents
 from sim.world import World
 
 _DIM_INDEX = {name: i for i, name in enumerate(DIMENSIONS)}
-_PAIR_TO_DIM = np.array([_DIM_INDEX[d] for d in PAIR_DIMENSIONS])
+_PAIR_TO_DIM = np.array([_DIM_INDEX[d] for d in PAIR_DIMENSIONS], dtype=np.int64)
+# the information channels' streams, in the order channel_events reads their prefixes
+_INFORMATION_STREAMS = (
+    "first_contact",
+    "first_contact_understood",
+    "word_of_mouth",
+    "outreach",
+    "outreach_understood",
+    "broker",
+    "referral",
+)
 
 
 @dataclass
@@ -114,7 +115,20 @@ class Engine:
         self._users: np.ndarray | None = None
         self._using: np.ndarray | None = None
         self.factor_tenths = int(round(self.scenario.population.household_equivalence_factor * 10))
+        self.svc_columns = self._service_columns()
+        self.fee_tables = kernels.fee_tables(self.schedules)
+        self.barrier_params = self._barrier_params()
         self.type_bounds = self._type_bounds()
+        self.cand_indptr = tuple(np.ascontiguousarray(a, dtype=np.int64) for a in self.cand.indptr)
+        self.cand_service = tuple(
+            np.ascontiguousarray(a, dtype=np.int32) for a in self.cand.service
+        )
+        self.cand_minutes = tuple(
+            np.ascontiguousarray(a, dtype=np.int16) for a in self.cand.minutes
+        )
+        self.first_contact_informs = np.isin(SERVICE_TYPES, info.first_contact_informs)
+        most_ties = int(np.diff(self.families.ties_indptr).max(initial=0))
+        self.wom_probability = word_of_mouth_probability(info.wom_prob_per_tie_week, most_ties)
         n = self.families.size
         self.pref_service = np.full((n, N_TYPES), -1, dtype=np.int32)
         self.pref_minutes = np.zeros((n, N_TYPES), dtype=np.int32)
@@ -133,24 +147,15 @@ class Engine:
     def ages(self) -> np.ndarray:
         return self.families.youngest_age_weeks
 
-    def tie_users(self, using: np.ndarray) -> np.ndarray:
-        """users[f, t]: how many of f's ties use type t (int64). Kept up to date from the
-        families whose use changed since the last call, which are few in a week; the sums
-        are exact integers, so this equals the full product."""
+    def tie_users(self) -> np.ndarray:
+        """users[f, t]: how many of f's ties use type t (int64). The full product once, then
+        kept up to date from the families whose use changed (information.update_tie_users)."""
+        f = self.families
         if self._users is None:
-            self._users = tie_user_counts(self.ties, using)
-            self._using = using.copy()
-            return self._users
-        changed = np.flatnonzero((using != self._using).any(axis=1))
-        if changed.size:
-            delta = using[changed].astype(np.int64) - self._using[changed].astype(np.int64)
-            starts = self.ties.indptr[changed]
-            counts = self.ties.indptr[changed + 1] - starts
-            owner = np.repeat(np.arange(changed.size), counts)
-            flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(owner.size)
-            # ties are undirected: a changed family changes the counts of its neighbours
-            np.add.at(self._users, self.ties.indices[flat], delta[owner])
-            self._using[changed] = using[changed]
+            self._using = f.status == ENROLLED
+            self._users = tie_user_counts(self.ties, self._using)
+        else:
+            update_tie_users(f.status, self._using, f.ties_indptr, f.ties_indices, self._users)
         return self._users
 
     def needs(self) -> np.ndarray:
@@ -192,9 +197,11 @@ class Engine:
         return ~cc | (f.youngest_age_weeks[rows] >= f.care_start_age_weeks[rows])
 
     def enrolled_hubs(self) -> np.ndarray:
+        """[F, T]: the hub of the service each family uses for each type, NO_HUB if none."""
         f = self.families
-        hub = np.where(f.service >= 0, self.svc.hub[np.maximum(f.service, 0)], NO_HUB)
-        return np.where(f.status == ENROLLED, hub, NO_HUB)
+        out = np.empty(f.status.shape, dtype=np.int32)
+        kernels.enrolled_hubs(f.status, f.service, self.svc_columns.hub, out)
+        return out
 
     def enrolled_counts(self) -> np.ndarray:
         f = self.families
@@ -238,57 +245,6 @@ class Engine:
             stigma_label=s.stigma_label[services] * stigma_factor,
             quality=s.quality[services],
         )
-
-    def acceptable(
-        self,
-        rows: np.ndarray,
-        t: int,
-        services: np.ndarray,
-        minutes: np.ndarray,
-        enrolled_hub: np.ndarray,
-    ) -> np.ndarray:
-        """`evaluate(pair_inputs(...)).acceptable` for pairs of one type, computed one
-        dimension at a time on the pairs still acceptable: the same formulas on the same
-        values, without gathering the inputs of pairs already blocked."""
-        f = self.families
-        s = self.svc
-        info = self.scenario.information
-        ok = np.zeros(len(rows), dtype=bool)
-        i = np.flatnonzero(minutes <= f.max_travel_minutes[rows])
-
-        def keep(blocked: np.ndarray) -> np.ndarray:
-            return i[~blocked]
-
-        r, sv = rows[i], services[i]
-        i = keep(fit_level(f.perceived_fit[r, t], s.quality[sv]) < f.fit_threshold[r])
-        r, sv = rows[i], services[i]
-        in_hub = s.hub[sv] != NO_HUB
-        label = s.stigma_label[sv] * np.where(in_hub, self.scenario.hubs.stigma_factor, 1.0)
-        i = keep(stigma_level(label, f.stigma_sensitivity[r], f.trust[r]) > f.stigma_tolerance[r])
-        r, sv = rows[i], services[i]
-        comp = comprehension_of(
-            s.speaks[sv, f.language[r]],
-            f.proficiency[r],
-            np.where(s.interpreters[sv], info.interpreter_comprehension, 0.0),
-            np.where(f.broker_contacted[r], info.broker_comprehension_gain, 0.0),
-        )
-        i = keep(1.0 - comp > f.language_tolerance[r])
-        r, sv = rows[i], services[i]
-        hours = hours_level(f.atypical_hours[r], s.extended_hours[sv], f.hours_severity[r])
-        i = keep(hours > f.hours_tolerance[r])
-        r, sv = rows[i], services[i]
-        hub = s.hub[sv]
-        intake_done = (hub != NO_HUB) & (
-            (enrolled_hub[r] == hub[:, None]).any(axis=1) | f.coordinated[r]
-        )
-        complexity = np.where(intake_done, 0.0, s.admin_complexity[sv])
-        i = keep(admin_level(complexity, f.paperwork[r]) > f.admin_tolerance[r])
-        r, sv = rows[i], services[i]
-        fee = weekly_fee_cents(self.schedules, s.schedule[sv], f.income_q[r])
-        weekly = fee + s.trips_per_week[sv].astype(np.int64) * self.trip_cents(r, minutes[i])
-        i = keep(cost_blocked(weekly, f.income_q[r], self.factor_tenths, f.cost_share_bp[r]))
-        ok[i] = True
-        return ok
 
     def _inputs(
         self,
@@ -334,79 +290,104 @@ class Engine:
             fit_threshold=f.fit_threshold[rows],
         )
 
-    def could_accept(self, rows: np.ndarray, types: np.ndarray) -> np.ndarray:
-        """False where no candidate of the type can be acceptable to the family: the barriers
-        evaluated with the best value of every service attribute among all services of the
-        type (cheapest fee, fewest trips, nearest candidate, extended hours, waived intake,
-        the family's language, least stigma, best quality). Every barrier grows monotonically
-        with each attribute, so this only skips pairs the full evaluation would reject."""
-        f = self.families
-        b = self.type_bounds
-        has = np.zeros(len(rows), dtype=bool)
-        fee = np.zeros(len(rows), dtype=np.int64)
-        for t in range(N_TYPES):
-            sel = np.flatnonzero(types == t)
-            if sel.size == 0:
-                continue
-            has[sel] = self.cand.count(t, rows[sel]) > 0
-            schedules = b["schedules"][t]
-            if schedules:
-                fee[sel] = np.min(
-                    [self.schedules[i].weekly_fee_cents(f.income_q[rows[sel]]) for i in schedules],
-                    axis=0,
-                )
-        minutes = self.cand.nearest_minutes[rows, types]
-        inputs = self._inputs(
-            rows,
-            types,
-            weekly_cost_cents=fee + b["trips"][types] * self.trip_cents(rows, minutes),
-            minutes=minutes,
-            extended_hours=b["extended"][types],
-            admin_complexity=b["admin"][types],
-            speaks_language=b["speaks"][types, f.language[rows]],
-            interpreter_comprehension=b["interpreter"][types],
-            stigma_label=b["stigma"][types],
-            quality=b["quality"][types],
-        )
-        return has & evaluate(inputs).acceptable
+    # ----------------------------------------------------------------------------------
+    # what the compiled kernels read
 
-    def _type_bounds(self) -> dict:
-        """Per type, the most favourable value of each service attribute (see could_accept)."""
+    def family_columns(self) -> FamilyColumns:
+        f = self.families
+        return FamilyColumns(
+            **{name: getattr(f, name) for name in FamilyColumns._fields if name != "key"},
+            key=f.key,
+        )
+
+    def _service_columns(self) -> ServiceColumns:
+        s = self.svc
+        return ServiceColumns(
+            **{name: np.ascontiguousarray(getattr(s, name)) for name in ServiceColumns._fields}
+        )
+
+    def _barrier_params(self) -> BarrierParams:
+        info = self.scenario.information
+        travel = self.scenario.travel
+        return BarrierParams(
+            factor_tenths=self.factor_tenths,
+            hub_stigma_factor=float(self.scenario.hubs.stigma_factor),
+            interpreter_comprehension=float(info.interpreter_comprehension),
+            broker_comprehension_gain=float(info.broker_comprehension_gain),
+            car_cents_per_minute=cents(travel.car_cost_eur_per_minute),
+            transit_fare_cents=cents(travel.transit_fare_eur_trip),
+        )
+
+    def _type_bounds(self) -> TypeBounds:
+        """Per type, the most favourable value of each service attribute (kernels.could_accept)."""
         s = self.svc
         info = self.scenario.information
         label = s.stigma_label * np.where(s.hub != NO_HUB, self.scenario.hubs.stigma_factor, 1.0)
-        n_lang = s.speaks.shape[1]
-        out = {
-            "schedules": [],
-            "trips": np.zeros(N_TYPES, dtype=np.int64),
-            "extended": np.zeros(N_TYPES, dtype=bool),
-            "admin": np.zeros(N_TYPES),
-            "speaks": np.zeros((N_TYPES, n_lang), dtype=bool),
-            "interpreter": np.zeros(N_TYPES),
-            "stigma": np.zeros(N_TYPES),
-            "quality": np.zeros(N_TYPES),
-        }
+        schedules = [np.unique(s.schedule[s.type == t]) for t in range(N_TYPES)]
+        bounds = TypeBounds(
+            n_schedules=np.array([len(k) for k in schedules], dtype=np.int64),
+            schedules=np.zeros((N_TYPES, max(1, *map(len, schedules))), dtype=np.int64),
+            trips=np.zeros(N_TYPES, dtype=np.int64),
+            extended=np.zeros(N_TYPES, dtype=bool),
+            admin=np.zeros(N_TYPES),
+            speaks=np.zeros((N_TYPES, s.speaks.shape[1]), dtype=bool),
+            interpreter=np.zeros(N_TYPES),
+            stigma=np.zeros(N_TYPES),
+            quality=np.zeros(N_TYPES),
+        )
         for t in range(N_TYPES):
             of = s.type == t
-            out["schedules"].append([int(i) for i in np.unique(s.schedule[of])])
+            bounds.schedules[t, : len(schedules[t])] = schedules[t]
             if not of.any():
                 continue
-            out["trips"][t] = int(s.trips_per_week[of].min())
-            out["extended"][t] = bool(s.extended_hours[of].any())
-            out["admin"][t] = 0.0 if (s.hub[of] != NO_HUB).any() else s.admin_complexity[of].min()
-            out["speaks"][t] = s.speaks[of].any(axis=0)
-            out["interpreter"][t] = (
+            bounds.trips[t] = int(s.trips_per_week[of].min())
+            bounds.extended[t] = bool(s.extended_hours[of].any())
+            bounds.admin[t] = 0.0 if (s.hub[of] != NO_HUB).any() else s.admin_complexity[of].min()
+            bounds.speaks[t] = s.speaks[of].any(axis=0)
+            bounds.interpreter[t] = (
                 info.interpreter_comprehension if s.interpreters[of].any() else 0.0
             )
-            out["stigma"][t] = label[of].min()
-            out["quality"][t] = s.quality[of].max()
-        return out
+            bounds.stigma[t] = label[of].min()
+            bounds.quality[t] = s.quality[of].max()
+        return bounds
 
-    def eligible(self, rows: np.ndarray, services: np.ndarray) -> np.ndarray:
-        """Means-tested services admit only families below the line; families know their
-        income, so ineligible services are not candidates for them."""
-        s = self.svc
-        return ~s.means_tested[services] | (self.families.income_q[rows] < s.means_line_q[services])
+    def pair_barriers(
+        self, rows: np.ndarray, types: np.ndarray, services: np.ndarray, minutes: np.ndarray
+    ) -> PairBarriers:
+        """The barriers of given (family row, type, service, minutes) pairs as the kernels
+        compute them, with this week's hub intakes."""
+        masks = np.zeros(len(rows), dtype=np.int64)
+        felt = np.zeros(len(rows))
+        kernels.pair_barrier_masks(
+            self.family_columns(),
+            self.svc_columns,
+            self.fee_tables,
+            self.barrier_params,
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(types, dtype=np.int64),
+            np.asarray(services, dtype=np.int64),
+            np.asarray(minutes, dtype=np.int64),
+            self.enrolled_hubs(),
+            masks,
+            felt,
+        )
+        blocks = ((masks[:, None] >> np.arange(len(PAIR_DIMENSIONS))) & 1).astype(bool)
+        return PairBarriers(blocks=blocks, felt=felt)
+
+    def could_accept(self, rows: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """False where no candidate of the type can be acceptable (kernels.could_accept)."""
+        out = np.zeros(len(rows), dtype=bool)
+        kernels.bound_masks(
+            self.family_columns(),
+            self.fee_tables,
+            self.barrier_params,
+            self.type_bounds,
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(types, dtype=np.int64),
+            self.cand.nearest_minutes,
+            out,
+        )
+        return out
 
     # ----------------------------------------------------------------------------------
     # phase A
@@ -418,7 +399,6 @@ class Engine:
         need = self.needs()
         applicable = self.may_apply(need)
         enrolled = f.status == ENROLLED
-        using = enrolled.copy()
         enrolled_hub = self.enrolled_hubs()
         measuring = week >= self.burn_in
         plan = Plan(
@@ -432,9 +412,9 @@ class Engine:
             chosen_minutes=np.zeros((n, N_TYPES), dtype=np.int16),
             dropout=np.zeros((n, N_TYPES), dtype=bool),
             give_up=np.zeros((n, N_TYPES), dtype=bool),
-            preferred_blocks=np.zeros((n, N_TYPES, len(DIMENSIONS)), dtype=bool)
-            if measuring
-            else np.zeros((0, N_TYPES, len(DIMENSIONS)), dtype=bool),
+            preferred_blocks=np.zeros(
+                (n if measuring else 0, N_TYPES, len(DIMENSIONS)), dtype=bool
+            ),
             need=need,
         )
         # pools for contact channels: counted over everyone, before any chunking
@@ -443,218 +423,107 @@ class Engine:
         young = (age >= -pop.pregnancy_known_weeks) & (age < 156)
         # 'prior contact' as a municipality sees it: use of, or a waiting-list place at, a
         # service beyond the universal health consultation every newborn is offered
-        in_service = (f.status == ENROLLED) | (f.status == WAITLISTED)
+        in_service = enrolled | (f.status == WAITLISTED)
         in_service[:, HEALTH] = False
-        in_contact = in_service.any(axis=1)
         info = self.scenario.information
-        outreach_pool = young & ~in_contact
+        outreach_pool = young & ~_any_type(in_service)
         if info.outreach_targeting == "deprived_neighbourhoods":
             outreach_pool &= f.deprivation_rank >= 1.0 - info.outreach_deprived_share
         p_outreach = contact_probability(self.outreach_capacity, outreach_pool)
         broker_pool = young & ~f.broker_contacted
-        p_broker = np.array(
-            [
-                contact_probability(self.broker_capacity[li], broker_pool & (f.language == li))
-                for li in range(len(self.languages))
-            ]
+        in_group = np.bincount(f.language[broker_pool], minlength=len(self.languages))
+        p_broker = np.where(
+            in_group > 0, np.minimum(1.0, self.broker_capacity / np.maximum(in_group, 1)), 0.0
         )
-        users = self.tie_users(using)
+        users = self.tie_users()
+        fam = self.family_columns()
+        seed, beh = self.seed, self.scenario.behaviour
+        prefixes = np.array(
+            [rng.prefix_bits(seed, stream, week) for stream in _INFORMATION_STREAMS],
+            dtype=np.uint64,
+        )
+        dropout_prefix = np.uint64(rng.prefix_bits(seed, "dropout", week))
         step = n if not self.chunk_size else self.chunk_size
+        hub_referrals = 0
         for start in range(0, n, max(step, 1)):
             rows = np.arange(start, min(n, start + step))
-            self._information(
+            hub_referrals += channel_events(
                 rows,
-                plan,
+                fam,
                 need,
-                users[rows],
+                users,
                 enrolled_hub,
+                self.hub_has_type,
+                self.coordinator,
+                self.first_contact_informs,
+                info.first_contact_reach,
+                self.first_contact_interpreter,
+                self.wom_probability,
                 outreach_pool,
                 p_outreach,
                 broker_pool,
                 p_broker,
+                info.referral_prob_week,
+                self.scenario.hubs.referral_prob_week,
+                prefixes,
+                plan.new_aware,
+                plan.wom_heard,
+                plan.wom_aware,
+                plan.broker_contacted,
+                plan.staff_contacted,
+                plan.coordinated,
             )
-            self._applications(rows, plan, applicable, enrolled_hub)
-            self._exits(rows, plan, enrolled_hub)
+            kernels.applications(
+                rows,
+                fam,
+                self.svc_columns,
+                self.fee_tables,
+                self.barrier_params,
+                self.type_bounds,
+                applicable,
+                enrolled_hub,
+                self.cand_indptr,
+                self.cand_service,
+                self.cand_minutes,
+                self.cand.nearest_minutes,
+                plan.chosen,
+                plan.chosen_minutes,
+            )
+            kernels.exits(
+                rows,
+                fam,
+                self.svc_columns,
+                self.fee_tables,
+                self.barrier_params,
+                enrolled_hub,
+                self.service_minutes,
+                week,
+                dropout_prefix,
+                beh.dropout_base_week,
+                beh.dropout_barrier_slope,
+                beh.waitlist_patience_weeks,
+                plan.dropout,
+                plan.give_up,
+            )
             if measuring:
-                self._preferred(rows, plan, need, enrolled_hub)
-        return plan
-
-    def _information(
-        self,
-        rows,
-        plan,
-        need,
-        users,
-        enrolled_hub,
-        outreach_pool,
-        p_outreach,
-        broker_pool,
-        p_broker,
-    ):
-        f = self.families
-        info = self.scenario.information
-        seed, week = self.seed, self.week
-        keys = f.key[rows]
-        aware = f.aware[rows]
-        comp_local = np.where(f.is_local_language[rows], 1.0, f.proficiency[rows])
-        events = np.zeros((len(rows), N_TYPES), dtype=bool)
-
-        # Keyed draws are made only for the families a channel can reach: a draw depends on
-        # its keys alone, so skipping the others changes no one's number.
-
-        # universal first contact in the week of birth (EVIDENCE H1-H4)
-        reached = _draw_below(
-            f.youngest_age_weeks[rows] == 0,
-            lambda i: rng.uniform(seed, "first_contact", week, keys[i]) < info.first_contact_reach,
-        )
-        events[:, HEALTH] |= reached
-        informs = np.zeros(N_TYPES, dtype=bool)
-        informs[[SERVICE_TYPES.index(t) for t in info.first_contact_informs]] = True
-        comp_fc = np.maximum(comp_local, self.first_contact_interpreter)
-        i = np.flatnonzero(reached)
-        events[i] |= informs[None, :] & understood(
-            seed, "first_contact_understood", week, keys[i], comp_fc[i]
-        )
-
-        # word of mouth from ties who used the type last week
-        plan.wom_heard[rows] = users > 0
-        # an event only matters for a type the family does not know yet
-        wr, wt = np.nonzero((users > 0) & ~aware)
-        wom = np.zeros((len(rows), N_TYPES), dtype=bool)
-        wom[wr, wt] = word_of_mouth_pairs(
-            seed, week, keys[wr], wt, users[wr, wt], info.wom_prob_per_tie_week
-        )
-        plan.wom_aware[rows] = wom
-        events |= wom
-
-        # outreach home visits: only what the municipality observes decides who is visited
-        visited = _draw_below(
-            outreach_pool[rows], lambda i: rng.uniform(seed, "outreach", week, keys[i]) < p_outreach
-        )
-        i = np.flatnonzero(visited)
-        events[i] |= understood(seed, "outreach_understood", week, keys[i], comp_local[i])
-
-        # community brokers inside their own language group (comprehension 1)
-        lang = f.language[rows]
-        brokered = _draw_below(
-            broker_pool[rows],
-            lambda i: rng.uniform(seed, "broker", week, keys[i]) < p_broker[lang[i]],
-        )
-        events |= brokered[:, None]
-        plan.broker_contacted[rows] = brokered
-        plan.staff_contacted[rows] = visited | brokered
-
-        # referrals from services in use: warm inside a hub, weak between separate services
-        hubs_of_row = enrolled_hub[rows]  # [n, T]
-        any_enrolled = (f.status[rows] == ENROLLED).any(axis=1)
-        warm = np.zeros((len(rows), N_TYPES), dtype=bool)
-        for t in range(N_TYPES):
-            h = hubs_of_row[:, t]
-            has = h != NO_HUB
-            warm[has] |= self.hub_has_type[h[has]]
-        p_ref = np.where(warm, self.scenario.hubs.referral_prob_week, info.referral_prob_week)
-        referred = np.zeros((len(rows), N_TYPES), dtype=bool)
-        i = np.flatnonzero(any_enrolled)
-        u_ref = rng.uniform(seed, "referral", week, keys[i, None], np.arange(N_TYPES)[None, :])
-        referred[i] = u_ref < p_ref[i]
-        events |= referred
+                kernels.preferred_blocks(
+                    rows,
+                    fam,
+                    self.svc_columns,
+                    self.fee_tables,
+                    self.barrier_params,
+                    need,
+                    enrolled_hub,
+                    self.pref_service,
+                    self.pref_minutes,
+                    self.none_eligible,
+                    _PAIR_TO_DIM,
+                    _DIM_INDEX["capacity"],
+                    plan.preferred_blocks,
+                )
         # a counter only (docking tests): referral events from a hub the family uses
-        plan.counters["hub_referrals"] = plan.counters.get("hub_referrals", 0) + int(
-            (referred & warm).sum()
-        )
-
-        # a hub coordinator assesses needs and connects the family to every service it needs
-        # (Iceland's Prosperity Act; EU WG ECEC)
-        if self.coordinator:
-            in_hub = (hubs_of_row != NO_HUB).any(axis=1)
-            assessed = in_hub & ~f.coordinated[rows]
-            plan.coordinated[rows] = assessed
-            events |= assessed[:, None] & need[rows]
-        plan.new_aware[rows] = events & ~aware
-
-    def first_match(self, t: int, rows: np.ndarray, test) -> np.ndarray:
-        """For each family row, the index (into type t's candidate arrays) of its first
-        candidate in (minutes, id) order that passes `test(rows, services, minutes)`, or -1.
-
-        Candidates are tried in blocks of ranks that double in width, so a family whose
-        nearest candidate passes costs one evaluation, and one none passes costs about two
-        passes over its list."""
-        indptr = self.cand.indptr[t]
-        start = indptr[rows]
-        count = indptr[rows + 1] - start
-        found = np.full(len(rows), -1, dtype=np.int64)
-        todo = np.flatnonzero(count > 0)
-        lo, width = 0, 2
-        while todo.size:
-            take = np.minimum(count[todo] - lo, width)
-            total = int(take.sum())
-            owner = np.repeat(todo, take)
-            flat = start[owner] + lo + np.arange(total) - np.repeat(np.cumsum(take) - take, take)
-            ok = test(rows[owner], self.cand.service[t][flat], self.cand.minutes[t][flat])
-            hit = np.flatnonzero(ok)
-            if hit.size:
-                first = hit[np.r_[True, owner[hit][1:] != owner[hit][:-1]]]
-                found[owner[first]] = flat[first]
-            todo = todo[(found[todo] < 0) & (count[todo] > lo + width)]
-            lo += width
-            width *= 2
-        return found
-
-    def _applications(self, rows, plan, applicable, enrolled_hub):
-        """Apply to the best acceptable candidate: least travel time, ties by service id."""
-        f = self.families
-        active = applicable[rows] & f.aware[rows] & (f.status[rows] == NONE)
-        pr, pt = np.nonzero(active)
-        if pr.size == 0:
-            return
-        fam = rows[pr]
-        possible = self.could_accept(fam, pt)
-        for t in range(N_TYPES):
-            sel = np.flatnonzero(possible & (pt == t))
-            if sel.size == 0:
-                continue
-
-            def acceptable(r, svc, mins, t=t):
-                ok = self.eligible(r, svc) & (svc != f.excluded_service[r, t])
-                types = np.full(len(r), t)
-                # before the child can start, only services that keep a waiting list register
-                ok &= self.ready(r, types) | self.svc.waitlist[svc]
-                idx = np.flatnonzero(ok)
-                ok[idx] = self.acceptable(r[idx], t, svc[idx], mins[idx], enrolled_hub)
-                return ok
-
-            found = self.first_match(t, fam[sel], acceptable)
-            hit = found >= 0
-            plan.chosen[fam[sel][hit], t] = self.cand.service[t][found[hit]]
-            plan.chosen_minutes[fam[sel][hit], t] = self.cand.minutes[t][found[hit]]
-
-    def _exits(self, rows, plan, enrolled_hub):
-        """Drop-out with a hazard that grows with felt barriers; give-up after waiting too long."""
-        f = self.families
-        beh = self.scenario.behaviour
-        seed, week = self.seed, self.week
-        er, et = np.nonzero(f.status[rows] == ENROLLED)
-        if er.size:
-            fam = rows[er]
-            svc = f.service[fam, et]
-            mins = self.service_minutes[fam, et]
-            trips = self.trip_cents(fam, mins)
-            felt = evaluate(self.pair_inputs(fam, et, svc, mins, trips, enrolled_hub)).felt
-            hazard = np.minimum(1.0, beh.dropout_base_week + beh.dropout_barrier_slope * felt)
-            u = rng.uniform(seed, "dropout", week, f.key[fam], et)
-            drop = u < hazard
-            plan.dropout[fam[drop], et[drop]] = True
-        wr, wt = np.nonzero(f.status[rows] == WAITLISTED)
-        if wr.size:
-            fam = rows[wr]
-            ready = self.ready(fam, wt)
-            age = f.youngest_age_weeks[fam]
-            ready_since = np.where(
-                wt == CHILDCARE, week - (age - f.care_start_age_weeks[fam]), f.status_week[fam, wt]
-            )
-            waited_from = np.maximum(ready_since, f.status_week[fam, wt])
-            gone = ready & (week - waited_from >= beh.waitlist_patience_weeks)
-            plan.give_up[fam[gone], wt[gone]] = True
+        plan.counters["hub_referrals"] = hub_referrals
+        return plan
 
     def minutes_to(self, fam: np.ndarray, types: np.ndarray, svc: np.ndarray):
         """Travel minutes and trip cost to a specific service, by the formula that built the
@@ -679,44 +548,23 @@ class Engine:
         candidate the family is eligible for; else, with no candidate in reach, the nearest
         of the type anywhere. Eligibility reads only the family's income, so this changes
         only when a new family takes the slot."""
+        rows = np.asarray(rows, dtype=np.int64)
         for t in range(N_TYPES):
-            found = self.first_match(t, rows, lambda r, svc, _mins: self.eligible(r, svc))
-            hit = found >= 0
-            has = self.cand.count(t, rows) > 0
-            self.pref_service[rows, t] = np.where(
-                hit, self.cand.service[t][np.maximum(found, 0)], self.cand.nearest_service[rows, t]
+            kernels.nearest_eligible(
+                rows,
+                t,
+                self.families.income_q,
+                self.svc.means_tested,
+                self.svc.means_line_q,
+                self.cand_indptr[t],
+                self.cand_service[t],
+                self.cand_minutes[t],
+                self.cand.nearest_service,
+                self.cand.nearest_minutes,
+                self.pref_service,
+                self.pref_minutes,
+                self.none_eligible,
             )
-            self.pref_minutes[rows, t] = np.where(
-                hit, self.cand.minutes[t][np.maximum(found, 0)], self.cand.nearest_minutes[rows, t]
-            )
-            # candidates in reach, but none the family is eligible for: no place for them
-            self.none_eligible[rows, t] = has & ~hit
-
-    def _preferred(self, rows, plan, need, enrolled_hub):
-        """Barrier log: every dimension blocking the preferred candidate — the nearest eligible
-        service within reach, else the nearest of the type anywhere (travel blocks)."""
-        f = self.families
-        unmet = need[rows] & (f.status[rows] != ENROLLED)
-        ur, ut = np.nonzero(unmet)
-        if ur.size == 0:
-            return
-        fam = rows[ur]
-        pref = self.pref_service[fam, ut]
-        has_pref = pref >= 0
-        blocks = np.zeros((len(fam), len(DIMENSIONS)), dtype=bool)
-        sel = np.flatnonzero(has_pref)
-        if sel.size:
-            r, t = fam[sel], ut[sel]
-            minutes = self.pref_minutes[r, t]
-            b = evaluate(
-                self.pair_inputs(
-                    r, t, pref[sel], minutes, self.trip_cents(r, minutes), enrolled_hub
-                )
-            )
-            blocks[np.ix_(sel, _PAIR_TO_DIM)] = b.blocks
-        # no service of the type in the whole city, or none open to the family: no place
-        blocks[~has_pref | self.none_eligible[fam, ut], _DIM_INDEX["capacity"]] = True
-        plan.preferred_blocks[fam, ut] = blocks
 
     # ----------------------------------------------------------------------------------
     # phase B
@@ -798,7 +646,7 @@ class Engine:
 
         # 6. experience: use raises trust and perceived fit; hearing from users raises fit
         enrolled = f.status == ENROLLED
-        any_enrolled = enrolled.any(axis=1)
+        any_enrolled = _any_type(enrolled)
         f.trust[any_enrolled] += beh.trust_gain_enrolled_week * (1.0 - f.trust[any_enrolled])
         f.perceived_fit[enrolled] += beh.fit_gain_enrolled_week * (1.0 - f.perceived_fit[enrolled])
         heard = plan.wom_heard & ~enrolled
@@ -885,6 +733,14 @@ class Engine:
     def step(self) -> None:
         self.apply(self.decide())
         self.advance()
+
+
+def _any_type(values: np.ndarray) -> np.ndarray:
+    """values.any(axis=1) for a [F, T] array, column by column (much faster for few types)."""
+    out = values[:, 0].copy()
+    for t in range(1, values.shape[1]):
+        out |= values[:, t]
+    return out
 
 
 def _draw_below(candidates: np.ndarray, event) -> np.ndarray:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sim import rng
 from sim.barriers import evaluate
 from sim.city import build_city
+from sim.information import tie_user_counts
 from sim.population import ENROLLED, N_TYPES, NONE, WAITLISTED, _spatial_ties, initial_families
 from sim.travel import build_candidates, travel_minutes
 from sim.week import Engine
@@ -152,9 +153,11 @@ def test_the_best_attribute_bound_never_skips_an_acceptable_candidate():
         assert not evaluate(inputs).acceptable.any(), (row, t)
 
 
-def test_the_staged_acceptability_check_equals_the_full_evaluation():
-    """Engine.acceptable (dimension by dimension) agrees with evaluate() on every candidate
-    pair of every family, in a city with hubs, interpreters and brokers."""
+def test_the_compiled_pair_barriers_equal_the_vectorised_evaluation():
+    """The kernels' barriers of a pair (service attributes gathered per pair, hub intake and
+    coordinator waivers, broker gain) equal evaluate() on pair_inputs(), blocks and felt
+    barrier bit for bit, on every candidate pair of every family, in a city with hubs,
+    interpreters and brokers."""
     scenario = small_scenario(
         city={"seed": 4},
         hubs={"count": 2, "coordinator": True},
@@ -173,12 +176,28 @@ def test_the_staged_acceptability_check_equals_the_full_evaluation():
         types = np.full(rows.size, t)
         full = evaluate(
             engine.pair_inputs(rows, types, svc, mins, engine.trip_cents(rows, mins), enrolled_hub)
-        ).acceptable
-        staged = engine.acceptable(rows, t, svc, mins, enrolled_hub)
-        assert np.array_equal(full, staged), t
+        )
+        compiled = engine.pair_barriers(rows, types, svc, mins)
+        assert np.array_equal(full.blocks, compiled.blocks), t
+        assert np.array_equal(full.felt, compiled.felt), t
         agreed += rows.size
-        assert 0 < full.sum() < full.size  # both outcomes occur
+        assert 0 < full.acceptable.sum() < rows.size  # both outcomes occur
     assert agreed > 10_000
+
+
+def test_the_kept_tie_user_counts_equal_the_full_product():
+    """Engine.tie_users (updated from the families whose use changed) equals the tie matrix
+    times this week's use matrix, week after week."""
+    engine = Engine(build_world(small_scenario(city={"seed": 5}), 5))
+    changed, last = 0, None
+    for _ in range(25):
+        full = tie_user_counts(engine.ties, engine.families.status == ENROLLED)
+        assert np.array_equal(engine.tie_users(), full)
+        if last is not None:
+            changed += int((last != full).sum())
+        last = full
+        engine.step()
+    assert changed > 100  # use changed, so the update was exercised
 
 
 def test_the_kept_travel_minutes_of_a_service_in_use_are_its_travel_time():

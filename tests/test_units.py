@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from sim.allocation import admit, priority_class
 from sim.barriers import PAIR_DIMENSIONS, PairInputs, evaluate
-from sim.information import contact_probability, tie_matrix, tie_user_counts, word_of_mouth
+from sim.information import (
+    contact_probability,
+    tie_matrix,
+    tie_user_counts,
+    word_of_mouth_probability,
+)
 from sim.population import (
     INCOME_SCALE,
     MODE_CAR,
@@ -198,13 +203,10 @@ def test_priority_classes_use_only_observable_information():
 
 
 def test_word_of_mouth_needs_a_user_among_the_ties_and_rises_with_their_number():
-    keys = np.arange(20_000)
-    none = word_of_mouth(1, 0, keys, np.zeros((20_000, 4), dtype=np.int64), 0.5)
-    assert not none.any()
-    one = word_of_mouth(1, 0, keys, np.ones((20_000, 4), dtype=np.int64), 0.1).mean()
-    three = word_of_mouth(1, 0, keys, np.full((20_000, 4), 3), 0.1).mean()
-    assert one == pytest.approx(0.1, abs=0.01)
-    assert three == pytest.approx(1 - 0.9**3, abs=0.01)
+    p = word_of_mouth_probability(0.1, 3)
+    assert p[0] == 0.0
+    assert p[1:] == pytest.approx([0.1, 1 - 0.9**2, 1 - 0.9**3], rel=1e-15)
+    assert np.all(np.diff(p) > 0)
 
 
 def test_tie_user_counts_sum_the_ties_that_use_each_type():
