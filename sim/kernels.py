@@ -18,11 +18,13 @@ from numba import njit
 from sim.barriers import PAIR_DIMENSIONS, pair_barriers
 from sim.population import (
     CHILDCARE,
+    DROPPED,
     ENROLLED,
     MODE_CAR,
     MODE_TRANSIT,
     N_TYPES,
     NONE,
+    REJECTED,
     WAITLISTED,
 )
 from sim.rng import uniform_from
@@ -408,6 +410,72 @@ def preferred_blocks(
                     blocks[r, t, pair_to_dimension[k]] = (mask >> k) & 1 == 1
             if s < 0 or none_eligible[r, t]:
                 blocks[r, t, capacity_dimension] = True
+
+
+# -- phase B -------------------------------------------------------------------------------
+
+
+@kernel
+def settle_exits_and_applications(
+    status,
+    status_week,
+    service,
+    excluded_service,
+    applied_week,
+    service_minutes,
+    youngest_age_weeks,
+    dropout,
+    give_up,
+    chosen,
+    chosen_minutes,
+    week,
+    cooldown_weeks,
+    counts,
+):
+    """Phase B steps 2-5a for every (family, type), in that order: a rejection's or drop-out's
+    cooldown ends; a drop-out leaves its service; a give-up leaves its waiting list (neither
+    service is chosen again this spell); a new application joins the service's queue.
+    counts: drop-outs, give-ups, applications, applications before birth."""
+    for r in range(status.shape[0]):
+        for t in range(N_TYPES):
+            st = status[r, t]
+            if (st == REJECTED or st == DROPPED) and status_week[r, t] + cooldown_weeks <= week:
+                st = NONE
+            if dropout[r, t] and st == ENROLLED:
+                st = DROPPED
+                status_week[r, t] = week
+                excluded_service[r, t] = service[r, t]
+                counts[0] += 1
+            elif give_up[r, t] and st == WAITLISTED:
+                st = NONE
+                excluded_service[r, t] = service[r, t]
+                counts[1] += 1
+            elif chosen[r, t] != NO_SERVICE and st == NONE:
+                st = WAITLISTED
+                service[r, t] = chosen[r, t]
+                service_minutes[r, t] = chosen_minutes[r, t]
+                applied_week[r, t] = week
+                status_week[r, t] = week
+                counts[2] += 1
+                if t == CHILDCARE and youngest_age_weeks[r] < 0:
+                    counts[3] += 1
+            status[r, t] = st
+
+
+@kernel
+def experience(status, wom_heard, trust, perceived_fit, trust_gain, fit_gain, wom_fit_gain):
+    """Phase B step 6: use of any service raises trust, use raises the perceived fit of the
+    type, and hearing of it from ties who use it raises the fit of a type not in use."""
+    for r in range(status.shape[0]):
+        any_enrolled = False
+        for t in range(N_TYPES):
+            if status[r, t] == ENROLLED:
+                any_enrolled = True
+                perceived_fit[r, t] += fit_gain * (1.0 - perceived_fit[r, t])
+            elif wom_heard[r, t]:
+                perceived_fit[r, t] += wom_fit_gain * (1.0 - perceived_fit[r, t])
+        if any_enrolled:
+            trust[r] += trust_gain * (1.0 - trust[r])
 
 
 # -- at renewal ----------------------------------------------------------------------------

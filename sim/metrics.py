@@ -165,28 +165,25 @@ class WindowAccumulator:
         """This week's aggregates for the time series (every week, burn-in included)."""
         e = self.engine
         f = e.families
-        age = f.youngest_age_weeks
-        u3 = (age >= 0) & (age < U3_WEEKS)
-        enrolled = f.status == ENROLLED
-        in_care = enrolled[:, CHILDCARE] & u3
+        c = np.zeros(_N_SNAPSHOT, dtype=np.int64)
+        _snapshot_counts(
+            f.youngest_age_weeks, f.is_arope, f.status, f.service, f.aware, e.svc.is_public, c
+        )
         out: dict[str, float] = {"week": float(e.week), "measured": float(e.week >= e.burn_in)}
-        for name, mask in (
-            ("all", u3),
-            ("arope", u3 & f.is_arope),
-            ("non_arope", u3 & ~f.is_arope),
+        for name, (count, cared) in (
+            ("all", (c[_U3] + c[_U3 + 1], c[_U3_CARE] + c[_U3_CARE + 1])),
+            ("arope", (c[_U3 + 1], c[_U3_CARE + 1])),
+            ("non_arope", (c[_U3], c[_U3_CARE])),
         ):
-            count = int(mask.sum())
-            out[f"u3_participation_{name}"] = (
-                float(in_care[mask].sum()) / count if count else float("nan")
-            )
-        out["children_u3"] = float(u3.sum())
-        out["waitlist_total"] = float((f.status == WAITLISTED).sum())
+            out[f"u3_participation_{name}"] = float(cared) / count if count else float("nan")
+        out["children_u3"] = float(c[_U3] + c[_U3 + 1])
+        out["waitlist_total"] = float(c[_SNAP_WAITLISTED])
+        n = f.size
         for t, name in enumerate(SERVICE_TYPES):
-            out[f"enrolled_{name}"] = float(enrolled[:, t].sum())
-            out[f"aware_{name}"] = float(f.aware[:, t].mean())
-        public_enrolled = int(e.svc.is_public[f.service[enrolled]].sum())
+            out[f"enrolled_{name}"] = float(c[_ENROLLED_TYPE + t])
+            out[f"aware_{name}"] = float(c[_AWARE_TYPE + t]) / n if n else float("nan")
         cap = int(e.svc.capacity[e.svc.is_public].sum())
-        out["capacity_use"] = public_enrolled / cap if cap else 0.0
+        out["capacity_use"] = int(c[_SNAP_PUBLIC]) / cap if cap else 0.0
         out["mean_trust"] = float(f.trust.mean())
         return out
 
@@ -448,3 +445,31 @@ def _record_week(
                     first = _FIT if st == DROPPED else _CAP
                     blocked[first] += 1
                 main[first] += 1
+
+
+# the counts `_snapshot_counts` returns, by position
+_U3, _U3_CARE, _SNAP_WAITLISTED, _SNAP_PUBLIC = 0, 2, 4, 5
+_ENROLLED_TYPE = 6
+_AWARE_TYPE = _ENROLLED_TYPE + N_TYPES
+_N_SNAPSHOT = _AWARE_TYPE + N_TYPES
+
+
+@kernel
+def _snapshot_counts(age, is_arope, status, service, aware, is_public, counts):
+    """This week's counts: children under 3 and those in care (by AROPE status), families on
+    waiting lists, users of public services, users and aware families by type."""
+    for r in range(len(age)):
+        group = 1 if is_arope[r] else 0
+        if age[r] >= 0 and age[r] < U3_WEEKS:
+            counts[_U3 + group] += 1
+            if status[r, CHILDCARE] == ENROLLED:
+                counts[_U3_CARE + group] += 1
+        for t in range(N_TYPES):
+            if status[r, t] == ENROLLED:
+                counts[_ENROLLED_TYPE + t] += 1
+                if is_public[service[r, t]]:
+                    counts[_SNAP_PUBLIC] += 1
+            elif status[r, t] == WAITLISTED:
+                counts[_SNAP_WAITLISTED] += 1
+            if aware[r, t]:
+                counts[_AWARE_TYPE + t] += 1

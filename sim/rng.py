@@ -96,9 +96,10 @@ def keyed_bits(
 
 def uniform(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     """Uniform floats in [0, 1) with 53 random bits, keyed (see module docstring)."""
-    if np.ndim(week) == 0 and np.ndim(service) == 0 and np.ndim(family) == 1:
+    one_week_and_service = not isinstance(week, np.ndarray) and not isinstance(service, np.ndarray)
+    if one_week_and_service and isinstance(family, np.ndarray) and family.ndim == 1:
         # the common case, one stream and week for a list of families: no key arrays built
-        family = np.asarray(family, dtype=np.int64)
+        family = family.astype(np.int64, copy=False)
         out = np.empty(len(family))
         _uniforms_into(np.uint64(prefix_bits(seed, stream, int(week))), family, int(service), out)
         return out
@@ -123,6 +124,7 @@ def bits_one(seed: int, stream: str, week: int, family: int, service: int = NO_S
     return _rounds((seed & _MASK, stream_id(stream), week & _MASK, family & _MASK, service & _MASK))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def prefix_bits(seed: int, stream: str, week: int) -> int:
     """The hash state after the (seed, stream, week) rounds. The rounds for family and service
     follow it, so code that draws many numbers of one stream and week starts from here."""
@@ -146,7 +148,7 @@ def _rounds(parts: tuple[int, ...]) -> int:
 def normal(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     """Standard normal draws by the inverse CDF of a keyed uniform (never infinite)."""
     u = uniform(seed, stream, week, family, service)
-    return ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
+    return ndtri(np.minimum(np.maximum(u, 1e-16), 1.0 - 1e-16))
 
 
 def logit_normal(

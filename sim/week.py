@@ -29,7 +29,6 @@ from sim.metrics import WindowAccumulator
 from sim.population import (
     ADMIN_HELP,
     CHILDCARE,
-    DROPPED,
     ENROLLED,
     GENERATION_BITS,
     HEALTH,
@@ -586,35 +585,30 @@ class Engine:
         f.staff_contacted |= plan.staff_contacted
         f.coordinated |= plan.coordinated
 
-        # 2. cooldowns end
-        cooled = ((f.status == REJECTED) | (f.status == DROPPED)) & (
-            f.status_week + beh.cooldown_weeks <= week
+        # 2. cooldowns end, 3. drop-outs, 4. give-ups, 5a. new applications join the queue
+        settled = np.zeros(4, dtype=np.int64)
+        kernels.settle_exits_and_applications(
+            f.status,
+            f.status_week,
+            f.service,
+            f.excluded_service,
+            f.applied_week,
+            self.service_minutes,
+            f.youngest_age_weeks,
+            plan.dropout,
+            plan.give_up,
+            plan.chosen,
+            plan.chosen_minutes,
+            week,
+            beh.cooldown_weeks,
+            settled,
         )
-        f.status[cooled] = NONE
+        for name, value in zip(
+            ("dropouts", "give_ups", "applications", "pre_birth_applications"), settled, strict=True
+        ):
+            counters[name] = int(value)
 
-        # 3. drop-outs, 4. give-ups
-        dr, dt = np.nonzero(plan.dropout & (f.status == ENROLLED))
-        f.status[dr, dt] = DROPPED
-        f.status_week[dr, dt] = week
-        f.excluded_service[dr, dt] = f.service[dr, dt]
-        gr, gt = np.nonzero(plan.give_up & (f.status == WAITLISTED))
-        f.status[gr, gt] = NONE
-        f.excluded_service[gr, gt] = f.service[gr, gt]
-        counters["dropouts"] = len(dr)
-        counters["give_ups"] = len(gr)
-
-        # 5. allocation: new applications join the queue, then every ready queued family is
-        # ranked; places free after this week's exits
-        ar, at = np.nonzero((plan.chosen != NO_SERVICE) & (f.status == NONE))
-        f.status[ar, at] = WAITLISTED
-        f.service[ar, at] = plan.chosen[ar, at]
-        self.service_minutes[ar, at] = plan.chosen_minutes[ar, at]
-        f.applied_week[ar, at] = week
-        f.status_week[ar, at] = week
-        counters["applications"] = len(ar)
-        counters["pre_birth_applications"] = int(
-            ((at == CHILDCARE) & (f.youngest_age_weeks[ar] < 0)).sum()
-        )
+        # 5b. every ready queued family is ranked; places free after this week's exits
         qr, qt = np.nonzero(f.status == WAITLISTED)
         svc = f.service[qr, qt]
         free = np.maximum(self.svc.capacity - self.enrolled_counts(), 0)
@@ -645,13 +639,14 @@ class Engine:
         counters["waitlisted"] = int((f.status == WAITLISTED).sum())
 
         # 6. experience: use raises trust and perceived fit; hearing from users raises fit
-        enrolled = f.status == ENROLLED
-        any_enrolled = _any_type(enrolled)
-        f.trust[any_enrolled] += beh.trust_gain_enrolled_week * (1.0 - f.trust[any_enrolled])
-        f.perceived_fit[enrolled] += beh.fit_gain_enrolled_week * (1.0 - f.perceived_fit[enrolled])
-        heard = plan.wom_heard & ~enrolled
-        f.perceived_fit[heard] += self.scenario.information.wom_fit_gain * (
-            1.0 - f.perceived_fit[heard]
+        kernels.experience(
+            f.status,
+            plan.wom_heard,
+            f.trust,
+            f.perceived_fit,
+            beh.trust_gain_enrolled_week,
+            beh.fit_gain_enrolled_week,
+            self.scenario.information.wom_fit_gain,
         )
 
         # 7. measurement
