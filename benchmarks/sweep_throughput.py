@@ -1,6 +1,6 @@
 """Sweep throughput on 1 and 2 worker processes (`famsim sweep`, process pool).
 
-    .venv/bin/python benchmarks/sweep_throughput.py [--runs 8] [--families 50000] [--quick]
+    .venv/bin/python benchmarks/sweep_throughput.py [--runs 8] [--families 100000] [--quick]
 
 The same sweep (a grid over one parameter, replications with common random numbers) runs
 twice from scratch, with --workers 1 and --workers 2, with *_NUM_THREADS=1, so each worker
@@ -62,7 +62,7 @@ def timed_sweep(path: Path, out: Path, workers: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8, help="runs per sweep (even)")
-    parser.add_argument("--families", type=int, default=50_000)
+    parser.add_argument("--families", type=int, default=100_000)
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--burn-in", type=int, default=156)
     parser.add_argument("--quick", action="store_true", help="tiny runs, to test the harness")

@@ -1,9 +1,9 @@
-"""FamilyAccessModel: the Mesa shell around the vectorised weekly engine.
+"""FamilyAccessModel: the Mesa shell around the compiled weekly engine (sim.week).
 
 Mesa supplies the frame: a seeded `mesa.Model` (rng= plain int), a `discrete_space` grid with
 property layers for cell data, services as `FixedAgent`s on their cells, families as agents
 that are *views* onto the per-model column store (one source of truth), and a DataCollector
-of weekly aggregates. The hot path never loops over agents.
+of weekly aggregates. The hot path never loops over agent objects.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Phase A (`decide`) reads only last week's state and may run over any partition o
 families (chunks of 1, 7 or all give identical results): information events, applications,
 drop-outs and give-ups. Phase B (`apply`) then changes the state in a fixed order:
 awareness, cooldowns, drop-outs, give-ups, allocation, experience, measurement; `advance`
-then runs the life course and moves the clock.
+then runs the life course and moves the clock. The per-family rules run in compiled kernels
+(`sim.kernels`, `sim.information`, `sim.metrics`); this module orders them and keeps the
+state between weeks.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Plan:
 
 
 class Engine:
-    """The fast engine: vectorised weekly rules over one World's column store."""
+    """The fast engine: the weekly rules, compiled, over one World's column store."""
 
     def __init__(self, world: World, chunk_size: int | None = None) -> None:
         self.world = world

@@ -10,11 +10,13 @@ import os
 from hypothesis import settings
 
 # --- hypothesis profiles -------------------------------------------------------------------
-# "ci": CI runners are two shared cores, so no per-example deadline; derandomised so a
-# failure on CI reproduces locally with CI=1. Each test sets its own max_examples.
+# No per-example deadline anywhere: the first example that reaches a compiled kernel may
+# compile it (seconds, once per install), and CI runners are two shared cores. "ci" is also
+# derandomised, so a failure on CI reproduces locally with CI=1. Each test sets its own
+# max_examples.
+settings.register_profile("local", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 # --- fixtures ------------------------------------------------------------------------------

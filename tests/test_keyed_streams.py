@@ -8,6 +8,7 @@ import pytest
 from helpers import build, run_engine, small_scenario, state_by_key
 from hypothesis import given
 from hypothesis import strategies as st
+from numba import njit
 
 from sim import rng
 
@@ -132,3 +133,51 @@ def test_the_scalar_draw_of_the_reference_equals_the_vectorised_one(seed, week, 
     assert rng.bits_one(seed, "s", week, family, service) == int(
         rng.keyed_bits(seed, "s", week, family, service)
     )
+
+
+@njit
+def _kernel_draws(prefix, families, service):
+    out = np.empty(len(families))
+    for i in range(len(families)):
+        out[i] = rng.uniform_from(prefix, families[i], service)
+    return out
+
+
+@pytest.mark.verification
+@given(
+    seed=st.integers(0, 2**63 - 1),
+    week=st.integers(-60, 5000),
+    families=st.lists(st.integers(0, 2**50), min_size=1, max_size=20),
+    service=st.integers(-1, 100_000),
+)
+def test_the_kernels_draws_equal_the_reference_draws(seed, week, families, service):
+    """What a compiled kernel draws from the stream's prefix equals the reference's draw."""
+    keys = np.array(families, dtype=np.int64)
+    prefix = np.uint64(rng.prefix_bits(seed, "s", week))
+    expected = [rng.uniform_one(seed, "s", week, f, service) for f in families]
+    assert _kernel_draws(prefix, keys, service).tolist() == expected
+    assert rng.uniform(seed, "s", week, keys, service).tolist() == expected
+
+
+@pytest.mark.verification
+def test_array_draws_broadcast_like_numpy_and_equal_one_draw_at_a_time():
+    keys = np.random.default_rng(0).integers(0, 2**40, size=7)
+    weeks = np.arange(7) - 3
+    cases = [
+        (3, keys, -1),
+        (weeks, keys, np.arange(7)),
+        (5, keys[:, None], np.arange(4)[None, :]),
+        (2, keys[:1], np.arange(7)),
+        (weeks, 11, 2),
+        (4, 9, 1),
+        (1, keys[:0], -1),
+    ]
+    for week, family, service in cases:
+        got = rng.keyed_bits(5, "s", week, family, service)
+        w, f, s = np.broadcast_arrays(np.asarray(week), np.asarray(family), np.asarray(service))
+        expected = [
+            rng.bits_one(5, "s", int(a), int(b), int(c))
+            for a, b, c in zip(w.flat, f.flat, s.flat, strict=True)
+        ]
+        assert got.shape == w.shape
+        assert got.ravel().tolist() == expected
