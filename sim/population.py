@@ -138,6 +138,30 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 # drawing families
 
 
+# the keyed streams of a generation's traits (week 0, by family key)
+_GENERATION_STREAMS = (
+    "income",
+    "low_work_intensity",
+    "employed",
+    "proficiency",
+    "paperwork",
+    "trust",
+    "stigma_sensitivity",
+    "parenting_need",
+    "admin_need",
+    "atypical_hours",
+    "hours_severity",
+    "cost_threshold",
+    *(f"fit_{t}" for t in SERVICE_TYPES),
+    *(f"initial_awareness_{t}" for t in SERVICE_TYPES),
+    "language_tol",
+    "stigma_tol",
+    "admin_tol",
+    "hours_tol",
+    "fit_threshold",
+)
+
+
 def draw_generation(
     scenario: Scenario,
     seed: int,
@@ -156,7 +180,8 @@ def draw_generation(
     """
     pop = scenario.population
     n = len(keys)
-    z_income = rng.normal(seed, "income", 0, keys)
+    u = rng.uniforms(seed, _GENERATION_STREAMS, 0, keys)
+    z_income = rng.normal_of(u["income"])
     log_ratio = log_income_shift + pop.income_log_sd * z_income
     ratio_q = np.round(np.exp(log_ratio) * INCOME_SCALE).astype(np.int64)
     median_cents = int(round(pop.median_equiv_income_eur_year * 100))
@@ -165,60 +190,55 @@ def draw_generation(
 
     lwi_p = pop.low_work_intensity_base + pop.low_work_intensity_deprivation_effect * deprivation
     lwi_p = np.where(below_line, np.minimum(1.0, 3.0 * lwi_p), lwi_p)
-    low_work_intensity = rng.uniform(seed, "low_work_intensity", 0, keys) < lwi_p
+    low_work_intensity = u["low_work_intensity"] < lwi_p
     is_arope = below_line | low_work_intensity
     employed_p = np.where(is_arope, pop.employed_share_arope, pop.employed_share_non_arope)
-    employed = (rng.uniform(seed, "employed", 0, keys) < employed_p) & ~low_work_intensity
+    employed = (u["employed"] < employed_p) & ~low_work_intensity
 
-    proficiency = np.where(
-        is_local,
-        1.0,
-        rng.logit_normal(
-            seed, "proficiency", keys, pop.proficiency_median_non_local, pop.trait_logit_sd
-        ),
-    )
-    paperwork = rng.logit_normal(
-        seed, "paperwork", keys, pop.paperwork_capacity_median, pop.trait_logit_sd
-    )
-    paperwork = paperwork * (1.0 - pop.paperwork_gap_low_proficiency * (1.0 - proficiency))
     trust_median = (
         pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
     )
-    trust = rng.logit_normal(
-        seed, "trust", keys, np.clip(trust_median, 0.02, 0.98), pop.trait_logit_sd
+    sd = pop.trait_logit_sd
+    bounded = rng.logit_normals_of(
+        u,
+        {
+            "proficiency": (pop.proficiency_median_non_local, sd),
+            "paperwork": (pop.paperwork_capacity_median, sd),
+            "trust": (np.clip(trust_median, 0.02, 0.98), sd),
+            "stigma_sensitivity": (pop.stigma_sensitivity_median, sd),
+            **{f"fit_{t}": (pop.initial_fit_median, sd) for t in SERVICE_TYPES},
+            "language_tol": (pop.language_tolerance_median, sd),
+            "stigma_tol": (pop.stigma_tolerance_median, sd),
+            "admin_tol": (pop.admin_tolerance_median, sd),
+            "hours_tol": (pop.hours_tolerance_median, sd),
+            "fit_threshold": (pop.fit_threshold_median, sd),
+        },
     )
-    stigma_sensitivity = rng.logit_normal(
-        seed, "stigma_sensitivity", keys, pop.stigma_sensitivity_median, pop.trait_logit_sd
+    proficiency = np.where(is_local, 1.0, bounded["proficiency"])
+    paperwork = bounded["paperwork"] * (
+        1.0 - pop.paperwork_gap_low_proficiency * (1.0 - proficiency)
     )
+    trust = bounded["trust"]
+    stigma_sensitivity = bounded["stigma_sensitivity"]
 
-    parenting_need = rng.uniform(seed, "parenting_need", 0, keys) < pop.parenting_need_share
+    parenting_need = u["parenting_need"] < pop.parenting_need_share
     admin_p = (
         pop.admin_need_base + pop.admin_need_low_paperwork_effect * (1.0 - paperwork) * below_line
     )
-    admin_need = rng.uniform(seed, "admin_need", 0, keys) < admin_p
+    admin_need = u["admin_need"] < admin_p
 
-    atypical_hours = employed & (
-        rng.uniform(seed, "atypical_hours", 0, keys) < pop.atypical_hours_share_employed
-    )
-    hours_severity = np.where(
-        atypical_hours, 0.3 + 0.7 * rng.uniform(seed, "hours_severity", 0, keys), 0.0
-    )
+    atypical_hours = employed & (u["atypical_hours"] < pop.atypical_hours_share_employed)
+    hours_severity = np.where(atypical_hours, 0.3 + 0.7 * u["hours_severity"], 0.0)
 
     cost_share = pop.cost_share_threshold_median * np.exp(
-        pop.cost_share_threshold_log_sd * rng.normal(seed, "cost_threshold", 0, keys)
+        pop.cost_share_threshold_log_sd * rng.normal_of(u["cost_threshold"])
     )
     cost_share_bp = np.clip(np.round(cost_share * 10_000), 1, 10_000_000).astype(np.int64)
 
-    perceived_fit = np.stack(
-        [
-            rng.logit_normal(seed, f"fit_{t}", keys, pop.initial_fit_median, pop.trait_logit_sd)
-            for t in SERVICE_TYPES
-        ],
-        axis=1,
-    )
+    perceived_fit = np.stack([bounded[f"fit_{t}"] for t in SERVICE_TYPES], axis=1)
     aware = np.stack(
         [
-            rng.uniform(seed, f"initial_awareness_{t}", 0, keys)
+            u[f"initial_awareness_{t}"]
             < pop.initial_awareness.get(t, 0.0) * np.where(is_local, 1.0, proficiency)
             for t in SERVICE_TYPES
         ],
@@ -238,21 +258,11 @@ def draw_generation(
         "atypical_hours": atypical_hours,
         "hours_severity": hours_severity,
         "cost_share_bp": cost_share_bp,
-        "language_tolerance": rng.logit_normal(
-            seed, "language_tol", keys, pop.language_tolerance_median, pop.trait_logit_sd
-        ),
-        "stigma_tolerance": rng.logit_normal(
-            seed, "stigma_tol", keys, pop.stigma_tolerance_median, pop.trait_logit_sd
-        ),
-        "admin_tolerance": rng.logit_normal(
-            seed, "admin_tol", keys, pop.admin_tolerance_median, pop.trait_logit_sd
-        ),
-        "hours_tolerance": rng.logit_normal(
-            seed, "hours_tol", keys, pop.hours_tolerance_median, pop.trait_logit_sd
-        ),
-        "fit_threshold": rng.logit_normal(
-            seed, "fit_threshold", keys, pop.fit_threshold_median, pop.trait_logit_sd
-        ),
+        "language_tolerance": bounded["language_tol"],
+        "stigma_tolerance": bounded["stigma_tol"],
+        "admin_tolerance": bounded["admin_tol"],
+        "hours_tolerance": bounded["hours_tol"],
+        "fit_threshold": bounded["fit_threshold"],
         "perceived_fit": perceived_fit,
         "aware": aware,
         "youngest_age_weeks": youngest_age_weeks.astype(np.int32),

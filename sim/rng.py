@@ -145,20 +145,48 @@ def _rounds(parts: tuple[int, ...]) -> int:
     return h
 
 
+def uniforms(seed: int, streams: tuple[str, ...], week: int, family: np.ndarray) -> dict:
+    """`uniform(seed, stream, week, family)` for several streams at once, by stream name."""
+    family = np.asarray(family, dtype=np.int64)
+    prefixes = np.array([prefix_bits(seed, stream, week) for stream in streams], dtype=np.uint64)
+    out = np.empty((len(streams), len(family)))
+    _uniform_table(prefixes, family, out)
+    return dict(zip(streams, out, strict=True))
+
+
+@njit(cache=True, _nrt=False)
+def _uniform_table(prefixes, family, out):
+    for k in range(len(prefixes)):
+        for i in range(len(family)):
+            out[k, i] = uniform_from(prefixes[k], family[i], NO_SERVICE)
+
+
 def normal(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     """Standard normal draws by the inverse CDF of a keyed uniform (never infinite)."""
-    u = uniform(seed, stream, week, family, service)
+    return normal_of(uniform(seed, stream, week, family, service))
+
+
+def normal_of(u: np.ndarray) -> np.ndarray:
+    """The standard normal whose CDF is `u`, clipped to [1e-16, 1 - 1e-16] (never infinite)."""
     return ndtri(np.minimum(np.maximum(u, 1e-16), 1.0 - 1e-16))
 
 
-def logit_normal(
-    seed: int, stream: str, family, median: float | np.ndarray, spread: float
-) -> np.ndarray:
-    """Draws in (0, 1) whose logit is normal: median `median`, logit standard deviation `spread`.
-
-    Used for bounded family traits (trust, proficiency, paperwork capacity, sensitivities);
-    week is fixed at 0 because these are drawn once per family generation.
-    """
-    z = normal(seed, stream, 0, family)
+def logit_normal_of(u: np.ndarray, median: float | np.ndarray, spread: float) -> np.ndarray:
+    """Draws in (0, 1) whose logit is normal (median `median`, logit standard deviation
+    `spread`), from their keyed uniforms `u`. Used for bounded family traits (trust,
+    proficiency, paperwork capacity, sensitivities, tolerances), drawn with week 0 because
+    they are drawn once per family generation."""
+    z = normal_of(u)
     centre = np.log(median / (1.0 - median))
     return 1.0 / (1.0 + np.exp(-(centre + spread * z)))
+
+
+def logit_normals_of(uniforms: dict, traits: dict) -> dict:
+    """`logit_normal_of(uniforms[name], median, spread)` for every trait name -> (median,
+    spread), computed in one pass over a stacked array (the same operations per element)."""
+    names = list(traits)
+    n = len(uniforms[names[0]])
+    u = np.stack([uniforms[name] for name in names])
+    median = np.stack([np.broadcast_to(np.asarray(traits[name][0], float), n) for name in names])
+    spread = np.array([[traits[name][1]] for name in names], dtype=float)
+    return dict(zip(names, logit_normal_of(u, median, spread), strict=True))
