@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/sweep_throughput.py [--runs 8] [--families 100000] [--quick]
 
 The same sweep (a grid over one parameter, replications with common random numbers) runs
-twice from scratch, with --workers 1 and --workers 2, with *_NUM_THREADS=1, so each worker
-uses one core. Runs last at least 10 s each (the script checks and says so). The last line:
+twice from scratch, with --workers 1 and --workers 2, with *_NUM_THREADS=1 and
+FAMSIM_BUILD_THREADS=1, so each worker uses one core (its world builds included). Runs last at least 10 s each (the script checks and says so). The last line:
     workers1_runs_per_min=<f> workers2_runs_per_min=<f> ratio=<f> min_run_s=<f>
 """
 
@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from run_all import THREADS  # the same one-thread settings as every benchmark
+
+from sim.population import BUILD_THREADS_VARIABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +39,8 @@ def sweep_file(folder: Path, runs: int, families: int, weeks: int, burn_in: int)
 
 
 def timed_sweep(path: Path, out: Path, workers: int) -> float:
-    env = {**os.environ, **THREADS}
+    # one thread per worker, the world build's own thread pool included
+    env = {**os.environ, **THREADS, BUILD_THREADS_VARIABLE: "1"}
     started = time.perf_counter()
     subprocess.run(
         [

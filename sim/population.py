@@ -8,6 +8,7 @@ keyed by the family key = slot * 4096 + generation (see rng.py), never by the ro
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 
@@ -21,6 +22,7 @@ N_TYPES = len(SERVICE_TYPES)
 CHILDCARE, HEALTH, PARENTING, ADMIN_HELP = range(N_TYPES)
 GENERATION_BITS = 12
 MODE_WALK, MODE_TRANSIT, MODE_CAR = 0, 1, 2
+BUILD_THREADS_VARIABLE = "FAMSIM_BUILD_THREADS"
 INCOME_SCALE = 10_000  # income_q = median income in cents x (income ratio x 10,000)
 
 # per-(family, type) status codes
@@ -561,9 +563,17 @@ def _spatial_ties(pop, seed: int, table: FamilyTable):
         return out
 
     # blocks are independent; numpy releases the GIL in the array work
-    with ThreadPoolExecutor(max_workers=2) as pool_of_threads:
+    with ThreadPoolExecutor(max_workers=build_threads()) as pool_of_threads:
         for pairs in pool_of_threads.map(block, range(0, n, _TIE_BLOCK)):
             yield from pairs
+
+
+def build_threads() -> int:
+    """Threads for the world build's independent blocks (social ties, candidate lists; numpy
+    releases the GIL in them): 2, or the environment's FAMSIM_BUILD_THREADS. Results do not
+    depend on it."""
+    value = os.environ.get(BUILD_THREADS_VARIABLE, "")
+    return int(value) if value.isdigit() and int(value) > 0 else 2
 
 
 def _csr_of(sorted_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

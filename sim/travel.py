@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 from scipy.spatial import cKDTree
 
-from sim.population import MODE_CAR, MODE_TRANSIT, N_TYPES, FamilyTable
+from sim.population import MODE_CAR, MODE_TRANSIT, N_TYPES, FamilyTable, build_threads
 from sim.scenario import TravelSpec, cents
 
 UNREACHABLE_MINUTES = 10_000
@@ -143,8 +143,6 @@ class CandidateSets:
         return indptr[rows + 1] - indptr[rows]
 
 
-# threads building candidate lists (the lists do not depend on it)
-BUILD_THREADS = 2
 # families per block while building candidate lists, and dense pairs per block (memory bound)
 _BLOCK_FAMILIES = 30_000
 _BLOCK_PAIRS = 6_000_000
@@ -200,7 +198,7 @@ def build_candidates(
                 spec=spec,
                 counts=counts,
             )
-            with ThreadPoolExecutor(max_workers=BUILD_THREADS) as pool:
+            with ThreadPoolExecutor(max_workers=build_threads()) as pool:
                 rows_of, mode_of = [b for _, b in blocks], [m for m, _ in blocks]
                 for result in pool.map(work, rows_of, mode_of):
                     pieces.extend(result)

@@ -96,6 +96,28 @@ def test_candidate_lists_do_not_depend_on_the_build_block_size(monkeypatch):
         assert np.array_equal(big.minutes[t], small.minutes[t])
 
 
+def test_the_world_does_not_depend_on_the_build_threads(monkeypatch):
+    """One build thread (FAMSIM_BUILD_THREADS=1, as in the sweep throughput benchmark) and the
+    default two give the same ties and candidate lists."""
+    import sim.population as population
+    import sim.travel as travel
+
+    monkeypatch.setattr(travel, "_BLOCK_FAMILIES", 97)  # several blocks per thread pool
+    monkeypatch.setattr(population, "_TIE_BLOCK", 101)
+    scenario = small_scenario(city={"families": 900, "seed": 8})
+    monkeypatch.delenv(population.BUILD_THREADS_VARIABLE, raising=False)
+    assert population.build_threads() == 2
+    two = build_world(scenario, 4)
+    monkeypatch.setenv(population.BUILD_THREADS_VARIABLE, "1")
+    assert population.build_threads() == 1
+    one = build_world(scenario, 4)
+    assert np.array_equal(two.families.ties_indptr, one.families.ties_indptr)
+    assert np.array_equal(two.families.ties_indices, one.families.ties_indices)
+    for t in range(N_TYPES):
+        assert np.array_equal(two.candidates.service[t], one.candidates.service[t])
+        assert np.array_equal(two.candidates.minutes[t], one.candidates.minutes[t])
+
+
 @pytest.mark.parametrize("seed", [1, 7])
 def test_spatial_ties_pick_the_drawn_neighbour_of_the_canonical_order(seed):
     scenario = small_scenario(city={"families": 900, "seed": seed})
