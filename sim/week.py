@@ -128,6 +128,12 @@ class Engine:
             np.ascontiguousarray(a, dtype=np.int16) for a in self.cand.minutes
         )
         self.first_contact_informs = np.isin(SERVICE_TYPES, info.first_contact_informs)
+        # the age (weeks) at which each type's need ends (-1: it does not end with age)
+        pop = self.scenario.population
+        self.need_ends_at = np.full(N_TYPES, -1, dtype=np.int64)
+        self.need_ends_at[CHILDCARE] = pop.childcare_exit_age_weeks
+        self.need_ends_at[HEALTH] = pop.health_need_until_age_weeks
+        self.need_ends_at[PARENTING] = pop.parenting_need_until_age_weeks
         most_ties = int(np.diff(self.families.ties_indptr).max(initial=0))
         self.wom_probability = word_of_mouth_probability(info.wom_prob_per_tie_week, most_ties)
         n = self.families.size
@@ -670,22 +676,19 @@ class Engine:
         f = self.families
         pop = self.scenario.population
         seed, week = self.seed, self.week
-        f.youngest_age_weeks += 1
-        age = f.youngest_age_weeks
-        ends = np.zeros((f.size, N_TYPES), dtype=bool)
-        ends[:, CHILDCARE] = age >= pop.childcare_exit_age_weeks
-        ends[:, HEALTH] = age >= pop.health_need_until_age_weeks
-        ends[:, PARENTING] = age >= pop.parenting_need_until_age_weeks
-        leaving = ends & (f.status != NONE)
-        f.status[leaving] = NONE
-        f.excluded_service[ends] = NO_SERVICE
-        births = int((age == 0).sum())
-        f.n_children[age == 0] += 1
-
         # a next pregnancy, once the youngest is old enough (one child in the childcare range)
-        conceive = _draw_below(
-            age >= pop.min_birth_spacing_weeks,
-            lambda i: rng.uniform(seed, "conception", week, f.key[i]) < pop.next_birth_hazard_week,
+        conceive = np.zeros(f.size, dtype=bool)
+        births = kernels.age_one_week(
+            f.youngest_age_weeks,
+            f.status,
+            f.excluded_service,
+            f.n_children,
+            self.need_ends_at,
+            pop.min_birth_spacing_weeks,
+            np.uint64(rng.prefix_bits(seed, "conception", week)),
+            pop.next_birth_hazard_week,
+            f.key,
+            conceive,
         )
         rows = np.flatnonzero(conceive)
         if rows.size:
@@ -737,13 +740,4 @@ def _any_type(values: np.ndarray) -> np.ndarray:
     out = values[:, 0].copy()
     for t in range(1, values.shape[1]):
         out |= values[:, t]
-    return out
-
-
-def _draw_below(candidates: np.ndarray, event) -> np.ndarray:
-    """A bool per row: `event(rows)` evaluated only where `candidates` holds, False elsewhere."""
-    out = np.zeros(len(candidates), dtype=bool)
-    i = np.flatnonzero(candidates)
-    if i.size:
-        out[i] = event(i)
     return out
