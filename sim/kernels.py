@@ -192,6 +192,27 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
     weekly = fee_cents(fees, svc.schedule[s], fam.income_q[r]) + np.int64(
         svc.trips_per_week[s]
     ) * trip_cents(params, fam.mode[r], minutes)
+    return _barriers_of(
+        fam,
+        params,
+        r,
+        t,
+        weekly,
+        minutes,
+        svc.extended_hours[s],
+        complexity,
+        svc.speaks[s, fam.language[r]],
+        params.interpreter_comprehension if svc.interpreters[s] else 0.0,
+        svc.stigma_label[s] * label_factor,
+        svc.quality[s],
+    )
+
+
+@inline
+def _barriers_of(
+    fam, params, r, t, weekly, minutes, extended, complexity, speaks, interpreter, label, quality
+):
+    """`pair_barriers` for family row r and type t beside the given service side."""
     return pair_barriers(
         fam.income_q[r],
         params.factor_tenths,
@@ -201,22 +222,22 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
         fam.max_travel_minutes[r],
         fam.atypical_hours[r],
         fam.hours_severity[r],
-        svc.extended_hours[s],
+        extended,
         fam.hours_tolerance[r],
         complexity,
         fam.paperwork[r],
         fam.admin_tolerance[r],
-        svc.speaks[s, fam.language[r]],
+        speaks,
         fam.proficiency[r],
-        params.interpreter_comprehension if svc.interpreters[s] else 0.0,
+        interpreter,
         params.broker_comprehension_gain if fam.broker_contacted[r] else 0.0,
         fam.language_tolerance[r],
-        svc.stigma_label[s] * label_factor,
+        label,
         fam.stigma_sensitivity[r],
         fam.trust[r],
         fam.stigma_tolerance[r],
         fam.perceived_fit[r, t],
-        svc.quality[s],
+        quality,
         fam.fit_threshold[r],
     )
 
@@ -234,32 +255,19 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
         fee = f if k == 0 else min(fee, f)
     minutes = nearest_minutes[r, t]
     weekly = fee + bounds.trips[t] * trip_cents(params, fam.mode[r], minutes)
-    mask, _ = pair_barriers(
-        fam.income_q[r],
-        params.factor_tenths,
-        fam.cost_share_bp[r],
+    mask, _ = _barriers_of(
+        fam,
+        params,
+        r,
+        t,
         weekly,
         minutes,
-        fam.max_travel_minutes[r],
-        fam.atypical_hours[r],
-        fam.hours_severity[r],
         bounds.extended[t],
-        fam.hours_tolerance[r],
         bounds.admin[t],
-        fam.paperwork[r],
-        fam.admin_tolerance[r],
         bounds.speaks[t, fam.language[r]],
-        fam.proficiency[r],
         bounds.interpreter[t],
-        params.broker_comprehension_gain if fam.broker_contacted[r] else 0.0,
-        fam.language_tolerance[r],
         bounds.stigma[t],
-        fam.stigma_sensitivity[r],
-        fam.trust[r],
-        fam.stigma_tolerance[r],
-        fam.perceived_fit[r, t],
         bounds.quality[t],
-        fam.fit_threshold[r],
     )
     return mask == 0
 
