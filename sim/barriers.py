@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from sim.compiled import inline, kernel
 from sim.population import INCOME_SCALE
 from sim.services import FeeSchedule
 
@@ -42,7 +42,7 @@ def weekly_fee_cents(
     return fee
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@inline
 def pair_barriers(
     income_q,
     household_factor_tenths,
@@ -176,7 +176,7 @@ def evaluate(p: PairInputs) -> PairBarriers:
     return PairBarriers(blocks=blocks, felt=felt)
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _evaluate_pairs(
     factor_tenths,
     income_q,

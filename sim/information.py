@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from sim.kernels import NO_SERVICE, kernel
-from sim.population import ENROLLED, HEALTH, N_TYPES
+from sim.compiled import kernel
+from sim.population import ENROLLED, HEALTH, N_TYPES, NO_SERVICE
 from sim.rng import uniform_from
 from sim.services import NO_HUB
 

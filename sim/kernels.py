@@ -1,5 +1,6 @@
-"""Compiled weekly kernels of the fast engine (numba): one loop over families, one decision at
-a time, reading last week's state and writing phase A's plan.
+"""Compiled weekly kernels of the fast engine (numba, `sim.compiled`): one loop over families,
+one decision at a time. Phase A's kernels read last week's state and write its plan; phase
+B's and the life course's apply the week to the column store in the fixed order.
 
 Each kernel applies the rule the per-agent reference applies, with the same integers, the
 same float64 formulas in the same order (`sim.barriers.pair_barriers`) and the same keyed
@@ -13,9 +14,9 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from sim.barriers import PAIR_DIMENSIONS, pair_barriers
+from sim.compiled import inline, kernel
 from sim.population import (
     CHILDCARE,
     DROPPED,
@@ -23,6 +24,7 @@ from sim.population import (
     MODE_CAR,
     MODE_TRANSIT,
     N_TYPES,
+    NO_SERVICE,
     NONE,
     REJECTED,
     WAITLISTED,
@@ -114,14 +116,6 @@ TypeBounds = namedtuple(
     ],
 )
 
-# Compiled without numba's reference counting: the kernels allocate nothing and only read and
-# write arrays their caller owns, while counting references to every array a loop reads costs
-# more than the rules themselves (about 300 ns a pair against 40 ns). Helpers are inlined into
-# the kernels that call them.
-kernel = njit(cache=True, _nrt=False)
-inline = njit(cache=True, inline="always", _nrt=False)
-
-NO_SERVICE = -1
 _PAIR_BITS = len(PAIR_DIMENSIONS)
 
 
@@ -512,8 +506,7 @@ def age_one_week(
         age = youngest_age_weeks[r]
         for t in range(N_TYPES):
             if need_ends_at[t] >= 0 and age >= need_ends_at[t]:
-                if status[r, t] != NONE:
-                    status[r, t] = NONE
+                status[r, t] = NONE
                 excluded_service[r, t] = NO_SERVICE
         if age == 0:
             births += 1
@@ -531,9 +524,8 @@ def age_one_week(
 def nearest_eligible(
     rows,
     t,
-    income_q,
-    means_tested,
-    means_line_q,
+    fam,
+    svc,
     indptr,
     services,
     minutes,
@@ -549,8 +541,7 @@ def nearest_eligible(
     for r in rows:
         found = -1
         for j in range(indptr[r], indptr[r + 1]):
-            s = services[j]
-            if not means_tested[s] or income_q[r] < means_line_q[s]:
+            if _eligible(fam, svc, r, services[j]):
                 found = j
                 break
         if found >= 0:

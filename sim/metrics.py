@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.costs import OUTLAY_PARTS, outlay_parts_cents
-from sim.kernels import fee_cents, kernel
+from sim.kernels import fee_cents
 from sim.population import CHILDCARE, DROPPED, ENROLLED, N_TYPES, REJECTED, WAITLISTED
 from sim.scenario import DIMENSIONS, SERVICE_TYPES
 
@@ -85,6 +86,7 @@ class WindowAccumulator:
             len(engine.world.services.hub_cells),
         )
         self.outlay_cents = sum(self.outlay_parts.values())
+        self.public_capacity = int(svc.capacity[svc.is_public].sum())
         self.enrolled_u3 = {"all": 0, "arope": 0}
         self.closed_band_need = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
         self.closed_band_used = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
@@ -156,7 +158,7 @@ class WindowAccumulator:
         self.use_weeks += int(sums[_USE_WEEKS])
         self.unmet_weeks += int(sums[_UNMET_WEEKS])
         self.waitlist_sum += int(sums[_WAITLISTED])
-        cap = int(e.svc.capacity[e.svc.is_public].sum())
+        cap = self.public_capacity
         self.capacity_use_sum += float(sums[_PUBLIC_ENROLLED]) / cap if cap else 0.0
         self.fee_revenue_cents += int(sums[_FEE_REVENUE])
         self.weeks += 1
@@ -182,7 +184,7 @@ class WindowAccumulator:
         for t, name in enumerate(SERVICE_TYPES):
             out[f"enrolled_{name}"] = float(c[_ENROLLED_TYPE + t])
             out[f"aware_{name}"] = float(c[_AWARE_TYPE + t]) / n if n else float("nan")
-        cap = int(e.svc.capacity[e.svc.is_public].sum())
+        cap = self.public_capacity
         out["capacity_use"] = int(c[_SNAP_PUBLIC]) / cap if cap else 0.0
         out["mean_trust"] = float(f.trust.mean())
         return out

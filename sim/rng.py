@@ -14,8 +14,9 @@ import functools
 import zlib
 
 import numpy as np
-from numba import njit
 from scipy.special import ndtri
+
+from sim.compiled import inline, kernel
 
 _INITIAL = np.uint64(0x6A09E667F3BCC909)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -37,7 +38,7 @@ def stream_id(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@inline
 def mix_round(h, part):
     """One round: splitmix64 finaliser of (h ^ part) + golden, in wrapping uint64 arithmetic."""
     x = (h ^ part) + _GOLDEN
@@ -48,7 +49,7 @@ def mix_round(h, part):
     return x ^ (x >> _S31)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@inline
 def uniform_from(prefix, family, service):
     """`uniform(seed, stream, week, family, service)` from `prefix_bits(seed, stream, week)`:
     the family and service rounds, then the top 53 bits as a float in [0, 1)."""
@@ -56,7 +57,7 @@ def uniform_from(prefix, family, service):
     return np.float64(h >> _S11) * _INV_2_53
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _keyed_bits_into(seed, stream, week, family, service, out):
     """Every draw of `out`; an input of length 1 is the same for all."""
     for i in range(len(out)):
@@ -77,7 +78,7 @@ def keyed_bits(
     """64 random bits per key tuple; arguments broadcast like numpy arrays."""
     parts = [np.asarray(k, dtype=np.int64) for k in (week, family, service)]
     sizes = {p.size for p in parts if p.ndim}
-    if all(p.ndim <= 1 for p in parts) and (len(sizes) == 1 and 0 not in sizes or not sizes):
+    if all(p.ndim <= 1 for p in parts) and len(sizes) <= 1:
         # scalars beside 1-D arrays of one length: no broadcast copies needed
         shape = (sizes.pop(),) if sizes else ()
     else:
@@ -99,18 +100,12 @@ def uniform(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:
     one_week_and_service = not isinstance(week, np.ndarray) and not isinstance(service, np.ndarray)
     if one_week_and_service and isinstance(family, np.ndarray) and family.ndim == 1:
         # the common case, one stream and week for a list of families: no key arrays built
-        family = family.astype(np.int64, copy=False)
-        out = np.empty(len(family))
-        _uniforms_into(np.uint64(prefix_bits(seed, stream, int(week))), family, int(service), out)
-        return out
+        prefix = np.array([prefix_bits(seed, stream, int(week))], dtype=np.uint64)
+        out = np.empty((1, len(family)))
+        _uniform_table(prefix, family.astype(np.int64, copy=False), int(service), out)
+        return out[0]
     bits = keyed_bits(seed, stream, week, family, service)
     return (bits >> np.uint64(11)).astype(np.float64) * _INV_2_53
-
-
-@njit(cache=True, _nrt=False)
-def _uniforms_into(prefix, family, service, out):
-    for i in range(len(out)):
-        out[i] = uniform_from(prefix, family[i], service)
 
 
 def uniform_one(seed: int, stream: str, week: int, family: int, service: int = NO_SERVICE) -> float:
@@ -150,15 +145,16 @@ def uniforms(seed: int, streams: tuple[str, ...], week: int, family: np.ndarray)
     family = np.asarray(family, dtype=np.int64)
     prefixes = np.array([prefix_bits(seed, stream, week) for stream in streams], dtype=np.uint64)
     out = np.empty((len(streams), len(family)))
-    _uniform_table(prefixes, family, out)
+    _uniform_table(prefixes, family, NO_SERVICE, out)
     return dict(zip(streams, out, strict=True))
 
 
-@njit(cache=True, _nrt=False)
-def _uniform_table(prefixes, family, out):
+@kernel
+def _uniform_table(prefixes, family, service, out):
+    """out[k, i]: the uniform of stream k (its prefix) for family i and the given service."""
     for k in range(len(prefixes)):
         for i in range(len(family)):
-            out[k, i] = uniform_from(prefixes[k], family[i], NO_SERVICE)
+            out[k, i] = uniform_from(prefixes[k], family[i], service)
 
 
 def normal(seed, stream, week, family, service=NO_SERVICE) -> np.ndarray:

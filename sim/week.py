@@ -438,9 +438,11 @@ class Engine:
             outreach_pool &= f.deprivation_rank >= 1.0 - info.outreach_deprived_share
         p_outreach = contact_probability(self.outreach_capacity, outreach_pool)
         broker_pool = young & ~f.broker_contacted
-        in_group = np.bincount(f.language[broker_pool], minlength=len(self.languages))
-        p_broker = np.where(
-            in_group > 0, np.minimum(1.0, self.broker_capacity / np.maximum(in_group, 1)), 0.0
+        p_broker = np.array(
+            [
+                contact_probability(self.broker_capacity[li], broker_pool & (f.language == li))
+                for li in range(len(self.languages))
+            ]
         )
         users = self.tie_users()
         fam = self.family_columns()
@@ -556,13 +558,13 @@ class Engine:
         of the type anywhere. Eligibility reads only the family's income, so this changes
         only when a new family takes the slot."""
         rows = np.asarray(rows, dtype=np.int64)
+        fam = self.family_columns()
         for t in range(N_TYPES):
             kernels.nearest_eligible(
                 rows,
                 t,
-                self.families.income_q,
-                self.svc.means_tested,
-                self.svc.means_line_q,
+                fam,
+                self.svc_columns,
                 self.cand_indptr[t],
                 self.cand_service[t],
                 self.cand_minutes[t],
@@ -676,7 +678,8 @@ class Engine:
         f = self.families
         pop = self.scenario.population
         seed, week = self.seed, self.week
-        # a next pregnancy, once the youngest is old enough (one child in the childcare range)
+        # ageing, the end of age-bound needs, births, and a next pregnancy once the youngest
+        # is old enough (one child in the childcare range)
         conceive = np.zeros(f.size, dtype=bool)
         births = kernels.age_one_week(
             f.youngest_age_weeks,
