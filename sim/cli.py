@@ -8,13 +8,27 @@ code 2, and nothing written.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import tempfile
+import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 from sim.errors import ScenarioError
+from sim.outputs import (
+    ERROR_LOG,
+    OutputError,
+    check_out,
+    check_replaceable,
+    folder_lock,
+    job_identity,
+    probe,
+)
 from sim.scenario import load_scenario
 
 
@@ -77,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_settings(run)
     run.add_argument("--out", type=Path, help="output directory (default: results/<scenario name>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out even if it holds another scenario's results",
+    )
 
     comp = sub.add_parser("compare", help="compare scenarios with common random numbers")
     comp.add_argument("scenarios", type=Path, nargs="+")
@@ -85,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
     comp.add_argument("--out", type=Path, help="output directory (default: results/compare)")
     comp.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    comp.add_argument(
+        "--force", action="store_true", help="replace --out even if it holds other results"
+    )
 
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
     validate.add_argument("scenario", type=Path)
@@ -116,54 +138,151 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so the job unwinds like on Ctrl-C: workers are
+    stopped and nothing half-written is left."""
+
+
+class InternalError(Exception):
+    """A bug (not bad input, not a named model failure): its traceback is in `log`."""
+
+    def __init__(self, log: Path, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.log = log
+
+
+EXIT_FAILED = 1  # the job ran, but some replication or run failed (results are written)
+EXIT_INPUT = 2  # bad input: nothing written
+EXIT_INTERNAL = 70  # a bug in famsim (sysexits EX_SOFTWARE): the traceback is in a log file
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def _on_sigterm(signum, frame) -> NoReturn:
+    raise Terminated()
+
+
+@contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM unwinds the job (only the main thread may install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _bugs_logged_in(folder: Path) -> Iterator[None]:
+    """An exception that is neither bad input nor a named model failure is a bug: write its
+    traceback to `folder`/famsim-error.log and stop with one line."""
+    try:
+        yield
+    except (ScenarioError, OutputError, InternalError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other exception is a bug: logged, re-raised
+        raise InternalError(_write_log(folder, exc), exc) from exc
+
+
+def _write_log(folder: Path, exc: BaseException) -> Path:
+    text = "".join(traceback.format_exception(exc))
+    for place in (folder, Path(tempfile.gettempdir())):
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+            log = place / (ERROR_LOG if place == folder else f"famsim-error-{os.getpid()}.log")
+            log.write_text(text, encoding="utf-8")
+            return log
+        except OSError:
+            continue
+    return Path("<no log could be written>")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "run":
-            return _run(
-                args.scenario,
-                args.reps,
-                args.weeks,
-                args.burn_in,
-                args.seed,
-                args.families,
-                args.out,
-                args.quiet,
+    with _signals():
+        try:
+            return _dispatch(args)
+        except ScenarioError as exc:
+            # bad input: one line, exit code 2, and nothing has been written
+            print(_one_line(f"famsim: error: {exc}"), file=sys.stderr)
+            return EXIT_INPUT
+        except OutputError as exc:
+            print(
+                _one_line(f"famsim: error: {exc.strerror}; nothing was replaced"), file=sys.stderr
             )
-        if args.command == "compare":
-            return _compare(
-                args.scenarios,
-                args.reps,
-                args.weeks,
-                args.burn_in,
-                args.seed,
-                args.families,
-                args.baseline,
-                args.workers,
-                args.out or Path("results/compare"),
-                args.quiet,
+            return EXIT_FAILED
+        except InternalError as exc:
+            print(
+                _one_line(
+                    f"famsim: internal error: {exc} (a bug in famsim; the traceback is in "
+                    f"{exc.log}); nothing half-written was left"
+                ),
+                file=sys.stderr,
             )
-        if args.command == "demo":
-            return _demo(args.quiet)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "sensitivity":
-            return _sensitivity(args)
-    except ScenarioError as exc:
-        # bad input: one line, exit code 2, and nothing has been written yet
-        print(_one_line(f"famsim: error: {exc}"), file=sys.stderr)
-        return 2
-    return 2
+            return EXIT_INTERNAL
+        except KeyboardInterrupt:
+            print(
+                "famsim: interrupted (SIGINT); workers stopped, nothing half-written",
+                file=sys.stderr,
+            )
+            return EXIT_SIGINT
+        except Terminated:
+            print(
+                "famsim: terminated (SIGTERM); workers stopped, nothing half-written",
+                file=sys.stderr,
+            )
+            return EXIT_SIGTERM
+        except Exception as exc:  # noqa: BLE001 - a bug outside any job folder: logged
+            log = _write_log(Path(tempfile.gettempdir()) / "famsim", exc)
+            print(
+                _one_line(
+                    f"famsim: internal error: {type(exc).__name__}: {exc} (a bug in "
+                    f"famsim; the traceback is in {log})"
+                ),
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL
 
 
-def _check_out(out: Path) -> None:
-    """Refuse an output path that cannot become a folder before any work is done."""
-    if out.exists() and not out.is_dir():
-        raise ScenarioError(
-            "<command line>", "--out", f"{str(out)!r} exists and is not a folder; allowed: a folder"
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "validate":
+        return _validate(args)
+    if args.command == "run":
+        return _run(
+            args.scenario,
+            args.reps,
+            args.weeks,
+            args.burn_in,
+            args.seed,
+            args.families,
+            args.out,
+            args.quiet,
+            force=args.force,
         )
+    if args.command == "compare":
+        return _compare(
+            args.scenarios,
+            args.reps,
+            args.weeks,
+            args.burn_in,
+            args.seed,
+            args.families,
+            args.baseline,
+            args.workers,
+            args.out or Path("results/compare"),
+            args.quiet,
+            force=args.force,
+        )
+    if args.command == "demo":
+        return _demo(args.quiet)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "sensitivity":
+        return _sensitivity(args)
+    return EXIT_INPUT
 
 
 def _no_rescaling(scenario, families, path: Path) -> None:
@@ -217,7 +336,7 @@ def _run(
     families,
     out: Path | None,
     quiet: bool,
-    name: str | None = None,
+    force: bool = False,
 ) -> int:
     from sim.results import default_out_dir, write_run
     from sim.runner import run, with_run_settings
@@ -225,16 +344,36 @@ def _run(
     scenario = load_scenario(path)
     _no_rescaling(scenario, families, path)
     scenario = with_run_settings(scenario, weeks, burn_in, seed, reps, families, origin=str(path))
-    if name:
-        scenario = scenario.model_copy(update={"name": name})
-    out_dir = out if out is not None else default_out_dir(scenario.name)
-    _check_out(out_dir)
-    with _from_file(str(path)):
-        result = run(scenario, origin=str(path), quiet=quiet)
-    write_run(result, out_dir)
+    target = check_out(out if out is not None else default_out_dir(scenario.name))
+    _preflight(scenario, path)
+    with folder_lock(target):
+        check_replaceable(target, job_identity("run", [scenario.name]), force)
+        probe(target)
+        with _bugs_logged_in(target):
+            with _from_file(str(path)):
+                result = run(scenario, origin=str(path), quiet=quiet)
+            write_run(result, target)
+    shown = out if out is not None else default_out_dir(scenario.name)
     if not quiet:
-        _print_summary(result, out_dir)
-    return 0 if all(r["status"] == "ok" for r in result.manifest["replications"]) else 1
+        _print_summary(result, shown)
+    return _report_failures(result.manifest["replications"], shown)
+
+
+def _report_failures(statuses: list[dict], out: Path) -> int:
+    """Say on stderr which replications failed and why (not only in the manifest)."""
+    failed = [s for s in statuses if s["status"] != "ok"]
+    if not failed:
+        return 0
+    first = failed[0]
+    label = f"{first['scenario']} " if "scenario" in first else ""
+    print(
+        _one_line(
+            f"famsim: {len(failed)} of {len(statuses)} replication(s) failed, e.g. {label}"
+            f"replication {first['replication']}: {first['error']} (all in {out}/manifest.json)"
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 def _print_summary(result, out_dir: Path) -> None:
@@ -277,11 +416,13 @@ def _compare(
     out: Path,
     quiet: bool,
     analyses: bool = False,
+    force: bool = False,
 ) -> int:
-    from sim.compare import compare
+    from sim.compare import check_comparable, compare
     from sim.results import write_comparison
     from sim.runner import default_workers, with_run_settings
 
+    target = check_out(out)
     scenarios = []
     for p in paths:
         scenario = load_scenario(p)
@@ -289,31 +430,35 @@ def _compare(
         scenario = with_run_settings(scenario, weeks, burn_in, seed, reps, families, origin=str(p))
         _preflight(scenario, p)  # replications run in worker processes
         scenarios.append(scenario)
-    _check_out(out)
-    supplement = demo_analyses(scenarios) if analyses else []
-    comparison = compare(
-        scenarios,
-        [str(p) for p in paths],
-        baseline=baseline,
-        quiet=quiet,
-        workers=workers or default_workers(),
-        supplement=supplement,
-    )
-    write_comparison(comparison, out)
+    origins = [str(p) for p in paths]
+    check_comparable(scenarios, origins)
+    names = [s.name for s in scenarios]
+    with folder_lock(target):
+        check_replaceable(target, job_identity("compare", names), force)
+        probe(target)
+        with _bugs_logged_in(target):
+            supplement = demo_analyses(scenarios) if analyses else []
+            comparison = compare(
+                scenarios,
+                origins,
+                baseline=baseline,
+                quiet=quiet,
+                workers=workers or default_workers(),
+                supplement=supplement,
+            )
+            write_comparison(comparison, target)
     if not quiet:
         from sim.report import HEADLINE, headline_table
 
-        names = [s.name for s in scenarios]
         columns = HEADLINE[:5] + ("public_outlay_eur_week",)
         print(f"{len(names)} scenarios x {scenarios[0].run.replications} replications -> {out}/")
         print(headline_table(comparison.runs, names, columns))
-    failed = [
-        r
-        for m in comparison.manifest["scenarios"].values()
+    statuses = [
+        {**r, "scenario": name}
+        for name, m in comparison.manifest["scenarios"].items()
         for r in m["replications"]
-        if r["status"] != "ok"
     ]
-    return 1 if failed else 0
+    return _report_failures(statuses, out)
 
 
 def demo_analyses(scenarios) -> list:
@@ -351,10 +496,6 @@ def _demo(quiet: bool) -> int:
     )
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def _sweep_out(sweep, out: Path | None) -> Path:
     from sim.results import default_out_dir
 
@@ -369,8 +510,7 @@ def _sweep(args) -> int:
     from sim.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
-    out = _sweep_out(sweep, args.out)
-    _check_out(out)
+    out = check_out(_sweep_out(sweep, args.out))
     _preflight(sweep.base, args.sweep)
     workers = args.workers or default_workers()
     if args.dask is None:
@@ -427,3 +567,7 @@ def _sensitivity(args) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print(f"wrote {len(written)} files to {out / 'sensitivity'}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

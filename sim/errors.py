@@ -15,3 +15,20 @@ class ScenarioError(ValueError):
     def __reduce__(self):
         # rebuilt from its parts, so an error raised in a worker process crosses back intact
         return (ScenarioError, (self.file, self.key_path, self.message))
+
+
+class ModelFailure(ArithmeticError):
+    """A replication that cannot give a result for a reason of the model (a numerical
+    failure it names), as opposed to bad input (ScenarioError) or a bug in the code."""
+
+
+# What a failed replication is: named model or numerical failures, recorded as a failed run
+# with its message (by `famsim run`, `compare` and `sweep` alike). Any other exception is a
+# bug: it stops the job, with its traceback in a log file.
+MODEL_FAILURES: tuple[type[BaseException], ...] = (
+    ModelFailure,
+    FloatingPointError,
+    OverflowError,
+    ZeroDivisionError,
+    MemoryError,
+)

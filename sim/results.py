@@ -1,19 +1,20 @@
 """Writing a results directory: manifest.json, runs.parquet, timeseries.parquet, figures/, report.md.
 
-Files are written under temporary names and renamed into place, so an interrupted write
-leaves no partial file behind.
+The folder is written whole into a staging folder beside it and renamed into place
+(sim/outputs.py), so an interrupted or failed write leaves the previous complete result, or
+nothing: never a mix of two runs, never a file without its manifest.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from sim import plots
 from sim.errors import ScenarioError
+from sim.outputs import job_identity, staged
 from sim.report import run_report
 from sim.runner import RunResult
 
@@ -30,25 +31,24 @@ def default_out_dir(name: str) -> Path:
     return RESULTS_ROOT / name
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"_tmp-{path.name}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _atomic_parquet(frame, path: Path) -> None:
-    tmp = path.with_name(f"_tmp-{path.name}")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
 
 
 def write_run(result: RunResult, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    """Write a run's results folder, replacing `out` whole."""
+    out = Path(out)
+    with staged(out) as staging:
+        files = _write_run_files(result, staging)
+    return [out / f for f in files]
+
+
+def _write_run_files(result: RunResult, out: Path) -> list[str]:
     figures_dir = out / "figures"
-    figures_dir.mkdir(exist_ok=True)
+    figures_dir.mkdir()
     name = result.scenario.name
-    _atomic_parquet(result.runs, out / "runs.parquet")
-    _atomic_parquet(result.timeseries, out / "timeseries.parquet")
+    result.runs.to_parquet(out / "runs.parquet", index=False)
+    result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     figures = []
     if not result.timeseries.empty:
         plots.participation_over_time(
@@ -59,12 +59,10 @@ def write_run(result: RunResult, out: Path) -> list[Path]:
         )
         figures.append("participation_over_time.png")
     if result.unmet_maps:
-        stacked = np.stack(result.unmet_maps)
-        seen = np.isfinite(stacked).sum(axis=0)
-        total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=0)
-        mean_map = np.divide(total, seen, out=np.full(total.shape, np.nan), where=seen > 0)
         plots.unmet_need_map(
-            mean_map, figures_dir / "unmet_need_map.png", f"{name}: unmet need per cell"
+            mean_map(result.unmet_maps),
+            figures_dir / "unmet_need_map.png",
+            f"{name}: unmet need per cell",
         )
         figures.append("unmet_need_map.png")
     if len(result.runs):
@@ -80,16 +78,13 @@ def write_run(result: RunResult, out: Path) -> list[Path]:
         )
         figures += ["quintile_gradient.png", "barrier_attribution.png"]
     report = run_report(result.runs, result.manifest, figures)
-    _atomic_write_bytes(out / "report.md", report.encode("utf-8"))
-    manifest = dict(
-        result.manifest,
-        files=["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"]
-        + [f"figures/{f}" for f in figures],
-    )
-    _atomic_write_bytes(
-        out / "manifest.json", json.dumps(manifest, indent=2, default=_json_default).encode("utf-8")
-    )
-    return [out / f for f in manifest["files"]]
+    (out / "report.md").write_text(report, encoding="utf-8")
+    files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
+        f"figures/{f}" for f in figures
+    ]
+    job = job_identity("run", [result.scenario.name])
+    _write_json(out / "manifest.json", dict(result.manifest, job=job, files=files))
+    return files
 
 
 def mean_map(maps: list[np.ndarray]) -> np.ndarray:
@@ -101,17 +96,24 @@ def mean_map(maps: list[np.ndarray]) -> np.ndarray:
 
 
 def write_comparison(comparison, out: Path) -> list[Path]:
+    """Write a comparison's results folder, replacing `out` whole."""
+    out = Path(out)
+    with staged(out) as staging:
+        files = _write_comparison_files(comparison, staging)
+    return [out / f for f in files]
+
+
+def _write_comparison_files(comparison, out: Path) -> list[str]:
     from sim.report import comparison_report
 
-    out.mkdir(parents=True, exist_ok=True)
     figures_dir = out / "figures"
-    figures_dir.mkdir(exist_ok=True)
+    figures_dir.mkdir()
     names = [s.name for s in comparison.scenarios]
     runs = comparison.runs
-    _atomic_parquet(runs, out / "runs.parquet")
-    _atomic_parquet(comparison.timeseries, out / "timeseries.parquet")
+    runs.to_parquet(out / "runs.parquet", index=False)
+    comparison.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     if comparison.supplement:
-        _atomic_parquet(comparison.supplement_runs, out / "analysis_runs.parquet")
+        comparison.supplement_runs.to_parquet(out / "analysis_runs.parquet", index=False)
     figures = []
     if len(runs):
         plots.participation_by_scenario(runs, names, figures_dir / "participation_by_group.png")
@@ -134,17 +136,15 @@ def write_comparison(comparison, out: Path) -> list[Path]:
         plots.unmet_maps_side_by_side(maps, figures_dir / "unmet_need_maps.png")
         figures.append("unmet_need_maps.png")
     report = comparison_report(comparison, figures)
-    _atomic_write_bytes(out / "report.md", report.encode("utf-8"))
+    (out / "report.md").write_text(report, encoding="utf-8")
     files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
         f"figures/{f}" for f in figures
     ]
     if comparison.supplement:
         files.append("analysis_runs.parquet")
-    manifest = dict(comparison.manifest, files=files)
-    _atomic_write_bytes(
-        out / "manifest.json", json.dumps(manifest, indent=2, default=_json_default).encode("utf-8")
-    )
-    return [out / f for f in files]
+    job = job_identity("compare", names)
+    _write_json(out / "manifest.json", dict(comparison.manifest, job=job, files=files))
+    return files
 
 
 def _json_default(value):

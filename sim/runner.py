@@ -7,10 +7,15 @@ same seed gives the same families and draws in every scenario (common random num
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import platform
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sim.city import build_city, check_memory
+from sim.errors import MODEL_FAILURES
 from sim.metrics import metric_columns
 from sim.model import FamilyAccessModel
 from sim.scenario import Scenario
@@ -150,7 +156,7 @@ def run_replication(scenario: Scenario, replication: int) -> Replication:
     started = time.perf_counter()
     try:
         model = run_one(scenario, seed)
-    except (FloatingPointError, OverflowError, MemoryError) as exc:
+    except MODEL_FAILURES as exc:
         status = {
             "replication": replication,
             "seed": seed,
@@ -200,9 +206,9 @@ def execute(
             if bar:
                 bar.update(1)
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:
             futures = {
                 pool.submit(run_replication, scenario, r): i
                 for i, (scenario, r) in enumerate(tasks)
@@ -214,6 +220,38 @@ def execute(
     if bar:
         bar.close()
     return [r for r in results if r is not None]
+
+
+def _quiet_worker() -> None:
+    """Workers leave SIGINT to the parent (Ctrl-C reaches the whole process group) and die
+    on SIGTERM, whatever handler they inherited: the parent stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def process_pool(workers: int, start_method: str | None = None) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers are stopped, not waited for, when the block is left by an
+    exception (Ctrl-C, SIGTERM, an error): no worker outlives its job. `start_method` is a
+    multiprocessing start method (default: the platform's)."""
+    context = multiprocessing.get_context(start_method) if start_method else None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_quiet_worker)
+    try:
+        yield pool
+    except BaseException:
+        # the executor keeps its worker processes in a private mapping; it has no public way
+        # to stop them mid-task
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=3)
+            if process.is_alive():
+                process.kill()
+        raise
+    pool.shutdown(wait=True)
 
 
 def default_workers() -> int:
