@@ -18,7 +18,15 @@ import pandas as pd
 
 from sim.errors import ScenarioError
 from sim.report import interval
-from sim.runner import RunResult, collect, execute, git_state, package_versions, prepare
+from sim.runner import (
+    RunResult,
+    checked,
+    collect,
+    execute,
+    git_state,
+    package_versions,
+    prepare,
+)
 from sim.scenario import Scenario
 
 # relative difference above which two outlays count as different (the shipped
@@ -100,7 +108,8 @@ def compare(
 ) -> Comparison:
     """Run the scenarios (and any supplementary analysis scenarios, e.g. the crossover grid,
     which share the city and seeds but are reported separately) with common random numbers."""
-    supplement = supplement or []
+    scenarios = [checked(s, o) for s, o in zip(scenarios, origins, strict=True)]
+    supplement = [checked(s, f"<analysis {s.name}>") for s in supplement or []]
     check_comparable(scenarios + supplement, origins + [f"<analysis {s.name}>" for s in supplement])
     names = [s.name for s in scenarios]
     baseline = baseline or names[0]

@@ -74,10 +74,9 @@ def check_replaceable(out: Path, identity: dict[str, Any], force: bool, key: str
     ["base"]}."""
     if not out.is_dir() or not [p for p in out.iterdir() if p.name != ERROR_LOG]:
         return
-    manifest = out / "manifest.json"
     try:
-        held = json.loads(manifest.read_text(encoding="utf-8")).get("job")
-    except (OSError, ValueError, AttributeError):
+        held = held_identity(json.loads((out / "manifest.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
         held = None
     if held is None:
         raise ScenarioError(
@@ -93,6 +92,23 @@ def check_replaceable(out: Path, identity: dict[str, Any], force: bool, key: str
             f"{str(out)!r} holds the results of {_describe(held)}, not of {_describe(identity)}; "
             "allowed: another folder, or --force to replace them",
         )
+
+
+def held_identity(manifest: Any) -> dict[str, Any] | None:
+    """The job a results manifest records; manifests written before the "job" entry existed
+    are recognised by their layout (a run's "scenario", a comparison's "scenarios", a
+    sweep's "sweep_hash")."""
+    if not isinstance(manifest, dict):
+        return None
+    if isinstance(manifest.get("job"), dict):
+        return manifest["job"]
+    if isinstance(manifest.get("sweep_hash"), str):
+        return job_identity("sweep", [str(manifest.get("sweep", {}).get("name", "?"))])
+    if isinstance(manifest.get("scenarios"), dict):
+        return job_identity("compare", list(manifest["scenarios"]))
+    if isinstance(manifest.get("scenario"), dict) and "name" in manifest["scenario"]:
+        return job_identity("run", [manifest["scenario"]["name"]])
+    return None
 
 
 def _describe(identity: dict[str, Any]) -> str:

@@ -100,6 +100,12 @@ def zero_fee_variant(universal: Scenario) -> Scenario:
     return universal.model_copy(update={"name": "universal_zero_fee", "provision": provision})
 
 
+def crossover_name(stigma: float, admin: float) -> str:
+    """The name of one crossover cell, e.g. targeted_stigma0p5_admin1p0 ('p' for the decimal
+    point: scenario names are letters, digits, '_' and '-', since they can name folders)."""
+    return f"targeted_stigma{stigma:.1f}_admin{admin:.1f}".replace(".", "p")
+
+
 def crossover_scenarios(targeted: Scenario, replications: int) -> list[Scenario]:
     """The targeted configuration over a grid of its childcare offer's stigma label and
     admin complexity (means test), every other setting unchanged."""
@@ -114,7 +120,7 @@ def crossover_scenarios(targeted: Scenario, replications: int) -> list[Scenario]
             out.append(
                 targeted.model_copy(
                     update={
-                        "name": f"targeted_stigma{stigma:.1f}_admin{admin:.1f}",
+                        "name": crossover_name(stigma, admin),
                         "provision": provision,
                         "run": run,
                     }
@@ -193,7 +199,7 @@ def crossover(runs: pd.DataFrame, proportionate: str) -> Crossover:
     means, lows, highs = {}, {}, {}
     for stigma in CROSSOVER_STIGMA:
         for admin in CROSSOVER_ADMIN:
-            name = f"targeted_stigma{stigma:.1f}_admin{admin:.1f}"
+            name = crossover_name(stigma, admin)
             m, lo, hi = interval(_paired(runs, name, proportionate, "u3_participation_arope"))
             means[(stigma, admin)], lows[(stigma, admin)], highs[(stigma, admin)] = m, lo, hi
 

@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from sim.city import build_city, check_memory
-from sim.errors import MODEL_FAILURES
+from sim.errors import MODEL_FAILURES, ScenarioError
 from sim.metrics import metric_columns
 from sim.model import FamilyAccessModel
-from sim.scenario import Scenario
+from sim.scenario import Scenario, scenario_from_dict
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -87,9 +87,8 @@ def with_run_settings(
     origin: str = "<command line>",
 ) -> Scenario:
     """Apply command-line settings, validated like the scenario file itself."""
-    from sim.scenario import scenario_from_dict
-
     data = scenario.resolved_dict()
+    given = {}
     for key, value in (
         ("weeks", weeks),
         ("burn_in_weeks", burn_in),
@@ -98,13 +97,52 @@ def with_run_settings(
     ):
         if value is not None:
             data["run"][key] = value
-    if families is not None:
-        data["city"]["families"] = families
-        scenario_from_dict(data, origin)  # range checks on the requested size
-        data["city"]["families"] = scenario.city.families
-        return scenario_from_dict(
-            scale_scenario(scenario_from_dict(data, origin), families).resolved_dict(), origin
+            given[f"run.{key}"] = value
+    with _blamed_on_settings(given if families is None else {**given, "city.families": families}):
+        if families is not None:
+            data["city"]["families"] = families
+            scenario_from_dict(data, origin)  # range checks on the requested size
+            data["city"]["families"] = scenario.city.families
+            return scenario_from_dict(
+                scale_scenario(scenario_from_dict(data, origin), families).resolved_dict(), origin
+            )
+        return scenario_from_dict(data, origin)
+
+
+# the command-line option that sets each run setting (errors name the option, not the file)
+SETTING_OPTIONS: dict[str, str] = {
+    "run.weeks": "--weeks",
+    "run.burn_in_weeks": "--burn-in",
+    "run.seed": "--seed",
+    "run.replications": "--reps",
+    "city.families": "--families",
+}
+
+
+@contextmanager
+def _blamed_on_settings(given: dict[str, Any]) -> Iterator[None]:
+    """A value given on the command line (or as a keyword) that fails validation is the
+    setting's fault, not the scenario file's."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if exc.key_path in given:
+            raise ScenarioError(
+                "<command line>", SETTING_OPTIONS[exc.key_path], exc.message
+            ) from None
+        raise
+
+
+def checked(scenario: Scenario, origin: str = "<scenario>") -> Scenario:
+    """Re-validate a scenario at an entry point of the Python API. One made with
+    `model_copy(update=...)` skips the schema, so a bad value (weeks = -5, a probability of
+    5, NaN) would otherwise run and give NaN instead of being refused with a ScenarioError."""
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(
+            origin, "", f"expected a Scenario (sim.load_scenario), got {type(scenario).__name__}"
         )
+    data = scenario.model_dump()  # python mode: NaN and infinities stay visible to the schema
+    data.pop("extends", None)
     return scenario_from_dict(data, origin)
 
 
@@ -277,7 +315,9 @@ def collect(scenario: Scenario, replications: list[Replication]) -> RunResult:
 def run(
     scenario: Scenario, origin: str = "<scenario>", quiet: bool = True, workers: int = 1
 ) -> RunResult:
-    """Run every replication of a scenario; a failed replication is recorded, not fatal."""
+    """Run every replication of a scenario; a failed replication (errors.MODEL_FAILURES) is
+    recorded, not fatal. Bad input raises ScenarioError."""
+    scenario = checked(scenario, origin)
     prepare(scenario, origin)
     tasks = [(scenario, r) for r in range(scenario.run.replications)]
     return collect(scenario, execute(tasks, workers, quiet, scenario.name))
@@ -307,7 +347,18 @@ def _progress_bar(total: int, name: str, quiet: bool):
 
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in ("famsim", "mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "matplotlib"):
+    for name in (
+        "famsim",
+        "mesa",
+        "numpy",
+        "numba",
+        "llvmlite",
+        "scipy",
+        "pandas",
+        "pyarrow",
+        "pydantic",
+        "matplotlib",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -111,9 +111,11 @@ def comparison():
     grid = [
         s
         for s in patterns.crossover_scenarios(targeted, 3)
-        if s.name.endswith(
-            ("stigma0.0_admin0.0", "stigma1.0_admin0.0", "stigma0.0_admin1.0", "stigma1.0_admin1.0")
-        )
+        if s.name
+        in {
+            patterns.crossover_name(a, b)
+            for a, b in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
+        }
     ]
     result = compare(scenarios, names, supplement=[zero_fee, *grid], workers=1)
     return pd.concat([result.runs, result.supplement_runs], ignore_index=True)
@@ -164,8 +166,8 @@ def test_hubs_raise_multi_service_use_among_families_with_two_or_more_needs(comp
 def test_targeted_reach_falls_as_stigma_and_paperwork_rise(comparison):
     """Unsettled comparison, part 1: the targeted offer's AROPE participation falls as its stigma
     label and its means-test complexity rise (N1, N3, N5)."""
-    low = "targeted_stigma0.0_admin0.0"
-    for high in ("targeted_stigma1.0_admin0.0", "targeted_stigma0.0_admin1.0"):
+    low = patterns.crossover_name(0.0, 0.0)
+    for high in (patterns.crossover_name(1.0, 0.0), patterns.crossover_name(0.0, 1.0)):
         diff = patterns._paired(comparison, low, high, "u3_participation_arope")
         assert interval(diff)[1] > 0, high
 
@@ -181,7 +183,7 @@ def test_targeted_and_proportionate_swap_ranks_as_stigma_and_paperwork_rise(comp
     means = {}
     for stigma in (0.0, 1.0):
         for admin in (0.0, 1.0):
-            name = f"targeted_stigma{stigma:.1f}_admin{admin:.1f}"
+            name = patterns.crossover_name(stigma, admin)
             means[(stigma, admin)] = interval(
                 patterns._paired(comparison, name, "proportionate", "u3_participation_arope")
             )
