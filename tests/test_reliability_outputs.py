@@ -49,7 +49,7 @@ SLOW = merged(
     TINY,
     name="slow",
     city={"families": 3000, "width": 30, "height": 30, "neighbourhoods": 6},
-    run={"weeks": 30, "burn_in_weeks": 300, "replications": 4},
+    run={"weeks": 52, "burn_in_weeks": 1000, "replications": 4},
 )
 
 
