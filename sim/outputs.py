@@ -11,7 +11,6 @@ write restores if the target is missing.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -232,12 +231,12 @@ def staged(target: Path, key: str = "--out") -> Iterator[Path]:
     try:
         yield staging
     except OSError as exc:
+        # a full disk, a quota, a folder removed or made read-only under us: the machine's
+        # state, not a bug, and the previous result is still in place
         abandon(staging)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
-            raise OutputError(
-                exc.errno, f"cannot write the results to {str(target)!r}: {exc.strerror}"
-            ) from exc
-        raise
+        raise OutputError(
+            exc.errno, f"cannot write the results to {str(target)!r}: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
         abandon(staging)
         raise
