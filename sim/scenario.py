@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import time
 import tomllib
 import types
 from pathlib import Path
@@ -488,13 +489,72 @@ class Scenario(Strict):
         data.pop("extends", None)
         return data
 
-    def content_hash(self) -> str:
-        """sha256 of the resolved scenario, canonical JSON; names excluded so renames don't count."""
+    def file_digests(self) -> dict[str, str]:
+        """sha256 (hex) of the bytes of each city file the scenario names, by key
+        ("cells_file", "services_file"); a key that is not set is absent. A file that
+        cannot be read is a ScenarioError naming its key."""
+        out = {}
+        for key in CITY_FILE_KEYS:
+            path = getattr(self.city, key)
+            if path is not None:
+                out[key] = city_file_digest(path, f"city.{key}")
+        return out
+
+    def identity_dict(self) -> dict[str, Any]:
+        """Everything that decides results, as plain data: the resolved scenario without its
+        name and description, and with each city file's path replaced by the digest of its
+        bytes, so an edited file counts and the same files in another folder do not."""
         data = self.resolved_dict()
         data.pop("name", None)
         data.pop("description", None)
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        for key, digest in self.file_digests().items():
+            data["city"][key] = f"sha256:{digest}"
+        return data
+
+    def content_hash(self) -> str:
+        """sha256 of identity_dict() as canonical JSON: renames and moves don't count, an
+        edited value or city file does."""
+        blob = json.dumps(self.identity_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# digests of city files
+
+# A file is rehashed unless its (size, mtime, ctime, inode) are those of the cached digest;
+# content_hash runs once per replication row, and a city file can be tens of megabytes.
+_DIGEST_CACHE: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+# A file modified this recently is never served from the cache: a second edit within the
+# file system's timestamp resolution would leave (size, mtime) unchanged (git's "racy" case).
+_RACY_NS = 2_000_000_000
+
+
+def city_file_digest(path: str | os.PathLike[str], key: str = "city.cells_file") -> str:
+    """sha256 (hex) of a city file's bytes; an unreadable file is a one-line ScenarioError
+    naming the file and the scenario key that points at it."""
+    name = os.fspath(path)
+    try:
+        stat = os.stat(name)
+        stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        cached = _DIGEST_CACHE.get(name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        digest = hashlib.sha256()
+        with open(name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ScenarioError(
+            name,
+            key,
+            f"file {_quoted(name)} cannot be read to hash its contents ({reason}); allowed: "
+            "a readable CSV or Parquet file",
+        ) from None
+    hexdigest = digest.hexdigest()
+    if time.time_ns() - stamp[1] > _RACY_NS:
+        _DIGEST_CACHE[name] = (stamp, hexdigest)
+    return hexdigest
 
 
 # ---------------------------------------------------------------------------------------

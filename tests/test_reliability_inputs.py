@@ -1,0 +1,149 @@
+"""Reliability catalogue, inputs (issue 10, items 2, 3 and part of 9): the scenario hash
+follows the contents of a planner's city files and never their location; every number that
+sizes the world has a range a real city can have, and a world too large for memory is
+refused before it is built; errors about files say what is wrong without echoing them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from test_cli import famsim
+
+from sim import scenario as scenario_module
+from sim.compare import city_identity
+from sim.errors import ScenarioError
+from sim.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+EXAMPLE = SCENARIOS / "example_city.toml"
+
+
+def copy_example(folder: Path) -> Path:
+    """The example city scenario, its base and its tables, copied into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCENARIOS / "base.toml", folder / "base.toml")
+    shutil.copy(EXAMPLE, folder / "example_city.toml")
+    shutil.copytree(SCENARIOS / "cities", folder / "cities")
+    return folder / "example_city.toml"
+
+
+def edit_one_capacity(services: Path) -> None:
+    """Double the capacity of the first site (one number in the file changes)."""
+    lines = services.read_text(encoding="utf-8").splitlines(keepends=True)
+    fields = lines[1].split(",")
+    fields[3] = str(int(fields[3]) * 2)
+    lines[1] = ",".join(fields)
+    services.write_text("".join(lines), encoding="utf-8")
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+# --- provenance of file cities (item 2) ---------------------------------------------------
+
+
+def test_editing_one_number_in_the_services_file_changes_the_content_hash(tmp_path):
+    path = copy_example(tmp_path / "town")
+    before = load_scenario(path).content_hash()
+    edit_one_capacity(tmp_path / "town" / "cities" / "example_services.csv")
+    after = load_scenario(path).content_hash()
+    assert before != after
+
+
+def test_an_edit_within_the_same_second_and_size_is_not_hidden_by_the_digest_cache(tmp_path):
+    table = tmp_path / "services.csv"
+    table.write_text("x,y,type,capacity\n1,1,childcare,24\n", encoding="utf-8")
+    first = scenario_module.city_file_digest(table)
+    table.write_text("x,y,type,capacity\n1,1,childcare,42\n", encoding="utf-8")
+    assert scenario_module.city_file_digest(table) != first
+
+
+def test_an_old_file_is_hashed_once_and_served_from_the_cache(tmp_path, monkeypatch):
+    table = tmp_path / "services.csv"
+    table.write_text("x,y,type,capacity\n1,1,childcare,24\n", encoding="utf-8")
+    old = time.time_ns() - 3_600 * 10**9
+    os.utime(table, ns=(old, old))
+    first = scenario_module.city_file_digest(table)
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    assert scenario_module.city_file_digest(table) == first
+    assert str(table) not in [str(p) for p in opened]
+
+
+def test_the_same_city_copied_to_another_folder_has_the_same_content_hash(tmp_path):
+    shipped = load_scenario(EXAMPLE)
+    here = load_scenario(copy_example(tmp_path / "one" / "place"))
+    there = load_scenario(copy_example(tmp_path / "elsewhere"))
+    assert here.content_hash() == there.content_hash() == shipped.content_hash()
+    assert city_identity(here) == city_identity(there)
+
+
+def test_the_content_hash_holds_no_absolute_path(tmp_path):
+    scenario = load_scenario(copy_example(tmp_path / "town"))
+    text = str(scenario.identity_dict())
+    assert str(tmp_path) not in text and "example_services.csv" not in text
+
+
+def test_file_digests_are_the_sha256_of_each_file_named_by_its_key():
+    import hashlib
+
+    scenario = load_scenario(EXAMPLE)
+    digests = scenario.file_digests()
+    assert set(digests) == {"cells_file", "services_file"}
+    for key, digest in digests.items():
+        data = Path(getattr(scenario.city, key)).read_bytes()
+        assert digest == hashlib.sha256(data).hexdigest()
+    assert Scenario().file_digests() == {}
+
+
+def test_a_synthetic_city_keeps_the_hash_it_had_before_file_digests():
+    # without city files the hash is the one of the resolved scenario less its names, as
+    # before, so the scenario_hash column of existing results stays the same
+    import hashlib
+    import json
+
+    data = load_scenario(SCENARIOS / "base.toml").resolved_dict()
+    del data["name"], data["description"]
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    assert load_scenario(SCENARIOS / "base.toml").content_hash() == (
+        hashlib.sha256(blob).hexdigest()
+    )
+
+
+def test_an_edited_city_file_changes_the_city_identity(tmp_path):
+    path = copy_example(tmp_path / "town")
+    before = city_identity(load_scenario(path))
+    edit_one_capacity(tmp_path / "town" / "cities" / "example_services.csv")
+    assert city_identity(load_scenario(path)) != before
+
+
+def test_a_city_file_missing_at_hash_time_is_refused_with_one_line_naming_the_key(tmp_path):
+    path = copy_example(tmp_path / "town")
+    scenario = load_scenario(path)
+    (tmp_path / "town" / "cities" / "example_services.csv").unlink()
+    with pytest.raises(ScenarioError) as info:
+        scenario.content_hash()
+    error = info.value
+    assert error.key_path == "city.services_file"
+    assert "example_services.csv" in str(error) and "\n" not in str(error)
+
+
+def test_famsim_validate_prints_a_different_hash_after_the_services_file_is_edited(tmp_path):
+    path = copy_example(tmp_path / "town")
+    before = famsim("validate", str(path), cwd=tmp_path)
+    assert before.returncode == 0, before.stderr
+    edit_one_capacity(tmp_path / "town" / "cities" / "example_services.csv")
+    after = famsim("validate", str(path), cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert "hash " in before.stdout and before.stdout != after.stdout
