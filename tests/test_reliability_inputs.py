@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import famsim
+from test_cli import TINY, famsim, merged, refused_run, write_scenario
 
 from sim import scenario as scenario_module
 from sim.compare import city_identity
 from sim.errors import ScenarioError
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario, _schema_at, _unwrap, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -147,3 +147,102 @@ def test_famsim_validate_prints_a_different_hash_after_the_services_file_is_edit
     after = famsim("validate", str(path), cwd=tmp_path)
     assert after.returncode == 0, after.stderr
     assert "hash " in before.stdout and before.stdout != after.stdout
+
+
+# --- numbers that size the world have ranges a real city can have (item 3) ----------------
+
+WORLD_SIZERS = {
+    "zero public places from an int64 overflow": (
+        {"provision": {"childcare": {"places_per_100": 1e20}}},
+        "provision.childcare.places_per_100",
+        "from 0 to 10,000",
+    ),
+    "a hundred million one-place sites": (
+        {"provision": {"childcare": {"places_per_100": 1e8, "site_capacity": 1}}},
+        "provision.childcare.places_per_100",
+        "from 0 to 10,000",
+    ),
+    "walking that takes no time": (
+        {"travel": {"walk_minutes_per_km": 1e-300}},
+        "travel.walk_minutes_per_km",
+        "from 0.5 to 60",
+    ),
+    "a car that takes no time": (
+        {"travel": {"car_minutes_per_km": 1e-300}},
+        "travel.car_minutes_per_km",
+        "from 0.5 to 60",
+    ),
+    "an outlay of 2e302 EUR from outreach workers": (
+        {"information": {"outreach_workers": 1e300}},
+        "information.outreach_workers",
+        "from 0 to 100,000",
+    ),
+    "brokers beyond any city": (
+        {"information": {"brokers": {"lang_a": 1e12}}},
+        "information.brokers.lang_a",
+        "from 0 to 100,000",
+    ),
+    "a weekly cost per place beyond any city": (
+        {"provision": {"childcare": {"unit_cost_eur_week": 1e9}}},
+        "provision.childcare.unit_cost_eur_week",
+        "from 0 to 100,000",
+    ),
+    "a cell of a micrometre": (
+        {"city": {"cell_size_m": 1e-6}},
+        "city.cell_size_m",
+        "from 10 to 5,000",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WORLD_SIZERS), ids=list(WORLD_SIZERS))
+def test_a_number_beyond_what_a_city_can_have_is_refused_with_one_line(tmp_path, case):
+    sections, key, allowed = WORLD_SIZERS[case]
+    scenario = write_scenario(tmp_path, merged(TINY, **sections))
+    started = time.perf_counter()
+    refused_run(tmp_path, scenario, "bad.toml", key, f"allowed: a number {allowed}")
+    assert time.perf_counter() - started < 60  # refused, not built
+
+
+def _numeric_leaves(model, prefix=()):
+    for name, field in model.model_fields.items():
+        annotation, meta = _unwrap(field.annotation, list(field.metadata))
+        if annotation in (int, float):
+            yield (*prefix, name), meta
+        elif isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            yield from _numeric_leaves(annotation, (*prefix, name))
+        elif getattr(annotation, "__origin__", None) in (dict, list):
+            inner = _schema_at((*prefix, name, "x" if annotation.__origin__ is dict else 0))
+            if inner is not None and inner[0] in (int, float):
+                yield (*prefix, name, "*"), inner[1]
+            elif inner is not None and hasattr(inner[0], "model_fields"):
+                yield from _numeric_leaves(inner[0], (*prefix, name, 0))
+
+
+def test_every_numeric_key_of_the_schema_has_a_lower_and_an_upper_bound():
+    from sim.scenario import ProvisionSpec
+
+    leaves = list(_numeric_leaves(Scenario)) + [
+        (("provision", "*", *path), meta) for path, meta in _numeric_leaves(ProvisionSpec)
+    ]
+    assert len(leaves) > 100
+    unbounded = []
+    for path, meta in leaves:
+        names = {
+            n for m in meta for n in ("ge", "gt", "le", "lt") if getattr(m, n, None) is not None
+        }
+        if not names & {"ge", "gt"} or not names & {"le", "lt"}:
+            unbounded.append(".".join(map(str, path)))
+    assert unbounded == []
+
+
+def test_every_shipped_scenario_and_sweep_point_lies_within_the_ranges():
+    from sim.sweep import design, load_sweep, point_scenario
+
+    files = sorted(SCENARIOS.glob("*.toml")) + sorted((SCENARIOS / "ablations").glob("*.toml"))
+    for path in files:
+        load_scenario(path)
+    for path in sorted((SCENARIOS / "sweeps").glob("*.toml")):
+        sweep = load_sweep(path)
+        for point in design(sweep):
+            point_scenario(sweep, point)
