@@ -10,13 +10,15 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_cli import TINY, famsim, merged, refused_run, write_scenario
 
 from sim import scenario as scenario_module
+from sim.city import MAX_SITES, _apportion, check_memory, estimate_world
 from sim.compare import city_identity
 from sim.errors import ScenarioError
-from sim.scenario import Scenario, _schema_at, _unwrap, load_scenario
+from sim.scenario import Scenario, _schema_at, _unwrap, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -246,3 +248,97 @@ def test_every_shipped_scenario_and_sweep_point_lies_within_the_ranges():
         sweep = load_sweep(path)
         for point in design(sweep):
             point_scenario(sweep, point)
+
+
+# --- the size estimate counts services and candidate pairs (item 3) -----------------------
+
+
+def _with(scenario: Scenario, **sections) -> Scenario:
+    data = scenario.resolved_dict()
+    for path, values in sections.items():
+        node = data
+        for part in path.split("."):
+            node = node[part]
+        node.update(values)
+    return scenario_from_dict(data, "<test>")
+
+
+def test_the_estimate_counts_the_sites_each_type_plans_and_their_candidate_pairs():
+    from sim.world import build_world
+
+    scenario = load_scenario(SCENARIOS / "base.toml")
+    estimate = estimate_world(scenario)
+    world = build_world(scenario, 1)
+    kinds = world.services.services.type
+    counts = np.bincount(kinds, minlength=4)
+    childcare_public = int((world.services.services.is_public & (kinds == 0)).sum())
+    assert set(estimate.sites) == {
+        "provision.childcare.places_per_100",
+        "provision.health.places_per_100",
+        "provision.parenting.places_per_100",
+        "provision.admin_help.places_per_100",
+        "market.places_per_100",
+    }
+    # at least the sites the planner builds, at most one more per neighbourhood and kind
+    assert childcare_public <= estimate.sites["provision.childcare.places_per_100"]
+    assert counts[1] <= estimate.sites["provision.health.places_per_100"]
+    assert sum(estimate.sites.values()) <= world.services.services.size + 5 * 16
+    built = sum(int(indptr[-1]) for indptr in world.candidates.indptr)
+    assert built <= sum(estimate.pairs.values()) <= 3 * built
+
+
+def test_smaller_sites_mean_more_sites_and_more_pairs_in_the_estimate():
+    scenario = load_scenario(SCENARIOS / "base.toml")
+    small = _with(scenario, **{"provision.childcare": {"site_capacity": 1}})
+    key = "provision.childcare.places_per_100"
+    assert estimate_world(small).sites[key] > 20 * estimate_world(scenario).sites[key]
+    assert estimate_world(small).bytes > estimate_world(scenario).bytes
+
+
+def test_a_file_city_counts_the_rows_of_its_services_file():
+    estimate = estimate_world(load_scenario(EXAMPLE))
+    rows = len((SCENARIOS / "cities" / "example_services.csv").read_text().splitlines()) - 1
+    assert estimate.sites == {"city.services_file": rows}
+
+
+def test_too_many_sites_to_place_are_refused_naming_the_key_before_anything_is_built():
+    scenario = load_scenario(SCENARIOS / "base.toml")
+    huge = _with(
+        scenario,
+        city={"families": 5_000_000, "width": 1_600, "height": 1_600, "neighbourhoods": 5_000},
+        **{"provision.health": {"places_per_100": 1_000.0, "site_capacity": 1}},
+    )
+    started = time.perf_counter()
+    with pytest.raises(ScenarioError) as info:
+        check_memory(huge, "big.toml", available_bytes=2**50)
+    assert time.perf_counter() - started < 5
+    error = info.value
+    assert error.key_path == "provision.health.places_per_100"
+    assert f"more than the {MAX_SITES:,}" in error.message and "site_capacity" in error.message
+
+
+def test_sites_too_many_for_memory_are_refused_naming_the_provision_key():
+    scenario = load_scenario(SCENARIOS / "base.toml")
+    heavy = _with(
+        scenario, **{"provision.childcare": {"places_per_100": 10_000.0, "site_capacity": 1}}
+    )
+    check_memory(scenario, "city.toml", available_bytes=2 * 2**30)
+    with pytest.raises(ScenarioError) as info:
+        check_memory(heavy, "city.toml", available_bytes=2 * 2**30)
+    error = info.value
+    assert error.key_path == "provision.childcare.places_per_100"
+    assert "candidate (family, service) pairs" in error.message
+    assert "allowed on this machine: fewer places or larger sites" in error.message
+
+
+def test_site_heavy_provision_is_refused_by_the_cli_with_one_line(tmp_path, monkeypatch):
+    doc = merged(TINY, provision={"health": {"places_per_100": 10_000.0, "site_capacity": 1}})
+    doc["city"] = {**doc["city"], "families": 60_000, "width": 200, "height": 200}
+    scenario = write_scenario(tmp_path, doc)
+    refused_run(tmp_path, scenario, "bad.toml", "provision.health.places_per_100", "GiB")
+
+
+def test_apportioning_refuses_a_total_that_would_overflow():
+    with pytest.raises(OverflowError):
+        _apportion(np.ones(4), 10**20)
+    assert _apportion(np.ones(4), 10).sum() == 10
