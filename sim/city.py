@@ -7,8 +7,10 @@ shift that produces the neighbourhood's poverty rate); families are drawn in pop
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from scipy.special import ndtri
 
 from sim import rng
 from sim.errors import ScenarioError
-from sim.scenario import Scenario
+from sim.scenario import Scenario, missing_file_problem
 
 # Bytes a family costs in the fast engine (columns, candidate lists, ties); used to refuse a
 # city too large for memory before building it. Measured on the default city, rounded up;
@@ -455,15 +457,20 @@ def _shown(value: object) -> str:
 
 def _read_table(path: str, origin: str, key: str) -> pd.DataFrame:
     p = Path(path)
-    if not p.is_file():
-        what = "not found" if not p.exists() else "is not a regular file"
+    what = missing_file_problem(p)
+    if what is not None:
         raise ScenarioError(
             origin,
             key,
             f"file {path!r} {what} (a path in a scenario is relative to the file that names it)",
         )
+    parquet = p.suffix.lower() in (".parquet", ".pq")
+    kind = _not_a_table(p, parquet)
+    if kind is not None:
+        # say what the file is not; its contents are not the user's table, never print them
+        raise ScenarioError(path, key, f"{kind}; allowed: {TABLE_FORMATS}")
     try:
-        if p.suffix.lower() in (".parquet", ".pq"):
+        if parquet:
             table = pd.read_parquet(p)
         else:
             table = pd.read_csv(p, skipinitialspace=True)
@@ -472,11 +479,36 @@ def _read_table(path: str, origin: str, key: str) -> pd.DataFrame:
         raise ScenarioError(
             path,
             key,
-            f"cannot read the table ({_one_line(exc)}); allowed: a CSV file with a header row "
-            "(UTF-8, comma-separated) or a Parquet file (.parquet)",
+            f"cannot read the table ({_one_line(exc)}); allowed: {TABLE_FORMATS}",
         ) from None
     table.columns = [str(c).strip() for c in table.columns]
     return table.reset_index(drop=True)
+
+
+TABLE_FORMATS = "a CSV file with a header row (UTF-8, comma-separated) or a Parquet file (.parquet)"
+# A column name as a table has it; a header that is not made of such names is not a header.
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]{0,63}\Z")
+
+
+def _not_a_table(path: Path, parquet: bool) -> str | None:
+    """What a file plainly is not, judged from its first bytes: a Parquet file starts with
+    PAR1; a CSV file is UTF-8 text without NUL bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65_536)
+    except OSError:
+        return None  # reading it properly reports why
+    if parquet:
+        return None if head.startswith(b"PAR1") else "not a Parquet file (no PAR1 header)"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file named like a CSV file (rename it to .parquet)"
+    text_error = b"\x00" in head
+    if not text_error:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            text_error = True
+    return "not a CSV file (binary or not UTF-8 text)" if text_error else None
 
 
 def _check_columns(
@@ -489,6 +521,14 @@ def _check_columns(
 ) -> None:
     found = list(table.columns)
     allowed = f"required: {', '.join(required)}; optional: {', '.join(optional)}"
+    if not all(_COLUMN_NAME.match(c) for c in found):
+        # e.g. a TOML or text file: its first line is not the user's table, do not echo it
+        raise ScenarioError(
+            path,
+            key,
+            f"the first line is not a header of comma-separated column names, so this is "
+            f"not a CSV table; allowed: {TABLE_FORMATS} with columns {allowed}{note}",
+        )
     missing = [c for c in required if c not in found]
     if missing:
         raise ScenarioError(

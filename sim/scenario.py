@@ -8,11 +8,13 @@ model, so multiplying every amount of money by a constant changes no decision.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import math
 import os
 import re
+import stat
 import time
 import tomllib
 import types
@@ -654,9 +656,8 @@ def _read_toml(path: Path, display: str, blame: tuple[str, str]) -> dict[str, An
     file, key = blame
     problem = None
     try:
-        if not path.is_file():
-            problem = "not found" if not path.exists() else "is not a regular file"
-        else:
+        problem = missing_file_problem(path)
+        if problem is None:
             text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = f"cannot be read ({type(exc).__name__}: {exc})"
@@ -673,6 +674,23 @@ def _read_toml(path: Path, display: str, blame: tuple[str, str]) -> dict[str, An
             display, "", f"not a scenario: tables or arrays nested deeper than {MAX_NESTING}"
         )
     return data
+
+
+def missing_file_problem(path: Path) -> str | None:
+    """Why a path is not a readable regular file, in words ("not found", "is a symlink
+    loop", ...), or None when it is one. A symlink loop is not "not found": the link is
+    there, it points back at itself (ELOOP)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symlink loop (a link that leads back to itself)"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "not found"
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    except ValueError:
+        return "not found"
+    return None if stat.S_ISREG(mode) else "is not a regular file"
 
 
 def _rebase_city_files(data: dict[str, Any], base_dir: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from test_cli import TINY, famsim, merged, refused_run, write_scenario
 
 from sim import scenario as scenario_module
-from sim.city import MAX_SITES, _apportion, check_memory, estimate_world
+from sim.city import MAX_SITES, _apportion, check_memory, estimate_world, load_city
 from sim.compare import city_identity
 from sim.errors import ScenarioError
 from sim.scenario import Scenario, _schema_at, _unwrap, load_scenario, scenario_from_dict
@@ -342,3 +342,91 @@ def test_apportioning_refuses_a_total_that_would_overflow():
     with pytest.raises(OverflowError):
         _apportion(np.ones(4), 10**20)
     assert _apportion(np.ones(4), 10).sum() == 10
+
+
+# --- smaller items of 9: the budget's value, symlink loops, files that are not tables -------
+
+
+def _unbalanceable() -> Scenario:
+    return _with(
+        load_scenario(SCENARIOS / "universal.toml"),
+        budget={"target_outlay_eur_week": 100.0},
+    )
+
+
+def test_a_budget_error_quotes_the_target_and_the_city_size_it_is_for():
+    from sim.city import build_city
+    from sim.services import build_services
+
+    scenario = _unbalanceable()
+    with pytest.raises(ScenarioError) as info:
+        build_services(scenario, build_city(scenario))
+    assert "value 100 (EUR a week for this city's 12,000 families)" in info.value.message
+
+
+def test_a_budget_error_after_scaling_quotes_the_files_value_and_says_it_was_scaled():
+    from sim.city import build_city
+    from sim.runner import scale_scenario
+    from sim.services import build_services
+
+    scaled = scale_scenario(_unbalanceable(), 24_000)
+    with pytest.raises(ScenarioError) as info:
+        build_services(scaled, build_city(scaled), file_target=100.0)
+    message = info.value.message
+    assert "value 100 in the file, scaled to 200.00 EUR a week for 24,000 families" in message
+    assert "--families" in message
+
+
+def test_a_scenario_that_is_a_symlink_loop_is_reported_as_a_loop_with_one_line(tmp_path):
+    loop = tmp_path / "loop.toml"
+    loop.symlink_to(loop)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(loop)
+    assert "symlink loop" in str(info.value) and "not found" not in str(info.value)
+    done = famsim("validate", str(loop), cwd=tmp_path)
+    assert "symlink loop" in one_line_error(done)
+
+
+def test_an_extends_that_is_a_symlink_loop_is_reported_as_a_loop(tmp_path):
+    (tmp_path / "a.toml").symlink_to(tmp_path / "b.toml")
+    (tmp_path / "b.toml").symlink_to(tmp_path / "a.toml")
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "a.toml"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(child)
+    assert info.value.key_path == "extends" and "symlink loop" in info.value.message
+
+
+def test_a_city_table_that_is_a_symlink_loop_is_reported_as_a_loop(tmp_path):
+    path = copy_example(tmp_path / "town")
+    services = tmp_path / "town" / "cities" / "example_services.csv"
+    services.unlink()
+    services.symlink_to(services)
+    with pytest.raises(ScenarioError) as info:
+        load_city(load_scenario(path), str(path))
+    assert info.value.key_path == "city.services_file"
+    assert "symlink loop" in info.value.message and "not found" not in info.value.message
+
+
+NOT_TABLES = {
+    "a TOML file": ("cells.csv", b'extends = "secret-base.toml"\nname = "private"\n'),
+    "a binary file": ("cells.csv", b"\x89PNG\r\n\x1a\nsecret-bytes\x00\x00"),
+    "text that is not UTF-8": ("cells.csv", b"x;y\n\xe9t\xe9 secret\n"),
+    "a Parquet file named .csv": ("cells.csv", b"PAR1secret-bytes"),
+    "a CSV file named .parquet": ("cells.parquet", b"x,y\nsecret,2\n"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_TABLES), ids=list(NOT_TABLES))
+def test_a_city_file_that_is_not_a_table_is_refused_without_echoing_its_contents(tmp_path, case):
+    name, content = NOT_TABLES[case]
+    path = copy_example(tmp_path / "town")
+    table = tmp_path / "town" / "cities" / name
+    table.write_bytes(content)
+    scenario = load_scenario(path, {"city.cells_file": f"cities/{name}"})
+    with pytest.raises(ScenarioError) as info:
+        load_city(scenario, str(path))
+    text = str(info.value)
+    assert info.value.key_path == "city.cells_file" and "\n" not in text
+    assert "secret" not in text and "PNG" not in text
+    assert "allowed: a CSV file with a header row" in text
