@@ -7,8 +7,10 @@ shift that produces the neighbourhood's poverty rate); families are drawn in pop
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +22,24 @@ from scipy.special import ndtri
 
 from sim import rng
 from sim.errors import ScenarioError
-from sim.scenario import Scenario
+from sim.scenario import Scenario, missing_file_problem
 
 # Bytes a family costs in the fast engine (columns, candidate lists, ties); used to refuse a
-# city too large for memory before building it. Measured on the default city, rounded up.
+# city too large for memory before building it. Measured on the default city, rounded up;
+# that city has about PAIRS_PER_FAMILY_MEASURED candidate (family, service) pairs a family,
+# so only pairs beyond those are counted again.
 BYTES_PER_FAMILY = 1_400
 BYTES_PER_CELL = 120
+PAIRS_PER_FAMILY_MEASURED = 96
+# A candidate pair is stored as an int32 service and int16 minutes, and while one type's
+# lists are assembled its pieces are held twice: 12 bytes a pair at the peak.
+BYTES_PER_PAIR = 12
+# A service site: its table columns, the engine's per-service state and the Python lists
+# that place it (one entry a site), rounded up.
+BYTES_PER_SERVICE = 400
+# Sites are placed one at a time (a keyed draw each), about 10 microseconds a site; beyond
+# this many a run would spend minutes before its first week. A real city has thousands.
+MAX_SITES = 2_000_000
 
 
 @dataclass
@@ -65,27 +79,204 @@ class City:
         )
 
 
+@dataclass(frozen=True)
+class WorldEstimate:
+    """What a scenario's world will hold, estimated from its settings before anything is
+    built: sites and candidate (family, service) pairs by source key, and the bytes."""
+
+    families: int
+    cells: int
+    sites: dict[str, int]  # key path that sets the sites -> number of sites
+    pairs: dict[str, int]  # the same keys -> candidate pairs (an upper-side estimate)
+
+    @property
+    def bytes(self) -> int:
+        extra_pairs = max(0, sum(self.pairs.values()) - self.families * PAIRS_PER_FAMILY_MEASURED)
+        return (
+            self.families * BYTES_PER_FAMILY
+            + self.cells * BYTES_PER_CELL
+            + sum(self.sites.values()) * BYTES_PER_SERVICE
+            + extra_pairs * BYTES_PER_PAIR
+        )
+
+
+def _reach_share(scenario: Scenario) -> float:
+    """Share of a family's city that lies within its reach, on the upper side: the larger of
+    the two car-ownership shares drives, everyone else takes the faster of walking and
+    transit at its best (the centre's transit access); the maximum travel time is its
+    root-mean-square (areas grow with its square); services are taken to be as
+    concentrated as families are."""
+    spec, pop, travel = scenario.city, scenario.population, scenario.travel
+    minutes = pop.max_travel_minutes_median * math.exp(pop.max_travel_minutes_log_sd**2)
+    walk = minutes / travel.walk_minutes_per_km
+    wait = travel.transit_wait_minutes_max * (1.0 - spec.transit_access_centre)
+    transit = (minutes - travel.transit_access_minutes - wait) / travel.transit_minutes_per_km
+    car = (minutes - travel.car_overhead_minutes) / travel.car_minutes_per_km
+    car_share = max(pop.car_share_high_income, pop.car_share_low_income)
+
+    def disc(km: float) -> float:
+        radius = max(km, walk) / travel.detour_factor * 1000.0 / spec.cell_size_m + 1.0
+        return math.pi * radius * radius
+
+    if spec.source == "synthetic":
+        half = min(spec.width, spec.height) / 2.0
+        area = min(math.pi * (spec.populated_radius_share * half) ** 2, spec.width * spec.height)
+        # density falls linearly to 1/c of the centre's: a family sees, on average over
+        # families, this multiple of the mean density; 1.25 covers the cell noise and the
+        # deprived-capacity tilt of where sites go
+        a, b = spec.centre_density_ratio, spec.centre_density_ratio - 1.0
+        concentration = 1.25 * (a * a - 4 * a * b / 3 + b * b / 2) / (a - 2 * b / 3) ** 2
+    else:
+        # a planner's cells are not read yet: the whole grid, with a margin of 4 for a town
+        # that fills only part of it
+        area, concentration = float(spec.width * spec.height), 4.0
+    area = max(area, 1.0)
+    return car_share * min(1.0, concentration * disc(car) / area) + (1.0 - car_share) * min(
+        1.0, concentration * disc(transit) / area
+    )
+
+
+def _file_rows(path: str | None) -> int:
+    """Data rows of a services table, counted without parsing it (0 if it cannot be read:
+    reading it later says why)."""
+    if not path:
+        return 0
+    try:
+        if Path(path).suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        newlines, last = 0, b"\n"
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                newlines, last = newlines + chunk.count(b"\n"), chunk[-1:]
+        # lines less the header; a last line without its newline still counts
+        return max(0, newlines + (last != b"\n") - 1)
+    except (OSError, ValueError, pa.ArrowException):
+        return 0
+
+
+def estimate_world(scenario: Scenario) -> WorldEstimate:
+    """Sites per type (from places_per_100 and site_capacity, as sim/services.py plans them,
+    or the rows of a planner's services file) and the candidate pairs the engine will list:
+    every service of a type within a family's reach (sim/travel.py)."""
+    from sim.scenario import SERVICE_TYPES, cents
+    from sim.services import planned_share
+
+    spec = scenario.city
+    families = spec.families
+    k = spec.neighbourhoods if spec.source == "synthetic" else max(1, spec.width * spec.height)
+    sites: dict[str, int] = {}
+    if spec.source == "file":
+        if spec.services_file:
+            sites["city.services_file"] = _file_rows(spec.services_file)
+    else:
+        kinds = [(f"provision.{t}", scenario.provision[t], t) for t in SERVICE_TYPES]
+        kinds.append(("market", scenario.market, "childcare"))
+        for key, kind, type_name in kinds:
+            places = kind.places_per_100 * planned_share(type_name, scenario) * families / 100.0
+            if key == "provision.childcare" and scenario.budget.target_outlay_eur_week:
+                # the places a budget buys: at most the target over one place's weekly cost
+                per_place = cents(kind.unit_cost_eur_week) + (
+                    cents(kind.means_test_admin_eur_place_week)
+                    if kind.eligibility == "means_tested"
+                    else 0
+                )
+                if per_place > 0:
+                    places = scenario.budget.target_outlay_eur_week * 100.0 / per_place
+            # each neighbourhood's remainder makes at most one smaller site more
+            count = math.ceil(places / kind.site_capacity) + min(k, math.ceil(places))
+            sites[f"{key}.places_per_100"] = count
+    share = _reach_share(scenario)
+    pairs = {key: int(math.ceil(families * count * share)) for key, count in sites.items()}
+    return WorldEstimate(families, spec.width * spec.height, sites, pairs)
+
+
 def check_memory(scenario: Scenario, origin: str, available_bytes: int | None = None) -> None:
-    """Refuse a city whose estimated footprint exceeds the memory this machine has."""
+    """Refuse a world whose estimated footprint exceeds the memory this machine has, or whose
+    sites are too many to place: families and cells, service sites and candidate pairs."""
     city = scenario.city
-    need = city.families * BYTES_PER_FAMILY + city.width * city.height * BYTES_PER_CELL
+    estimate = estimate_world(scenario)
+    for key, count in estimate.sites.items():
+        if count > MAX_SITES:
+            raise ScenarioError(origin, key, _sites_message(scenario, key, count, "more than"))
     if available_bytes is None:
         available_bytes = _available_memory()
     budget = 0.8 * available_bytes
-    if need > budget:
-        room = int((budget - city.width * city.height * BYTES_PER_CELL) // BYTES_PER_FAMILY)
-        allowed = (
-            f"at most about {room:,} families on this grid"
-            if room >= 10
-            else "a smaller grid (city.width x city.height)"
-        )
+    need = estimate.bytes
+    if need <= budget:
+        return
+    gib = (
+        f"{need / 2**30:.1f} GiB, more than 80 % of the {available_bytes / 2**30:.1f} GiB available"
+    )
+    heavy = _heaviest_services(scenario, estimate)
+    if heavy is not None:
         raise ScenarioError(
             origin,
-            "city.families",
-            f"value {city.families} (grid {city.width}x{city.height}) needs about "
-            f"{need / 2**30:.1f} GiB, more than 80 % of the {available_bytes / 2**30:.1f} GiB "
-            f"available; allowed on this machine: {allowed}",
+            heavy,
+            _sites_message(scenario, heavy, estimate.sites[heavy], "and")
+            + f" about {sum(estimate.pairs.values()):,} candidate (family, service) pairs need "
+            f"about {gib}; allowed on this machine: fewer places or larger sites",
         )
+    room = _families_that_fit(scenario, budget)
+    allowed = (
+        f"at most about {room:,} families on this grid"
+        if room >= 10
+        else "a smaller grid (city.width x city.height)"
+    )
+    raise ScenarioError(
+        origin,
+        "city.families",
+        f"value {city.families} (grid {city.width}x{city.height}) needs about {gib}; "
+        f"allowed on this machine: {allowed}",
+    )
+
+
+def _sites_message(scenario: Scenario, key: str, count: int, joiner: str) -> str:
+    if key == "city.services_file":
+        return f"{count:,} service rows {joiner}"
+    table = key.rsplit(".", 1)[0]
+    kind = scenario.market if table == "market" else scenario.provision[table.split(".")[1]]
+    text = (
+        f"value {_shown(kind.places_per_100)} with {table}.site_capacity = {kind.site_capacity} "
+        f"makes about {count:,} sites"
+    )
+    if joiner == "more than":
+        return f"{text}, more than the {MAX_SITES:,} that can be placed before a run; allowed: fewer places (places_per_100) or larger sites (site_capacity)"
+    return f"{text}; with them"
+
+
+def _heaviest_services(scenario: Scenario, estimate: WorldEstimate) -> str | None:
+    """The key whose sites make the world too big, or None when it is the families: sites per
+    family far above (4x) those of the default provision mean the provision is to blame."""
+    if not estimate.sites:
+        return None
+    default = estimate_world(
+        scenario.model_copy(
+            update={
+                "provision": Scenario().provision,
+                "market": Scenario().market,
+                "budget": Scenario().budget,
+            }
+        )
+    )
+    usual = sum(default.sites.values())
+    key, count = max(estimate.sites.items(), key=lambda item: item[1])
+    return key if sum(estimate.sites.values()) > 4 * max(usual, 1) else None
+
+
+def _families_that_fit(scenario: Scenario, budget: float) -> int:
+    """The largest family count on this grid whose estimate fits (the estimate grows with
+    families), found by bisection."""
+    low, high = 0, scenario.city.families
+    while high - low > max(1, low // 100):
+        mid = (low + high) // 2
+        city = scenario.city.model_copy(update={"families": max(mid, 1)})
+        if estimate_world(scenario.model_copy(update={"city": city})).bytes <= budget:
+            low = mid
+        else:
+            high = mid
+    return low
 
 
 def _available_memory() -> int:
@@ -184,6 +375,10 @@ def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
     ties by index)."""
     if weights.sum() <= 0:
         raise ValueError("no populated cells")
+    # beyond 2**53 float64 counts lose whole units and the int64 cast can wrap around to
+    # nonsense (issue 10: 1e20 places gave zero); the schema's bounds keep totals far below
+    if not 0 <= total < 2**53:
+        raise OverflowError(f"cannot apportion {total} units: allowed: 0 to 2**53")
     exact = weights / weights.sum() * total
     base = np.floor(exact).astype(np.int64)
     remainder = exact - base
@@ -262,15 +457,20 @@ def _shown(value: object) -> str:
 
 def _read_table(path: str, origin: str, key: str) -> pd.DataFrame:
     p = Path(path)
-    if not p.is_file():
-        what = "not found" if not p.exists() else "is not a regular file"
+    what = missing_file_problem(p)
+    if what is not None:
         raise ScenarioError(
             origin,
             key,
             f"file {path!r} {what} (a path in a scenario is relative to the file that names it)",
         )
+    parquet = p.suffix.lower() in (".parquet", ".pq")
+    kind = _not_a_table(p, parquet)
+    if kind is not None:
+        # say what the file is not; its contents are not the user's table, never print them
+        raise ScenarioError(path, key, f"{kind}; allowed: {TABLE_FORMATS}")
     try:
-        if p.suffix.lower() in (".parquet", ".pq"):
+        if parquet:
             table = pd.read_parquet(p)
         else:
             table = pd.read_csv(p, skipinitialspace=True)
@@ -279,11 +479,36 @@ def _read_table(path: str, origin: str, key: str) -> pd.DataFrame:
         raise ScenarioError(
             path,
             key,
-            f"cannot read the table ({_one_line(exc)}); allowed: a CSV file with a header row "
-            "(UTF-8, comma-separated) or a Parquet file (.parquet)",
+            f"cannot read the table ({_one_line(exc)}); allowed: {TABLE_FORMATS}",
         ) from None
     table.columns = [str(c).strip() for c in table.columns]
     return table.reset_index(drop=True)
+
+
+TABLE_FORMATS = "a CSV file with a header row (UTF-8, comma-separated) or a Parquet file (.parquet)"
+# A column name as a table has it; a header that is not made of such names is not a header.
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]{0,63}\Z")
+
+
+def _not_a_table(path: Path, parquet: bool) -> str | None:
+    """What a file plainly is not, judged from its first bytes: a Parquet file starts with
+    PAR1; a CSV file is UTF-8 text without NUL bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65_536)
+    except OSError:
+        return None  # reading it properly reports why
+    if parquet:
+        return None if head.startswith(b"PAR1") else "not a Parquet file (no PAR1 header)"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file named like a CSV file (rename it to .parquet)"
+    text_error = b"\x00" in head
+    if not text_error:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            text_error = True
+    return "not a CSV file (binary or not UTF-8 text)" if text_error else None
 
 
 def _check_columns(
@@ -296,6 +521,14 @@ def _check_columns(
 ) -> None:
     found = list(table.columns)
     allowed = f"required: {', '.join(required)}; optional: {', '.join(optional)}"
+    if not all(_COLUMN_NAME.match(c) for c in found):
+        # e.g. a TOML or text file: its first line is not the user's table, do not echo it
+        raise ScenarioError(
+            path,
+            key,
+            f"the first line is not a header of comma-separated column names, so this is "
+            f"not a CSV table; allowed: {TABLE_FORMATS} with columns {allowed}{note}",
+        )
     missing = [c for c in required if c not in found]
     if missing:
         raise ScenarioError(

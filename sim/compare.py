@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,11 +59,7 @@ class Comparison:
 def city_identity(scenario: Scenario) -> str:
     """A hash of everything that makes the city: its settings and, for a planner's city,
     the bytes of its files."""
-    city = scenario.city.model_dump(mode="json")
-    for key in ("cells_file", "services_file"):
-        path = city.get(key)
-        if path:
-            city[key] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    city = scenario.identity_dict()["city"]
     return hashlib.sha256(json.dumps(city, sort_keys=True).encode()).hexdigest()
 
 

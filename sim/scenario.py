@@ -8,11 +8,14 @@ model, so multiplying every amount of money by a constant changes no decision.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import math
 import os
 import re
+import stat
+import time
 import tomllib
 import types
 from pathlib import Path
@@ -61,9 +64,34 @@ LANGUAGE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")
 REPLACED_WHOLE: frozenset[tuple[str, ...]] = frozenset({("city", "languages")})
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-NonNegFloat = Annotated[float, Field(ge=0.0)]
-Money = Annotated[float, Field(ge=0.0, le=1e10)]
+# Every number has a range a real city can have. The bounds are plausibility bounds, not
+# evidence: wide enough for any municipality (and for tests that rescale money tenfold or
+# ask for unlimited capacity), narrow enough that no value can overflow an integer, make a
+# travel time vanish or build a world no machine can hold (issue 10).
+#
+# A weekly amount for one place, fee, site or worker: the dearest real one is a full-time
+# worker at about 2,000 EUR a week, so 100,000 leaves room for any city and for rescaling.
+EurWeekEach = Annotated[float, Field(ge=0.0, le=100_000.0)]
+# An income limit of a fee band or a means test; the top band's limit stands for "no limit"
+# (base.toml uses 10 million), so the ceiling is far above any real income.
+EurYearLimit = Annotated[float, Field(ge=0.0, le=1e9)]
+# A typical income (median, poverty line): positive, since the income model takes its log.
+EurYearIncome = Annotated[float, Field(ge=100.0, le=10_000_000.0)]
+# Places per 100 planned families: real provision is at most about 100 (health reaches
+# nearly every family); up to 10,000 (100 places a family) lets a test make capacity
+# unlimited. The memory estimate (sim/city.py) refuses a world with too many sites.
+PlacesPer100 = Annotated[float, Field(ge=0.0, le=10_000.0)]
+# Minutes per km: 0.5 is 120 km/h (a train or motorway), 60 is 1 km/h (a toddler's pace);
+# zero or near-zero speeds up reach without limit and the travel model breaks down.
+MinutesPerKm = Annotated[float, Field(ge=0.5, le=60.0)]
+# Fixed parts of a trip (walking to a stop, waiting, parking): at most a few hours.
+TripMinutes = Annotated[float, Field(ge=0.0, le=240.0)]
+# Staff in full-time equivalents (outreach workers, brokers per language). They grow with
+# --families up to city.families' ceiling of 50 million families: 100,000 is one per 500
+# families there, far more than any city employs.
+StaffFte = Annotated[float, Field(ge=0.0, le=100_000.0)]
+# Contacts a week for one worker: 200 is forty a working day.
+ContactsPerWeek = Annotated[float, Field(ge=0.0, le=200.0)]
 
 
 class FieldProblem(ValueError):
@@ -102,7 +130,8 @@ class CitySpec(Strict):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 20_251
     width: Annotated[int, Field(ge=4, le=4_000)] = 80
     height: Annotated[int, Field(ge=4, le=4_000)] = 80
-    cell_size_m: Annotated[float, Field(gt=0.0, le=5_000.0)] = 125.0
+    # a cell below 10 m is smaller than a house; above 5 km a city is a handful of cells
+    cell_size_m: Annotated[float, Field(ge=10.0, le=5_000.0)] = 125.0
     # source = "file": must equal the family total of cells_file (the file decides the size)
     families: Annotated[int, Field(ge=10, le=50_000_000)] = 12_000
     neighbourhoods: Annotated[int, Field(ge=1, le=10_000)] = 16
@@ -164,10 +193,10 @@ class CitySpec(Strict):
 
 
 class PopulationSpec(Strict):
-    median_equiv_income_eur_year: Money = 28_997.0
+    median_equiv_income_eur_year: EurYearIncome = 28_997.0
     income_log_sd: Annotated[float, Field(gt=0.0, le=3.0)] = 0.5
     income_deprivation_effect: Annotated[float, Field(ge=0.0, le=5.0)] = 0.7
-    poverty_line_eur_year: Money = 17_398.0
+    poverty_line_eur_year: EurYearIncome = 17_398.0
     low_work_intensity_base: Share = 0.04
     low_work_intensity_deprivation_effect: Share = 0.12
     employed_share_non_arope: Share = 0.88
@@ -191,7 +220,9 @@ class PopulationSpec(Strict):
     car_share_high_income: Share = 0.75
     car_share_low_income: Share = 0.30
     max_travel_minutes_median: Annotated[float, Field(gt=0.0, le=600.0)] = 20.0
-    max_travel_minutes_log_sd: Annotated[float, Field(ge=0.0, le=3.0)] = 0.35
+    # a spread of 1 already puts a tenth of families below a quarter of the median time and
+    # a tenth above 3.6 times it; wider tails exceed the engine's int16 travel minutes
+    max_travel_minutes_log_sd: Annotated[float, Field(ge=0.0, le=1.0)] = 0.35
     atypical_hours_share_employed: Share = 0.20
     trust_median: Share = 0.65
     trust_gap_arope: Share = 0.10
@@ -253,26 +284,27 @@ class PopulationSpec(Strict):
 
 class TravelSpec(Strict):
     detour_factor: Annotated[float, Field(ge=1.0, le=3.0)] = 1.3
-    walk_minutes_per_km: PositiveFloat = 12.5
-    transit_minutes_per_km: PositiveFloat = 3.0
-    transit_access_minutes: NonNegFloat = 4.0
-    transit_wait_minutes_max: NonNegFloat = 12.0
-    car_minutes_per_km: PositiveFloat = 2.0
-    car_overhead_minutes: NonNegFloat = 3.0
-    transit_fare_eur_trip: Money = 0.0
-    car_cost_eur_per_minute: Money = 0.05
+    walk_minutes_per_km: MinutesPerKm = 12.5
+    transit_minutes_per_km: MinutesPerKm = 3.0
+    transit_access_minutes: TripMinutes = 4.0
+    transit_wait_minutes_max: TripMinutes = 12.0
+    car_minutes_per_km: MinutesPerKm = 2.0
+    car_overhead_minutes: TripMinutes = 3.0
+    # a single fare or a taxi's cost per minute is a few euro; tenfold for rescaling tests
+    transit_fare_eur_trip: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    car_cost_eur_per_minute: Annotated[float, Field(ge=0.0, le=10.0)] = 0.05
 
 
 class FeeBand(Strict):
-    income_below_eur_year: Money
-    fee_eur_week: Money
+    income_below_eur_year: EurYearLimit
+    fee_eur_week: EurWeekEach
 
 
 class FeeSpec(Strict):
     kind: Literal["free", "flat", "income_related", "means_tested"] = "free"
-    flat_eur_week: Money = 0.0
+    flat_eur_week: EurWeekEach = 0.0
     bands: list[FeeBand] = Field(default_factory=list)
-    means_test_line_eur_year: Money = 17_398.0
+    means_test_line_eur_year: EurYearLimit = 17_398.0
 
     @model_validator(mode="after")
     def _check(self) -> FeeSpec:
@@ -292,12 +324,12 @@ class FeeSpec(Strict):
 
 
 class ProvisionSpec(Strict):
-    places_per_100: NonNegFloat
+    places_per_100: PlacesPer100
     site_capacity: Annotated[int, Field(ge=1, le=100_000)]
     deprived_capacity_ratio: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
     fee: FeeSpec = Field(default_factory=FeeSpec)
     eligibility: Literal["all", "means_tested"] = "all"
-    means_test_line_eur_year: Money = 17_398.0
+    means_test_line_eur_year: EurYearLimit = 17_398.0
     languages: Literal["local", "local_plus_largest", "all"] = "local"
     interpreters: bool = False
     stigma_label: Share = 0.1
@@ -308,14 +340,14 @@ class ProvisionSpec(Strict):
     priority_deprived_share: Share = 0.3
     waitlist: bool = True
     trips_per_week: Annotated[int, Field(ge=0, le=28)] = 2
-    unit_cost_eur_week: Money = 0.0
-    means_test_admin_eur_place_week: Money = 0.0
+    unit_cost_eur_week: EurWeekEach = 0.0
+    means_test_admin_eur_place_week: EurWeekEach = 0.0
 
 
 class MarketSpec(Strict):
-    places_per_100: NonNegFloat = 9.0
+    places_per_100: PlacesPer100 = 9.0
     site_capacity: Annotated[int, Field(ge=1, le=100_000)] = 18
-    fee_eur_week: Money = 150.0
+    fee_eur_week: EurWeekEach = 150.0
     quality: Share = 0.5
     extended_hours_share: Share = 0.3
     admin_complexity: Share = 0.15
@@ -330,8 +362,8 @@ class HubSpec(Strict):
     coordinator: bool = False
     stigma_factor: Share = 0.5
     referral_prob_week: Share = 0.15
-    overhead_eur_week: Money = 385.0
-    coordinator_eur_week: Money = 1_700.0
+    overhead_eur_week: EurWeekEach = 385.0
+    coordinator_eur_week: EurWeekEach = 1_700.0
 
 
 class InformationSpec(Strict):
@@ -342,24 +374,26 @@ class InformationSpec(Strict):
     wom_prob_per_tie_week: Share = 0.02
     wom_fit_gain: Share = 0.02
     referral_prob_week: Share = 0.02
-    outreach_workers: NonNegFloat = 0.0
-    outreach_visits_per_worker_week: NonNegFloat = 8.0
+    outreach_workers: StaffFte = 0.0
+    outreach_visits_per_worker_week: ContactsPerWeek = 8.0
     outreach_targeting: Literal["all", "deprived_neighbourhoods"] = "deprived_neighbourhoods"
     outreach_deprived_share: Share = 0.3
-    outreach_worker_eur_week: Money = 1_700.0
-    brokers: dict[str, NonNegFloat] = Field(default_factory=dict)
-    broker_contacts_per_week: NonNegFloat = 6.0
+    outreach_worker_eur_week: EurWeekEach = 1_700.0
+    brokers: dict[str, StaffFte] = Field(default_factory=dict)
+    broker_contacts_per_week: ContactsPerWeek = 6.0
     broker_comprehension_gain: Share = 0.4
-    broker_eur_week: Money = 900.0
+    broker_eur_week: EurWeekEach = 900.0
     interpreter_comprehension: Share = 0.85
-    interpreter_eur_week_per_site: Money = 150.0
+    interpreter_eur_week_per_site: EurWeekEach = 150.0
 
 
 class BudgetSpec(Strict):
     """Equal outlay: with a target, the number of public childcare places is solved so the
     ex-ante outlay (sim/costs.py) matches it to within one place's weekly cost."""
 
-    target_outlay_eur_week: Money | None = None
+    # a whole city's weekly outlay; 1e10 EUR a week is above any country's spending, and
+    # the target grows with --families up to 50 million families
+    target_outlay_eur_week: Annotated[float, Field(ge=0.0, le=1e10)] | None = None
     balance: Literal["childcare_places"] = "childcare_places"
 
 
@@ -488,13 +522,72 @@ class Scenario(Strict):
         data.pop("extends", None)
         return data
 
-    def content_hash(self) -> str:
-        """sha256 of the resolved scenario, canonical JSON; names excluded so renames don't count."""
+    def file_digests(self) -> dict[str, str]:
+        """sha256 (hex) of the bytes of each city file the scenario names, by key
+        ("cells_file", "services_file"); a key that is not set is absent. A file that
+        cannot be read is a ScenarioError naming its key."""
+        out = {}
+        for key in CITY_FILE_KEYS:
+            path = getattr(self.city, key)
+            if path is not None:
+                out[key] = city_file_digest(path, f"city.{key}")
+        return out
+
+    def identity_dict(self) -> dict[str, Any]:
+        """Everything that decides results, as plain data: the resolved scenario without its
+        name and description, and with each city file's path replaced by the digest of its
+        bytes, so an edited file counts and the same files in another folder do not."""
         data = self.resolved_dict()
         data.pop("name", None)
         data.pop("description", None)
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        for key, digest in self.file_digests().items():
+            data["city"][key] = f"sha256:{digest}"
+        return data
+
+    def content_hash(self) -> str:
+        """sha256 of identity_dict() as canonical JSON: renames and moves don't count, an
+        edited value or city file does."""
+        blob = json.dumps(self.identity_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# digests of city files
+
+# A file is rehashed unless its (size, mtime, ctime, inode) are those of the cached digest;
+# content_hash runs once per replication row, and a city file can be tens of megabytes.
+_DIGEST_CACHE: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+# A file modified this recently is never served from the cache: a second edit within the
+# file system's timestamp resolution would leave (size, mtime) unchanged (git's "racy" case).
+_RACY_NS = 2_000_000_000
+
+
+def city_file_digest(path: str | os.PathLike[str], key: str = "city.cells_file") -> str:
+    """sha256 (hex) of a city file's bytes; an unreadable file is a one-line ScenarioError
+    naming the file and the scenario key that points at it."""
+    name = os.fspath(path)
+    try:
+        stat = os.stat(name)
+        stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        cached = _DIGEST_CACHE.get(name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        digest = hashlib.sha256()
+        with open(name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ScenarioError(
+            name,
+            key,
+            f"file {_quoted(name)} cannot be read to hash its contents ({reason}); allowed: "
+            "a readable CSV or Parquet file",
+        ) from None
+    hexdigest = digest.hexdigest()
+    if time.time_ns() - stamp[1] > _RACY_NS:
+        _DIGEST_CACHE[name] = (stamp, hexdigest)
+    return hexdigest
 
 
 # ---------------------------------------------------------------------------------------
@@ -563,9 +656,8 @@ def _read_toml(path: Path, display: str, blame: tuple[str, str]) -> dict[str, An
     file, key = blame
     problem = None
     try:
-        if not path.is_file():
-            problem = "not found" if not path.exists() else "is not a regular file"
-        else:
+        problem = missing_file_problem(path)
+        if problem is None:
             text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = f"cannot be read ({type(exc).__name__}: {exc})"
@@ -582,6 +674,23 @@ def _read_toml(path: Path, display: str, blame: tuple[str, str]) -> dict[str, An
             display, "", f"not a scenario: tables or arrays nested deeper than {MAX_NESTING}"
         )
     return data
+
+
+def missing_file_problem(path: Path) -> str | None:
+    """Why a path is not a readable regular file, in words ("not found", "is a symlink
+    loop", ...), or None when it is one. A symlink loop is not "not found": the link is
+    there, it points back at itself (ELOOP)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symlink loop (a link that leads back to itself)"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "not found"
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    except ValueError:
+        return "not found"
+    return None if stat.S_ISREG(mode) else "is not a regular file"
 
 
 def _rebase_city_files(data: dict[str, Any], base_dir: Path) -> None:
@@ -687,6 +796,9 @@ def _schema_at(loc: tuple[Any, ...]) -> tuple[Any, list[Any]] | None:
 
 
 def _number(value: Any) -> str:
+    # whole bounds read as counts ("10,000", not "10000"); others as written ("0.5", "1e+10")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
+        value = int(value)
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 

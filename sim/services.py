@@ -125,9 +125,25 @@ def planned_share(type_name: str, scenario: Scenario) -> float:
     return 1.0
 
 
-def build_services(scenario: Scenario, city: City) -> ServiceWorld:
+def _target_text(scenario: Scenario, target: float, file_target: float | None) -> str:
+    """The budget target as the user wrote it: a target scaled with --families is quoted
+    with the file's value, so the number can be found in the file."""
+    families = scenario.city.families
+    if file_target is not None and file_target != target:
+        return (
+            f"value {file_target:g} in the file, scaled to {target:,.2f} EUR a week for "
+            f"{families:,} families by --families"
+        )
+    return f"value {target:g} (EUR a week for this city's {families:,} families)"
+
+
+def build_services(
+    scenario: Scenario, city: City, file_target: float | None = None
+) -> ServiceWorld:
     """Place public services per type and market childcare, then regroup into hubs. With a
-    budget target, public childcare places are solved so the ex-ante outlay matches it."""
+    budget target, public childcare places are solved so the ex-ante outlay matches it.
+    file_target: the target as the scenario file has it, when --families scaled it (named
+    in the error if the budget cannot be balanced)."""
     target = scenario.budget.target_outlay_eur_week
     if target is None or city.services_table is not None:
         return _build_services(scenario, city, None)
@@ -154,7 +170,8 @@ def build_services(scenario: Scenario, city: City) -> ServiceWorld:
             raise ScenarioError(
                 "<scenario>",
                 "budget.target_outlay_eur_week",
-                f"value {target}: the configuration costs {outlay / 100:,.0f} EUR a week without any public childcare place",
+                f"{_target_text(scenario, target, file_target)}: the configuration costs "
+                f"{outlay / 100:,.0f} EUR a week without any public childcare place",
             )
         places += int(step) if step else (1 if gap > 0 else -1)
     return world
