@@ -307,14 +307,15 @@ def _from_file(origin: str) -> Iterator[None]:
         raise
 
 
-def _preflight(scenario, path: Path) -> None:
+def _preflight(scenario, path: Path, file_target: float | None = None) -> None:
     """Every check that can fail on input, before any work: memory, the city and its tables,
     and the services (e.g. a budget that cannot be balanced). Run once in this process, so
-    bad input never reaches a worker process."""
+    bad input never reaches a worker process. file_target: the file's outlay target when
+    --families scaled it."""
     from sim.runner import prepare
 
     with _from_file(str(path)):
-        prepare(scenario, str(path))
+        prepare(scenario, str(path), file_target)
 
 
 def _validate(args) -> int:
@@ -341,11 +342,11 @@ def _run(
     from sim.results import default_out_dir, write_run
     from sim.runner import run, with_run_settings
 
-    scenario = load_scenario(path)
-    _no_rescaling(scenario, families, path)
-    scenario = with_run_settings(scenario, weeks, burn_in, seed, reps, families, origin=str(path))
+    loaded = load_scenario(path)
+    _no_rescaling(loaded, families, path)
+    scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(path))
     target = check_out(out if out is not None else default_out_dir(scenario.name))
-    _preflight(scenario, path)
+    _preflight(scenario, path, loaded.budget.target_outlay_eur_week)
     with folder_lock(target):
         check_replaceable(target, job_identity("run", [scenario.name]), force)
         probe(target)
@@ -425,10 +426,11 @@ def _compare(
     target = check_out(out)
     scenarios = []
     for p in paths:
-        scenario = load_scenario(p)
-        _no_rescaling(scenario, families, p)
-        scenario = with_run_settings(scenario, weeks, burn_in, seed, reps, families, origin=str(p))
-        _preflight(scenario, p)  # replications run in worker processes
+        loaded = load_scenario(p)
+        _no_rescaling(loaded, families, p)
+        scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(p))
+        # replications run in worker processes: bad input is found here, in this one
+        _preflight(scenario, p, loaded.budget.target_outlay_eur_week)
         scenarios.append(scenario)
     origins = [str(p) for p in paths]
     check_comparable(scenarios, origins)

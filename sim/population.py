@@ -303,7 +303,9 @@ def draw_travel(
     )
     return {
         "mode": np.where(has_car, MODE_CAR, MODE_TRANSIT).astype(np.int8),
-        "max_travel_minutes": np.maximum(1, np.round(max_minutes)).astype(np.int32),
+        # a tolerance above 32,000 minutes (three weeks) reaches every service of any city
+        # the same as 32,000 does; the cap keeps the candidate lists' int16 minutes valid
+        "max_travel_minutes": np.clip(np.round(max_minutes), 1, 32_000).astype(np.int32),
     }
 
 

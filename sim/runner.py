@@ -146,14 +146,15 @@ def checked(scenario: Scenario, origin: str = "<scenario>") -> Scenario:
     return scenario_from_dict(data, origin)
 
 
-def prepare(scenario: Scenario, origin: str) -> None:
+def prepare(scenario: Scenario, origin: str, file_target: float | None = None) -> None:
     """Every check that can fail on input, before anything is written: the memory estimate
     first, then the city and its tables, then the services (e.g. a budget that cannot be
-    balanced)."""
+    balanced). file_target: the outlay target as the file gives it, when --families scaled
+    it (an error then quotes both)."""
     from sim.services import build_services
 
     check_memory(scenario, origin)
-    build_services(scenario, build_city(scenario, origin))
+    build_services(scenario, build_city(scenario, origin), file_target)
 
 
 @dataclass
@@ -400,6 +401,8 @@ def manifest(scenario: Scenario, statuses: list[dict[str, Any]]) -> dict[str, An
         "seed": scenario.run.seed,
         "replication_seeds": [s["seed"] for s in statuses],
         "replications": statuses,
+        # sha256 of the planner's city files (the scenario records their paths)
+        "file_digests": scenario.file_digests(),
         "versions": package_versions(),
         "git": git_state(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

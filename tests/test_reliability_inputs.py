@@ -430,3 +430,38 @@ def test_a_city_file_that_is_not_a_table_is_refused_without_echoing_its_contents
     assert info.value.key_path == "city.cells_file" and "\n" not in text
     assert "secret" not in text and "PNG" not in text
     assert "allowed: a CSV file with a header row" in text
+
+
+def test_famsim_run_with_families_quotes_the_files_budget_target_when_it_cannot_be_balanced(
+    tmp_path,
+):
+    from test_cli import TINY, assert_refused, famsim, merged, write_scenario
+
+    doc = merged(
+        {**TINY, "extends": str(SCENARIOS / "universal.toml")},
+        budget={"target_outlay_eur_week": 100.0},
+    )
+    scenario = write_scenario(tmp_path, doc, "cheap.toml")
+    out = tmp_path / "out"
+    done = famsim("run", str(scenario), "--families", "600", "--out", str(out), cwd=tmp_path)
+    assert_refused(
+        done, out, "budget.target_outlay_eur_week", "value 100 in the file, scaled to", "--families"
+    )
+
+
+def test_the_largest_travel_tolerance_the_schema_allows_never_exceeds_the_candidate_lists_range():
+    """verification: median 600 minutes with log-sd 1 (both at their bounds) draws a few
+    tolerances above 32,766 minutes in 200,000 slots; they are capped at 32,000, which reaches
+    every service of any city, instead of failing the candidate build."""
+    import numpy as np
+
+    from sim.population import draw_travel
+
+    scenario = _with(
+        load_scenario(SCENARIOS / "base.toml"),
+        population={"max_travel_minutes_median": 600.0, "max_travel_minutes_log_sd": 1.0},
+    )
+    slots = np.arange(200_000, dtype=np.int64)
+    income = np.full(slots.size, 10**6, dtype=np.int64)
+    minutes = draw_travel(scenario, 5, slots, income)["max_travel_minutes"]
+    assert minutes.max() == 32_000 and minutes.min() >= 1

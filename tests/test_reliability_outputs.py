@@ -18,7 +18,7 @@ Interrupts and exits
 12. a bug (AttributeError) in a replication: one line, exit 70, traceback in a log file
 Provenance and entry points
 13. a command-line value out of range is blamed on the option, not the scenario file
-14. every manifest records numba and llvmlite versions
+14. every manifest records numba and llvmlite versions, and a file city's file digests
 15. sim.run / sim.compare re-validate a scenario copied with bad values (ScenarioError)
 """
 
@@ -335,6 +335,21 @@ def test_every_manifest_records_numba_and_llvmlite_versions(tmp_path):
     versions = manifest_of(out)["versions"]
     for package in ("numba", "llvmlite"):
         assert versions[package][0].isdigit(), versions
+
+
+def test_a_file_citys_manifest_records_the_sha256_of_its_files(tmp_path):
+    import hashlib
+
+    example = ROOT / "scenarios" / "example_city.toml"
+    out = tmp_path / "out"
+    settings = ("--reps", "1", "--weeks", "2", "--burn-in", "2")
+    assert run_main("run", str(example), *settings, "--out", str(out)) == 0
+    cities = ROOT / "scenarios" / "cities"
+    expected = {
+        key: hashlib.sha256((cities / f"example_{table}.csv").read_bytes()).hexdigest()
+        for key, table in (("cells_file", "cells"), ("services_file", "services"))
+    }
+    assert manifest_of(out)["file_digests"] == expected
 
 
 def _copies_with_bad_values(scenario: sim.Scenario) -> dict[str, sim.Scenario]:
