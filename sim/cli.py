@@ -185,14 +185,15 @@ def _bugs_logged_in(folder: Path) -> Iterator[None]:
         raise
     except Exception as exc:  # noqa: BLE001 - any other exception is a bug: logged, re-raised
         raise InternalError(_write_log(folder, exc), exc) from exc
+    # (BaseException - Ctrl-C, SIGTERM, SystemExit - passes through: it is not a bug)
 
 
 def _write_log(folder: Path, exc: BaseException) -> Path:
     text = "".join(traceback.format_exception(exc))
-    for place in (folder, Path(tempfile.gettempdir())):
+    fallback = Path(tempfile.gettempdir()) / f"famsim-error-{os.getpid()}.log"
+    for log in (folder / ERROR_LOG, fallback):
         try:
-            place.mkdir(parents=True, exist_ok=True)
-            log = place / (ERROR_LOG if place == folder else f"famsim-error-{os.getpid()}.log")
+            log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(text, encoding="utf-8")
             return log
         except OSError:
@@ -204,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with _signals():
         try:
-            return _dispatch(args)
+            # a bug before a job has its folder is logged in the temporary folder
+            with _bugs_logged_in(Path(tempfile.gettempdir()) / "famsim"):
+                return _dispatch(args)
         except ScenarioError as exc:
             # bad input: one line, exit code 2, and nothing has been written
             print(_one_line(f"famsim: error: {exc}"), file=sys.stderr)
@@ -235,16 +238,6 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return EXIT_SIGTERM
-        except Exception as exc:  # noqa: BLE001 - a bug outside any job folder: logged
-            log = _write_log(Path(tempfile.gettempdir()) / "famsim", exc)
-            print(
-                _one_line(
-                    f"famsim: internal error: {type(exc).__name__}: {exc} (a bug in "
-                    f"famsim; the traceback is in {log})"
-                ),
-                file=sys.stderr,
-            )
-            return EXIT_INTERNAL
 
 
 def _dispatch(args: argparse.Namespace) -> int:

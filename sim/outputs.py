@@ -228,16 +228,17 @@ def staged(target: Path, key: str = "--out") -> Iterator[Path]:
     """Write into the yielded staging folder; on a clean exit it replaces `target` whole, on
     any exception (an interrupt, a full disk) it is removed and `target` is left as it was."""
     staging = begin(target, key)
+    written = False
     try:
         yield staging
+        written = True
     except OSError as exc:
         # a full disk, a quota, a folder removed or made read-only under us: the machine's
         # state, not a bug, and the previous result is still in place
-        abandon(staging)
         raise OutputError(
             exc.errno, f"cannot write the results to {str(target)!r}: {exc.strerror or exc}"
         ) from exc
-    except BaseException:
-        abandon(staging)
-        raise
+    finally:
+        if not written:  # failed or interrupted (Ctrl-C, SIGTERM): drop the partial folder
+            abandon(staging)
     commit(staging, target)

@@ -275,22 +275,30 @@ def process_pool(workers: int, start_method: str | None = None) -> Iterator[Proc
     multiprocessing start method (default: the platform's)."""
     context = multiprocessing.get_context(start_method) if start_method else None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_quiet_worker)
+    finished = False
     try:
         yield pool
-    except BaseException:
-        # the executor keeps its worker processes in a private mapping; it has no public way
-        # to stop them mid-task
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=3)
-            if process.is_alive():
-                process.kill()
-        raise
-    pool.shutdown(wait=True)
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _stop_workers(pool)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers mid-task (after an interrupt or an error in the parent)."""
+    # the executor keeps its worker processes in a private mapping; it has no public way to
+    # stop them mid-task
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=3)
+        if process.is_alive():
+            process.kill()
 
 
 def default_workers() -> int:

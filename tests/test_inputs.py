@@ -341,15 +341,21 @@ def test_memory_is_estimated_before_any_table_is_read(example, tmp_path, monkeyp
 # --- no blanket exception handlers ---------------------------------------------------------
 
 
+def _reraises(handler: ast.ExceptHandler) -> bool:
+    """The handler ends by raising (a bug logged and passed on is not swallowed)."""
+    return bool(handler.body) and isinstance(handler.body[-1], ast.Raise)
+
+
 def test_sim_has_no_blanket_exception_handlers():
+    """A blanket handler is allowed only where it re-raises: the command line's bug logger."""
     offenders = []
     for path in sorted((ROOT / "sim").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         for number, line in enumerate(text.splitlines(), 1):
-            if re.search(r"\bexcept\s*(\(\s*)?(Base)?Exception\b|\bexcept\s*:", line):
+            if re.search(r"\bexcept\s*:", line):
                 offenders.append(f"{path.name}:{number}: {line.strip()}")
         for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.ExceptHandler):
+            if isinstance(node, ast.ExceptHandler) and not _reraises(node):
                 caught = node.type
                 names = caught.elts if isinstance(caught, ast.Tuple) else [caught]
                 for name in names:
