@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ from sim.outputs import (
     job_identity,
     probe,
 )
-from sim.scenario import load_scenario
+from sim.scenario import ScenarioWarning, load_scenario
 
 
 def _positive(text: str) -> int:
@@ -201,9 +202,25 @@ def _write_log(folder: Path, exc: BaseException) -> Path:
     return Path("<no log could be written>")
 
 
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """A scenario warning is one line on stderr, like an error (other warnings as usual)."""
+    with warnings.catch_warnings():
+        previous = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, ScenarioWarning):
+                print(_one_line(f"famsim: warning: {message}"), file=sys.stderr)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with _signals():
+    with _signals(), _warnings_as_lines():
         try:
             # a bug before a job has its folder is logged in the temporary folder
             with _bugs_logged_in(Path(tempfile.gettempdir()) / "famsim"):

@@ -18,6 +18,7 @@ import stat
 import time
 import tomllib
 import types
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -300,6 +301,11 @@ class FeeBand(Strict):
     fee_eur_week: EurWeekEach
 
 
+# An equivalised income no household reaches: a fee schedule's last band must reach it, so
+# that every income is visibly inside a band (the shipped schedules end at this value).
+TOP_BAND_EUR_YEAR = 10_000_000.0
+
+
 class FeeSpec(Strict):
     kind: Literal["free", "flat", "income_related", "means_tested"] = "free"
     flat_eur_week: EurWeekEach = 0.0
@@ -319,6 +325,16 @@ class FeeSpec(Strict):
                 raise FieldProblem(
                     "bands",
                     f"income_below_eur_year values {limits} must be strictly increasing",
+                )
+            # The last band's fee is charged to every income above the band before it
+            # (sim/kernels.py fee_cents), so a schedule that stops short reads as if higher
+            # incomes paid nothing, or the last band's fee: it must visibly cover them all.
+            if limits[-1] < TOP_BAND_EUR_YEAR:
+                raise FieldProblem(
+                    ("bands", len(limits) - 1, "income_below_eur_year"),
+                    f"value {limits[-1]:,.0f}: the last band must cover every income; allowed: "
+                    f"a last band with income_below_eur_year >= {TOP_BAND_EUR_YEAR:,.0f} (its "
+                    "fee is what every income above the band before it pays)",
                 )
         return self
 
@@ -736,9 +752,59 @@ def _resolve(
     # would overwrite each other's results (a file without a name takes its file name)
     base.pop("name", None)
     base_provenance.pop(("name",), None)
-    merged = _deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    own = {k: v for k, v in data.items() if k != "extends"}
+    for path, old, new in _replaced_lists(base, own):
+        warnings.warn(
+            ScenarioWarning(
+                f"{display}: {format_key_path(path)}: replaces the whole list of "
+                f"{_file_of(path, base_provenance, parent_display)} ({len(old)} entries) with "
+                f"{len(new)} entries; lists are replaced, not merged (tables merge key by key)"
+            ),
+            stacklevel=2,
+        )
+    merged = _deep_merge(base, own)
     merged["extends"] = parent
+    if "description" not in data and base.get("description"):
+        # a child without its own description is described as what it changes
+        changed = [format_key_path(p) for p in _changed_leaves(base, own)]
+        merged["description"] = f"{base['description']} — changed: {', '.join(changed) or 'nothing'}"
     return merged, {**base_provenance, **provenance}
+
+
+class ScenarioWarning(UserWarning):
+    """Something in a scenario file that is allowed but probably not meant (the command line
+    prints it as one line on stderr)."""
+
+
+def _replaced_lists(
+    base: dict[str, Any], override: dict[str, Any], _path: tuple[Any, ...] = ()
+) -> list[tuple[tuple[Any, ...], list[Any], list[Any]]]:
+    """Where `override` replaces a non-empty list of `base` by a different non-empty one (a
+    child giving one fee band drops the parent's other bands). Setting [] is deliberate."""
+    out = []
+    for key, value in override.items():
+        here, old = (*_path, key), base.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and here not in REPLACED_WHOLE:
+            out += _replaced_lists(old, value, here)
+        elif isinstance(value, list) and isinstance(old, list) and value and old and value != old:
+            out.append((here, old, value))
+    return out
+
+
+def _changed_leaves(
+    base: dict[str, Any], override: dict[str, Any], _path: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """Key paths of the values `override` sets differently from `base` (tables walked)."""
+    out = []
+    for key, value in override.items():
+        if key in ("name", "description"):
+            continue
+        here, old = (*_path, key), base.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and here not in REPLACED_WHOLE:
+            out += _changed_leaves(old, value, here)
+        elif value != old:
+            out.append(here)
+    return out
 
 
 def resolve_document(path: Path) -> dict[str, Any]:

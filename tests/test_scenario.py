@@ -8,6 +8,7 @@ import copy
 import math
 import tempfile
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sim.results import default_out_dir
 from sim.scenario import (
     SERVICE_TYPES,
     Scenario,
+    ScenarioWarning,
     format_key_path,
     load_scenario,
     resolve_document,
@@ -621,3 +623,71 @@ def test_a_mutated_resolved_scenario_loads_or_names_the_mutated_key(case):
         _load_mutant(doc, original)
     except ScenarioError as error:
         assert_names_the_key(error, target)
+
+
+def test_a_fee_schedule_whose_last_band_stops_short_of_every_income_is_refused(tmp_path):
+    """verification: one band below 14,000 EUR would have charged its fee to every income
+    above it; the schedule must say so by reaching 10,000,000 EUR."""
+    body = (
+        "[provision.childcare.fee]\nkind = 'income_related'\n"
+        "bands = [{income_below_eur_year = 14000.0, fee_eur_week = 0.0}]\n"
+    )
+    error = load_error(scenario_file(tmp_path, body))
+    assert error.key_path == "provision.childcare.fee.bands.0.income_below_eur_year"
+    assert "the last band must cover every income" in error.message
+    assert "10,000,000" in error.message
+
+
+def _child_of(tmp_path, parent_body: str, child_body: str):
+    base = Path(__file__).resolve().parent.parent / "scenarios" / "base.toml"
+    head = f'extends = "{base}"\nname = "parent"\ndescription = "The parent city."\n'
+    (tmp_path / "parent.toml").write_text(head + parent_body, encoding="utf-8")
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "parent.toml"\nname = "child"\n' + child_body, encoding="utf-8")
+    return child
+
+
+TWO_BANDS = (
+    "[provision.childcare.fee]\nkind = 'income_related'\nbands = ["
+    "{income_below_eur_year = 14000.0, fee_eur_week = 10.0},"
+    "{income_below_eur_year = 10000000.0, fee_eur_week = 100.0}]\n"
+)
+ONE_BAND = (
+    "[provision.childcare.fee]\n"
+    "bands = [{income_below_eur_year = 10000000.0, fee_eur_week = 5.0}]\n"
+)
+
+
+def test_a_child_replacing_a_parents_list_is_warned_about_with_both_files(tmp_path):
+    child = _child_of(tmp_path, TWO_BANDS, ONE_BAND)
+    with pytest.warns(ScenarioWarning) as caught:
+        scenario = load_scenario(child)
+    (message,) = [str(w.message) for w in caught if "child.toml:" in str(w.message)]
+    assert "child.toml: provision.childcare.fee.bands" in message and "parent.toml" in message
+    assert "(2 entries) with 1 entries" in message and "lists are replaced" in message
+    assert len(scenario.provision["childcare"].fee.bands) == 1  # the documented rule
+
+
+def test_a_child_setting_an_empty_list_or_only_tables_is_not_warned_about(tmp_path):
+    child = _child_of(tmp_path, "", "[provision.childcare.fee]\nkind = 'flat'\nbands = []\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScenarioWarning)
+        load_scenario(child)
+
+
+def test_the_command_line_prints_a_list_replacement_as_one_warning_line(tmp_path):
+    from test_cli import famsim
+
+    child = _child_of(tmp_path, "", ONE_BAND)
+    done = famsim("validate", str(child), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("famsim: warning: ")
+    assert "child.toml: provision.childcare.fee.bands" in done.stderr
+
+
+def test_a_child_without_a_description_is_described_by_what_it_changes(tmp_path):
+    child = _child_of(tmp_path, "", "[information]\noutreach_workers = 3.0\n[hubs]\ncount = 2\n")
+    description = load_scenario(child).description
+    assert description == ("The parent city. — changed: information.outreach_workers, hubs.count")
+    own = _child_of(tmp_path, "", 'description = "Mine."\n')
+    assert load_scenario(own).description == "Mine."
