@@ -83,14 +83,31 @@ def _add_run_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("famsim")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="famsim", description="How families with young children reach services.")
+    parser.add_argument("--version", action="version", version=f"famsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a scenario's replications and write results")
-    run.add_argument("scenario", type=Path)
+    run = sub.add_parser(
+        "run",
+        help="run a scenario's replications and write results",
+        epilog="example: famsim run scenarios/base.toml --reps 5 --weeks 52 --seed 7",
+    )
+    run.add_argument("scenario", type=Path, help="scenario file (TOML), e.g. scenarios/base.toml")
     _add_run_settings(run)
     run.add_argument("--out", type=Path, help="output directory (default: results/<scenario name>)")
+    run.add_argument(
+        "--workers", type=_positive, help="processes running replications (default: up to 2)"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.add_argument(
         "--force",
@@ -98,8 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace --out even if it holds another scenario's results",
     )
 
-    comp = sub.add_parser("compare", help="compare scenarios with common random numbers")
-    comp.add_argument("scenarios", type=Path, nargs="+")
+    comp = sub.add_parser(
+        "compare",
+        help="compare scenarios with common random numbers",
+        epilog="example: famsim compare scenarios/universal.toml scenarios/proportionate.toml "
+        "--reps 3 --out results/two",
+    )
+    comp.add_argument(
+        "scenarios", type=Path, nargs="+", help="two or more scenario files on the same city"
+    )
     _add_run_settings(comp)
     comp.add_argument("--baseline", help="scenario name to difference against (default: the first)")
     comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
@@ -109,9 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace --out even if it holds other results"
     )
 
-    validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
-    validate.add_argument("scenario", type=Path)
-    validate.add_argument("--quiet", action="store_true")
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario file (and its city files) without running it",
+        epilog="example: famsim validate scenarios/example_city.toml --resolved > resolved.toml",
+    )
+    validate.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    validate.add_argument(
+        "--resolved",
+        action="store_true",
+        help="print the resolved scenario (extends merged, defaults filled in) as TOML",
+    )
+    validate.add_argument("--quiet", action="store_true", help="print nothing when valid")
 
     sweep = sub.add_parser("sweep", help="run a sweep file's design (resumable, any executor)")
     sweep.add_argument("sweep", type=Path)
@@ -134,8 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sens.add_argument("--quiet", action="store_true")
 
-    demo = sub.add_parser("demo", help="run the default city and write results/demo")
-    demo.add_argument("--quiet", action="store_true")
+    demo = sub.add_parser(
+        "demo",
+        help="compare the five configurations on the default city and write results/demo",
+        epilog="example: famsim demo (from the project folder; make demo does the same)",
+    )
+    demo.add_argument("--quiet", action="store_true", help="no progress bar or table")
     return parser
 
 
@@ -271,6 +308,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.out,
             args.quiet,
             force=args.force,
+            workers=args.workers,
         )
     if args.command == "compare":
         return _compare(
@@ -331,11 +369,33 @@ def _preflight(scenario, path: Path, file_target: float | None = None) -> None:
 def _validate(args) -> int:
     scenario = load_scenario(args.scenario)
     _preflight(scenario, args.scenario)
-    if not args.quiet:
+    if args.resolved:
+        print(resolved_toml(scenario, args.scenario), end="")
+    elif not args.quiet:
         print(
             f"{args.scenario}: valid scenario {scenario.name!r} (hash {scenario.content_hash()[:16]})"
         )
     return 0
+
+
+def resolved_toml(scenario, origin: Path) -> str:
+    """The resolved scenario as a TOML file that loads back to the same scenario (and hash):
+    every key, inherited or default; keys without a value (None) are left out, as TOML has
+    no null and leaving them out gives the same default."""
+    import tomli_w
+
+    def without_none(value):
+        if isinstance(value, dict):
+            return {k: without_none(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [without_none(v) for v in value]
+        return value
+
+    head = (
+        f"# {origin} resolved by famsim validate --resolved: extends merged, defaults filled\n"
+        f"# in (hash {scenario.content_hash()[:16]})\n"
+    )
+    return head + tomli_w.dumps(without_none(scenario.resolved_dict()))
 
 
 def _run(
@@ -348,9 +408,10 @@ def _run(
     out: Path | None,
     quiet: bool,
     force: bool = False,
+    workers: int | None = None,
 ) -> int:
     from sim.results import default_out_dir, write_run
-    from sim.runner import run, with_run_settings
+    from sim.runner import default_workers, run, with_run_settings
 
     loaded = load_scenario(path)
     _no_rescaling(loaded, families, path)
@@ -362,7 +423,9 @@ def _run(
         probe(target)
         with _bugs_logged_in(target):
             with _from_file(str(path)):
-                result = run(scenario, origin=str(path), quiet=quiet)
+                result = run(
+                    scenario, origin=str(path), quiet=quiet, workers=workers or default_workers()
+                )
             write_run(result, target)
     shown = out if out is not None else default_out_dir(scenario.name)
     if not quiet:
@@ -452,7 +515,7 @@ def _compare(
             supplement = demo_analyses(scenarios) if analyses else []
             comparison = compare(
                 scenarios,
-                origins,
+                origins=origins,
                 baseline=baseline,
                 quiet=quiet,
                 workers=workers or default_workers(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from sim.runner import (
     git_state,
     package_versions,
     prepare,
+    with_run_settings,
 )
 from sim.scenario import Scenario
 
@@ -35,6 +37,9 @@ OUTLAY_TOLERANCE = 0.005
 
 @dataclass
 class Comparison:
+    """Scenarios run with common random numbers: per-scenario RunResults, the baseline's
+    name and the manifest; `runs` and `timeseries` stack them with a `scenario` column."""
+
     scenarios: list[Scenario]
     results: list[RunResult]
     baseline: str
@@ -54,6 +59,39 @@ class Comparison:
     def timeseries(self) -> pd.DataFrame:
         frames = [r.timeseries for r in self.results if not r.timeseries.empty]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def summary(self, measures: list[str] | None = None) -> pd.DataFrame:
+        """One row per (scenario, measure): mean, 95 % interval (low, high) and n over
+        replications, and the difference to the baseline paired over replications
+        (diff, diff_low, diff_high; zero for the baseline itself). Units as the measures'."""
+        from sim.report import summary_table
+
+        frames = []
+        runs = self.runs
+        for scenario in self.scenarios:
+            table = summary_table(runs[runs["scenario"] == scenario.name], measures)
+            diffs = [
+                paired_difference(runs, scenario.name, self.baseline, m) for m in table["measure"]
+            ]
+            table[["diff", "diff_low", "diff_high"]] = pd.DataFrame(diffs, index=table.index)
+            table.insert(0, "scenario", scenario.name)
+            frames.append(table)
+        return pd.concat(frames, ignore_index=True)
+
+    def plot(self, kind: str = "participation_by_group", path: str | Path | None = None):
+        """A standard figure: participation_by_group, quintile_gradient,
+        barrier_attribution, participation_over_time or unmet_need_maps. Returns the
+        matplotlib figure, or saves it to `path` (PNG)."""
+        from sim.results import comparison_figure
+
+        return comparison_figure(self, kind, Path(path) if path is not None else None)
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write the results folder (manifest.json, runs.parquet, timeseries.parquet,
+        figures/, report.md), replacing `out` whole; returns the files written."""
+        from sim.results import write_comparison
+
+        return write_comparison(self, Path(out))
 
 
 def city_identity(scenario: Scenario) -> str:
@@ -95,15 +133,43 @@ def check_comparable(scenarios: list[Scenario], origins: list[str]) -> None:
 
 def compare(
     scenarios: list[Scenario],
-    origins: list[str],
+    names: list[str] | None = None,
+    *,
     baseline: str | None = None,
-    quiet: bool = True,
+    reps: int | None = None,
+    weeks: int | None = None,
+    burn_in: int | None = None,
+    families: int | None = None,
+    seed: int | None = None,
     workers: int = 1,
+    quiet: bool = True,
     supplement: list[Scenario] | None = None,
+    origins: list[str] | None = None,
 ) -> Comparison:
-    """Run the scenarios (and any supplementary analysis scenarios, e.g. the crossover grid,
-    which share the city and seeds but are reported separately) with common random numbers."""
+    """Run scenarios with common random numbers, as `famsim compare` does: replication r of
+    every scenario has the same families and draws; differences to the baseline are paired.
+
+    names: what to call each scenario in the results (default: their own names); baseline:
+    the name to difference against (default: the first); reps, weeks, burn_in, families,
+    seed: as for sim.run, applied to every scenario; workers: processes (results do not
+    depend on it); supplement: analysis scenarios on the same city and seeds, reported
+    separately (e.g. the crossover grid); origins: the files the scenarios came from (named
+    in errors). Bad input raises ScenarioError."""
+    if names is not None:
+        if len(names) != len(scenarios):
+            raise ScenarioError(
+                "<sim.compare>", "names", f"{len(names)} names for {len(scenarios)} scenarios"
+            )
+        scenarios = [
+            s.model_copy(update={"name": n}) for s, n in zip(scenarios, names, strict=True)
+        ]
+    origins = origins or [f"<scenario {s.name}>" for s in scenarios]
     scenarios = [checked(s, o) for s, o in zip(scenarios, origins, strict=True)]
+    if any(v is not None for v in (reps, weeks, burn_in, families, seed)):
+        scenarios = [
+            with_run_settings(s, weeks, burn_in, seed, reps, families, o, by="sim.compare")
+            for s, o in zip(scenarios, origins, strict=True)
+        ]
     supplement = [checked(s, f"<analysis {s.name}>") for s in supplement or []]
     check_comparable(scenarios + supplement, origins + [f"<analysis {s.name}>" for s in supplement])
     names = [s.name for s in scenarios]

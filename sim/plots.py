@@ -1,4 +1,5 @@
-"""Figures written to results/<name>/figures/ (PNG, matplotlib's Agg backend)."""
+"""Figures written to results/<name>/figures/ (PNG, matplotlib's Agg backend), or returned
+as matplotlib figures when no path is given (RunResult.plot, Comparison.plot)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def _finish(fig: Figure, path: Path | None, dpi: int) -> Figure | None:
+    """Save and close the figure when a path is given (a results folder); otherwise return
+    it to the caller (a notebook shows it)."""
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return None
+
 
 GROUP_COLOURS = {"all": "#333333", "arope": "#c0392b", "non_arope": "#2471a3"}
 
@@ -33,7 +46,9 @@ def _participation_panel(ax, timeseries: pd.DataFrame, burn_in: int, title: str)
     ax.set_title(title, fontsize=10)
 
 
-def participation_over_time(timeseries: pd.DataFrame, burn_in: int, path: Path, title: str) -> None:
+def participation_over_time(
+    timeseries: pd.DataFrame, burn_in: int, path: Path | None, title: str
+) -> Figure | None:
     """Under-3 participation by group per week, mean over replications with their range."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     _participation_panel(ax, timeseries, burn_in, title)
@@ -41,13 +56,12 @@ def participation_over_time(timeseries: pd.DataFrame, burn_in: int, path: Path, 
     ax.set_ylabel("children under 3 in childcare (%)")
     ax.legend(frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, 110)
 
 
 def participation_over_time_by_scenario(
-    timeseries: pd.DataFrame, names: list[str], burn_in: int, path: Path
-) -> None:
+    timeseries: pd.DataFrame, names: list[str], burn_in: int, path: Path | None
+) -> Figure | None:
     """One panel per scenario: participation by group per week (steady over the window?)."""
     fig, axes = plt.subplots(
         1, len(names), figsize=(3.6 * len(names), 3.8), sharey=True, squeeze=False
@@ -57,11 +71,10 @@ def participation_over_time_by_scenario(
     axes[0][0].set_ylabel("children under 3 in childcare (%)")
     axes[0][0].legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return _finish(fig, path, 100)
 
 
-def unmet_need_map(share: np.ndarray, path: Path, title: str) -> None:
+def unmet_need_map(share: np.ndarray, path: Path | None, title: str) -> Figure | None:
     """Share of need-weeks unmet per cell over the window (mean over replications)."""
     fig, ax = plt.subplots(figsize=(6, 5.2))
     image = ax.imshow(np.ma.masked_invalid(share.T), origin="lower", cmap="magma_r", vmin=0, vmax=1)
@@ -70,11 +83,10 @@ def unmet_need_map(share: np.ndarray, path: Path, title: str) -> None:
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="unmet share of (family, service) needs")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, 110)
 
 
-def quintile_gradient(runs: pd.DataFrame, path: Path, title: str) -> None:
+def quintile_gradient(runs: pd.DataFrame, path: Path | None, title: str) -> Figure | None:
     """Under-3 participation by income quintile, mean and 95 % interval over replications."""
     from sim.report import interval
 
@@ -90,11 +102,10 @@ def quintile_gradient(runs: pd.DataFrame, path: Path, title: str) -> None:
     ax.set_ylabel("children under 3 in childcare (%)")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, 110)
 
 
-def barrier_attribution(runs: pd.DataFrame, path: Path, title: str) -> None:
+def barrier_attribution(runs: pd.DataFrame, path: Path | None, title: str) -> Figure | None:
     """Main barrier of unmet needs (exclusive cascade), grouped by accessibility dimension."""
     from sim.scenario import ACCESSIBILITY_DIMENSION, DIMENSIONS
 
@@ -113,11 +124,12 @@ def barrier_attribution(runs: pd.DataFrame, path: Path, title: str) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(groups))]
     ax.legend(handles, groups, frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, 110)
 
 
-def participation_by_scenario(runs: pd.DataFrame, names: list[str], path: Path) -> None:
+def participation_by_scenario(
+    runs: pd.DataFrame, names: list[str], path: Path | None
+) -> Figure | None:
     """Under-3 participation by group per scenario, mean and 95 % interval."""
     from sim.report import interval
 
@@ -136,11 +148,12 @@ def participation_by_scenario(runs: pd.DataFrame, names: list[str], path: Path) 
     ax.set_title("Participation by group")
     ax.legend(frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, 110)
 
 
-def quintile_gradient_by_scenario(runs: pd.DataFrame, names: list[str], path: Path) -> None:
+def quintile_gradient_by_scenario(
+    runs: pd.DataFrame, names: list[str], path: Path | None
+) -> Figure | None:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for name in names:
         sub = runs[runs["scenario"] == name]
@@ -156,11 +169,12 @@ def quintile_gradient_by_scenario(runs: pd.DataFrame, names: list[str], path: Pa
     ax.set_title("Income gradient")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, 110)
 
 
-def barrier_attribution_by_scenario(runs: pd.DataFrame, names: list[str], path: Path) -> None:
+def barrier_attribution_by_scenario(
+    runs: pd.DataFrame, names: list[str], path: Path | None
+) -> Figure | None:
     """Stacked main barriers per scenario, grouped by the five accessibility dimensions."""
     from sim.scenario import ACCESSIBILITY_DIMENSION, DIMENSIONS
 
@@ -186,11 +200,10 @@ def barrier_attribution_by_scenario(runs: pd.DataFrame, names: list[str], path: 
     ax.set_title("Main barrier of unmet needs")
     ax.legend(frameon=False, fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, 110)
 
 
-def unmet_maps_side_by_side(maps: dict[str, np.ndarray], path: Path) -> None:
+def unmet_maps_side_by_side(maps: dict[str, np.ndarray], path: Path | None) -> Figure | None:
     names = list(maps)
     fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names) + 1, 3.6), squeeze=False)
     image = None
@@ -203,5 +216,4 @@ def unmet_maps_side_by_side(maps: dict[str, np.ndarray], path: Path) -> None:
         ax.set_yticks([])
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), label="unmet share of needs", shrink=0.8)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return _finish(fig, path, 100)

@@ -50,6 +50,20 @@ def interval(values: pd.Series | np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def summary_table(runs: pd.DataFrame, measures: list[str] | None = None) -> pd.DataFrame:
+    """measure, mean, low, high (95 % t-interval over replications) and n (replications with
+    a value) for each measure column of a runs table, in metric_columns() order."""
+    from sim.metrics import metric_columns
+
+    columns = measures or [c for c in metric_columns() if c in runs.columns]
+    rows = []
+    for column in columns:
+        mean, low, high = interval(runs[column])
+        n = int(np.isfinite(np.asarray(runs[column], dtype=float)).sum())
+        rows.append({"measure": column, "mean": mean, "low": low, "high": high, "n": n})
+    return pd.DataFrame(rows, columns=["measure", "mean", "low", "high", "n"])
+
+
 def describe(column: str) -> str:
     """The glossary entry with the longest prefix of the column name."""
     matches = [prefix for prefix in GLOSSARY if column.startswith(prefix)]

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from sim import plots
 from sim.errors import ScenarioError
@@ -43,40 +44,66 @@ def write_run(result: RunResult, out: Path) -> list[Path]:
     return [out / f for f in files]
 
 
+RUN_FIGURES = (
+    "participation_over_time",
+    "unmet_need_map",
+    "quintile_gradient",
+    "barrier_attribution",
+)
+COMPARISON_FIGURES = (
+    "participation_by_group",
+    "quintile_gradient",
+    "barrier_attribution",
+    "participation_over_time",
+    "unmet_need_maps",
+)
+
+
+def run_figures(result: RunResult) -> list[str]:
+    """The standard figures a run has data for, in the order they are written."""
+    has = {
+        "participation_over_time": not result.timeseries.empty,
+        "unmet_need_map": bool(result.unmet_maps),
+        "quintile_gradient": len(result.runs) > 0,
+        "barrier_attribution": len(result.runs) > 0,
+    }
+    return [kind for kind in RUN_FIGURES if has[kind]]
+
+
+def run_figure(result: RunResult, kind: str, path: Path | None = None) -> Figure | None:
+    """One standard figure of a run: saved to `path`, or returned when no path is given."""
+    name = result.scenario.name
+    if kind not in run_figures(result):
+        raise ValueError(
+            f"no figure {kind!r} for this run; allowed: {', '.join(run_figures(result))}"
+        )
+    if kind == "participation_over_time":
+        return plots.participation_over_time(
+            result.timeseries,
+            result.scenario.run.burn_in_weeks,
+            path,
+            f"{name}: under-3 participation by group",
+        )
+    if kind == "unmet_need_map":
+        return plots.unmet_need_map(
+            mean_map(result.unmet_maps), path, f"{name}: unmet need per cell"
+        )
+    if kind == "quintile_gradient":
+        return plots.quintile_gradient(
+            result.runs, path, f"{name}: participation by income quintile"
+        )
+    return plots.barrier_attribution(result.runs, path, f"{name}: main barrier of unmet needs")
+
+
 def _write_run_files(result: RunResult, out: Path) -> list[str]:
     figures_dir = out / "figures"
     figures_dir.mkdir()
-    name = result.scenario.name
     result.runs.to_parquet(out / "runs.parquet", index=False)
     result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     figures = []
-    if not result.timeseries.empty:
-        plots.participation_over_time(
-            result.timeseries,
-            result.scenario.run.burn_in_weeks,
-            figures_dir / "participation_over_time.png",
-            f"{name}: under-3 participation by group",
-        )
-        figures.append("participation_over_time.png")
-    if result.unmet_maps:
-        plots.unmet_need_map(
-            mean_map(result.unmet_maps),
-            figures_dir / "unmet_need_map.png",
-            f"{name}: unmet need per cell",
-        )
-        figures.append("unmet_need_map.png")
-    if len(result.runs):
-        plots.quintile_gradient(
-            result.runs,
-            figures_dir / "quintile_gradient.png",
-            f"{name}: participation by income quintile",
-        )
-        plots.barrier_attribution(
-            result.runs,
-            figures_dir / "barrier_attribution.png",
-            f"{name}: main barrier of unmet needs",
-        )
-        figures += ["quintile_gradient.png", "barrier_attribution.png"]
+    for kind in run_figures(result):
+        run_figure(result, kind, figures_dir / f"{kind}.png")
+        figures.append(f"{kind}.png")
     report = run_report(result.runs, result.manifest, figures)
     (out / "report.md").write_text(report, encoding="utf-8")
     files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
@@ -93,6 +120,41 @@ def mean_map(maps: list[np.ndarray]) -> np.ndarray:
     seen = np.isfinite(stacked).sum(axis=0)
     total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=0)
     return np.divide(total, seen, out=np.full(total.shape, np.nan), where=seen > 0)
+
+
+def comparison_figures(comparison) -> list[str]:
+    """The standard figures a comparison has data for, in the order they are written."""
+    has_runs = len(comparison.runs) > 0
+    has = {
+        "participation_by_group": has_runs,
+        "quintile_gradient": has_runs,
+        "barrier_attribution": has_runs,
+        "participation_over_time": not comparison.timeseries.empty,
+        "unmet_need_maps": any(r.unmet_maps for r in comparison.results),
+    }
+    return [kind for kind in COMPARISON_FIGURES if has[kind]]
+
+
+def comparison_figure(comparison, kind: str, path: Path | None = None) -> Figure | None:
+    """One standard figure of a comparison: saved to `path`, or returned without a path."""
+    available = comparison_figures(comparison)
+    if kind not in available:
+        raise ValueError(f"no figure {kind!r} for this comparison; allowed: {', '.join(available)}")
+    names = [s.name for s in comparison.scenarios]
+    runs = comparison.runs
+    if kind == "participation_by_group":
+        return plots.participation_by_scenario(runs, names, path)
+    if kind == "quintile_gradient":
+        return plots.quintile_gradient_by_scenario(runs, names, path)
+    if kind == "barrier_attribution":
+        return plots.barrier_attribution_by_scenario(runs, names, path)
+    if kind == "participation_over_time":
+        burn_in = comparison.scenarios[0].run.burn_in_weeks
+        return plots.participation_over_time_by_scenario(
+            comparison.timeseries, names, burn_in, path
+        )
+    maps = {r.scenario.name: mean_map(r.unmet_maps) for r in comparison.results if r.unmet_maps}
+    return plots.unmet_maps_side_by_side(maps, path)
 
 
 def write_comparison(comparison, out: Path) -> list[Path]:
@@ -115,26 +177,9 @@ def _write_comparison_files(comparison, out: Path) -> list[str]:
     if comparison.supplement:
         comparison.supplement_runs.to_parquet(out / "analysis_runs.parquet", index=False)
     figures = []
-    if len(runs):
-        plots.participation_by_scenario(runs, names, figures_dir / "participation_by_group.png")
-        plots.quintile_gradient_by_scenario(runs, names, figures_dir / "quintile_gradient.png")
-        plots.barrier_attribution_by_scenario(runs, names, figures_dir / "barrier_attribution.png")
-        figures += [
-            "participation_by_group.png",
-            "quintile_gradient.png",
-            "barrier_attribution.png",
-        ]
-    timeseries = comparison.timeseries
-    if not timeseries.empty:
-        burn_in = comparison.scenarios[0].run.burn_in_weeks
-        plots.participation_over_time_by_scenario(
-            timeseries, names, burn_in, figures_dir / "participation_over_time.png"
-        )
-        figures.append("participation_over_time.png")
-    maps = {r.scenario.name: mean_map(r.unmet_maps) for r in comparison.results if r.unmet_maps}
-    if maps:
-        plots.unmet_maps_side_by_side(maps, figures_dir / "unmet_need_maps.png")
-        figures.append("unmet_need_maps.png")
+    for kind in comparison_figures(comparison):
+        comparison_figure(comparison, kind, figures_dir / f"{kind}.png")
+        figures.append(f"{kind}.png")
     report = comparison_report(comparison, figures)
     (out / "report.md").write_text(report, encoding="utf-8")
     files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [

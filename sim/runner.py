@@ -85,8 +85,10 @@ def with_run_settings(
     replications: int | None = None,
     families: int | None = None,
     origin: str = "<command line>",
+    by: str = "command line",
 ) -> Scenario:
-    """Apply command-line settings, validated like the scenario file itself."""
+    """Apply command-line settings, validated like the scenario file itself; a value out of
+    range is blamed on its option (`by` = "command line") or keyword (`by` = "sim.run")."""
     data = scenario.resolved_dict()
     given = {}
     for key, value in (
@@ -98,7 +100,9 @@ def with_run_settings(
         if value is not None:
             data["run"][key] = value
             given[f"run.{key}"] = value
-    with _blamed_on_settings(given if families is None else {**given, "city.families": families}):
+    if families is not None:
+        given["city.families"] = families
+    with _blamed_on_settings(given, by):
         if families is not None:
             data["city"]["families"] = families
             scenario_from_dict(data, origin)  # range checks on the requested size
@@ -119,17 +123,26 @@ SETTING_OPTIONS: dict[str, str] = {
 }
 
 
+# ... and the keyword of sim.run / sim.compare
+SETTING_KEYWORDS: dict[str, str] = {
+    "run.weeks": "weeks",
+    "run.burn_in_weeks": "burn_in",
+    "run.seed": "seed",
+    "run.replications": "reps",
+    "city.families": "families",
+}
+
+
 @contextmanager
-def _blamed_on_settings(given: dict[str, Any]) -> Iterator[None]:
+def _blamed_on_settings(given: dict[str, Any], by: str) -> Iterator[None]:
     """A value given on the command line (or as a keyword) that fails validation is the
     setting's fault, not the scenario file's."""
     try:
         yield
     except ScenarioError as exc:
         if exc.key_path in given:
-            raise ScenarioError(
-                "<command line>", SETTING_OPTIONS[exc.key_path], exc.message
-            ) from None
+            names = SETTING_OPTIONS if by == "command line" else SETTING_KEYWORDS
+            raise ScenarioError(f"<{by}>", names[exc.key_path], exc.message) from None
         raise
 
 
@@ -159,12 +172,38 @@ def prepare(scenario: Scenario, origin: str, file_target: float | None = None) -
 
 @dataclass
 class RunResult:
+    """A scenario's replications: `runs` (one row per replication, every measure),
+    `timeseries` (weekly aggregates, burn-in included), the unmet-need maps and the
+    manifest (resolved scenario, seeds, versions)."""
+
     scenario: Scenario
     runs: pd.DataFrame
     timeseries: pd.DataFrame
     unmet_maps: list[np.ndarray]
     manifest: dict[str, Any]
     counters: list[dict[str, int]] = field(default_factory=list)
+
+    def summary(self, measures: list[str] | None = None) -> pd.DataFrame:
+        """One row per measure: mean over replications, 95 % t-interval (`low`, `high`; NaN
+        with one replication) and the number of replications `n` with a value. Units are
+        the measures' own (shares in 0-1, counts, EUR a week: docs/ODD.md "Measures")."""
+        from sim.report import summary_table
+
+        return summary_table(self.runs, measures)
+
+    def plot(self, kind: str = "participation_over_time", path: str | Path | None = None):
+        """A standard figure: participation_over_time, unmet_need_map, quintile_gradient or
+        barrier_attribution. Returns the matplotlib figure, or saves it to `path` (PNG)."""
+        from sim.results import run_figure
+
+        return run_figure(self, kind, Path(path) if path is not None else None)
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write the results folder (manifest.json, runs.parquet, timeseries.parquet,
+        figures/, report.md), replacing `out` whole; returns the files written."""
+        from sim.results import write_run
+
+        return write_run(self, Path(out))
 
 
 @dataclass
@@ -322,11 +361,34 @@ def collect(scenario: Scenario, replications: list[Replication]) -> RunResult:
 
 
 def run(
-    scenario: Scenario, origin: str = "<scenario>", quiet: bool = True, workers: int = 1
+    scenario: Scenario,
+    *,
+    reps: int | None = None,
+    weeks: int | None = None,
+    burn_in: int | None = None,
+    families: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    quiet: bool = True,
+    origin: str = "<scenario>",
 ) -> RunResult:
-    """Run every replication of a scenario; a failed replication (errors.MODEL_FAILURES) is
-    recorded, not fatal. Bad input raises ScenarioError."""
+    """Run every replication of a scenario, as `famsim run` does.
+
+    reps: replications (default run.replications); weeks: measured weeks (run.weeks);
+    burn_in: weeks simulated before measuring (run.burn_in_weeks); families: scale a
+    synthetic city per capita to this many families; seed: the run seed (replication seeds
+    are spawned from it); workers: processes running replications in parallel (results do
+    not depend on it); quiet: no progress bar. A failed replication (errors.MODEL_FAILURES)
+    is recorded in the manifest, not raised; bad input raises ScenarioError."""
     scenario = checked(scenario, origin)
+    if families is not None and scenario.city.source == "file":
+        raise ScenarioError(
+            origin, "families", "cannot rescale a city read from files; leave families out"
+        )
+    if any(v is not None for v in (reps, weeks, burn_in, families, seed)):
+        scenario = with_run_settings(
+            scenario, weeks, burn_in, seed, reps, families, origin, by="sim.run"
+        )
     prepare(scenario, origin)
     tasks = [(scenario, r) for r in range(scenario.run.replications)]
     return collect(scenario, execute(tasks, workers, quiet, scenario.name))

@@ -731,6 +731,13 @@ def _resolve(
         chain = " -> ".join(p.name for p in (*seen, real))
         raise ScenarioError(blame[0], "extends", f"circular extends chain: {chain}")
     data = _read_toml(real, display, blame)
+    if {"base", "sampler", "parameters"} <= set(data):
+        raise ScenarioError(
+            display,
+            "",
+            "this is a sweep file (it has base, sampler and parameters), not a scenario; "
+            f"use: famsim sweep {display}",
+        )
     _rebase_city_files(data, real.parent)
     provenance: Provenance = {}
     _record(data, display, (), provenance)
@@ -767,7 +774,9 @@ def _resolve(
     if "description" not in data and base.get("description"):
         # a child without its own description is described as what it changes
         changed = [format_key_path(p) for p in _changed_leaves(base, own)]
-        merged["description"] = f"{base['description']} — changed: {', '.join(changed) or 'nothing'}"
+        merged["description"] = (
+            f"{base['description']} — changed: {', '.join(changed) or 'nothing'}"
+        )
     return merged, {**base_provenance, **provenance}
 
 

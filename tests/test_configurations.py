@@ -87,12 +87,12 @@ def test_comparing_scenarios_on_different_cities_or_windows_is_refused():
         update={"name": "elsewhere", "city": a.city.model_copy(update={"seed": 7})}
     )
     with pytest.raises(ScenarioError, match="different city"):
-        compare([a, other_city], ["a.toml", "b.toml"])
+        compare([a, other_city], origins=["a.toml", "b.toml"])
     other_weeks = a.model_copy(
         update={"name": "longer", "run": a.run.model_copy(update={"weeks": 60})}
     )
     with pytest.raises(ScenarioError, match="run.weeks"):
-        compare([a, other_weeks], ["a.toml", "b.toml"])
+        compare([a, other_weeks], origins=["a.toml", "b.toml"])
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,162 @@
+"""The Python API and the command line's conveniences, as a notebook user and a researcher
+reach them (verification): sim.run / sim.compare with the CLI's options, summaries with
+intervals, figures and folders; validate --resolved, --version, --workers, help texts."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from test_cli import ROOT, TINY, famsim, merged, write_scenario
+
+import sim
+from sim.errors import ScenarioError
+
+pytestmark = pytest.mark.verification
+
+SCENARIOS = ROOT / "scenarios"
+SMALL = {"reps": 2, "weeks": 8, "burn_in": 30, "families": 1500}
+
+
+@pytest.fixture(scope="module")
+def result() -> sim.runner.RunResult:
+    return sim.run(sim.load_scenario(SCENARIOS / "base.toml"), **SMALL)
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    universal = sim.load_scenario(SCENARIOS / "universal.toml")
+    proportionate = sim.load_scenario(SCENARIOS / "proportionate.toml")
+    return sim.compare([universal, proportionate], ["uni", "prop"], **SMALL)
+
+
+def test_sim_run_takes_the_command_lines_options(result):
+    runs = result.runs
+    assert len(runs) == 2 and set(runs["weeks"]) == {8} and set(runs["families"]) == {1500}
+    assert set(runs["burn_in_weeks"]) == {30}
+
+
+def test_sim_run_gives_the_same_numbers_as_famsim_run(tmp_path, result):
+    done = famsim(
+        "run",
+        str(SCENARIOS / "base.toml"),
+        *("--reps", "2", "--weeks", "8", "--burn-in", "30", "--families", "1500"),
+        *("--out", str(tmp_path / "out"), "--quiet"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    from_cli = pd.read_parquet(tmp_path / "out" / "runs.parquet")
+    pd.testing.assert_frame_equal(from_cli, result.runs, check_dtype=False)
+
+
+def test_a_run_summary_has_a_mean_and_interval_per_measure(result):
+    summary = result.summary()
+    assert list(summary.columns) == ["measure", "mean", "low", "high", "n"]
+    row = summary.set_index("measure").loc["u3_participation_all"]
+    assert row["n"] == 2 and row["low"] <= row["mean"] <= row["high"]
+    assert row["mean"] == pytest.approx(result.runs["u3_participation_all"].mean())
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["participation_over_time", "unmet_need_map", "quintile_gradient", "barrier_attribution"],
+)
+def test_a_runs_standard_figures_are_returned_for_a_notebook(result, kind):
+    assert isinstance(result.plot(kind), Figure)
+
+
+def test_a_run_writes_its_folder_and_saves_a_figure(result, tmp_path):
+    written = result.write(tmp_path / "out")
+    assert (tmp_path / "out" / "manifest.json") in written
+    assert result.plot("quintile_gradient", tmp_path / "q.png") is None
+    assert (tmp_path / "q.png").stat().st_size > 0
+
+
+def test_an_unknown_figure_names_the_ones_there_are(result):
+    with pytest.raises(ValueError, match="allowed: participation_over_time"):
+        result.plot("pie")
+
+
+def test_compare_names_the_scenarios_and_pairs_differences_with_the_baseline(comparison):
+    summary = comparison.summary(["u3_participation_arope"]).set_index("scenario")
+    assert list(summary.index) == ["uni", "prop"]
+    assert summary.loc["uni", "diff"] == 0.0
+    runs = comparison.runs.set_index(["scenario", "replication"])["u3_participation_arope"]
+    expected = (runs["prop"] - runs["uni"]).mean()
+    assert summary.loc["prop", "diff"] == pytest.approx(expected)
+    assert summary.loc["prop", "diff_low"] <= expected <= summary.loc["prop", "diff_high"]
+
+
+def test_a_comparisons_figures_and_folder(comparison, tmp_path):
+    assert isinstance(comparison.plot("participation_by_group"), Figure)
+    assert isinstance(comparison.plot("unmet_need_maps"), Figure)
+    comparison.write(tmp_path / "cmp")
+    assert set(pd.read_parquet(tmp_path / "cmp" / "runs.parquet")["scenario"]) == {"uni", "prop"}
+
+
+def test_a_keyword_out_of_range_is_blamed_on_the_keyword():
+    base = sim.load_scenario(SCENARIOS / "base.toml")
+    with pytest.raises(ScenarioError, match=r"^<sim.run>: reps: value 0"):
+        sim.run(base, reps=0)
+    with pytest.raises(ScenarioError, match=r"^<sim.compare>: weeks:"):
+        sim.compare([base, base], ["a", "b"], weeks=10**6)
+
+
+def test_a_planners_city_cannot_be_rescaled_from_python():
+    with pytest.raises(ScenarioError, match="families"):
+        sim.run(sim.load_scenario(SCENARIOS / "example_city.toml"), families=2000)
+
+
+# --- the command line's conveniences ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["base", "proportionate", "example_city"])
+def test_validate_resolved_prints_toml_that_loads_back_to_the_same_hash(tmp_path, name):
+    path = SCENARIOS / f"{name}.toml"
+    done = famsim("validate", str(path), "--resolved", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    tomllib.loads(done.stdout)  # plain TOML
+    copy = tmp_path / f"{name}.toml"
+    copy.write_text(done.stdout, encoding="utf-8")
+    assert sim.load_scenario(copy).content_hash() == sim.load_scenario(path).content_hash()
+    assert "extends" not in tomllib.loads(done.stdout)
+
+
+def test_famsim_version_prints_the_installed_version(tmp_path):
+    done = famsim("--version", cwd=tmp_path)
+    assert done.returncode == 0 and re.fullmatch(r"famsim \d+\.\d+\.\d+\S*\n", done.stdout)
+
+
+def test_a_sweep_file_given_to_run_says_to_use_famsim_sweep(tmp_path):
+    sweep = SCENARIOS / "sweeps" / "smoke.toml"
+    done = famsim("run", str(sweep), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "this is a sweep file" in done.stderr and "famsim sweep" in done.stderr
+
+
+def test_run_workers_change_no_result(tmp_path):
+    scenario = write_scenario(
+        tmp_path, merged(TINY, run={"replications": 3, "weeks": 3, "burn_in_weeks": 3}), "t.toml"
+    )
+    frames = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        args = ("--workers", workers, "--out", str(out), "--quiet")
+        done = famsim("run", str(scenario), *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        frames.append(pd.read_parquet(out / "runs.parquet"))
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "validate", "demo"])
+def test_every_subcommand_has_an_example_and_help_for_its_arguments(command):
+    from sim.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    assert sub.epilog and sub.epilog.startswith("example: famsim ")
+    for action in sub._actions:
+        assert action.help, (command, action.dest)
