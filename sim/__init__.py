@@ -1,11 +1,35 @@
 """famsim: how families with young children reach early-childhood and family-support services.
 
-Python API for notebooks: `load_scenario`, `run`, `compare`.
+Python API for notebooks: `load_scenario`, `run`, `compare` (and `Scenario`,
+`ScenarioError`). They are imported on first use, so the command line starts fast.
 """
 
-from sim.compare import compare
-from sim.errors import ScenarioError
-from sim.runner import run
-from sim.scenario import Scenario, load_scenario
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.comparison import compare
+    from sim.errors import ScenarioError
+    from sim.runner import run
+    from sim.scenario import Scenario, load_scenario
+
+# public name -> module that defines it
+_API = {
+    "Scenario": "sim.scenario",
+    "ScenarioError": "sim.errors",
+    "compare": "sim.comparison",
+    "load_scenario": "sim.scenario",
+    "run": "sim.runner",
+}
 
 __all__ = ["Scenario", "ScenarioError", "compare", "load_scenario", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

@@ -492,7 +492,7 @@ def _compare(
     analyses: bool = False,
     force: bool = False,
 ) -> int:
-    from sim.compare import check_comparable, compare
+    from sim.comparison import check_comparable, compare
     from sim.results import write_comparison
     from sim.runner import default_workers, with_run_settings
 

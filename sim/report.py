@@ -192,7 +192,7 @@ def headline_table(runs: pd.DataFrame, names: list[str], columns=HEADLINE) -> st
 
 
 def comparison_report(comparison, figures: list[str]) -> str:
-    from sim.compare import (
+    from sim.comparison import (
         cost_per_additional_arope_child,
         outlay_check,
         outlays_differ,

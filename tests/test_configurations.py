@@ -12,7 +12,7 @@ import pytest
 
 from sim import patterns
 from sim.city import build_city
-from sim.compare import compare
+from sim.comparison import compare
 from sim.errors import ScenarioError
 from sim.report import interval
 from sim.runner import with_run_settings

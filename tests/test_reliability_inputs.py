@@ -16,7 +16,7 @@ from test_cli import TINY, famsim, merged, refused_run, write_scenario
 
 from sim import scenario as scenario_module
 from sim.city import MAX_SITES, _apportion, check_memory, estimate_world, load_city
-from sim.compare import city_identity
+from sim.comparison import city_identity
 from sim.errors import ScenarioError
 from sim.scenario import Scenario, _schema_at, _unwrap, load_scenario, scenario_from_dict
 
