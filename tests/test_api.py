@@ -160,3 +160,31 @@ def test_every_subcommand_has_an_example_and_help_for_its_arguments(command):
     assert sub.epilog and sub.epilog.startswith("example: famsim ")
     for action in sub._actions:
         assert action.help, (command, action.dest)
+
+
+def _readme_row(column: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{column}` (optional)")]
+    return row
+
+
+def test_the_readme_describes_the_example_citys_neighbourhood_labels_as_they_are():
+    cells = pd.read_csv(SCENARIOS / "cities" / "example_cells.csv")
+    labels = cells["neighbourhood"]
+    assert not pd.api.types.is_numeric_dtype(labels)  # names such as West
+    row = _readme_row("neighbourhood")
+    assert "a name or a number" in row and str(labels.iloc[0]) in row
+
+
+def test_the_readme_describes_a_services_languages_as_the_example_uses_them():
+    from sim.city import build_city
+    from sim.services import build_services
+
+    services = pd.read_csv(SCENARIOS / "cities" / "example_services.csv")
+    assert any("local;" in str(v) for v in services["languages"])  # local is listed
+    row = _readme_row("languages")
+    assert "local;lang_a" in row and "always spoken" in row
+    scenario = sim.load_scenario(SCENARIOS / "example_city.toml")
+    services_built = build_services(scenario, build_city(scenario)).services
+    local = list(scenario.city.languages).index("local")
+    assert services_built.speaks[:, local].all()
