@@ -421,6 +421,7 @@ def _run(
     with folder_lock(target):
         check_replaceable(target, job_identity("run", [scenario.name]), force)
         probe(target)
+        _announce_compiling(quiet)
         with _bugs_logged_in(target):
             with _from_file(str(path)):
                 result = run(
@@ -431,6 +432,14 @@ def _run(
     if not quiet:
         _print_summary(result, shown)
     return _report_failures(result.manifest["replications"], shown)
+
+
+def _announce_compiling(quiet: bool) -> None:
+    """Say why the first run after an install pauses before its first week."""
+    from sim.compiled import needs_compiling
+
+    if not quiet and needs_compiling():
+        print("famsim: compiling the engine (once after an install, about 20 s)", file=sys.stderr)
 
 
 def _report_failures(statuses: list[dict], out: Path) -> int:
@@ -511,6 +520,7 @@ def _compare(
     with folder_lock(target):
         check_replaceable(target, job_identity("compare", names), force)
         probe(target)
+        _announce_compiling(quiet)
         with _bugs_logged_in(target):
             supplement = demo_analyses(scenarios) if analyses else []
             comparison = compare(

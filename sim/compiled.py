@@ -10,7 +10,22 @@ is compiled once per install.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from numba import njit
 
 kernel = njit(cache=True, _nrt=False)
 inline = njit(cache=True, inline="always", _nrt=False)
+
+# the modules whose loops are compiled, and where numba keeps their cache
+COMPILED_MODULES = ("kernels", "information", "metrics", "rng")
+CACHE_DIR = Path(__file__).resolve().parent / "__pycache__"
+
+
+def needs_compiling() -> bool:
+    """True when some compiled module has no cached code yet (the first run after an install
+    or an edit compiles it, about 20 s)."""
+    if not CACHE_DIR.is_dir():
+        return True
+    cached = {p.name.split(".", 1)[0] for p in CACHE_DIR.glob("*.nbi")}
+    return not set(COMPILED_MODULES) <= cached

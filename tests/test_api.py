@@ -188,3 +188,17 @@ def test_the_readme_describes_a_services_languages_as_the_example_uses_them():
     services_built = build_services(scenario, build_city(scenario)).services
     local = list(scenario.city.languages).index("local")
     assert services_built.speaks[:, local].all()
+
+
+def test_a_missing_kernel_cache_is_announced_as_compiling(tmp_path, monkeypatch, capsys):
+    from sim import cli, compiled
+
+    monkeypatch.setattr(compiled, "CACHE_DIR", tmp_path)
+    assert compiled.needs_compiling()
+    cli._announce_compiling(quiet=False)
+    assert "compiling the engine" in capsys.readouterr().err
+    for module in compiled.COMPILED_MODULES:
+        (tmp_path / f"{module}.some_loop-12.py313.nbi").write_bytes(b"")
+    assert not compiled.needs_compiling()
+    cli._announce_compiling(quiet=False)
+    assert capsys.readouterr().err == ""
