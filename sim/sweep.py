@@ -16,12 +16,20 @@ key paths:
     "information.outreach_workers" = [0.0, 4.0]            # grid: a list of values
     "behaviour.trust_gain_enrolled_week" = { low = 0.0, high = 0.02 }   # samplers
 
-Every run has a stable id: a hash of the design point's resolved scenario, the replication
-seed and the model version (git commit and dirty flag). Replication r has the same seed at
+A grid lists whole numbers for a whole-number key (2.5 is refused); the samplers draw real
+numbers and round them for such keys, which the manifest's sampler entry notes. Under
+[parameters], `run.weeks` and `run.burn_in_weeks` may be swept; the seed and replications are
+the sweep's own. A sweep has at most MAX_RUNS runs (design points x replications), counted
+from the spec before anything is sampled.
+
+Every run has a stable id: a hash of the design point's scenario content hash, the
+replication seed and the model version (git commit and dirty flag). Replication r has the same seed at
 every design point, so differences between points are not noise. Only the parent process
 writes: results arrive from the executor and are written in chunks of Parquet, each under
 a temporary name (`_tmp-...`, which Parquet readers skip) and renamed into place, so an
-interrupted sweep resumes without recomputing a committed run.
+interrupted sweep resumes without recomputing a committed run. One writer at a time: the
+folder is locked for the whole sweep. A part file that cannot be read is set aside
+(`*.corrupt`) on resume and its runs run again; readers refuse it, naming it.
 """
 
 from __future__ import annotations
@@ -837,11 +845,15 @@ def _run_sweep(
         fill()
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            bug: BaseException | None = None
             for future in finished:
                 task = pending.pop(future)
                 exc = future.exception()
                 if exc is not None and not isinstance(exc, RUN_FAILURES):
-                    raise exc  # a bug, not data: stop (the rows so far are committed below)
+                    # a bug, not data: stop, but only after keeping the runs that finished
+                    # beside it (they are committed below)
+                    bug = bug or exc
+                    continue
                 if exc is not None:
                     row = {
                         "run_id": task.run_id,
@@ -871,6 +883,8 @@ def _run_sweep(
                     buffer = []
                     if on_commit:
                         on_commit(path)
+            if bug is not None:
+                raise bug
             fill()
     except BaseException:
         # an interrupt, SIGTERM or a bug: keep every finished run before unwinding, so a
