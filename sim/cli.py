@@ -588,29 +588,45 @@ def _sweep_out(sweep, out: Path | None) -> Path:
 
 
 def _sweep(args) -> int:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from sim.runner import default_workers
+    from sim.runner import default_workers, process_pool
     from sim.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     out = check_out(_sweep_out(sweep, args.out))
     _preflight(sweep.base, args.sweep)
     workers = args.workers or default_workers()
-    if args.dask is None:
-        # forkserver: workers start from a clean process, not a fork of a threaded parent
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            report = run_sweep(sweep, out, pool, "process-pool", workers, args.resume, args.quiet)
-    else:
-        report = _sweep_on_dask(sweep, out, args.dask, workers, args.resume, args.quiet)
+    # one writer per sweep folder for the whole job; run_sweep is told not to lock again
+    # (a second flock in this process on the same file would refuse ourselves)
+    with folder_lock(out), _bugs_logged_in(out):
+        if args.dask is None:
+            # forkserver: workers start from a clean process, not a fork of a threaded
+            # parent; process_pool stops them when the sweep is interrupted
+            with process_pool(workers, "forkserver") as pool:
+                report = run_sweep(
+                    sweep, out, pool, "process-pool", workers, args.resume, args.quiet, lock=False
+                )
+        else:
+            report = _sweep_on_dask(sweep, out, args.dask, workers, args.resume, args.quiet)
     if not args.quiet:
         print(
             f"{sweep.name}: {report.total} runs ({report.done_before} already done, "
             f"{report.ran} run now, {report.failed} failed) in {report.seconds:.1f} s -> {out}"
         )
+    if report.failed_total:
+        print(
+            _one_line(
+                f"famsim: {report.failed_total} of {report.total} run(s) failed, e.g. "
+                f"{report.first_failure} (all in {out}/runs)"
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return 0
+
+
+# How long to wait for a Dask scheduler to answer: one on a network answers in well under
+# a second, and an address that does not answer should be said promptly, not after 30 s.
+DASK_CONNECT_SECONDS = 5
 
 
 def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, quiet: bool):
@@ -627,15 +643,27 @@ def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, q
     if address == "local":
         with local_cluster(workers) as cluster, Client(cluster) as client:
             return run_sweep(
-                sweep, out, client.get_executor(), "dask-local", workers, resume, quiet
+                sweep, out, client.get_executor(), "dask-local", workers, resume, quiet, lock=False
             )
     if not address.startswith("tcp://"):
         raise ScenarioError(
             "<command line>", "--dask", f"value {address!r}; allowed: local or tcp://HOST:PORT"
         )
-    with Client(address, timeout=30) as client:
+    try:
+        client = Client(address, timeout=DASK_CONNECT_SECONDS)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ScenarioError(
+            "<command line>",
+            "--dask",
+            f"value {address!r}: no Dask scheduler answered within {DASK_CONNECT_SECONDS} s "
+            f"({type(exc).__name__}); allowed: local, or the tcp://HOST:PORT of a running "
+            "scheduler",
+        ) from None
+    with client:
         n = len(client.scheduler_info().get("workers", {})) or workers
-        return run_sweep(sweep, out, client.get_executor(), f"dask {address}", n, resume, quiet)
+        return run_sweep(
+            sweep, out, client.get_executor(), f"dask {address}", n, resume, quiet, lock=False
+        )
 
 
 def _sensitivity(args) -> int:
@@ -644,7 +672,10 @@ def _sensitivity(args) -> int:
 
     sweep = load_sweep(args.sweep)
     out = _sweep_out(sweep, args.out)
-    written = analyse(sweep, out, out / "sensitivity")
+    notes: list[str] = []
+    written = analyse(sweep, out, out / "sensitivity", notes)
+    for note in notes:
+        print(_one_line(f"famsim: note: {note}"), file=sys.stderr)
     if not args.quiet:
         import pandas as pd
 

@@ -93,8 +93,10 @@ def aggregate(sweep: Sweep, frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table
 
 
-def analyse(sweep: Sweep, out: Path, dest: Path) -> list[Path]:
-    """Indices for every measure the sweep names; writes a table and a plot per measure."""
+def analyse(sweep: Sweep, out: Path, dest: Path, notes: list[str] | None = None) -> list[Path]:
+    """Indices for every measure the sweep names; writes a table and a plot per measure.
+    A measure that does not vary over the design has no indices: it is skipped with a note
+    (appended to `notes`) when another measure varies, and refused when none does."""
     if sweep.kind not in ("sobol", "morris"):
         raise ScenarioError(
             str(sweep.file),
@@ -116,9 +118,9 @@ def analyse(sweep: Sweep, out: Path, dest: Path) -> list[Path]:
         )
     problem = sweep.problem()
     x = np.array([[p[name] for name in problem["names"]] for p in design(sweep)], dtype=float)
-    dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    tables = []
+    # every check before anything is written: a refused analysis leaves no files
+    outputs = {}
+    constant = {}
     for metric in sweep.sensitivity_metrics:
         agg = aggregate(sweep, frame, metric)
         y = agg["mean"].to_numpy(dtype=float)
@@ -130,6 +132,24 @@ def analyse(sweep: Sweep, out: Path, dest: Path) -> list[Path]:
                 f"no value at {len(bad)} design points (first: {bad[:5]}; failed runs or an "
                 "undefined measure); SALib would silently return zeros, so nothing is computed",
             )
+        if np.all(y == y[0]):
+            # zero variance: SALib divides by it and returns zeros under runtime warnings
+            constant[metric] = float(y[0])
+        else:
+            outputs[metric] = (agg, y)
+    for metric, value in constant.items():
+        message = (
+            f"measure {metric} does not vary over the design (all values {value:.6g}): "
+            "no sensitivity to compute"
+        )
+        if not outputs:
+            raise ScenarioError(str(sweep.file), f"sensitivity.metrics.{metric}", message)
+        if notes is not None:
+            notes.append(f"{message}; skipped")
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    tables = []
+    for metric, (agg, y) in outputs.items():
         table = indices(sweep.kind, problem, x, y, seed=int(sweep.sampler.get("seed", 0)))
         table.insert(0, "metric", metric)
         table["replication_variance_mean"] = float(agg["replication_variance"].mean())

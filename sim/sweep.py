@@ -16,12 +16,20 @@ key paths:
     "information.outreach_workers" = [0.0, 4.0]            # grid: a list of values
     "behaviour.trust_gain_enrolled_week" = { low = 0.0, high = 0.02 }   # samplers
 
-Every run has a stable id: a hash of the design point's resolved scenario, the replication
-seed and the model version (git commit and dirty flag). Replication r has the same seed at
+A grid lists whole numbers for a whole-number key (2.5 is refused); the samplers draw real
+numbers and round them for such keys, which the manifest's sampler entry notes. Under
+[parameters], `run.weeks` and `run.burn_in_weeks` may be swept; the seed and replications are
+the sweep's own. A sweep has at most MAX_RUNS runs (design points x replications), counted
+from the spec before anything is sampled.
+
+Every run has a stable id: a hash of the design point's scenario content hash, the
+replication seed and the model version (git commit and dirty flag). Replication r has the same seed at
 every design point, so differences between points are not noise. Only the parent process
 writes: results arrive from the executor and are written in chunks of Parquet, each under
 a temporary name (`_tmp-...`, which Parquet readers skip) and renamed into place, so an
-interrupted sweep resumes without recomputing a committed run.
+interrupted sweep resumes without recomputing a committed run. One writer at a time: the
+folder is locked for the whole sweep. A part file that cannot be read is set aside
+(`*.corrupt`) on resume and its runs run again; readers refuse it, naming it.
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ import itertools
 import json
 import math
 import os
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +52,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.errors import ScenarioError
+from sim.errors import MODEL_FAILURES, ScenarioError
 from sim.metrics import metric_columns
+from sim.outputs import folder_lock
 from sim.runner import git_state, package_versions, replication_seed, scale_scenario
 from sim.scenario import Scenario, load_scenario, scenario_from_dict, suggest
 
@@ -66,7 +77,20 @@ SAMPLER_KEYS = {
     "morris": ("kind", "samples", "levels", "seed"),
 }
 RUN_KEYS = ("weeks", "burn_in_weeks", "families")
+# [run] keys a design may vary: point_scenario applies them. run.seed and run.replications
+# are the sweep's own (common random numbers across points), so sweeping them is refused.
+SWEPT_RUN_KEYS = ("weeks", "burn_in_weeks")
 RUNS_DIR = "runs"
+CORRUPT_SUFFIX = ".corrupt"
+# The largest sweep (design points x replications) famsim accepts. At about a second per
+# run on a small city and two workers, 100,000 runs is more than half a day of computing;
+# validating every point and hashing its run ids still takes well under a minute at that
+# size. A larger design is a typo (a 2**40 Sobol' base) or wants splitting into sweeps.
+MAX_RUNS = 100_000
+# A run fails, and is recorded as a failed row, for a named model failure or for a design
+# point the model cannot build (e.g. a budget that cannot be balanced). Anything else a run
+# raises is a bug and stops the sweep.
+RUN_FAILURES: tuple[type[BaseException], ...] = (*MODEL_FAILURES, ScenarioError)
 
 
 @dataclass(frozen=True)
@@ -90,13 +114,19 @@ class Sweep:
     parameters: list[Parameter]
     sensitivity_metrics: list[str]
     document: dict[str, Any] = field(repr=False, default_factory=dict)
+    # the design points, computed once (sampling and validating them is not free)
+    _design: list[dict[str, Any]] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     @property
     def kind(self) -> str:
         return str(self.sampler["kind"])
 
     def content_hash(self) -> str:
-        doc = {"sweep": self.document, "base": self.base.resolved_dict()}
+        # the base scenario by its content hash, not its resolved form (which holds absolute
+        # paths): the same sweep in another checkout hashes the same
+        doc = {"sweep": self.document, "base": self.base.content_hash()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
     def problem(self) -> dict[str, Any]:
@@ -171,8 +201,16 @@ def load_sweep(path: str | Path) -> Sweep:
             f"value {sampler['samples']}: Sobol' sampling needs a power of two (e.g. 64, 128, 256)",
         )
     if kind == "morris":
-        sampler["levels"] = _positive_int(origin, "sampler.levels", sampler.get("levels", 4))
+        levels = sampler.get("levels", 4)
+        # SALib's Morris grid has levels / 2 starting points and a step of levels / (2 (levels
+        # - 1)): an odd count biases the sample, 1 divides by zero
+        if not isinstance(levels, int) or isinstance(levels, bool) or levels < 2 or levels % 2:
+            raise ScenarioError(
+                origin, "sampler.levels", f"value {levels!r}; allowed: an even number >= 2"
+            )
+        sampler["levels"] = levels
     parameters = _parameters(origin, kind, data["parameters"], base)
+    _check_size(origin, kind, sampler, parameters, replications)
     sens = data.get("sensitivity", {})
     if not isinstance(sens, dict):
         raise ScenarioError(origin, "sensitivity", "must be a table with metrics = [...]")
@@ -221,6 +259,15 @@ def _parameters(origin: str, kind: str, table: Any, base: Scenario) -> list[Para
     resolved = base.resolved_dict()
     out = []
     for path, spec in table.items():
+        head, _, rest = path.partition(".")
+        if head == "run" and rest not in SWEPT_RUN_KEYS:
+            raise ScenarioError(
+                origin,
+                f"parameters.{path}",
+                "cannot be swept: every design point runs with the sweep's own `seed` and "
+                "`replications` (top-level keys) and the sweep's [run] table; allowed under "
+                f"run: {', '.join('run.' + k for k in SWEPT_RUN_KEYS)}",
+            )
         current = _value_at(origin, resolved, path)
         integer = isinstance(current, int) and not isinstance(current, bool)
         if not isinstance(current, int | float) or isinstance(current, bool):
@@ -236,6 +283,14 @@ def _parameters(origin: str, kind: str, table: Any, base: Scenario) -> list[Para
                 if not isinstance(value, int | float) or isinstance(value, bool):
                     raise ScenarioError(
                         origin, f"parameters.{path}", f"value {value!r} is not a number"
+                    )
+                # a grid names its values: rounding 2.5 to 2 would run a point nobody asked for
+                if integer and isinstance(value, float) and not value.is_integer():
+                    raise ScenarioError(
+                        origin,
+                        f"parameters.{path}",
+                        f"value {value!r}: this key holds whole numbers; allowed: whole "
+                        "numbers, e.g. " + ", ".join(str(v) for v in _neighbours(value)),
                     )
             out.append(Parameter(path, values=tuple(spec), integer=integer))
         else:
@@ -263,6 +318,51 @@ def _parameters(origin: str, kind: str, table: Any, base: Scenario) -> list[Para
                 )
             out.append(Parameter(path, low=float(low), high=float(high), integer=integer))
     return out
+
+
+def _neighbours(value: float) -> list[int]:
+    if not math.isfinite(value):
+        return [0, 1]
+    return [math.floor(value), math.ceil(value)]
+
+
+def design_size(kind: str, sampler: dict[str, Any], parameters: list[Parameter]) -> int:
+    """The number of design points, from the spec alone (nothing sampled or built)."""
+    d = len(parameters)
+    if kind == "grid":
+        return math.prod(len(p.values or ()) for p in parameters)
+    n = int(sampler["samples"])
+    if kind == "sobol":
+        return n * (2 * d + 2)  # Saltelli's scheme with second-order indices
+    if kind == "morris":
+        return n * (d + 1)  # n trajectories of d + 1 points
+    return n
+
+
+def _check_size(
+    origin: str,
+    kind: str,
+    sampler: dict[str, Any],
+    parameters: list[Parameter],
+    replications: int,
+) -> None:
+    points = design_size(kind, sampler, parameters)
+    runs = points * replications
+    if runs <= MAX_RUNS:
+        return
+    if kind == "grid":
+        key = "parameters"
+        sizes = " x ".join(str(len(p.values or ())) for p in parameters)
+        what = f"a grid of {sizes} = {points:,} design points"
+    else:
+        key = "sampler.samples"
+        what = f"{sampler['samples']:,} samples give {points:,} {kind} design points"
+    raise ScenarioError(
+        origin,
+        key,
+        f"{what} x {replications} replications = {runs:,} runs; allowed: at most "
+        f"{MAX_RUNS:,} runs in one sweep (fewer values or samples, or several sweeps)",
+    )
 
 
 def _value_at(origin: str, data: dict[str, Any], path: str) -> Any:
@@ -328,6 +428,12 @@ def _non_negative_int(origin: str, key: str, value: Any) -> int:
 def design(sweep: Sweep) -> list[dict[str, Any]]:
     """Design points in a fixed order: {key path: value}; whole-number fields get whole
     numbers, the others floats."""
+    if sweep._design is None:
+        sweep._design = _design(sweep)
+    return sweep._design
+
+
+def _design(sweep: Sweep) -> list[dict[str, Any]]:
     if sweep.kind == "grid":
         rows = list(itertools.product(*(p.values for p in sweep.parameters)))
     else:
@@ -384,7 +490,9 @@ def model_version() -> dict[str, Any]:
 
 
 def run_id(scenario: Scenario, seed: int, version: dict[str, Any]) -> str:
-    doc = {"scenario": scenario.resolved_dict(), "seed": seed, "version": version}
+    # the scenario by its content hash, never its resolved form with absolute file paths:
+    # the same run in another checkout has the same id
+    doc = {"scenario": scenario.content_hash(), "seed": seed, "version": version}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -427,7 +535,7 @@ def run_task(task: Task) -> dict[str, Any]:
     }
     try:
         result = run_replication(task.scenario, task.replication)
-    except (ValueError, ArithmeticError, MemoryError) as exc:
+    except RUN_FAILURES as exc:  # anything else is a bug: it reaches the parent and stops
         return {**row, "status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
     if result.row is None:
         return {**row, "status": "failed", "error": str(result.status.get("error")), "seconds": 0.0}
@@ -442,13 +550,66 @@ def run_task(task: Task) -> dict[str, Any]:
     }
 
 
-def committed(out: Path | str) -> pd.DataFrame:
-    """The runs already written to `out` (committed chunks only)."""
-    out = Path(out)
+def _read_parts(out: Path) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
+    """The committed rows of `out`, first row per run id (an old unlocked double run may
+    have written a run twice), and the part files that cannot be read, with why."""
     files = sorted((out / RUNS_DIR).glob("part-*.parquet"))
-    if not files:
-        return pd.DataFrame(columns=["run_id"])
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frames = []
+    corrupt: list[tuple[Path, str]] = []
+    for path in files:
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            corrupt.append((path, f"{type(exc).__name__}: {exc}"))
+            continue
+        if "run_id" not in frame.columns or "status" not in frame.columns:
+            corrupt.append((path, "no run_id and status columns"))
+            continue
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "status"]), corrupt
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.drop_duplicates("run_id", keep="first").reset_index(drop=True)
+    return frame, corrupt
+
+
+def committed(out: Path | str) -> pd.DataFrame:
+    """The runs already written to `out` (committed chunks only), one row per run id. A part
+    file that cannot be read is refused, naming it: running the sweep again repairs it."""
+    frame, corrupt = _read_parts(Path(out))
+    if corrupt:
+        path, why = corrupt[0]
+        more = f" (and {len(corrupt) - 1} more part files)" if len(corrupt) > 1 else ""
+        raise ScenarioError(
+            str(path),
+            "",
+            f"not a readable results file ({_short(why)}){more}; run the sweep again "
+            "(famsim sweep SWEEP --out FOLDER) to set it aside and re-run its runs",
+        )
+    return frame
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _set_aside_corrupt(out: Path, say: Callable[[str], None]) -> pd.DataFrame:
+    """The readable committed rows; unreadable part files are renamed `*.corrupt` (kept for
+    a person to look at), so the runs they held are missing and run again."""
+    frame, corrupt = _read_parts(out)
+    for path, why in corrupt:
+        target = path.with_name(path.name + CORRUPT_SUFFIX)
+        n = 1
+        while target.exists():
+            target = path.with_name(f"{path.name}{CORRUPT_SUFFIX}-{n}")
+            n += 1
+        os.replace(path, target)
+        say(
+            f"famsim: {path} is not a readable results file ({_short(why)}); moved aside "
+            f"to {target.name}, its runs are run again"
+        )
+    return frame
 
 
 def _write_chunk(out: Path, rows: list[dict[str, Any]]) -> Path:
@@ -471,13 +632,68 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def prepare_out(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any] | None:
-    """Refuse a folder that holds another sweep; returns its manifest when it holds this one."""
+class _Unreadable(Exception):
+    """A manifest that cannot be read; says why."""
+
+
+def _load_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise _Unreadable(f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(data, dict) or "sweep_hash" not in data or "git" not in data:
+        raise _Unreadable("not a sweep manifest (no sweep_hash and git entries)")
+    return data
+
+
+def read_manifest(out: Path | str) -> dict[str, Any]:
+    """The manifest of a sweep folder; an unreadable one is refused, naming the file."""
+    path = Path(out) / "manifest.json"
+    try:
+        return _load_manifest(path)
+    except _Unreadable as exc:
+        raise ScenarioError(
+            str(path),
+            "",
+            f"not a readable sweep manifest ({_short(str(exc))}); run the sweep again "
+            "(famsim sweep SWEEP --out FOLDER) to rewrite it",
+        ) from None
+
+
+def prepare_out(
+    sweep: Sweep,
+    out: Path,
+    resume: bool,
+    run_ids: set[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any] | None:
+    """Refuse a folder that holds another sweep; returns its manifest when it holds this one.
+    An unreadable manifest is rewritten when every readable run in the folder is one of
+    `run_ids` (this sweep's runs), and refused otherwise."""
     manifest_path = out / "manifest.json"
     if out.exists() and not out.is_dir():
         raise ScenarioError("<command line>", "--out", f"{str(out)!r} exists and is not a folder")
     if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
+        try:
+            old = _load_manifest(manifest_path)
+        except _Unreadable as exc:
+            held = set(_read_parts(out)[0]["run_id"])
+            foreign = held - (run_ids or set())
+            if run_ids is None or foreign:
+                raise ScenarioError(
+                    str(manifest_path),
+                    "",
+                    f"not a readable sweep manifest ({_short(str(exc))}), and {len(foreign)} "
+                    f"of the {len(held)} runs in {str(out / RUNS_DIR)!r} are not runs of "
+                    f"{str(sweep.file)!r}; allowed: the sweep that wrote the folder, or "
+                    "another folder",
+                ) from None
+            if say:
+                say(
+                    f"famsim: {manifest_path} was not readable ({_short(str(exc))}); every run "
+                    "in the folder belongs to this sweep, so it is rewritten"
+                )
+            return {"recovered": True}
         if old.get("sweep_hash") != sweep.content_hash():
             raise ScenarioError(
                 "<command line>",
@@ -502,9 +718,26 @@ class SweepReport:
     total: int
     done_before: int
     ran: int
-    failed: int
+    failed: int  # runs that failed in this invocation
     seconds: float
     out: Path
+    failed_before: int = 0  # failed runs committed by earlier invocations (not re-run)
+    first_failure: str = ""  # "run <id> (point p, replication r): <error>"
+
+    @property
+    def failed_total(self) -> int:
+        return self.failed + self.failed_before
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _describe_failure(row: dict[str, Any]) -> str:
+    return (
+        f"run {row['run_id']} (point {row['point']}, replication {row['replication']}): "
+        f"{row.get('error', '')}"
+    )
 
 
 def run_sweep(
@@ -516,19 +749,51 @@ def run_sweep(
     resume: bool = False,
     quiet: bool = True,
     on_commit: Callable[[Path], None] | None = None,
+    lock: bool = True,
+    say: Callable[[str], None] = _say,
 ) -> SweepReport:
-    """Run every missing run of the sweep through `executor`; the caller owns the executor."""
+    """Run every missing run of the sweep through `executor`; the caller owns the executor.
+
+    The folder is locked against a second writer for the whole sweep; a caller that holds
+    the lock already (the CLI) passes lock=False, since a second flock in one process on the
+    same file would refuse itself. A run that fails (RUN_FAILURES) is a failed row; any
+    other exception, and an interrupt, stops the sweep after the completed rows are
+    committed. `say` receives one-line notes (a part file set aside, a manifest rewritten).
+    """
+    with folder_lock(out) if lock else nullcontext():
+        return _run_sweep(
+            sweep, out, executor, executor_label, workers, resume, quiet, on_commit, say
+        )
+
+
+def _run_sweep(
+    sweep: Sweep,
+    out: Path,
+    executor: Executor,
+    executor_label: str,
+    workers: int,
+    resume: bool,
+    quiet: bool,
+    on_commit: Callable[[Path], None] | None,
+    say: Callable[[str], None],
+) -> SweepReport:
     started = time.perf_counter()
     version = model_version()
-    old = prepare_out(sweep, out, resume)
-    out.mkdir(parents=True, exist_ok=True)
     all_tasks = tasks(sweep, version)
+    old = prepare_out(sweep, out, resume, {t.run_id for t in all_tasks}, say)
+    out.mkdir(parents=True, exist_ok=True)
+    sampler = dict(sweep.sampler)
+    rounded = [p.path for p in sweep.parameters if p.integer]
+    if sweep.kind != "grid" and rounded:
+        # samplers draw real numbers; whole-number keys get the nearest whole number
+        sampler["note"] = f"rounded to whole numbers: {rounded}"
+    old = old or {}
     manifest = {
         "sweep_file": str(sweep.file),
         "sweep_hash": sweep.content_hash(),
         "sweep": sweep.document,
         "base_scenario": sweep.base.resolved_dict(),
-        "sampler": sweep.sampler,
+        "sampler": sampler,
         "replications": sweep.replications,
         "replication_seeds": [replication_seed(sweep.seed, r) for r in range(sweep.replications)],
         "seed": sweep.seed,
@@ -538,11 +803,11 @@ def run_sweep(
         "git": version,
         "executor": executor_label,
         "workers": workers,
-        "created": (old or {}).get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "created": old.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
         "resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z") if old else None,
     }
     _write_json(out / "manifest.json", manifest)
-    if not (out / "design.parquet").exists():
+    if not _readable_parquet(out / "design.parquet"):
         design_rows = [
             {"point": t.point, **{f"param:{k}": v for k, v in t.values.items()}}
             for t in all_tasks
@@ -553,7 +818,14 @@ def run_sweep(
         os.replace(tmp, out / "design.parquet")
     # which invocation computed a row: a resumed sweep never rewrites an earlier session's
     session = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-    done = set(committed(out)["run_id"])
+    held = _set_aside_corrupt(out, say)
+    ids = {t.run_id for t in all_tasks}
+    held = held[held["run_id"].isin(ids)]
+    done = set(held["run_id"])
+    earlier_failures = held[held["status"] != "ok"]
+    first_failure = (
+        _describe_failure(earlier_failures.iloc[0].to_dict()) if len(earlier_failures) else ""
+    )
     # design points that coincide (Saltelli's matrices can repeat a point) share their runs
     unique = list({t.run_id: t for t in reversed(all_tasks)}.values())[::-1]
     todo = [t for t in unique if t.run_id not in done]
@@ -569,40 +841,61 @@ def run_sweep(
         for task in itertools.islice(queue, limit - len(pending)):
             pending[executor.submit(run_task, task)] = task
 
-    fill()
-    while pending:
-        finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-        for future in finished:
-            task = pending.pop(future)
-            exc = future.exception()
-            if exc is not None:
-                row = {
-                    "run_id": task.run_id,
-                    "point": task.point,
-                    "replication": task.replication,
-                    "seed": task.seed,
-                    **{f"param:{k}": v for k, v in task.values.items()},
-                    "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "seconds": 0.0,
-                }
-            else:
-                row = future.result()
-            if row["run_id"] in seen:  # an executor that delivered a run twice
-                continue
-            seen.add(row["run_id"])
-            row["session"] = session
-            failed += row["status"] != "ok"
-            buffer.append(row)
-            if bar:
-                bar.update(1)
-                bar.set_postfix(failed=failed)
-            if len(buffer) >= sweep.chunk_size:
-                path = _write_chunk(out, buffer)
-                buffer = []
-                if on_commit:
-                    on_commit(path)
+    try:
         fill()
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            bug: BaseException | None = None
+            for future in finished:
+                task = pending.pop(future)
+                exc = future.exception()
+                if exc is not None and not isinstance(exc, RUN_FAILURES):
+                    # a bug, not data: stop, but only after keeping the runs that finished
+                    # beside it (they are committed below)
+                    bug = bug or exc
+                    continue
+                if exc is not None:
+                    row = {
+                        "run_id": task.run_id,
+                        "point": task.point,
+                        "replication": task.replication,
+                        "seed": task.seed,
+                        **{f"param:{k}": v for k, v in task.values.items()},
+                        "status": "failed",
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "seconds": 0.0,
+                    }
+                else:
+                    row = future.result()
+                if row["run_id"] in seen:  # an executor that delivered a run twice
+                    continue
+                seen.add(row["run_id"])
+                row["session"] = session
+                if row["status"] != "ok":
+                    failed += 1
+                    first_failure = first_failure or _describe_failure(row)
+                buffer.append(row)
+                if bar:
+                    bar.update(1)
+                    bar.set_postfix(failed=failed)
+                if len(buffer) >= sweep.chunk_size:
+                    path = _write_chunk(out, buffer)
+                    buffer = []
+                    if on_commit:
+                        on_commit(path)
+            if bug is not None:
+                raise bug
+            fill()
+    except BaseException:
+        # an interrupt, SIGTERM or a bug: keep every finished run before unwinding, so a
+        # resumed sweep does not compute it again
+        for future in pending:
+            future.cancel()
+        if buffer:
+            _write_chunk(out, buffer)
+        if bar:
+            bar.close()
+        raise
     if buffer:
         path = _write_chunk(out, buffer)
         if on_commit:
@@ -610,8 +903,23 @@ def run_sweep(
     if bar:
         bar.close()
     return SweepReport(
-        len(unique), len(done), len(todo), failed, time.perf_counter() - started, out
+        len(unique),
+        len(done),
+        len(todo),
+        failed,
+        time.perf_counter() - started,
+        out,
+        failed_before=len(earlier_failures),
+        first_failure=first_failure,
     )
+
+
+def _readable_parquet(path: Path) -> bool:
+    try:
+        pd.read_parquet(path)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def package_versions_with_sweep() -> dict[str, str]:
@@ -637,7 +945,8 @@ def _bar(total: int, initial: int, name: str, quiet: bool):
 
 
 def results(out: Path | str) -> pd.DataFrame:
-    """Every committed run of a sweep folder, one row per run id, in design order."""
+    """Every committed run of a sweep folder, one row per run id, in design order. An
+    unreadable part file is refused with a ScenarioError naming it."""
     frame = committed(out)
     if frame.empty:
         return frame
@@ -648,7 +957,7 @@ def by_point(sweep: Sweep, out: Path) -> pd.DataFrame:
     """One row per (design point, replication), in design order: runs shared by coinciding
     design points appear at each of them. Run ids are those of the model version that ran
     the sweep (from its manifest)."""
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = read_manifest(out)
     frame = committed(out).drop(columns=["point", "replication"], errors="ignore")
     keys = pd.DataFrame(
         [
