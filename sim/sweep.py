@@ -56,7 +56,7 @@ from sim.errors import MODEL_FAILURES, ScenarioError
 from sim.metrics import metric_columns
 from sim.outputs import folder_lock
 from sim.runner import git_state, package_versions, replication_seed, scale_scenario
-from sim.scenario import Scenario, load_scenario, scenario_from_dict, suggest
+from sim.scenario import CITY_FILE_KEYS, Scenario, load_scenario, scenario_from_dict, suggest
 
 SAMPLERS = ("grid", "lhs", "sobol", "morris")
 TOP_KEYS = (
@@ -124,9 +124,18 @@ class Sweep:
         return str(self.sampler["kind"])
 
     def content_hash(self) -> str:
-        # the base scenario by its content hash, not its resolved form (which holds absolute
-        # paths): the same sweep in another checkout hashes the same
-        doc = {"sweep": self.document, "base": self.base.content_hash()}
+        # Which sweep a folder holds: the sweep file and the base scenario's settings, with
+        # neither absolute paths (the same sweep in another checkout is the same) nor the
+        # contents of its city files. An edited city file leaves the folder this sweep's, and
+        # changes the run ids instead (they hash the contents), so resuming re-runs exactly
+        # the runs the edit affects.
+        base = self.base.resolved_dict()
+        base.pop("name", None)
+        base.pop("description", None)
+        for key in CITY_FILE_KEYS:
+            if base["city"].get(key):
+                base["city"][key] = key
+        doc = {"sweep": self.document, "base": base}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
     def problem(self) -> dict[str, Any]:

@@ -31,6 +31,9 @@ Cases:
 20. run ids are a function of the scenario's content hash, seed and model version (a
     renamed scenario keeps its run ids)
 21. a sweep and its scenarios moved to another folder keep their run ids and sweep hash
+22. a planner's city: editing one number of its services file changes `famsim validate`'s
+    hash and the run ids, and resuming re-runs every affected run; the sweep, scenario and
+    city copied elsewhere keep every hash and run id
 """
 
 from __future__ import annotations
@@ -595,3 +598,58 @@ def test_a_moved_sweep_keeps_its_run_ids_and_hash(tmp_path):
     assert a.file != b.file
     assert [t.run_id for t in tasks(a)] == [t.run_id for t in tasks(b)]
     assert a.content_hash() == b.content_hash()
+
+
+FILE_CITY_SWEEP = """name = "town"
+base = "example_city.toml"
+replications = 2
+seed = 5
+[run]
+weeks = 2
+burn_in_weeks = 2
+[sampler]
+kind = "grid"
+[parameters]
+"information.outreach_workers" = [0.0, 1.0]
+"""
+
+
+def _hash_line(scenario: Path) -> str:
+    done = famsim("validate", scenario)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("(hash ", 1)[1].split(")")[0]
+
+
+def test_an_edited_city_file_changes_the_hash_and_a_resumed_sweep_reruns_its_runs(tmp_path):
+    town = tmp_path / "town"
+    shutil.copytree(ROOT / "scenarios" / "cities", town / "cities")
+    for name in ("example_city.toml", "base.toml"):
+        shutil.copy(ROOT / "scenarios" / name, town / name)
+    (town / "sweep.toml").write_text(FILE_CITY_SWEEP)
+    scenario, sweep_file, out = town / "example_city.toml", town / "sweep.toml", tmp_path / "out"
+
+    before = _hash_line(scenario)
+    assert before == _hash_line(ROOT / "scenarios" / "example_city.toml")
+    ids_before = {t.run_id for t in tasks(load_sweep(sweep_file))}
+    done = famsim("sweep", sweep_file, "--out", out, "--workers", 1)
+    assert done.returncode == 0, done.stderr
+    assert "(0 already done, 4 run now, 0 failed)" in done.stdout
+
+    # the same files elsewhere: the same hash, the same run ids, nothing to run again
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(town, moved)
+    assert _hash_line(moved / "example_city.toml") == before
+    assert {t.run_id for t in tasks(load_sweep(moved / "sweep.toml"))} == ids_before
+    again = famsim("sweep", moved / "sweep.toml", "--out", out, "--workers", 1)
+    assert again.returncode == 0 and "(4 already done, 0 run now" in again.stdout
+
+    services = pd.read_csv(town / "cities" / "example_services.csv")
+    services.loc[0, "capacity"] += 1  # one number
+    services.to_csv(town / "cities" / "example_services.csv", index=False)
+    assert _hash_line(scenario) != before
+    ids_after = {t.run_id for t in tasks(load_sweep(sweep_file))}
+    assert ids_after.isdisjoint(ids_before)
+    resumed = famsim("sweep", sweep_file, "--out", out, "--workers", 1)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(0 already done, 4 run now, 0 failed)" in resumed.stdout
+    assert ids_after <= set(results(out)["run_id"])
