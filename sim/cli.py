@@ -333,17 +333,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     return EXIT_INPUT
 
 
-def _no_rescaling(scenario, families, path: Path) -> None:
-    """--families scales a synthetic city; a planner's city takes its size from its cells."""
-    if families is not None and scenario.city.source == "file":
-        raise ScenarioError(
-            str(path),
-            "city.families",
-            f"--families {families} cannot rescale a city read from files (city.source = "
-            "'file'); allowed: leave --families out, or change the cells file",
-        )
-
-
 @contextmanager
 def _from_file(origin: str) -> Iterator[None]:
     """Errors raised while building (services, budget) name no file; name the scenario's."""
@@ -414,7 +403,6 @@ def _run(
     from sim.runner import default_workers, run, with_run_settings
 
     loaded = load_scenario(path)
-    _no_rescaling(loaded, families, path)
     scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(path))
     target = check_out(out if out is not None else default_out_dir(scenario.name))
     _preflight(scenario, path, loaded.budget.target_outlay_eur_week)
@@ -509,7 +497,6 @@ def _compare(
     scenarios = []
     for p in paths:
         loaded = load_scenario(p)
-        _no_rescaling(loaded, families, p)
         scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(p))
         # replications run in worker processes: bad input is found here, in this one
         _preflight(scenario, p, loaded.budget.target_outlay_eur_week)

@@ -89,6 +89,15 @@ def with_run_settings(
 ) -> Scenario:
     """Apply command-line settings, validated like the scenario file itself; a value out of
     range is blamed on its option (`by` = "command line") or keyword (`by` = "sim.run")."""
+    if families is not None and scenario.city.source == "file":
+        # a planner's city takes its size from its cells
+        option = "--families" if by == "command line" else "families"
+        raise ScenarioError(
+            origin,
+            "city.families",
+            f"{option} {families} cannot rescale a city read from files (city.source = "
+            f"'file'); allowed: leave {option} out, or change the cells file",
+        )
     data = scenario.resolved_dict()
     given = {}
     for key, value in (
@@ -381,10 +390,6 @@ def run(
     not depend on it); quiet: no progress bar. A failed replication (errors.MODEL_FAILURES)
     is recorded in the manifest, not raised; bad input raises ScenarioError."""
     scenario = checked(scenario, origin)
-    if families is not None and scenario.city.source == "file":
-        raise ScenarioError(
-            origin, "families", "cannot rescale a city read from files; leave families out"
-        )
     if any(v is not None for v in (reps, weeks, burn_in, families, seed)):
         scenario = with_run_settings(
             scenario, weeks, burn_in, seed, reps, families, origin, by="sim.run"

@@ -73,7 +73,7 @@ burn_in_weeks = 2
 replications = 1
 """
 # A sweep slow enough to be caught running: 4 points x 4 replications of a 2,000-family
-# city for 40 + 20 weeks (about a second each), committed in chunks of 2.
+# city for 80 + 40 weeks (about two seconds each), committed in chunks of 2.
 SLOW = """name = "slow"
 base = "base.toml"
 replications = 4
@@ -81,8 +81,8 @@ seed = 7
 chunk_size = 2
 [run]
 families = 2000
-burn_in_weeks = 40
-weeks = 20
+burn_in_weeks = 80
+weeks = 40
 [sampler]
 kind = "grid"
 [parameters]
