@@ -163,26 +163,33 @@ class WindowAccumulator:
         self.fee_revenue_cents += int(sums[_FEE_REVENUE])
         self.weeks += 1
 
-    def snapshot(self) -> dict[str, float]:
-        """This week's aggregates for the time series (every week, burn-in included)."""
+    def snapshot(self) -> dict[str, int | bool | float]:
+        """This week's aggregates for the time series (every week, burn-in included): `week`
+        (int, weeks since the start), `measured` (bool, in the window), counts as int (children,
+        (family, type) pairs, families), shares and `mean_trust` as float."""
         e = self.engine
         f = e.families
         c = np.zeros(_N_SNAPSHOT, dtype=np.int64)
         _snapshot_counts(
             f.youngest_age_weeks, f.is_arope, f.status, f.service, f.aware, e.svc.is_public, c
         )
-        out: dict[str, float] = {"week": float(e.week), "measured": float(e.week >= e.burn_in)}
+        # typed at the source so the DataCollector's frame has int and bool columns
+        # (`ts[ts.measured]` selects the window)
+        out: dict[str, int | bool | float] = {
+            "week": int(e.week),
+            "measured": bool(e.week >= e.burn_in),
+        }
         for name, (count, cared) in (
             ("all", (c[_U3] + c[_U3 + 1], c[_U3_CARE] + c[_U3_CARE + 1])),
             ("arope", (c[_U3 + 1], c[_U3_CARE + 1])),
             ("non_arope", (c[_U3], c[_U3_CARE])),
         ):
             out[f"u3_participation_{name}"] = float(cared) / count if count else float("nan")
-        out["children_u3"] = float(c[_U3] + c[_U3 + 1])
-        out["waitlist_total"] = float(c[_SNAP_WAITLISTED])
+        out["children_u3"] = int(c[_U3] + c[_U3 + 1])
+        out["waitlist_total"] = int(c[_SNAP_WAITLISTED])
         n = f.size
         for t, name in enumerate(SERVICE_TYPES):
-            out[f"enrolled_{name}"] = float(c[_ENROLLED_TYPE + t])
+            out[f"enrolled_{name}"] = int(c[_ENROLLED_TYPE + t])
             out[f"aware_{name}"] = float(c[_AWARE_TYPE + t]) / n if n else float("nan")
         cap = self.public_capacity
         out["capacity_use"] = int(c[_SNAP_PUBLIC]) / cap if cap else 0.0

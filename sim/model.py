@@ -157,7 +157,7 @@ class FamilyAccessModel(mesa.Model):
 
 
 def _reporter(name: str):
-    def report(model: FamilyAccessModel) -> float:
+    def report(model: FamilyAccessModel) -> int | bool | float:
         return model.engine.last.get(name, float("nan"))
 
     report.__name__ = f"report_{name}"
