@@ -322,7 +322,9 @@ def comparison_report(comparison, figures: list[str]) -> str:
         lines += [note, ""]
     for s in comparison.scenarios:
         lines.append(f"- **{s.name}**: {s.description.strip() or '(no description)'}")
-    lines += ["", "## Headline", "", headline_table(runs, names), ""]
+    lines.append("")
+    lines += differences_section(comparison.scenarios, base, runs)
+    lines += ["## Headline", "", headline_table(runs, names), ""]
 
     lines += ["## Differences to the baseline (paired over replications)", ""]
     lines.append("| scenario | measure | difference | 95 % interval | excludes 0 |")
@@ -382,6 +384,47 @@ def comparison_report(comparison, figures: list[str]) -> str:
     lines += [f"![{f}](figures/{f})" for f in figures]
     lines.append("")
     return "\n".join(lines)
+
+
+def places_text(values: pd.Series) -> str:
+    """The public childcare places of a scenario's replications: one number when they agree
+    (planning does not depend on the replication), else the range."""
+    found = sorted({int(v) for v in values.dropna()})
+    if not found:
+        return "–"
+    text = [number(v, PLACES) for v in (found[0], found[-1])]
+    return text[0] if len(found) == 1 else f"{text[0]} – {text[1]}"
+
+
+def differences_section(scenarios: list, base: str, runs: pd.DataFrame) -> list[str]:
+    """'What differs from the baseline': every resolved parameter (dotted key path, lists
+    indexed) whose value differs from the baseline's, and the public childcare places of each
+    scenario with how they were set (the budget solver's choice under an outlay target)."""
+    from sim.differences import parameter_differences, parameter_text, places_source
+
+    baseline = next(s for s in scenarios if s.name == base)
+    lines = ["## What differs from the baseline", ""]
+    lines.append(f"| scenario | key path | baseline ({base}) | this scenario |")
+    lines.append("|---|---|---|---|")
+    for s in scenarios:
+        if s.name == base:
+            continue
+        found = parameter_differences(baseline, s)
+        if not found:
+            lines.append(f"| {s.name} | (no parameter differs) | | |")
+        for path, old, new in found:
+            lines.append(f"| {s.name} | `{path}` | {parameter_text(old)} | {parameter_text(new)} |")
+    lines += ["", "Public childcare places (concurrent children) per scenario:", ""]
+    lines.append("| scenario | public childcare places | how they were set |")
+    lines.append("|---|---:|---|")
+    for s in scenarios:
+        if "public_childcare_places" in runs:
+            places = places_text(runs.loc[runs["scenario"] == s.name, "public_childcare_places"])
+        else:
+            places = "–"
+        lines.append(f"| {s.name} | {places} | {places_source(s)} |")
+    lines.append("")
+    return lines
 
 
 def patterns_section(comparison) -> list[str]:

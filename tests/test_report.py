@@ -162,3 +162,31 @@ def test_a_run_report_reads_in_percent_within_range_and_names_its_terms_once():
 def test_five_replications_carry_no_warning():
     runs, manifest = _fake_run(5)
     assert "unreliable" not in run_report(runs, manifest, [])
+
+
+def test_what_differs_lists_every_resolved_leaf_by_dotted_path_with_lists_indexed():
+    from sim.differences import parameter_differences, parameter_text
+    from sim.scenario import load_scenario
+
+    universal = load_scenario(ROOT / "scenarios" / "universal.toml")
+    proportionate = load_scenario(ROOT / "scenarios" / "proportionate.toml")
+    found = {path: (old, new) for path, old, new in parameter_differences(universal, proportionate)}
+    assert found["provision.childcare.fee.kind"] == ("flat", "income_related")
+    assert found["information.outreach_workers"][1] == 2
+    band = found["provision.childcare.fee.bands.0.fee_eur_week"]
+    assert band[0] == "(not set)" and band[1] > 0
+    assert not any(path.startswith(("name", "description")) for path in found)
+    assert all(old != new for old, new in found.values())
+    assert parameter_differences(universal, universal) == []
+    assert parameter_text(1e-7) == "0.0000001" and parameter_text(70.0) == "70"
+    assert parameter_text(True) == "true" and parameter_text("a|b") == "a\\|b"
+
+
+def test_the_places_are_said_to_be_solved_under_an_outlay_target():
+    from sim.differences import places_source
+    from sim.scenario import load_scenario
+
+    universal = load_scenario(ROOT / "scenarios" / "universal.toml")
+    assert places_source(universal).startswith("solved for the outlay target of 352,000 EUR")
+    base = load_scenario(ROOT / "scenarios" / "base.toml")
+    assert places_source(base).startswith("planned at ")
