@@ -448,7 +448,8 @@ def _report_failures(statuses: list[dict], out: Path) -> int:
 
 
 def _print_summary(result, out_dir: Path) -> None:
-    from sim.report import interval
+    """A few headline measures, formatted as report.md formats them (report.estimate)."""
+    from sim.report import estimate, kind_of, reliability_note
 
     print(f"{result.scenario.name}: {len(result.runs)} replication(s) -> {out_dir}/")
     for column in (
@@ -461,9 +462,10 @@ def _print_summary(result, out_dir: Path) -> None:
         "waitlist_total",
         "public_outlay_eur_week",
     ):
-        mean, lo, hi = interval(result.runs[column])
-        span = f"[{lo:.4g}, {hi:.4g}]" if lo == lo else ""
-        print(f"  {column:28s} {mean:12.4g}  {span}")
+        print(f"  {column:28s} {estimate(result.runs[column], kind_of(column))}")
+    note = reliability_note(len(result.runs))
+    if note:
+        print("  " + note.replace("**", ""))
 
 
 DEMO_SCENARIOS = [

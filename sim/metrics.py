@@ -7,6 +7,8 @@ contributes two families), closed when a generation leaves.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,22 +32,56 @@ _CAP = DIMENSIONS.index("capacity")
 _FIT = DIMENSIONS.index("fit")
 
 
-def metric_columns() -> list[str]:
-    cols = [f"u3_participation_{g}" for g in ("all", "arope", "non_arope")]
-    cols += ["u3_gap_pp", "u3_ratio"]
-    cols += [f"u3_participation_q{q}" for q in range(1, 6)]
+@dataclass(frozen=True)
+class Kind:
+    """A kind of measure: how it is written and the range its values can take.
+
+    `lower`/`upper` bound the measure itself (an interval over replications is clipped to
+    them); `unit` is what a report writes after the number."""
+
+    name: str
+    unit: str
+    lower: float
+    upper: float
+
+
+SHARE = Kind("share", "%", 0.0, 1.0)  # stored 0-1, written as a percentage
+PERCENTAGE_POINTS = Kind("percentage points", "pp", -100.0, 100.0)
+RATIO = Kind("ratio", "", 0.0, math.inf)
+INDEX = Kind("index", "", -1.0, 1.0)  # the Erreygers concentration index
+COUNT = Kind("count", "", 0.0, math.inf)  # a mean per measured week of a count
+MONEY = Kind("money", "EUR", 0.0, math.inf)  # EUR per week
+NET_MONEY = Kind("money", "EUR", -math.inf, math.inf)  # fee revenue can exceed the outlay
+MINUTES = Kind("minutes", "min", 0.0, math.inf)
+PLACES = Kind("places", "places", 0.0, math.inf)  # an integer fixed by the configuration
+
+
+def measure_kinds() -> dict[str, Kind]:
+    """Every measure of a replication, in report order, with its kind (unit and range as
+    docs/ODD.md §7.13 gives them). `metric_columns()` is its keys."""
+    kinds: dict[str, Kind] = {f"u3_participation_{g}": SHARE for g in ("all", "arope", "non_arope")}
+    kinds |= {"u3_gap_pp": PERCENTAGE_POINTS, "u3_ratio": RATIO}
+    kinds |= {f"u3_participation_q{q}": SHARE for q in range(1, 6)}
     for t in SERVICE_TYPES:
-        cols += [f"takeup_{t}_arope", f"takeup_{t}_non_arope"]
-    cols += ["concentration_index", "unmet_need_share", "multi_service_share"]
-    cols += [f"blocked_by_{d}" for d in DIMENSIONS]
-    cols += [f"main_barrier_{d}" for d in DIMENSIONS]
-    cols += ["waitlist_total", "capacity_use", "public_outlay_eur_week", "net_cost_eur_week"]
-    cols += [f"outlay_{part}_eur_week" for part in OUTLAY_PARTS]
-    cols += ["fee_revenue_eur_week", "u3_enrolled_arope", "u3_enrolled_all"]
-    cols += ["travel_minutes_nearest", "travel_minutes_used"]
-    cols += [f"takeup_travel_{label}" for label in TRAVEL_BAND_LABELS]
-    cols += ["aware_share_uncontacted", "wom_awareness_uncontacted_week"]
-    return cols
+        kinds |= {f"takeup_{t}_arope": SHARE, f"takeup_{t}_non_arope": SHARE}
+    kinds |= {"concentration_index": INDEX, "unmet_need_share": SHARE, "multi_service_share": SHARE}
+    # blocked_by is multi-label: one need-week can be blocked by several dimensions, but each
+    # column is still a share of the unmet need-weeks
+    kinds |= {f"blocked_by_{d}": SHARE for d in DIMENSIONS}
+    kinds |= {f"main_barrier_{d}": SHARE for d in DIMENSIONS}
+    kinds |= {"waitlist_total": COUNT, "capacity_use": SHARE}
+    kinds |= {"public_outlay_eur_week": MONEY, "net_cost_eur_week": NET_MONEY}
+    kinds |= {f"outlay_{part}_eur_week": MONEY for part in OUTLAY_PARTS}
+    kinds |= {"fee_revenue_eur_week": MONEY, "u3_enrolled_arope": COUNT, "u3_enrolled_all": COUNT}
+    kinds |= {"travel_minutes_nearest": MINUTES, "travel_minutes_used": MINUTES}
+    kinds |= {f"takeup_travel_{label}": SHARE for label in TRAVEL_BAND_LABELS}
+    kinds |= {"aware_share_uncontacted": SHARE, "wom_awareness_uncontacted_week": COUNT}
+    return kinds
+
+
+def metric_columns() -> list[str]:
+    """The measures of a replication, in report order (the columns of runs.parquet)."""
+    return list(measure_kinds())
 
 
 class WindowAccumulator:
@@ -163,26 +199,33 @@ class WindowAccumulator:
         self.fee_revenue_cents += int(sums[_FEE_REVENUE])
         self.weeks += 1
 
-    def snapshot(self) -> dict[str, float]:
-        """This week's aggregates for the time series (every week, burn-in included)."""
+    def snapshot(self) -> dict[str, int | bool | float]:
+        """This week's aggregates for the time series (every week, burn-in included): `week`
+        (int, weeks since the start), `measured` (bool, in the window), counts as int (children,
+        (family, type) pairs, families), shares and `mean_trust` as float."""
         e = self.engine
         f = e.families
         c = np.zeros(_N_SNAPSHOT, dtype=np.int64)
         _snapshot_counts(
             f.youngest_age_weeks, f.is_arope, f.status, f.service, f.aware, e.svc.is_public, c
         )
-        out: dict[str, float] = {"week": float(e.week), "measured": float(e.week >= e.burn_in)}
+        # typed at the source so the DataCollector's frame has int and bool columns
+        # (`ts[ts.measured]` selects the window)
+        out: dict[str, int | bool | float] = {
+            "week": int(e.week),
+            "measured": bool(e.week >= e.burn_in),
+        }
         for name, (count, cared) in (
             ("all", (c[_U3] + c[_U3 + 1], c[_U3_CARE] + c[_U3_CARE + 1])),
             ("arope", (c[_U3 + 1], c[_U3_CARE + 1])),
             ("non_arope", (c[_U3], c[_U3_CARE])),
         ):
             out[f"u3_participation_{name}"] = float(cared) / count if count else float("nan")
-        out["children_u3"] = float(c[_U3] + c[_U3 + 1])
-        out["waitlist_total"] = float(c[_SNAP_WAITLISTED])
+        out["children_u3"] = int(c[_U3] + c[_U3 + 1])
+        out["waitlist_total"] = int(c[_SNAP_WAITLISTED])
         n = f.size
         for t, name in enumerate(SERVICE_TYPES):
-            out[f"enrolled_{name}"] = float(c[_ENROLLED_TYPE + t])
+            out[f"enrolled_{name}"] = int(c[_ENROLLED_TYPE + t])
             out[f"aware_{name}"] = float(c[_AWARE_TYPE + t]) / n if n else float("nan")
         cap = self.public_capacity
         out["capacity_use"] = int(c[_SNAP_PUBLIC]) / cap if cap else 0.0

@@ -12,7 +12,7 @@ import mesa
 import numpy as np
 from mesa.discrete_space import FixedAgent, OrthogonalMooreGrid
 
-from sim.population import ENROLLED
+from sim.population import CHILDCARE, ENROLLED
 from sim.scenario import SERVICE_TYPES, Scenario
 from sim.week import Engine
 from sim.world import World, build_world
@@ -148,6 +148,15 @@ class FamilyAccessModel(mesa.Model):
         self.engine.step()
         self.datacollector.collect(self)
 
+    @property
+    def public_childcare_places(self) -> int:
+        """Places (concurrent children) in public childcare: what the budget solver chose
+        under `budget.target_outlay_eur_week`, else planned from `places_per_100` or read
+        from the services file. Fixed by the configuration, the same in every replication."""
+        svc = self.engine.svc
+        public_childcare = svc.is_public & (svc.type == CHILDCARE)
+        return int(svc.capacity[public_childcare].sum())
+
     def metrics(self) -> dict[str, float]:
         return self.engine.accumulator.result()
 
@@ -157,7 +166,7 @@ class FamilyAccessModel(mesa.Model):
 
 
 def _reporter(name: str):
-    def report(model: FamilyAccessModel) -> float:
+    def report(model: FamilyAccessModel) -> int | bool | float:
         return model.engine.last.get(name, float("nan"))
 
     report.__name__ = f"report_{name}"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.metrics import metric_columns
+from sim.metrics import PLACES, Kind, measure_kinds, metric_columns
 from sim.scenario import ACCESSIBILITY_DIMENSION, DIMENSIONS
 
 # unit, numerator / denominator, for the table (the full glossary is docs/ODD.md)
@@ -51,17 +51,21 @@ def interval(values: pd.Series | np.ndarray) -> tuple[float, float, float]:
 
 
 def summary_table(runs: pd.DataFrame, measures: list[str] | None = None) -> pd.DataFrame:
-    """measure, mean, low, high (95 % t-interval over replications) and n (replications with
-    a value) for each measure column of a runs table, in metric_columns() order."""
-    from sim.metrics import metric_columns
-
-    columns = measures or [c for c in metric_columns() if c in runs.columns]
+    """measure, unit, mean, low, high (95 % t-interval over replications, cut to the range
+    the measure can take) and n (replications with a value) for each measure column of a
+    runs table, in metric_columns() order. Values are in the measure's own unit (shares in
+    0-1, not percent)."""
+    columns = measures or [c for c in KINDS if c in runs.columns]
     rows = []
     for column in columns:
+        kind = kind_of(column)
         mean, low, high = interval(runs[column])
+        low, high = clipped(low, high, kind)
         n = int(np.isfinite(np.asarray(runs[column], dtype=float)).sum())
-        rows.append({"measure": column, "mean": mean, "low": low, "high": high, "n": n})
-    return pd.DataFrame(rows, columns=["measure", "mean", "low", "high", "n"])
+        rows.append(
+            {"measure": column, "unit": kind.unit, "mean": mean, "low": low, "high": high, "n": n}
+        )
+    return pd.DataFrame(rows, columns=["measure", "unit", "mean", "low", "high", "n"])
 
 
 def describe(column: str) -> str:
@@ -70,18 +74,130 @@ def describe(column: str) -> str:
     return GLOSSARY[max(matches, key=len)] if matches else ""
 
 
-def _fmt(value: float) -> str:
+# --- numbers as reports write them -------------------------------------------------------
+
+# the one table of kinds: every measure (sim/metrics.py) and the configuration's columns
+KINDS: dict[str, Kind] = {**measure_kinds(), "public_childcare_places": PLACES}
+# fewer replications than this and a t-interval rests on too few values to be trusted
+RELIABLE_REPLICATIONS = 5
+# decimals after rounding, per kind (shares are written in percent)
+_DECIMALS = {
+    "share": 1,
+    "percentage points": 1,
+    "ratio": 2,
+    "index": 3,
+    "count": 1,
+    "money": 0,
+    "minutes": 1,
+    "places": 0,
+}
+# kinds written with thousands separators; their interval bounds are joined by a dash, as
+# a comma between them would read as part of a number
+_SEPARATED = {"count", "money", "places"}
+TERMS = (
+    "AROPE: at risk of poverty or social exclusion (the EU-SILC indicator). "
+    "`concentration_index`: the Erreygers-corrected concentration index of under-3 childcare "
+    "enrolment over income rank, from -1 to 1; above 0, enrolment is concentrated among "
+    "higher incomes."
+)
+
+
+def kind_of(column: str) -> Kind:
+    """The kind of a measure or configuration column (KeyError for an unknown one)."""
+    return KINDS[column]
+
+
+def number(value: float, kind: Kind, signed: bool = False) -> str:
+    """A value in the kind's rounding, without unit: shares in percent (0.293 -> '29.3'),
+    money in whole EUR with thousands separators; never scientific notation; NaN is '–'."""
     if not np.isfinite(value):
         return "–"
-    return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.0f}"
+    scaled = 100.0 * value if kind.name == "share" else value
+    decimals = _DECIMALS[kind.name]
+    rounded = round(scaled, decimals)
+    if rounded == 0:
+        rounded = 0.0  # no '-0.0'
+    sep = "," if kind.name in _SEPARATED else ""
+    return f"{rounded:{'+' if signed else ''}{sep}.{decimals}f}"
+
+
+def _with_unit(text: str, unit: str) -> str:
+    return f"{text} {unit}" if unit and text != "–" else text
+
+
+def value_text(value: float, kind: Kind) -> str:
+    """One value with its unit: '29.3 %', '351,778 EUR', '0.123'."""
+    return _with_unit(number(value, kind), kind.unit)
+
+
+def span_text(lo: float, hi: float, kind: Kind, signed: bool = False) -> str:
+    """'[28.4, 30.3]' (in the kind's rounding, without unit); '[350,102 – 353,454]' for
+    kinds with thousands separators."""
+    joiner = " – " if kind.name in _SEPARATED else ", "
+    return f"[{number(lo, kind, signed)}{joiner}{number(hi, kind, signed)}]"
+
+
+def clipped(lo: float, hi: float, kind: Kind) -> tuple[float, float]:
+    """An interval cut to the values the measure can take (a share within [0, 1], a count
+    or money not negative, the concentration index within [-1, 1])."""
+    return max(lo, kind.lower), min(hi, kind.upper)
+
+
+def estimate(values: pd.Series | np.ndarray, kind: Kind) -> str:
+    """Mean and 95 % interval over replications, clipped to the measure's range:
+    '29.3 % [28.4, 30.3]'; the mean alone with one replication."""
+    mean, lo, hi = interval(values)
+    if not np.isfinite(lo):
+        return value_text(mean, kind)
+    lo, hi = clipped(lo, hi, kind)
+    return f"{value_text(mean, kind)} {span_text(lo, hi, kind)}"
+
+
+def difference_kind(kind: Kind) -> Kind:
+    """The kind of a difference of two values of `kind`: a difference of shares is in
+    percentage points; its range is the widest difference two values can have."""
+    if kind.name == "share":
+        return Kind("percentage points", "pp", -100.0, 100.0)
+    width = kind.upper - kind.lower
+    return Kind(kind.name, kind.unit, -width, width)
+
+
+def difference_texts(mean: float, lo: float, hi: float, kind: Kind) -> tuple[str, str]:
+    """A paired difference and its clipped interval, signed, in the difference's unit
+    (shares in percentage points: '+2.1 pp', '[+1.0, +3.2]')."""
+    dkind = difference_kind(kind)
+    factor = 100.0 if kind.name == "share" else 1.0
+    # the difference of shares is already in share units; number() multiplies shares only
+    mean, lo, hi = factor * mean, factor * lo, factor * hi
+    text = _with_unit(number(mean, dkind, signed=True), dkind.unit)
+    if not np.isfinite(lo):
+        return text, "–"
+    lo, hi = clipped(lo, hi, dkind)
+    return text, span_text(lo, hi, dkind, signed=True)
+
+
+def reliability_note(replications: int) -> str:
+    """A warning for reports with fewer than RELIABLE_REPLICATIONS replications ('' else)."""
+    if replications >= RELIABLE_REPLICATIONS:
+        return ""
+    return (
+        f"**Note:** with {replications} replication(s) the 95 % intervals are unreliable "
+        f"(they rest on fewer than {RELIABLE_REPLICATIONS} values); run more replications "
+        "(--reps) before reading them."
+    )
 
 
 def metrics_table(runs: pd.DataFrame) -> str:
+    """Every measure: mean with its unit, 95 % interval clipped to the measure's range."""
     lines = ["| measure | mean | 95 % interval | definition |", "|---|---:|---|---|"]
     for column in metric_columns():
+        kind = kind_of(column)
         mean, lo, hi = interval(runs[column])
-        span = f"{_fmt(lo)} – {_fmt(hi)}" if np.isfinite(lo) else "one replication"
-        lines.append(f"| `{column}` | {_fmt(mean)} | {span} | {describe(column)} |")
+        if np.isfinite(lo):
+            span = span_text(*clipped(lo, hi, kind), kind)
+        else:
+            span = "one replication"
+        lines.append(f"| `{column}` | {value_text(mean, kind)} | {span} | {describe(column)} |")
     return "\n".join(lines)
 
 
@@ -115,6 +231,10 @@ def run_report(runs: pd.DataFrame, manifest: dict, figures: list[str]) -> str:
             f"- **{len(failed)} replication(s) failed**: "
             + "; ".join(f"#{r['replication']}: {r['error']}" for r in failed)
         )
+    lines += ["", TERMS]
+    note = reliability_note(len(ok))
+    if note:
+        lines += ["", note]
     lines += [
         "",
         "## In words",
@@ -173,21 +293,19 @@ DIFFERENCES = (
 )
 
 
-def _cell(values) -> str:
-    mean, lo, hi = interval(values)
-    if not np.isfinite(lo):
-        return _fmt(mean)
-    return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
-
-
-def headline_table(runs: pd.DataFrame, names: list[str], columns=HEADLINE) -> str:
+def headline_table(
+    runs: pd.DataFrame, names: list[str], columns: tuple[str, ...] = HEADLINE
+) -> str:
+    """A Markdown table, one row per scenario: each measure's mean and clipped 95 % interval
+    in its kind's format ('29.3 % [28.4, 30.3]')."""
     lines = [
         "| scenario | " + " | ".join(f"`{c}`" for c in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
     for name in names:
         sub = runs[runs["scenario"] == name]
-        lines.append(f"| {name} | " + " | ".join(_cell(sub[c]) for c in columns) + " |")
+        cells = [estimate(sub[c], kind_of(c)) for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -210,12 +328,21 @@ def comparison_report(comparison, figures: list[str]) -> str:
         f"{reps} replication(s) per scenario with common random numbers (replication r of every scenario "
         f"has the same families and draws; seed {first.run.seed}); {first.run.weeks} measured weeks after "
         f"{first.run.burn_in_weeks} weeks of burn-in; {first.city.families:,} families. "
-        f"Intervals are 95 % t-intervals over replications; differences are paired by replication. Baseline: **{base}**.",
+        f"Intervals are 95 % t-intervals over replications, cut to the range each measure can take; "
+        f"differences are paired by replication. Baseline: **{base}**.",
+        "",
+        TERMS,
         "",
     ]
+    fewest = int(runs.groupby("scenario").size().min()) if len(runs) else 0
+    note = reliability_note(fewest)
+    if note:
+        lines += [note, ""]
     for s in comparison.scenarios:
         lines.append(f"- **{s.name}**: {s.description.strip() or '(no description)'}")
-    lines += ["", "## Headline", "", headline_table(runs, names), ""]
+    lines.append("")
+    lines += differences_section(comparison.scenarios, base, runs)
+    lines += ["## Headline", "", headline_table(runs, names), ""]
 
     lines += ["## Differences to the baseline (paired over replications)", ""]
     lines.append("| scenario | measure | difference | 95 % interval | excludes 0 |")
@@ -225,9 +352,10 @@ def comparison_report(comparison, figures: list[str]) -> str:
             continue
         for column in DIFFERENCES:
             mean, lo, hi = paired_difference(runs, name, base, column)
+            # judged on the unrounded, unclipped interval
             excludes = "yes" if np.isfinite(lo) and (lo > 0 or hi < 0) else "no"
-            span = f"{_fmt(lo)} – {_fmt(hi)}" if np.isfinite(lo) else "–"
-            lines.append(f"| {name} | `{column}` | {mean:+.4g} | {span} | {excludes} |")
+            text, span = difference_texts(mean, lo, hi, kind_of(column))
+            lines.append(f"| {name} | `{column}` | {text} | {span} | {excludes} |")
     lines.append("")
 
     outlays = outlay_check(runs)
@@ -268,12 +396,53 @@ def comparison_report(comparison, figures: list[str]) -> str:
     lines.append("| measure | " + " | ".join(names) + " |")
     lines.append("|---" * (len(names) + 1) + "|")
     for column in metric_columns():
-        row = [_cell(runs[runs["scenario"] == n][column]) for n in names]
+        row = [estimate(runs[runs["scenario"] == n][column], kind_of(column)) for n in names]
         lines.append(f"| `{column}` | " + " | ".join(row) + " |")
     lines += ["", "## Figures", ""]
     lines += [f"![{f}](figures/{f})" for f in figures]
     lines.append("")
     return "\n".join(lines)
+
+
+def places_text(values: pd.Series) -> str:
+    """The public childcare places of a scenario's replications: one number when they agree
+    (planning does not depend on the replication), else the range."""
+    found = sorted({int(v) for v in values.dropna()})
+    if not found:
+        return "–"
+    text = [number(v, PLACES) for v in (found[0], found[-1])]
+    return text[0] if len(found) == 1 else f"{text[0]} – {text[1]}"
+
+
+def differences_section(scenarios: list, base: str, runs: pd.DataFrame) -> list[str]:
+    """'What differs from the baseline': every resolved parameter (dotted key path, lists
+    indexed) whose value differs from the baseline's, and the public childcare places of each
+    scenario with how they were set (the budget solver's choice under an outlay target)."""
+    from sim.differences import parameter_differences, parameter_text, places_source
+
+    baseline = next(s for s in scenarios if s.name == base)
+    lines = ["## What differs from the baseline", ""]
+    lines.append(f"| scenario | key path | baseline ({base}) | this scenario |")
+    lines.append("|---|---|---|---|")
+    for s in scenarios:
+        if s.name == base:
+            continue
+        found = parameter_differences(baseline, s)
+        if not found:
+            lines.append(f"| {s.name} | (no parameter differs) | | |")
+        for path, old, new in found:
+            lines.append(f"| {s.name} | `{path}` | {parameter_text(old)} | {parameter_text(new)} |")
+    lines += ["", "Public childcare places (concurrent children) per scenario:", ""]
+    lines.append("| scenario | public childcare places | how they were set |")
+    lines.append("|---|---:|---|")
+    for s in scenarios:
+        if "public_childcare_places" in runs:
+            places = places_text(runs.loc[runs["scenario"] == s.name, "public_childcare_places"])
+        else:
+            places = "–"
+        lines.append(f"| {s.name} | {places} | {places_source(s)} |")
+    lines.append("")
+    return lines
 
 
 def patterns_section(comparison) -> list[str]:

@@ -166,13 +166,16 @@ def write_comparison(comparison, out: Path) -> list[Path]:
 
 
 def _write_comparison_files(comparison, out: Path) -> list[str]:
+    from sim.differences import with_differences
     from sim.report import comparison_report
 
     figures_dir = out / "figures"
     figures_dir.mkdir()
     names = [s.name for s in comparison.scenarios]
     runs = comparison.runs
-    runs.to_parquet(out / "runs.parquet", index=False)
+    with_differences(runs, comparison.scenarios, comparison.baseline).to_parquet(
+        out / "runs.parquet", index=False
+    )
     comparison.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     if comparison.supplement:
         comparison.supplement_runs.to_parquet(out / "analysis_runs.parquet", index=False)

@@ -256,7 +256,7 @@ def run_replication(scenario: Scenario, replication: int) -> Replication:
         "scenario": scenario.name,
         "replication": replication,
         "seed": seed,
-        **_parameters(scenario),
+        **_parameters(scenario, model.public_childcare_places),
         **metrics,
     }
     ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
@@ -399,13 +399,15 @@ def run(
     return collect(scenario, execute(tasks, workers, quiet, scenario.name))
 
 
-def _parameters(scenario: Scenario) -> dict[str, Any]:
-    """A few identifying parameters per row (the full scenario is in the manifest)."""
+def _parameters(scenario: Scenario, public_childcare_places: int | None = None) -> dict[str, Any]:
+    """A few identifying parameters per row (the full scenario is in the manifest), and the
+    public childcare places the replication's services have (what the budget solver chose)."""
     return {
         "scenario_hash": scenario.content_hash()[:16],
         "families": scenario.city.families,
         "weeks": scenario.run.weeks,
         "burn_in_weeks": scenario.run.burn_in_weeks,
+        "public_childcare_places": public_childcare_places,
     }
 
 

@@ -54,7 +54,9 @@ def test_sim_run_gives_the_same_numbers_as_famsim_run(tmp_path, result):
 
 def test_a_run_summary_has_a_mean_and_interval_per_measure(result):
     summary = result.summary()
-    assert list(summary.columns) == ["measure", "mean", "low", "high", "n"]
+    assert list(summary.columns) == ["measure", "unit", "mean", "low", "high", "n"]
+    shares = summary[summary["measure"].str.startswith("u3_participation")]
+    assert (shares["low"] >= 0).all() and (shares["high"] <= 1).all()  # cut to the range
     row = summary.set_index("measure").loc["u3_participation_all"]
     assert row["n"] == 2 and row["low"] <= row["mean"] <= row["high"]
     assert row["mean"] == pytest.approx(result.runs["u3_participation_all"].mean())

@@ -38,6 +38,19 @@ def test_the_model_runs_weeks_on_mesa_time(model):
     assert frame["week"].tolist() == list(range(10))
 
 
+def test_the_time_series_has_int_weeks_a_bool_window_flag_and_int_counts(model):
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert frame["week"].dtype == np.int64
+    assert frame["measured"].dtype == bool
+    counts = ["children_u3", "waitlist_total"] + [c for c in frame if c.startswith("enrolled_")]
+    for column in counts:
+        assert frame[column].dtype == np.int64, column
+    for column in ("u3_participation_all", "capacity_use", "mean_trust", "aware_childcare"):
+        assert frame[column].dtype == np.float64, column
+    # the flag selects the window directly: weeks burn_in ... end (burn-in is 5 weeks)
+    assert frame[frame.measured]["week"].tolist() == list(range(5, 10))
+
+
 def test_cell_data_lives_in_property_layers(model):
     assert isinstance(model.grid, OrthogonalMooreGrid)
     assert np.array_equal(model.grid.families.data, model.world.city.families)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,14 @@ def test_a_run_writes_every_file_and_measure(runs):
     timeseries = pd.read_parquet(out / "timeseries.parquet")
     assert set(timeseries["replication"]) == {0, 1}
     assert len(timeseries) == 2 * (20 + 26)
+    # typed columns: the window is ts[ts.measured], weeks and counts are integers
+    assert timeseries["week"].dtype == np.int64 and timeseries["measured"].dtype == bool
+    assert timeseries["children_u3"].dtype == np.int64
+    assert len(timeseries[timeseries.measured]) == 2 * 26
+    # base.toml has no outlay target: the places are planned, the same in every replication
+    assert frame["public_childcare_places"].dtype == np.int64
+    assert frame["public_childcare_places"].nunique() == 1
+    assert frame["public_childcare_places"].iloc[0] > 0
 
 
 def test_shares_lie_in_the_unit_interval_and_the_gap_and_barrier_identities_hold(runs):
@@ -134,6 +143,24 @@ def test_compare_writes_one_row_per_scenario_and_replication_with_equal_outlays(
     assert (outlays.max() - outlays.min()) <= 0.005 * outlays.min()
     report = (out / "report.md").read_text()
     assert "## Outlay check" in report and "## Patterns" in report
+    # what differs: parameters per scenario (JSON in runs.parquet, a table in report.md) and
+    # the places the budget solver chose for the common outlay target
+    differs = frame.groupby("scenario")["differs_from_baseline"].first().map(json.loads)
+    assert differs["universal"] == {}
+    assert differs["proportionate"]["provision.childcare.fee.kind"] == "income_related"
+    assert "provision.childcare.fee.bands.0.fee_eur_week" in differs["proportionate"]
+    places = frame.groupby("scenario")["public_childcare_places"]
+    assert (places.nunique() == 1).all() and (places.first() > 0).all()
+    assert places.first().nunique() > 1  # staff and hubs cost money: fewer places are left
+    assert "## What differs from the baseline" in report
+    assert "| proportionate | `provision.childcare.fee.kind` | flat | income_related |" in report
+    for name in names:
+        row = f"| {name} | {places.first()[name]:,} | solved for the outlay target of "
+        assert row in report, row
+    # readable numbers: shares in percent, no scientific notation, a warning with 3 replications
+    assert re.search(r"\| \d+\.\d % \[\d+\.\d, \d+\.\d\] \|", report)
+    assert not re.search(r"\de[+-]\d", report)
+    assert "intervals are unreliable" in report
 
 
 def test_compare_refuses_different_week_counts(tmp_path):
