@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	  $$PYBIN -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dask]'
+	$(PY) -m pip install --quiet -e '.[test,dask,ema]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check sim tests
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,dask,bench]'
+	$(PY) -m pip install --quiet -e '.[test,dask,ema,bench]'
 	$(PY) benchmarks/run_all.py
 
 clean:

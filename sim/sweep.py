@@ -42,6 +42,7 @@ import os
 import sys
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import nullcontext
@@ -983,7 +984,9 @@ def to_ema(
     """A sweep in the EMA Workbench's (experiments, outcomes) form: experiments has one
     column per swept parameter plus 'scenario' (the design point), 'policy' and 'model';
     outcomes maps each measure to an array aligned with the experiments' rows (successful
-    runs only)."""
+    runs only). A measure without a value in some run (e.g. the take-up of a group that no
+    run of the design has) is left out with a SweepOutcomeWarning naming it: the Workbench's
+    PRIM and feature scoring need a finite value in every row."""
     frame = results(out)
     ok = frame[frame["status"] == "ok"].reset_index(drop=True)
     params = [c for c in ok.columns if c.startswith("param:")]
@@ -993,7 +996,20 @@ def to_ema(
     experiments["model"] = "famsim"
     experiments["replication"] = ok["replication"].astype(int)
     names = outcomes or [c for c in metric_columns() if c in ok.columns]
-    return experiments, {name: ok[name].to_numpy(dtype=float) for name in names}
+    values = {name: ok[name].to_numpy(dtype=float) for name in names}
+    missing = {name: int((~np.isfinite(v)).sum()) for name, v in values.items()}
+    dropped = {name: n for name, n in missing.items() if n}
+    if dropped:
+        listed = ", ".join(f"{name} ({n} of {len(ok)} runs)" for name, n in dropped.items())
+        warnings.warn(
+            SweepOutcomeWarning(f"outcomes without a value in some runs left out: {listed}"),
+            stacklevel=2,
+        )
+    return experiments, {name: v for name, v in values.items() if name not in dropped}
+
+
+class SweepOutcomeWarning(UserWarning):
+    """A sweep outcome left out of an analysis because some runs have no value for it."""
 
 
 def local_cluster(workers: int):
