@@ -201,6 +201,11 @@ def main() -> None:
         sweep_lines = out.strip().splitlines()[-2:]
         sweep_line = sweep_lines[-1]
 
+    print("start-up ...", flush=True)
+    out, _ = run(["benchmarks/startup.py"])
+    startup_lines = out.strip().splitlines()
+    startup = {fields(line)["command"]: fields(line) for line in startup_lines}
+
     print("profile ...", flush=True)
     prof_families, prof_weeks = (3_000, 4) if args.quick else (250_000, 26)
     prof = profile(prof_families, prof_weeks)
@@ -251,6 +256,17 @@ def main() -> None:
             "",
         ]
 
+    lines += [
+        "## Start-up",
+        "",
+        "`benchmarks/startup.py` (a new process each time, median of 7 after a warm-up):",
+        "",
+        "```",
+        *startup_lines,
+        "```",
+        "",
+    ]
+
     by_size = {int(last["families"]): last for last, _ in scale_rows}
     lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines.append(
@@ -288,6 +304,12 @@ def main() -> None:
             met = "?"
         lines.append(
             f"| sweep: 2 workers >= 1.6x the runs per minute of 1 | {ratio_text}x | {met} |"
+        )
+    for command in ("help", "validate"):
+        seconds = float(startup[command]["median_s"])
+        lines.append(
+            f"| `famsim {command}` starts in < 0.5 s | {seconds:.2f} s | "
+            f"{'yes' if seconds < 0.5 else 'no'} |"
         )
     lines += [
         "",
