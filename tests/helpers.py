@@ -1,7 +1,14 @@
-"""Small worlds for tests: built from the default scenario with a few overrides."""
+"""Small worlds for tests (built from the default scenario with a few overrides), and the
+command line run as a person runs it (subprocesses, their sessions, waiting on them)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,3 +76,55 @@ def state_by_key(engine: Engine) -> dict[str, np.ndarray]:
 
 def build(scenario: Scenario, seed: int = 11) -> World:
     return build_world(scenario, seed)
+
+
+# --- the command line in a subprocess ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def famsim_env() -> dict[str, str]:
+    """The environment for `python -m sim`: this checkout's sim first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def famsim_started(*args: object, cwd: Path = ROOT) -> subprocess.Popen:
+    """famsim running in a session of its own (so every process it starts can be found);
+    stderr is kept, stdout dropped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sim", *map(str, args)],
+        cwd=cwd,
+        env=famsim_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def session_processes(sid: int) -> list[int]:
+    """Live (not zombie) processes whose session id is `sid`, from /proc."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name is in parentheses and may hold spaces: split after it
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            alive.append(int(entry.name))
+    return alive
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -27,15 +27,13 @@ from __future__ import annotations
 import errno
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import famsim_started, session_processes, wait_for
 from test_cli import ROOT, TINY, assert_refused, famsim, merged, write_scenario
 
 import sim
@@ -44,12 +42,13 @@ from sim.errors import ScenarioError
 
 pytestmark = pytest.mark.verification
 
-# A run that computes for several seconds, long enough to be interrupted mid-way.
+# A run that computes for a minute or more (every test interrupts it), so that it is still
+# running when a second process has started up, on however loaded a machine.
 SLOW = merged(
     TINY,
     name="slow",
     city={"families": 3000, "width": 30, "height": 30, "neighbourhoods": 6},
-    run={"weeks": 52, "burn_in_weeks": 1000, "replications": 4},
+    run={"weeks": 52, "burn_in_weeks": 5000, "replications": 8},
 )
 
 
@@ -68,41 +67,6 @@ def manifest_of(out: Path) -> dict:
 def leftovers(folder: Path) -> list[str]:
     """Staging folders, set-aside results or lock files left beside a results folder."""
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-def session_processes(session: int) -> list[int]:
-    """Pids of live processes in a session (from /proc; zombies excluded)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "sim", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def wait_for(condition, seconds: float = 120.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.1)
 
 
 # --- results folders --------------------------------------------------------------------------
@@ -209,9 +173,11 @@ def test_an_out_holding_files_that_are_not_results_is_refused_even_with_force(tm
 def test_a_second_writer_to_the_same_out_is_refused_while_the_first_runs(tmp_path):
     out = tmp_path / "out"
     slow = write_scenario(tmp_path, SLOW, "slow.toml")
-    first = start(["run", str(slow), "--out", str(out), "--quiet"], tmp_path)
+    first = famsim_started("run", str(slow), "--out", str(out), "--quiet", cwd=tmp_path)
     try:
-        wait_for(lambda: (tmp_path / ".out.lock").exists() or first.poll() is not None)
+        wait_for(
+            lambda: (tmp_path / ".out.lock").exists() or first.poll() is not None, 120, "the lock"
+        )
         assert first.poll() is None, first.communicate()
         done = famsim("run", str(tiny(tmp_path)), "--out", str(out), "--quiet", cwd=tmp_path)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
@@ -246,15 +212,15 @@ def test_an_out_that_is_no_place_for_results_is_refused_before_any_work(tmp_path
 def test_sigint_during_a_run_is_one_line_exit_130_and_leaves_nothing(tmp_path):
     out = tmp_path / "out"
     slow = write_scenario(tmp_path, SLOW, "slow.toml")
-    job = start(["run", str(slow), "--out", str(out), "--quiet"], tmp_path)
-    wait_for(lambda: (tmp_path / ".out.lock").exists() or job.poll() is not None)
+    job = famsim_started("run", str(slow), "--out", str(out), "--quiet", cwd=tmp_path)
+    wait_for(lambda: (tmp_path / ".out.lock").exists() or job.poll() is not None, 120, "the lock")
     time.sleep(1.0)
     job.send_signal(signal.SIGINT)
     stdout, stderr = job.communicate(timeout=60)
     assert job.returncode == 130, stderr
     assert stderr.count("\n") == 1 and "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists() and leftovers(tmp_path) == []
-    wait_for(lambda: not session_processes(job.pid), 5)
+    wait_for(lambda: not session_processes(job.pid), 5, "the job's processes to end")
 
 
 def test_sigterm_during_a_compare_on_two_workers_leaves_no_process_within_5_s(tmp_path):
@@ -263,15 +229,15 @@ def test_sigterm_during_a_compare_on_two_workers_leaves_no_process_within_5_s(tm
     b = write_scenario(
         tmp_path, merged(SLOW, name="b", information={"outreach_workers": 1.0}), "b.toml"
     )
-    job = start(
-        ["compare", str(a), str(b), "--workers", "2", "--out", str(out), "--quiet"], tmp_path
+    job = famsim_started("compare", a, b, "--workers", "2", "--out", out, "--quiet", cwd=tmp_path)
+    wait_for(
+        lambda: len(session_processes(job.pid)) >= 3 or job.poll() is not None, 120, "2 workers"
     )
-    wait_for(lambda: len(session_processes(job.pid)) >= 3 or job.poll() is not None)
     time.sleep(1.0)
     job.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
     stdout, stderr = job.communicate(timeout=60)
-    wait_for(lambda: not session_processes(job.pid), 5)
+    wait_for(lambda: not session_processes(job.pid), 5, "the job's processes to end")
     assert time.monotonic() - stopped < 5
     assert job.returncode == 143, stderr
     assert stderr.count("\n") == 1 and "terminated" in stderr and "Traceback" not in stderr

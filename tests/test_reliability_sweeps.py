@@ -51,6 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import famsim_env, famsim_started, session_processes, wait_for
 
 import sim.runner
 from sim.errors import ScenarioError
@@ -116,30 +117,15 @@ def famsim(*args: object, cwd: Path = ROOT, timeout: float = 300) -> subprocess.
     return subprocess.run(
         [sys.executable, "-m", "sim", *map(str, args)],
         cwd=cwd,
-        env=_env(),
+        env=famsim_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
 def start(*args: object) -> subprocess.Popen:
-    """famsim in its own session (so every process it starts can be found), stderr kept."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "sim", *map(str, args)],
-        cwd=ROOT,
-        env=_env(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return famsim_started(*args)
 
 
 def one_line(stderr: str) -> bool:
@@ -162,33 +148,6 @@ def run_in_threads(path: Path, out: Path, workers: int = 2):
 
 def parts(out: Path) -> list[Path]:
     return sorted((out / "runs").glob("part-*.parquet"))
-
-
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def session_processes(sid: int) -> list[int]:
-    """Live (not zombie) processes whose session id is `sid`, from /proc."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command name is in parentheses and may hold spaces: split after it
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, session = fields[0], int(fields[3])
-        if session == sid and state != "Z":
-            alive.append(int(entry.name))
-    return alive
 
 
 # --- 1. one writer per sweep folder -----------------------------------------------------
