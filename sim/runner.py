@@ -12,6 +12,7 @@ import os
 import platform
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +30,7 @@ from sim.errors import MODEL_FAILURES, ScenarioError
 from sim.metrics import metric_columns
 from sim.model import FamilyAccessModel
 from sim.scenario import Scenario, scenario_from_dict
+from sim.world import build_world
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -229,20 +231,38 @@ class Replication:
     counters: dict[str, int] | None = None
 
 
-def run_one(scenario: Scenario, seed: int) -> FamilyAccessModel:
-    """Build and run one replication: burn-in then the measured window."""
-    model = FamilyAccessModel(scenario, rng=seed, materialise_agents=False)
+# cities from this size on say how their world build goes (it takes seconds to minutes)
+PROGRESS_FAMILIES = 200_000
+
+
+def _say(line: str) -> None:
+    print(f"famsim: {line}", file=sys.stderr, flush=True)
+
+
+def run_one(scenario: Scenario, seed: int, progress: bool = False) -> FamilyAccessModel:
+    """Build and run one replication: burn-in then the measured window. With `progress`,
+    each part of the world build is said on stderr as it is done."""
+    say = None
+    if progress:
+        _say(f"building the world of {scenario.city.families:,} families ...")
+
+        def say(part: str) -> None:
+            _say(f"  built: {part}")
+
+    world = build_world(scenario, seed, progress=say)
+    model = FamilyAccessModel(scenario, rng=seed, world=world, materialise_agents=False)
     model.run_for(scenario.run.burn_in_weeks + scenario.run.weeks)
     model.update_unmet_layer()
     return model
 
 
-def run_replication(scenario: Scenario, replication: int) -> Replication:
-    """One replication as a task; a numerical failure is recorded as data, not raised."""
+def run_replication(scenario: Scenario, replication: int, progress: bool = False) -> Replication:
+    """One replication as a task; a numerical failure is recorded as data, not raised.
+    `progress`: say how the world build goes (run_one)."""
     seed = replication_seed(scenario.run.seed, replication)
     started = time.perf_counter()
     try:
-        model = run_one(scenario, seed)
+        model = run_one(scenario, seed, progress)
     except MODEL_FAILURES as exc:
         status = {
             "replication": replication,
@@ -287,9 +307,14 @@ def execute(
     back in task order whatever the completion order."""
     bar = _progress_bar(len(tasks), label, quiet)
     results: list[Replication | None] = [None] * len(tasks)
+    # a large city's first world build is said part by part (the others take as long)
+    progress = [
+        not quiet and i == 0 and scenario.city.families >= PROGRESS_FAMILIES
+        for i, (scenario, _) in enumerate(tasks)
+    ]
     if workers <= 1 or len(tasks) == 1:
         for i, (scenario, r) in enumerate(tasks):
-            results[i] = run_replication(scenario, r)
+            results[i] = run_replication(scenario, r, progress[i])
             if bar:
                 bar.update(1)
     else:
@@ -297,7 +322,7 @@ def execute(
 
         with process_pool(workers) as pool:
             futures = {
-                pool.submit(run_replication, scenario, r): i
+                pool.submit(run_replication, scenario, r, progress[i]): i
                 for i, (scenario, r) in enumerate(tasks)
             }
             for future in as_completed(futures):
@@ -414,8 +439,6 @@ def _parameters(scenario: Scenario, public_childcare_places: int | None = None) 
 def _progress_bar(total: int, name: str, quiet: bool):
     if quiet:
         return None
-    import sys
-
     from tqdm import tqdm
 
     if not sys.stderr.isatty():

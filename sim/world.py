@@ -7,6 +7,8 @@ mirror the city) and run it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -71,22 +73,41 @@ def _candidates(
     )
 
 
-def build_world(scenario: Scenario, seed: int, origin: str = "<scenario>") -> World:
+def build_world(
+    scenario: Scenario,
+    seed: int,
+    origin: str = "<scenario>",
+    progress: Callable[[str], None] | None = None,
+) -> World:
     """Build everything a run needs. The city and the service map depend on the city seed
     and settings only; families depend on the replication seed, so scenarios that share the
-    city and population settings share their families (common random numbers)."""
+    city and population settings share their families (common random numbers).
+    `progress`, if given, is told each part as it is done, with its seconds."""
+    started = time.perf_counter()
+
+    def done(part: str) -> None:
+        nonlocal started
+        if progress is not None:
+            progress(f"{part} {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+
     check_memory(scenario, origin)
     city = build_city(scenario, origin)
+    done("city")
     families = initial_families(scenario, seed, city)
     cuts = quintile_cut_points(families)
     families.income_quintile = assign_quintiles(families.income_q, cuts)
+    done(f"{families.size:,} families and their ties")
     services = build_services(scenario, city)
+    done(f"{services.services.type.size:,} services")
+    candidates = _candidates(scenario, city, families, services)
+    done("candidate lists")
     return World(
         scenario=scenario,
         seed=seed,
         city=city,
         families=families,
         services=services,
-        candidates=_candidates(scenario, city, families, services),
+        candidates=candidates,
         quintile_cuts=cuts,
     )

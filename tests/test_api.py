@@ -204,3 +204,25 @@ def test_a_missing_kernel_cache_is_announced_as_compiling(tmp_path, monkeypatch,
     assert not compiled.needs_compiling()
     cli._announce_compiling(quiet=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_large_citys_world_build_is_said_part_by_part(monkeypatch, capsys):
+    """verification: from PROGRESS_FAMILIES on, the first replication's world build says
+    each part with its seconds (the threshold is lowered here to keep the city small)."""
+    from sim import runner
+
+    monkeypatch.setattr(runner, "PROGRESS_FAMILIES", 1000)
+    scenario = runner.with_run_settings(
+        sim.load_scenario(SCENARIOS / "base.toml"),
+        weeks=1,
+        burn_in=1,
+        replications=2,
+        families=1500,
+    )
+    runner.execute([(scenario, 0), (scenario, 1)], workers=1, quiet=False, label="t")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "famsim: building the world of 1,500 families ..."
+    parts = [line for line in lines if line.startswith("famsim:   built: ")]
+    assert [p.split(": ", 2)[2].split(" ")[-3] for p in parts][-1] == "lists"
+    assert len(parts) == 4 and all(p.endswith(" s") for p in parts)
+    assert sum("building the world" in line for line in lines) == 1  # the first replication only
