@@ -349,7 +349,7 @@ def _preflight(scenario, path: Path, file_target: float | None = None) -> None:
     and the services (e.g. a budget that cannot be balanced). Run once in this process, so
     bad input never reaches a worker process. file_target: the file's outlay target when
     --families scaled it."""
-    from sim.runner import prepare
+    from sim.world import prepare  # not sim.runner: validate need not load the engine
 
     with _from_file(str(path)):
         prepare(scenario, str(path), file_target)

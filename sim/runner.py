@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.city import build_city, check_memory
 from sim.errors import MODEL_FAILURES, ScenarioError
 from sim.metrics import metric_columns
 from sim.model import FamilyAccessModel
 from sim.scenario import Scenario, scenario_from_dict
-from sim.world import build_world
+from sim.world import build_world, prepare
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -168,17 +167,6 @@ def checked(scenario: Scenario, origin: str = "<scenario>") -> Scenario:
     data = scenario.model_dump()  # python mode: NaN and infinities stay visible to the schema
     data.pop("extends", None)
     return scenario_from_dict(data, origin)
-
-
-def prepare(scenario: Scenario, origin: str, file_target: float | None = None) -> None:
-    """Every check that can fail on input, before anything is written: the memory estimate
-    first, then the city and its tables, then the services (e.g. a budget that cannot be
-    balanced). file_target: the outlay target as the file gives it, when --families scaled
-    it (an error then quotes both)."""
-    from sim.services import build_services
-
-    check_memory(scenario, origin)
-    build_services(scenario, build_city(scenario, origin), file_target)
 
 
 @dataclass

@@ -111,3 +111,12 @@ def build_world(
         candidates=candidates,
         quintile_cuts=cuts,
     )
+
+
+def prepare(scenario: Scenario, origin: str, file_target: float | None = None) -> None:
+    """Every check that can fail on input, before anything is written: the memory estimate
+    first, then the city and its tables, then the services (e.g. a budget that cannot be
+    balanced). file_target: the outlay target as the file gives it, when --families scaled
+    it (an error then quotes both)."""
+    check_memory(scenario, origin)
+    build_services(scenario, build_city(scenario, origin), file_target)
