@@ -47,9 +47,20 @@ def parameter_differences(baseline: Scenario, scenario: Scenario) -> list[tuple[
     out = []
     for path in [*b, *(p for p in a if p not in b)]:
         old, new = a.get(path, ABSENT), b.get(path, ABSENT)
-        if old != new:
-            out.append((path, old, new))
+        if old == new or _filled(path, old, new, b) or _filled(path, new, old, a):
+            continue
+        out.append((path, old, new))
     return out
+
+
+def _filled(path: str, empty: Any, absent: Any, other_leaves: dict[str, Any]) -> bool:
+    """An empty list or table on one side whose entries the other side lists path by path
+    (`bands = []` against six bands): its own row would only repeat those rows."""
+    return (
+        empty in ([], {})
+        and absent == ABSENT
+        and any(p.startswith(f"{path}.") for p in other_leaves)
+    )
 
 
 def parameter_text(value: Any) -> str:

@@ -178,6 +178,11 @@ def test_what_differs_lists_every_resolved_leaf_by_dotted_path_with_lists_indexe
     assert not any(path.startswith(("name", "description")) for path in found)
     assert all(old != new for old, new in found.values())
     assert parameter_differences(universal, universal) == []
+    # the baseline's empty list of bands is not a row of its own beside the six band rows
+    assert "provision.childcare.fee.bands" not in found
+    backwards = {path for path, _, _ in parameter_differences(proportionate, universal)}
+    assert "provision.childcare.fee.bands" not in backwards
+    assert "provision.childcare.fee.bands.0.fee_eur_week" in backwards
     assert parameter_text(1e-7) == "0.0000001" and parameter_text(70.0) == "70"
     assert parameter_text(True) == "true" and parameter_text("a|b") == "a\\|b"
 
