@@ -146,8 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--quiet", action="store_true", help="print nothing when valid")
 
-    sweep = sub.add_parser("sweep", help="run a sweep file's design (resumable, any executor)")
-    sweep.add_argument("sweep", type=Path)
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep file's design (resumable, any executor)",
+        epilog="example: famsim sweep scenarios/sweeps/smoke.toml --workers 2",
+    )
+    sweep.add_argument(
+        "sweep", type=Path, help="sweep file (TOML: base, sampler, parameters), e.g. smoke.toml"
+    )
     sweep.add_argument("--out", type=Path, help="results folder (default: results/sweeps/<name>)")
     sweep.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
     sweep.add_argument(
@@ -160,12 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
-    sens = sub.add_parser("sensitivity", help="Sobol' or Morris indices of a finished sweep")
-    sens.add_argument("sweep", type=Path)
+    sens = sub.add_parser(
+        "sensitivity",
+        help="Sobol' or Morris indices of a finished sweep",
+        epilog="example: famsim sensitivity scenarios/sweeps/behaviour_sobol.toml",
+    )
+    sens.add_argument("sweep", type=Path, help="the sweep file of a finished sobol or morris sweep")
     sens.add_argument(
         "--out", type=Path, help="the sweep's results folder (default: results/sweeps/<name>)"
     )
-    sens.add_argument("--quiet", action="store_true")
+    sens.add_argument("--quiet", action="store_true", help="no table of indices")
 
     demo = sub.add_parser(
         "demo",

@@ -153,7 +153,7 @@ def test_run_workers_change_no_result(tmp_path):
     pd.testing.assert_frame_equal(frames[0], frames[1])
 
 
-@pytest.mark.parametrize("command", ["run", "compare", "validate", "demo"])
+@pytest.mark.parametrize("command", ["run", "compare", "validate", "sweep", "sensitivity", "demo"])
 def test_every_subcommand_has_an_example_and_help_for_its_arguments(command):
     from sim.cli import build_parser
 
