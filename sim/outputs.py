@@ -45,9 +45,10 @@ def check_out(out: Path, key: str = "--out") -> Path:
             "<command line>", key, f"value {text!r}; allowed: a path to a new or results folder"
         )
     path = Path(os.path.abspath(out))
+    real = path.resolve()  # compared through symlinks: a link to the home folder is the home
     cwd = Path.cwd().resolve()
     home = Path.home().resolve()
-    if path.parent == path or path == home or path == cwd or path in cwd.parents:
+    if real.parent == real or real == home or real == cwd or real in cwd.parents:
         raise ScenarioError(
             "<command line>",
             key,
