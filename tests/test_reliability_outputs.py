@@ -247,7 +247,7 @@ def test_sigterm_during_a_compare_on_two_workers_leaves_no_process_within_5_s(tm
 def test_a_named_model_failure_fails_its_replication_and_says_why(tmp_path, monkeypatch, capsys):
     from sim import runner
 
-    def overflowing(scenario, seed):
+    def overflowing(scenario, seed, progress=False):
         raise FloatingPointError("overflow in the fee schedule")
 
     monkeypatch.setattr(runner, "run_one", overflowing)
@@ -264,7 +264,7 @@ def test_a_bug_stops_with_one_line_exit_70_and_its_traceback_in_a_log(
 ):
     from sim import runner
 
-    def broken(scenario, seed):
+    def broken(scenario, seed, progress=False):
         raise AttributeError("'Engine' object has no attribute 'famlies'")
 
     monkeypatch.setattr(runner, "run_one", broken)
