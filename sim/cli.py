@@ -16,6 +16,7 @@ import threading
 import traceback
 import warnings
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -229,7 +230,7 @@ def _bugs_logged_in(folder: Path) -> Iterator[None]:
     traceback to `folder`/famsim-error.log and stop with one line."""
     try:
         yield
-    except (ScenarioError, OutputError, InternalError):
+    except (ScenarioError, OutputError, InternalError, BrokenProcessPool):
         raise
     except Exception as exc:  # noqa: BLE001 - any other exception is a bug: logged, re-raised
         raise InternalError(_write_log(folder, exc), exc) from exc
@@ -279,6 +280,16 @@ def main(argv: list[str] | None = None) -> int:
         except OutputError as exc:
             print(
                 _one_line(f"famsim: error: {exc.strerror}; nothing was replaced"), file=sys.stderr
+            )
+            return EXIT_FAILED
+        except BrokenProcessPool:
+            # the machine's doing, not famsim's: a worker was killed from outside (most often
+            # by the kernel when memory ran out)
+            print(
+                "famsim: error: a worker process died (killed from outside, e.g. when memory "
+                "ran out); nothing half-written was left (a sweep keeps its finished runs: run "
+                "the same command again to resume)",
+                file=sys.stderr,
             )
             return EXIT_FAILED
         except InternalError as exc:

@@ -16,6 +16,7 @@ Interrupts and exits
 10. SIGTERM during a compare on 2 workers: one line, exit 143, no process left within 5 s
 11. a replication failing for a named model failure: exit 1 and the reason on stderr
 12. a bug (AttributeError) in a replication: one line, exit 70, traceback in a log file
+12b. a worker killed from outside (out of memory): one line, exit 1, nothing written
 Provenance and entry points
 13. a command-line value out of range is blamed on the option, not the scenario file
 14. every manifest records numba and llvmlite versions, and a file city's file digests
@@ -27,6 +28,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -341,3 +343,22 @@ def test_the_python_api_revalidates_a_scenario_copied_with_bad_values(key):
         sim.run(bad)
     with pytest.raises(ScenarioError, match=key.replace(".", r"\.")):
         sim.compare([bad, bad.model_copy(update={"name": "other"})], ["a", "b"])
+
+
+def test_a_worker_killed_from_outside_is_one_line_exit_1_and_nothing_written(
+    tmp_path, monkeypatch, capsys
+):
+    """A worker the kernel kills (out of memory) used to surface as a bug (exit 70)."""
+    from sim import runner
+
+    def killed(scenario, seed, progress=False):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(runner, "run_one", killed)  # forked workers inherit the stand-in
+    a = tiny(tmp_path, "a", run={"replications": 2})
+    b = tiny(tmp_path, "b", run={"replications": 2}, information={"outreach_workers": 1.0})
+    out = tmp_path / "out"
+    assert run_main("compare", str(a), str(b), "--workers", "2", "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a worker process died" in err
+    assert not out.exists() and leftovers(tmp_path) == []
