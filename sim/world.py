@@ -113,10 +113,22 @@ def build_world(
     )
 
 
+# content hashes of scenarios that passed prepare() in this process: the command line checks
+# its input before taking the output lock, and sim.run / sim.compare check again for callers
+# that did not; the second check of the same content would only rebuild the city
+_PREPARED: set[str] = set()
+
+
 def prepare(scenario: Scenario, origin: str, file_target: float | None = None) -> None:
     """Every check that can fail on input, before anything is written: the memory estimate
     first, then the city and its tables, then the services (e.g. a budget that cannot be
     balanced). file_target: the outlay target as the file gives it, when --families scaled
-    it (an error then quotes both)."""
-    check_memory(scenario, origin)
+    it (an error then quotes both). A scenario whose content passed once is not checked
+    again (the hash covers its city files' bytes, so an edited file is); the memory estimate
+    is made every time."""
+    check_memory(scenario, origin)  # before any table is read
+    identity = scenario.content_hash()
+    if identity in _PREPARED:
+        return
     build_services(scenario, build_city(scenario, origin), file_target)
+    _PREPARED.add(identity)
