@@ -57,13 +57,13 @@ PROFILED = (
 # compiled kernels the engine calls through a module attribute: the profile wraps each in a
 # Python function of the same name, so the sampling profiler sees them as frames
 KERNELS = (
-    ("sim.week", "channel_events"),
-    ("sim.kernels", "applications"),
-    ("sim.kernels", "exits"),
-    ("sim.kernels", "preferred_blocks"),
-    ("sim.kernels", "settle_exits_and_applications"),
-    ("sim.week", "admit"),
-    ("sim.metrics", "_record_week"),
+    ("sim.engine.week", "channel_events"),
+    ("sim.rules.decisions", "applications"),
+    ("sim.rules.decisions", "exits"),
+    ("sim.rules.decisions", "preferred_blocks"),
+    ("sim.rules.decisions", "settle_exits_and_applications"),
+    ("sim.engine.week", "admit"),
+    ("sim.measure.metrics", "_record_week"),
 )
 
 
@@ -129,11 +129,11 @@ def profile(families: int, weeks: int) -> list[tuple[str, float]]:
     code = f"""
 import importlib, json
 from pyinstrument import Profiler
-from sim.model import FamilyAccessModel
-from sim.runner import replication_seed, with_run_settings
-from sim.scenario import load_scenario
-from sim.week import Engine
-from sim.world import build_world
+from sim.engine.model import FamilyAccessModel
+from sim.studies.runner import replication_seed, with_run_settings
+from sim.scenario.schema import load_scenario
+from sim.engine.week import Engine
+from sim.world.build import build_world
 for module_name, name in {KERNELS!r}:
     module = importlib.import_module(module_name)
     namespace = {{"kernel": getattr(module, name)}}

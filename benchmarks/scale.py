@@ -20,10 +20,10 @@ import resource
 import time
 from pathlib import Path
 
-from sim.model import FamilyAccessModel
-from sim.runner import replication_seed, with_run_settings
-from sim.scenario import load_scenario
-from sim.world import build_world
+from sim.engine.model import FamilyAccessModel
+from sim.scenario.schema import load_scenario
+from sim.studies.runner import replication_seed, with_run_settings
+from sim.world.build import build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 

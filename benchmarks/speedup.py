@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.reference import ReferenceModel
-from sim.runner import with_run_settings
-from sim.scenario import load_scenario
-from sim.week import Engine
-from sim.world import build_world
+from sim.engine.reference import ReferenceModel
+from sim.engine.week import Engine
+from sim.scenario.schema import load_scenario
+from sim.studies.runner import with_run_settings
+from sim.world.build import build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEGER_COLUMNS = (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from run_all import THREADS  # the same one-thread settings as every benchmark
 
-from sim.population import BUILD_THREADS_VARIABLE
+from sim.world.population import BUILD_THREADS_VARIABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.runs, args.families, args.weeks, args.burn_in = 4, 1200, 8, 8
-    from sim.sweep import results
+    from sim.studies.sweep import results
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

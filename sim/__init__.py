@@ -10,18 +10,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.comparison import compare
-    from sim.errors import ScenarioError
-    from sim.runner import run
-    from sim.scenario import Scenario, load_scenario
+    from sim.core.errors import ScenarioError
+    from sim.scenario.schema import Scenario, load_scenario
+    from sim.studies.comparison import compare
+    from sim.studies.runner import run
 
 # public name -> module that defines it
 _API = {
-    "Scenario": "sim.scenario",
-    "ScenarioError": "sim.errors",
-    "compare": "sim.comparison",
-    "load_scenario": "sim.scenario",
-    "run": "sim.runner",
+    "Scenario": "sim.scenario.schema",
+    "ScenarioError": "sim.core.errors",
+    "compare": "sim.studies.comparison",
+    "load_scenario": "sim.scenario.schema",
+    "run": "sim.studies.runner",
 }
 
 __all__ = ["Scenario", "ScenarioError", "compare", "load_scenario", "run"]

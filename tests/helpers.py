@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from sim.scenario import Scenario, scenario_from_dict
-from sim.week import Engine
-from sim.world import World, build_world
+from sim.engine.week import Engine
+from sim.scenario.schema import Scenario, scenario_from_dict
+from sim.world.build import World, build_world
 
 SMALL_CITY = {"families": 1500, "width": 30, "height": 30, "neighbourhoods": 6}
 

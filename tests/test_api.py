@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from test_cli import ROOT, TINY, famsim, merged, write_scenario
 
 import sim
-from sim.errors import ScenarioError
+from sim.core.errors import ScenarioError
 
 pytestmark = pytest.mark.verification
 
@@ -22,7 +22,7 @@ SMALL = {"reps": 2, "weeks": 8, "burn_in": 30, "families": 1500}
 
 
 @pytest.fixture(scope="module")
-def result() -> sim.runner.RunResult:
+def result() -> sim.studies.runner.RunResult:
     return sim.run(sim.load_scenario(SCENARIOS / "base.toml"), **SMALL)
 
 
@@ -155,7 +155,7 @@ def test_run_workers_change_no_result(tmp_path):
 
 @pytest.mark.parametrize("command", ["run", "compare", "validate", "sweep", "sensitivity", "demo"])
 def test_every_subcommand_has_an_example_and_help_for_its_arguments(command):
-    from sim.cli import build_parser
+    from sim.app.cli import build_parser
 
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]
@@ -179,8 +179,8 @@ def test_the_readme_describes_the_example_citys_neighbourhood_labels_as_they_are
 
 
 def test_the_readme_describes_a_services_languages_as_the_example_uses_them():
-    from sim.city import build_city
-    from sim.services import build_services
+    from sim.world.city import build_city
+    from sim.world.services import build_services
 
     services = pd.read_csv(SCENARIOS / "cities" / "example_services.csv")
     assert any("local;" in str(v) for v in services["languages"])  # local is listed
@@ -193,7 +193,8 @@ def test_the_readme_describes_a_services_languages_as_the_example_uses_them():
 
 
 def test_a_missing_kernel_cache_is_announced_as_compiling(tmp_path, monkeypatch, capsys):
-    from sim import cli, compiled
+    from sim.app import cli
+    from sim.core import compiled
 
     monkeypatch.setattr(compiled, "CACHE_DIR", tmp_path)
     assert compiled.needs_compiling()
@@ -209,7 +210,7 @@ def test_a_missing_kernel_cache_is_announced_as_compiling(tmp_path, monkeypatch,
 def test_a_large_citys_world_build_is_said_part_by_part(monkeypatch, capsys):
     """verification: from PROGRESS_FAMILIES on, the first replication's world build says
     each part with its seconds (the threshold is lowered here to keep the city small)."""
-    from sim import runner
+    from sim.studies import runner
 
     monkeypatch.setattr(runner, "PROGRESS_FAMILIES", 1000)
     scenario = runner.with_run_settings(

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import patterns
-from sim.city import build_city
-from sim.comparison import compare
-from sim.errors import ScenarioError
-from sim.report import interval
-from sim.runner import with_run_settings
-from sim.scenario import load_scenario
-from sim.services import build_services, outlay_cents
+from sim.core.errors import ScenarioError
+from sim.measure import patterns
+from sim.outputs.report import interval
+from sim.scenario.schema import load_scenario
+from sim.studies.comparison import compare
+from sim.studies.runner import with_run_settings
+from sim.world.city import build_city
+from sim.world.services import build_services, outlay_cents
 
 ROOT = Path(__file__).resolve().parent.parent
 FIVE = ["universal", "targeted", "proportionate", "one_roof", "proportionate_one_roof"]
@@ -70,7 +70,7 @@ def test_targeting_uses_only_what_a_municipality_can_observe():
     every family changes no decision."""
     from helpers import run_engine
 
-    from sim.world import build_world
+    from sim.world.build import build_world
 
     scenario = with_run_settings(shipped("targeted"), weeks=10, burn_in=20, families=800)
     world = build_world(scenario, 3)

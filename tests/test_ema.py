@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.sweep import SweepOutcomeWarning, load_sweep, run_sweep, to_ema
+from sim.studies.sweep import SweepOutcomeWarning, load_sweep, run_sweep, to_ema
 
 pytestmark = pytest.mark.verification
 

@@ -13,14 +13,15 @@ from helpers import small_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import rng
-from sim.barriers import evaluate
-from sim.city import build_city
-from sim.information import tie_user_counts
-from sim.population import ENROLLED, N_TYPES, NONE, WAITLISTED, _spatial_ties, initial_families
-from sim.travel import build_candidates, travel_minutes
-from sim.week import Engine
-from sim.world import build_world
+from sim.core import rng
+from sim.core.codes import ENROLLED, N_TYPES, NONE, WAITLISTED
+from sim.engine.week import Engine
+from sim.rules.barriers import evaluate
+from sim.rules.information import tie_user_counts
+from sim.world.build import build_world
+from sim.world.city import build_city
+from sim.world.population import _spatial_ties, initial_families
+from sim.world.travel import build_candidates, travel_minutes
 
 pytestmark = pytest.mark.verification
 
@@ -69,7 +70,7 @@ def test_candidate_lists_are_every_service_within_reach_by_minutes_then_id(seed,
 
 
 def test_candidate_lists_do_not_depend_on_the_build_block_size(monkeypatch):
-    import sim.travel as travel
+    import sim.world.travel as travel
 
     world = build_world(small_scenario(city={"families": 800, "seed": 5}), 11)
     svc = world.services.services
@@ -99,8 +100,8 @@ def test_candidate_lists_do_not_depend_on_the_build_block_size(monkeypatch):
 def test_the_world_does_not_depend_on_the_build_threads(monkeypatch):
     """One build thread (FAMSIM_BUILD_THREADS=1, as in the sweep throughput benchmark) and the
     default two give the same ties and candidate lists."""
-    import sim.population as population
-    import sim.travel as travel
+    import sim.world.population as population
+    import sim.world.travel as travel
 
     monkeypatch.setattr(travel, "_BLOCK_FAMILIES", 97)  # several blocks per thread pool
     monkeypatch.setattr(population, "_TIE_BLOCK", 101)

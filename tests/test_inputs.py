@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import city as city_module
-from sim.city import check_memory, language_column, load_city
-from sim.errors import ScenarioError
-from sim.runner import prepare
-from sim.scenario import Scenario, load_scenario
+from sim.core.errors import ScenarioError
+from sim.scenario.schema import Scenario, load_scenario
+from sim.studies.runner import prepare
+from sim.world import city as city_module
+from sim.world.city import check_memory, language_column, load_city
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "scenarios" / "example_city.toml"
@@ -79,7 +79,7 @@ def test_cells_left_out_of_the_table_are_empty_and_speak_the_local_language(exam
 
 
 def test_the_example_city_builds_a_world_with_exactly_the_listed_services(example):
-    from sim.world import build_world
+    from sim.world.build import build_world
 
     world = build_world(example, seed=3, origin=str(EXAMPLE))
     listed = pd.read_csv(SERVICES)

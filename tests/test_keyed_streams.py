@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numba import njit
 
-from sim import rng
+from sim.core import rng
 
 
 def test_a_draw_depends_only_on_its_keys():

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from helpers import build, small_scenario
 
-from sim.population import ENROLLED, HEALTH, N_TYPES, NONE, PARENTING
-from sim.services import NO_HUB
-from sim.week import Engine
+from sim.core.codes import ENROLLED, HEALTH, N_TYPES, NO_HUB, NONE, PARENTING
+from sim.engine.week import Engine
 
 pytestmark = pytest.mark.verification
 

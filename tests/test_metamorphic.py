@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from helpers import build, run_engine, small_scenario
 
-from sim.metrics import metric_columns
-from sim.population import ENROLLED
-from sim.scenario import Scenario, scenario_from_dict
-from sim.world import World, _candidates
+from sim.core.codes import ENROLLED
+from sim.measure.metrics import metric_columns
+from sim.scenario.schema import Scenario, scenario_from_dict
+from sim.world.build import World, _candidates
 
 MONEY_METRICS = tuple(c for c in metric_columns() if c.endswith("_eur_week"))
 
@@ -154,7 +154,7 @@ def _frictionless() -> Scenario:
 def test_without_thresholds_or_capacity_limits_every_aware_family_with_a_need_is_served():
     """A closed-form case (STYLE: validate against a known result, like an M/M/c queue):
     with no barrier and unlimited places, a need known since last week is always met."""
-    from sim.week import Engine
+    from sim.engine.week import Engine
 
     engine = Engine(build(_frictionless(), seed=2))
     checked = 0

@@ -14,7 +14,7 @@ import pytest
 from helpers import small_scenario
 from mesa.discrete_space import FixedAgent, OrthogonalMooreGrid
 
-from sim.model import FamilyAccessModel, FamilyAgent, ServiceAgent
+from sim.engine.model import FamilyAccessModel, FamilyAgent, ServiceAgent
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,8 @@ from helpers import build, small_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.population import ENROLLED
-from sim.scenario import DIMENSIONS
-from sim.week import Engine
+from sim.core.codes import DIMENSIONS, ENROLLED
+from sim.engine.week import Engine
 
 SHARE_PREFIXES = (
     "u3_participation_",

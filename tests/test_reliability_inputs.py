@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from test_cli import TINY, famsim, merged, refused_run, write_scenario
 
-from sim import scenario as scenario_module
-from sim.city import MAX_SITES, _apportion, check_memory, estimate_world, load_city
-from sim.comparison import city_identity
-from sim.errors import ScenarioError
-from sim.scenario import Scenario, _schema_at, _unwrap, load_scenario, scenario_from_dict
+from sim.core.errors import ScenarioError
+from sim.scenario import schema as scenario_module
+from sim.scenario.schema import Scenario, _schema_at, _unwrap, load_scenario, scenario_from_dict
+from sim.studies.comparison import city_identity
+from sim.world.city import MAX_SITES, _apportion, check_memory, estimate_world, load_city
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -222,7 +222,7 @@ def _numeric_leaves(model, prefix=()):
 
 
 def test_every_numeric_key_of_the_schema_has_a_lower_and_an_upper_bound():
-    from sim.scenario import ProvisionSpec
+    from sim.scenario.schema import ProvisionSpec
 
     leaves = list(_numeric_leaves(Scenario)) + [
         (("provision", "*", *path), meta) for path, meta in _numeric_leaves(ProvisionSpec)
@@ -239,7 +239,7 @@ def test_every_numeric_key_of_the_schema_has_a_lower_and_an_upper_bound():
 
 
 def test_every_shipped_scenario_and_sweep_point_lies_within_the_ranges():
-    from sim.sweep import design, load_sweep, point_scenario
+    from sim.studies.sweep import design, load_sweep, point_scenario
 
     files = sorted(SCENARIOS.glob("*.toml")) + sorted((SCENARIOS / "ablations").glob("*.toml"))
     for path in files:
@@ -264,7 +264,7 @@ def _with(scenario: Scenario, **sections) -> Scenario:
 
 
 def test_the_estimate_counts_the_sites_each_type_plans_and_their_candidate_pairs():
-    from sim.world import build_world
+    from sim.world.build import build_world
 
     scenario = load_scenario(SCENARIOS / "base.toml")
     estimate = estimate_world(scenario)
@@ -355,8 +355,8 @@ def _unbalanceable() -> Scenario:
 
 
 def test_a_budget_error_quotes_the_target_and_the_city_size_it_is_for():
-    from sim.city import build_city
-    from sim.services import build_services
+    from sim.world.city import build_city
+    from sim.world.services import build_services
 
     scenario = _unbalanceable()
     with pytest.raises(ScenarioError) as info:
@@ -365,9 +365,9 @@ def test_a_budget_error_quotes_the_target_and_the_city_size_it_is_for():
 
 
 def test_a_budget_error_after_scaling_quotes_the_files_value_and_says_it_was_scaled():
-    from sim.city import build_city
-    from sim.runner import scale_scenario
-    from sim.services import build_services
+    from sim.studies.runner import scale_scenario
+    from sim.world.city import build_city
+    from sim.world.services import build_services
 
     scaled = scale_scenario(_unbalanceable(), 24_000)
     with pytest.raises(ScenarioError) as info:
@@ -455,7 +455,7 @@ def test_the_largest_travel_tolerance_the_schema_allows_never_exceeds_the_candid
     every service of any city, instead of failing the candidate build."""
     import numpy as np
 
-    from sim.population import draw_travel
+    from sim.world.population import draw_travel
 
     scenario = _with(
         load_scenario(SCENARIOS / "base.toml"),

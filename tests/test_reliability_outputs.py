@@ -39,8 +39,9 @@ from helpers import famsim_started, session_processes, wait_for
 from test_cli import ROOT, TINY, assert_refused, famsim, merged, write_scenario
 
 import sim
-from sim import cli, plots
-from sim.errors import ScenarioError
+from sim.app import cli
+from sim.core.errors import ScenarioError
+from sim.outputs import plots
 
 pytestmark = pytest.mark.verification
 
@@ -247,7 +248,7 @@ def test_sigterm_during_a_compare_on_two_workers_leaves_no_process_within_5_s(tm
 
 
 def test_a_named_model_failure_fails_its_replication_and_says_why(tmp_path, monkeypatch, capsys):
-    from sim import runner
+    from sim.studies import runner
 
     def overflowing(scenario, seed, progress=False):
         raise FloatingPointError("overflow in the fee schedule")
@@ -264,7 +265,7 @@ def test_a_named_model_failure_fails_its_replication_and_says_why(tmp_path, monk
 def test_a_bug_stops_with_one_line_exit_70_and_its_traceback_in_a_log(
     tmp_path, monkeypatch, capsys
 ):
-    from sim import runner
+    from sim.studies import runner
 
     def broken(scenario, seed, progress=False):
         raise AttributeError("'Engine' object has no attribute 'famlies'")
@@ -349,7 +350,7 @@ def test_a_worker_killed_from_outside_is_one_line_exit_1_and_nothing_written(
     tmp_path, monkeypatch, capsys
 ):
     """A worker the kernel kills (out of memory) used to surface as a bug (exit 70)."""
-    from sim import runner
+    from sim.studies import runner
 
     def killed(scenario, seed, progress=False):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -53,9 +53,9 @@ import pandas as pd
 import pytest
 from helpers import famsim_env, famsim_started, session_processes, wait_for
 
-import sim.runner
-from sim.errors import ScenarioError
-from sim.sweep import MAX_RUNS, by_point, load_sweep, results, run_sweep, tasks
+import sim.studies.runner
+from sim.core.errors import ScenarioError
+from sim.studies.sweep import MAX_RUNS, by_point, load_sweep, results, run_sweep, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "scenarios" / "base.toml"
@@ -378,7 +378,7 @@ def test_a_fractional_grid_value_for_a_whole_number_key_is_refused(tmp_path):
 
 
 def sweep_points(sweep) -> list[dict]:
-    from sim.sweep import design
+    from sim.studies.sweep import design
 
     return design(sweep)
 
@@ -463,7 +463,7 @@ def broken_replication(scenario, replication):
 def test_a_bug_in_a_run_stops_the_sweep_after_committing_finished_rows(tmp_path, monkeypatch):
     path = folder(tmp_path, GRID)
     out = tmp_path / "out"
-    real = sim.runner.run_replication
+    real = sim.studies.runner.run_replication
     calls = []
 
     def second_point_is_broken(scenario, replication):
@@ -472,7 +472,7 @@ def test_a_bug_in_a_run_stops_the_sweep_after_committing_finished_rows(tmp_path,
             return broken_replication(scenario, replication)
         return real(scenario, replication)
 
-    monkeypatch.setattr(sim.runner, "run_replication", second_point_is_broken)
+    monkeypatch.setattr(sim.studies.runner, "run_replication", second_point_is_broken)
     sweep = load_sweep(path)
     with ThreadPoolExecutor(max_workers=1) as pool:
         with pytest.raises(AttributeError, match="no attribute 'week'"):
@@ -486,15 +486,15 @@ def test_a_bug_in_a_run_stops_the_sweep_after_committing_finished_rows(tmp_path,
 def test_a_bug_at_the_command_line_is_exit_70_with_the_traceback_in_the_folder(
     tmp_path, monkeypatch, capsys
 ):
-    from sim import cli
+    from sim.app import cli
 
     @contextmanager
     def threads(workers, start_method=None):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             yield pool
 
-    monkeypatch.setattr(sim.runner, "process_pool", threads)
-    monkeypatch.setattr(sim.runner, "run_replication", broken_replication)
+    monkeypatch.setattr(sim.studies.runner, "process_pool", threads)
+    monkeypatch.setattr(sim.studies.runner, "run_replication", broken_replication)
     out = tmp_path / "out"
     code = cli.main(["sweep", str(folder(tmp_path, GRID)), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err

@@ -1,7 +1,7 @@
 """report.md and the printed summaries: shares in percent with one decimal, money with
 thousands separators, never scientific notation, intervals cut to the range of the measure,
 a warning under 5 replications, AROPE and the concentration index named once; every measure's
-kind comes from one table (sim.metrics.measure_kinds) that agrees with docs/ODD.md."""
+kind comes from one table (sim.measure.metrics.measure_kinds) that agrees with docs/ODD.md."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.metrics import INDEX, MONEY, SHARE, measure_kinds, metric_columns
-from sim.report import (
+from sim.measure.metrics import INDEX, MONEY, SHARE, measure_kinds, metric_columns
+from sim.outputs.report import (
     TERMS,
     clipped,
     difference_texts,
@@ -165,8 +165,8 @@ def test_five_replications_carry_no_warning():
 
 
 def test_what_differs_lists_every_resolved_leaf_by_dotted_path_with_lists_indexed():
-    from sim.differences import parameter_differences, parameter_text
-    from sim.scenario import load_scenario
+    from sim.outputs.differences import parameter_differences, parameter_text
+    from sim.scenario.schema import load_scenario
 
     universal = load_scenario(ROOT / "scenarios" / "universal.toml")
     proportionate = load_scenario(ROOT / "scenarios" / "proportionate.toml")
@@ -188,8 +188,8 @@ def test_what_differs_lists_every_resolved_leaf_by_dotted_path_with_lists_indexe
 
 
 def test_the_places_are_said_to_be_solved_under_an_outlay_target():
-    from sim.differences import places_source
-    from sim.scenario import load_scenario
+    from sim.outputs.differences import places_source
+    from sim.scenario.schema import load_scenario
 
     universal = load_scenario(ROOT / "scenarios" / "universal.toml")
     assert places_source(universal).startswith("solved for the outlay target of 352,000 EUR")

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.metrics import metric_columns
-from sim.scenario import DIMENSIONS
+from sim.core.codes import DIMENSIONS
+from sim.measure.metrics import metric_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--families", "600", "--burn-in", "20"]

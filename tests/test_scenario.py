@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from sim.errors import ScenarioError
-from sim.results import default_out_dir
-from sim.scenario import (
-    SERVICE_TYPES,
+from sim.core.codes import SERVICE_TYPES
+from sim.core.errors import ScenarioError
+from sim.outputs.results import default_out_dir
+from sim.scenario.schema import (
     Scenario,
     ScenarioWarning,
     format_key_path,

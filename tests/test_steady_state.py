@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from helpers import build, small_scenario
 
-from sim.week import Engine
+from sim.engine.week import Engine
 
 
 def test_participation_is_steady_over_the_measured_window():

@@ -16,9 +16,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.errors import ScenarioError
-from sim.sensitivity import indices
-from sim.sweep import load_sweep, local_cluster, results, run_sweep, sample_unit, tasks, to_ema
+from sim.core.errors import ScenarioError
+from sim.studies.sensitivity import indices
+from sim.studies.sweep import (
+    load_sweep,
+    local_cluster,
+    results,
+    run_sweep,
+    sample_unit,
+    tasks,
+    to_ema,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "scenarios" / "sweeps" / "smoke.toml"

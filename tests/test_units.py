@@ -9,24 +9,28 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.allocation import admit, priority_class
-from sim.barriers import PAIR_DIMENSIONS, PairInputs, evaluate
-from sim.information import (
+from sim.core.codes import (
+    INCOME_SCALE,
+    MODE_CAR,
+    MODE_TRANSIT,
+    MODE_WALK,
+    PAIR_DIMENSIONS,
+    PRIORITY_FIRST_COME,
+    PRIORITY_NEED,
+    PRIORITY_WORKING,
+)
+from sim.rules.allocation import admit, priority_class
+from sim.rules.barriers import PairInputs, evaluate
+from sim.rules.information import (
     contact_probability,
     tie_matrix,
     tie_user_counts,
     word_of_mouth_probability,
 )
-from sim.population import (
-    INCOME_SCALE,
-    MODE_CAR,
-    MODE_TRANSIT,
-    MODE_WALK,
-    stationary_age_distribution,
-)
-from sim.scenario import FeeBand, FeeSpec, Scenario, TravelSpec
-from sim.services import PRIORITY_FIRST_COME, PRIORITY_NEED, PRIORITY_WORKING, fee_schedule
-from sim.travel import travel_minutes, trip_cost_cents
+from sim.scenario.schema import FeeBand, FeeSpec, Scenario, TravelSpec
+from sim.world.population import stationary_age_distribution
+from sim.world.services import fee_schedule
+from sim.world.travel import travel_minutes, trip_cost_cents
 
 
 def pair(n=1, **over):
@@ -239,8 +243,8 @@ def test_the_stationary_age_profile_is_steady_under_the_life_course_rules():
 
 
 def test_scaling_the_city_keeps_provision_per_capita():
-    from sim.runner import scale_scenario
-    from sim.scenario import load_scenario
+    from sim.scenario.schema import load_scenario
+    from sim.studies.runner import scale_scenario
 
     base = load_scenario(
         Path(__file__).resolve().parent.parent / "scenarios" / "proportionate_one_roof.toml"

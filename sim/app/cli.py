@@ -1,0 +1,699 @@
+"""Command line: famsim run | compare | validate | sweep | sensitivity | demo (also
+`python -m sim`).
+
+Bad input gives one line on stderr naming the file, key path and what is allowed, exit
+code 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+import warnings
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+from sim.core.errors import ScenarioError
+from sim.outputs.folders import (
+    ERROR_LOG,
+    OutputError,
+    check_out,
+    check_replaceable,
+    folder_lock,
+    job_identity,
+    probe,
+)
+from sim.scenario.schema import ScenarioWarning, load_scenario
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 0")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line on stderr, exit code 2 (subcommand
+    parsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _fail(line: str) -> NoReturn:
+    print(_one_line(line), file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _add_run_settings(parser: argparse.ArgumentParser) -> None:
+    """Options that override a scenario's [run] table or scale its city (run and compare)."""
+    parser.add_argument("--reps", type=_positive, help="replications (default: run.replications)")
+    parser.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
+    parser.add_argument(
+        "--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)"
+    )
+    parser.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
+    parser.add_argument(
+        "--families", type=_positive, help="scale the city per capita to this many families"
+    )
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("famsim")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="famsim", description="How families with young children reach services.")
+    parser.add_argument("--version", action="version", version=f"famsim {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run a scenario's replications and write results",
+        epilog="example: famsim run scenarios/base.toml --reps 5 --weeks 52 --seed 7",
+    )
+    run.add_argument("scenario", type=Path, help="scenario file (TOML), e.g. scenarios/base.toml")
+    _add_run_settings(run)
+    run.add_argument("--out", type=Path, help="output directory (default: results/<scenario name>)")
+    run.add_argument(
+        "--workers", type=_positive, help="processes running replications (default: up to 2)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out even if it holds another scenario's results",
+    )
+
+    comp = sub.add_parser(
+        "compare",
+        help="compare scenarios with common random numbers",
+        epilog="example: famsim compare scenarios/universal.toml scenarios/proportionate.toml "
+        "--reps 3 --out results/two",
+    )
+    comp.add_argument(
+        "scenarios", type=Path, nargs="+", help="two or more scenario files on the same city"
+    )
+    _add_run_settings(comp)
+    comp.add_argument("--baseline", help="scenario name to difference against (default: the first)")
+    comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    comp.add_argument("--out", type=Path, help="output directory (default: results/compare)")
+    comp.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    comp.add_argument(
+        "--force", action="store_true", help="replace --out even if it holds other results"
+    )
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario file (and its city files) without running it",
+        epilog="example: famsim validate scenarios/example_city.toml --resolved > resolved.toml",
+    )
+    validate.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    validate.add_argument(
+        "--resolved",
+        action="store_true",
+        help="print the resolved scenario (extends merged, defaults filled in) as TOML",
+    )
+    validate.add_argument("--quiet", action="store_true", help="print nothing when valid")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep file's design (resumable, any executor)",
+        epilog="example: famsim sweep scenarios/sweeps/smoke.toml --workers 2",
+    )
+    sweep.add_argument(
+        "sweep", type=Path, help="sweep file (TOML: base, sampler, parameters), e.g. smoke.toml"
+    )
+    sweep.add_argument("--out", type=Path, help="results folder (default: results/sweeps/<name>)")
+    sweep.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    sweep.add_argument(
+        "--dask",
+        metavar="local|tcp://HOST:PORT",
+        help="run on Dask: 'local' starts a cluster on 127.0.0.1, or a scheduler's address",
+    )
+    sweep.add_argument(
+        "--resume", action="store_true", help="continue the sweep in --out (the default there)"
+    )
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    sens = sub.add_parser(
+        "sensitivity",
+        help="Sobol' or Morris indices of a finished sweep",
+        epilog="example: famsim sensitivity scenarios/sweeps/behaviour_sobol.toml",
+    )
+    sens.add_argument("sweep", type=Path, help="the sweep file of a finished sobol or morris sweep")
+    sens.add_argument(
+        "--out", type=Path, help="the sweep's results folder (default: results/sweeps/<name>)"
+    )
+    sens.add_argument("--quiet", action="store_true", help="no table of indices")
+
+    demo = sub.add_parser(
+        "demo",
+        help="compare the five configurations on the default city and write results/demo",
+        epilog="example: famsim demo (from the project folder; make demo does the same)",
+    )
+    demo.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    return parser
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so the job unwinds like on Ctrl-C: workers are
+    stopped and nothing half-written is left."""
+
+
+class InternalError(Exception):
+    """A bug (not bad input, not a named model failure): its traceback is in `log`."""
+
+    def __init__(self, log: Path, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.log = log
+
+
+EXIT_FAILED = 1  # the job ran, but some replication or run failed (results are written)
+EXIT_INPUT = 2  # bad input: nothing written
+EXIT_INTERNAL = 70  # a bug in famsim (sysexits EX_SOFTWARE): the traceback is in a log file
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def _on_sigterm(signum, frame) -> NoReturn:
+    raise Terminated()
+
+
+@contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM unwinds the job (only the main thread may install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _bugs_logged_in(folder: Path) -> Iterator[None]:
+    """An exception that is neither bad input nor a named model failure is a bug: write its
+    traceback to `folder`/famsim-error.log and stop with one line."""
+    try:
+        yield
+    except (ScenarioError, OutputError, InternalError, BrokenProcessPool):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other exception is a bug: logged, re-raised
+        raise InternalError(_write_log(folder, exc), exc) from exc
+    # (BaseException - Ctrl-C, SIGTERM, SystemExit - passes through: it is not a bug)
+
+
+def _write_log(folder: Path, exc: BaseException) -> Path:
+    text = "".join(traceback.format_exception(exc))
+    fallback = Path(tempfile.gettempdir()) / f"famsim-error-{os.getpid()}.log"
+    for log in (folder / ERROR_LOG, fallback):
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(text, encoding="utf-8")
+            return log
+        except OSError:
+            continue
+    return Path("<no log could be written>")
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """A scenario warning is one line on stderr, like an error (other warnings as usual)."""
+    with warnings.catch_warnings():
+        previous = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, ScenarioWarning):
+                print(_one_line(f"famsim: warning: {message}"), file=sys.stderr)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with _signals(), _warnings_as_lines():
+        try:
+            # a bug before a job has its folder is logged in the temporary folder
+            with _bugs_logged_in(Path(tempfile.gettempdir()) / "famsim"):
+                return _dispatch(args)
+        except ScenarioError as exc:
+            # bad input: one line, exit code 2, and nothing has been written
+            print(_one_line(f"famsim: error: {exc}"), file=sys.stderr)
+            return EXIT_INPUT
+        except OutputError as exc:
+            print(
+                _one_line(f"famsim: error: {exc.strerror}; nothing was replaced"), file=sys.stderr
+            )
+            return EXIT_FAILED
+        except BrokenProcessPool:
+            # the machine's doing, not famsim's: a worker was killed from outside (most often
+            # by the kernel when memory ran out)
+            print(
+                "famsim: error: a worker process died (killed from outside, e.g. when memory "
+                "ran out); nothing half-written was left (a sweep keeps its finished runs: run "
+                "the same command again to resume)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        except InternalError as exc:
+            print(
+                _one_line(
+                    f"famsim: internal error: {exc} (a bug in famsim; the traceback is in "
+                    f"{exc.log}); nothing half-written was left"
+                ),
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL
+        except KeyboardInterrupt:
+            print(
+                "famsim: interrupted (SIGINT); workers stopped, nothing half-written",
+                file=sys.stderr,
+            )
+            return EXIT_SIGINT
+        except Terminated:
+            print(
+                "famsim: terminated (SIGTERM); workers stopped, nothing half-written",
+                file=sys.stderr,
+            )
+            return EXIT_SIGTERM
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "validate":
+        return _validate(args)
+    if args.command == "run":
+        return _run(
+            args.scenario,
+            args.reps,
+            args.weeks,
+            args.burn_in,
+            args.seed,
+            args.families,
+            args.out,
+            args.quiet,
+            force=args.force,
+            workers=args.workers,
+        )
+    if args.command == "compare":
+        return _compare(
+            args.scenarios,
+            args.reps,
+            args.weeks,
+            args.burn_in,
+            args.seed,
+            args.families,
+            args.baseline,
+            args.workers,
+            args.out or Path("results/compare"),
+            args.quiet,
+            force=args.force,
+        )
+    if args.command == "demo":
+        return _demo(args.quiet)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "sensitivity":
+        return _sensitivity(args)
+    return EXIT_INPUT
+
+
+@contextmanager
+def _from_file(origin: str) -> Iterator[None]:
+    """Errors raised while building (services, budget) name no file; name the scenario's."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if exc.file.startswith("<"):
+            raise ScenarioError(origin, exc.key_path, exc.message) from None
+        raise
+
+
+def _preflight(scenario, path: Path, file_target: float | None = None) -> None:
+    """Every check that can fail on input, before any work: memory, the city and its tables,
+    and the services (e.g. a budget that cannot be balanced). Run once in this process, so
+    bad input never reaches a worker process. file_target: the file's outlay target when
+    --families scaled it."""
+    from sim.world.build import prepare  # not sim.studies.runner: validate need not load the engine
+
+    with _from_file(str(path)):
+        prepare(scenario, str(path), file_target)
+
+
+def _validate(args) -> int:
+    scenario = load_scenario(args.scenario)
+    _preflight(scenario, args.scenario)
+    if args.resolved:
+        print(resolved_toml(scenario, args.scenario), end="")
+    elif not args.quiet:
+        print(
+            f"{args.scenario}: valid scenario {scenario.name!r} (hash {scenario.content_hash()[:16]})"
+        )
+    return 0
+
+
+def resolved_toml(scenario, origin: Path) -> str:
+    """The resolved scenario as a TOML file that loads back to the same scenario (and hash):
+    every key, inherited or default; keys without a value (None) are left out, as TOML has
+    no null and leaving them out gives the same default."""
+    import tomli_w
+
+    def without_none(value):
+        if isinstance(value, dict):
+            return {k: without_none(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [without_none(v) for v in value]
+        return value
+
+    head = (
+        f"# {origin} resolved by famsim validate --resolved: extends merged, defaults filled\n"
+        f"# in (hash {scenario.content_hash()[:16]})\n"
+    )
+    return head + tomli_w.dumps(without_none(scenario.resolved_dict()))
+
+
+def _run(
+    path: Path,
+    reps,
+    weeks,
+    burn_in,
+    seed,
+    families,
+    out: Path | None,
+    quiet: bool,
+    force: bool = False,
+    workers: int | None = None,
+) -> int:
+    from sim.outputs.results import default_out_dir, write_run
+    from sim.studies.runner import default_workers, run, with_run_settings
+
+    loaded = load_scenario(path)
+    scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(path))
+    target = check_out(out if out is not None else default_out_dir(scenario.name))
+    _preflight(scenario, path, loaded.budget.target_outlay_eur_week)
+    with folder_lock(target):
+        check_replaceable(target, job_identity("run", [scenario.name]), force)
+        probe(target)
+        _announce_compiling(quiet)
+        with _bugs_logged_in(target):
+            with _from_file(str(path)):
+                result = run(
+                    scenario, origin=str(path), quiet=quiet, workers=workers or default_workers()
+                )
+            write_run(result, target)
+    shown = out if out is not None else default_out_dir(scenario.name)
+    if not quiet:
+        _print_summary(result, shown)
+    return _report_failures(result.manifest["replications"], shown)
+
+
+def _announce_compiling(quiet: bool) -> None:
+    """Say why the first run after an install pauses before its first week."""
+    from sim.core.compiled import needs_compiling
+
+    if not quiet and needs_compiling():
+        print("famsim: compiling the engine (once after an install, about 20 s)", file=sys.stderr)
+
+
+def _report_failures(statuses: list[dict], out: Path) -> int:
+    """Say on stderr which replications failed and why (not only in the manifest)."""
+    failed = [s for s in statuses if s["status"] != "ok"]
+    if not failed:
+        return 0
+    first = failed[0]
+    label = f"{first['scenario']} " if "scenario" in first else ""
+    print(
+        _one_line(
+            f"famsim: {len(failed)} of {len(statuses)} replication(s) failed, e.g. {label}"
+            f"replication {first['replication']}: {first['error']} (all in {out}/manifest.json)"
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def _print_summary(result, out_dir: Path) -> None:
+    """A few headline measures, formatted as report.md formats them (report.estimate)."""
+    from sim.outputs.report import estimate, kind_of, reliability_note
+
+    print(f"{result.scenario.name}: {len(result.runs)} replication(s) -> {out_dir}/")
+    for column in (
+        "u3_participation_all",
+        "u3_participation_arope",
+        "u3_participation_non_arope",
+        "u3_gap_pp",
+        "concentration_index",
+        "unmet_need_share",
+        "waitlist_total",
+        "public_outlay_eur_week",
+    ):
+        print(f"  {column:28s} {estimate(result.runs[column], kind_of(column))}")
+    note = reliability_note(len(result.runs))
+    if note:
+        print("  " + note.replace("**", ""))
+
+
+DEMO_SCENARIOS = [
+    Path("scenarios/universal.toml"),
+    Path("scenarios/targeted.toml"),
+    Path("scenarios/proportionate.toml"),
+    Path("scenarios/one_roof.toml"),
+    Path("scenarios/proportionate_one_roof.toml"),
+]
+
+
+def _compare(
+    paths,
+    reps,
+    weeks,
+    burn_in,
+    seed,
+    families,
+    baseline,
+    workers,
+    out: Path,
+    quiet: bool,
+    analyses: bool = False,
+    force: bool = False,
+) -> int:
+    from sim.outputs.results import write_comparison
+    from sim.studies.comparison import check_comparable, compare
+    from sim.studies.runner import default_workers, with_run_settings
+
+    target = check_out(out)
+    scenarios = []
+    for p in paths:
+        loaded = load_scenario(p)
+        scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(p))
+        # replications run in worker processes: bad input is found here, in this one
+        _preflight(scenario, p, loaded.budget.target_outlay_eur_week)
+        scenarios.append(scenario)
+    origins = [str(p) for p in paths]
+    check_comparable(scenarios, origins)
+    names = [s.name for s in scenarios]
+    with folder_lock(target):
+        check_replaceable(target, job_identity("compare", names), force)
+        probe(target)
+        _announce_compiling(quiet)
+        with _bugs_logged_in(target):
+            supplement = demo_analyses(scenarios) if analyses else []
+            comparison = compare(
+                scenarios,
+                origins=origins,
+                baseline=baseline,
+                quiet=quiet,
+                workers=workers or default_workers(),
+                supplement=supplement,
+            )
+            write_comparison(comparison, target)
+    if not quiet:
+        from sim.outputs.report import HEADLINE, headline_table
+
+        columns = HEADLINE[:5] + ("public_outlay_eur_week",)
+        print(f"{len(names)} scenarios x {scenarios[0].run.replications} replications -> {out}/")
+        print(headline_table(comparison.runs, names, columns))
+    statuses = [
+        {**r, "scenario": name}
+        for name, m in comparison.manifest["scenarios"].items()
+        for r in m["replications"]
+    ]
+    return _report_failures(statuses, out)
+
+
+def demo_analyses(scenarios) -> list:
+    """Extra runs the demo report needs: universal with zero fees (is the Matthew effect there
+    without prices?) and the targeted stigma x paperwork grid against proportionate (2
+    replications each, the same seeds as the first two of the comparison)."""
+    from sim.measure.patterns import crossover_scenarios, zero_fee_variant
+
+    by_name = {s.name: s for s in scenarios}
+    universal = by_name["universal"]
+    zero_fee = zero_fee_variant(universal)
+    return [zero_fee, *crossover_scenarios(by_name["targeted"], min(2, universal.run.replications))]
+
+
+def _demo(quiet: bool) -> int:
+    """The five configurations on the default city, with intervals and the pattern analyses
+    (results/demo)."""
+    missing = [p for p in DEMO_SCENARIOS if not p.exists()]
+    if missing:
+        raise ScenarioError(
+            str(missing[0]), "", "a shipped configuration is missing; run from the project root"
+        )
+    return _compare(
+        DEMO_SCENARIOS,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        Path("results/demo"),
+        quiet,
+        analyses=True,
+    )
+
+
+def _sweep_out(sweep, out: Path | None) -> Path:
+    from sim.outputs.results import default_out_dir
+
+    return out if out is not None else default_out_dir("sweeps") / sweep.name
+
+
+def _sweep(args) -> int:
+    from sim.studies.runner import default_workers, process_pool
+    from sim.studies.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = check_out(_sweep_out(sweep, args.out))
+    _preflight(sweep.base, args.sweep)
+    workers = args.workers or default_workers()
+    # one writer per sweep folder for the whole job; run_sweep is told not to lock again
+    # (a second flock in this process on the same file would refuse ourselves)
+    with folder_lock(out), _bugs_logged_in(out):
+        if args.dask is None:
+            # forkserver: workers start from a clean process, not a fork of a threaded
+            # parent; process_pool stops them when the sweep is interrupted
+            with process_pool(workers, "forkserver") as pool:
+                report = run_sweep(
+                    sweep, out, pool, "process-pool", workers, args.resume, args.quiet, lock=False
+                )
+        else:
+            report = _sweep_on_dask(sweep, out, args.dask, workers, args.resume, args.quiet)
+    if not args.quiet:
+        print(
+            f"{sweep.name}: {report.total} runs ({report.done_before} already done, "
+            f"{report.ran} run now, {report.failed} failed) in {report.seconds:.1f} s -> {out}"
+        )
+    if report.failed_total:
+        print(
+            _one_line(
+                f"famsim: {report.failed_total} of {report.total} run(s) failed, e.g. "
+                f"{report.first_failure} (all in {out}/runs)"
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return 0
+
+
+# How long to wait for a Dask scheduler to answer: one on a network answers in well under
+# a second, and an address that does not answer should be said promptly, not after 30 s.
+DASK_CONNECT_SECONDS = 5
+
+
+def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, quiet: bool):
+    from sim.studies.sweep import local_cluster, run_sweep
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ScenarioError(
+            "<command line>",
+            "--dask",
+            "Dask is not installed; install the extra: pip install 'famsim[dask]'",
+        ) from None
+    if address == "local":
+        with local_cluster(workers) as cluster, Client(cluster) as client:
+            return run_sweep(
+                sweep, out, client.get_executor(), "dask-local", workers, resume, quiet, lock=False
+            )
+    if not address.startswith("tcp://"):
+        raise ScenarioError(
+            "<command line>", "--dask", f"value {address!r}; allowed: local or tcp://HOST:PORT"
+        )
+    try:
+        client = Client(address, timeout=DASK_CONNECT_SECONDS)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ScenarioError(
+            "<command line>",
+            "--dask",
+            f"value {address!r}: no Dask scheduler answered within {DASK_CONNECT_SECONDS} s "
+            f"({type(exc).__name__}); allowed: local, or the tcp://HOST:PORT of a running "
+            "scheduler",
+        ) from None
+    with client:
+        n = len(client.scheduler_info().get("workers", {})) or workers
+        return run_sweep(
+            sweep, out, client.get_executor(), f"dask {address}", n, resume, quiet, lock=False
+        )
+
+
+def _sensitivity(args) -> int:
+    from sim.studies.sensitivity import analyse
+    from sim.studies.sweep import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = _sweep_out(sweep, args.out)
+    notes: list[str] = []
+    written = analyse(sweep, out, out / "sensitivity", notes)
+    for note in notes:
+        print(_one_line(f"famsim: note: {note}"), file=sys.stderr)
+    if not args.quiet:
+        import pandas as pd
+
+        table = pd.read_csv(written[0])
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print(f"wrote {len(written)} files to {out / 'sensitivity'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The vocabulary (codes), errors, keyed random streams and the compiler switch: imported by every layer, importing none."""

@@ -1,0 +1,90 @@
+"""The vocabulary every layer shares: service types, barrier dimensions, the integer codes
+stored in the column store and the service tables, and the fixed units they are written in.
+
+Nothing here is a parameter: each name is a code or a unit the rules, the world builders,
+the engine, the measures and the reports must agree on. A behavioural number belongs in the
+scenario schema (`sim.scenario.schema`) with its source, not here.
+"""
+
+from __future__ import annotations
+
+# -- service types and barrier dimensions ---------------------------------------------------
+
+SERVICE_TYPES: tuple[str, ...] = ("childcare", "health", "parenting", "admin_help")
+N_TYPES = len(SERVICE_TYPES)
+CHILDCARE, HEALTH, PARENTING, ADMIN_HELP = range(N_TYPES)
+
+# the barrier cascade of DESIGN §2, in the order a family meets it
+DIMENSIONS: tuple[str, ...] = (
+    "information",
+    "capacity",
+    "cost",
+    "travel",
+    "hours",
+    "admin",
+    "language",
+    "stigma",
+    "fit",
+)
+# each barrier dimension's accessibility dimension (the five "A"s of the EU working group
+# report's accessibility framework: comprehensibility, availability, affordability,
+# accessibility, usefulness)
+ACCESSIBILITY_DIMENSION: dict[str, str] = {
+    "information": "comprehensibility",
+    "language": "comprehensibility",
+    "capacity": "availability",
+    "hours": "availability",
+    "cost": "affordability",
+    "travel": "accessibility",
+    "admin": "accessibility",
+    "stigma": "accessibility",
+    "fit": "usefulness",
+}
+# the dimensions that are properties of one (family, service) pair, in cascade order after
+# information and capacity; bit i of a pair's barrier mask is dimension i
+PAIR_DIMENSIONS: tuple[str, ...] = ("cost", "travel", "hours", "admin", "language", "stigma", "fit")
+COST_BIT, TRAVEL_BIT, HOURS_BIT, ADMIN_BIT, LANGUAGE_BIT, STIGMA_BIT, FIT_BIT = range(
+    len(PAIR_DIMENSIONS)
+)
+
+# -- family codes ---------------------------------------------------------------------------
+
+# per-(family, type) status
+NONE, WAITLISTED, ENROLLED, REJECTED, DROPPED = 0, 1, 2, 3, 4
+NO_SERVICE = -1  # no service held, wanted or excluded; also the service key of a family-level draw
+NEVER = -(2**30)  # a week that never came
+MODE_WALK, MODE_TRANSIT, MODE_CAR = 0, 1, 2  # travel modes
+
+# -- service codes --------------------------------------------------------------------------
+
+FEE_FREE, FEE_FLAT, FEE_INCOME, FEE_MEANS = 0, 1, 2, 3
+FEE_KIND: dict[str, int] = {
+    "free": FEE_FREE,
+    "flat": FEE_FLAT,
+    "income_related": FEE_INCOME,
+    "means_tested": FEE_MEANS,
+}
+PRIORITY_FIRST_COME, PRIORITY_WORKING, PRIORITY_NEED = 0, 1, 2
+PRIORITY: dict[str, int] = {
+    "first_come": PRIORITY_FIRST_COME,
+    "working_parents_first": PRIORITY_WORKING,
+    "need_weighted": PRIORITY_NEED,
+}
+NO_HUB = -1  # a service outside every hub
+
+# -- units ----------------------------------------------------------------------------------
+
+INCOME_SCALE = 10_000  # income_q = median income in cents x (income ratio x 10,000)
+WEEKS_PER_YEAR = 52
+BASIS_POINTS = 10_000
+# Household income = equivalised income x equivalence factor (EVIDENCE P6; 1.8 for two adults
+# and a child under 14), the factor held in tenths so the comparison stays exact:
+# cost_ok  <=>  weekly_cost_cents * 52 * INCOME_SCALE * 10_000 * 10 <= income_q * factor_tenths * cost_share_bp
+COST_SCALE = WEEKS_PER_YEAR * INCOME_SCALE * BASIS_POINTS * 10
+U3_WEEKS = 3 * WEEKS_PER_YEAR  # children under 3 (the EU-SILC age band), in weeks of age
+
+# -- measurement groups ---------------------------------------------------------------------
+
+GROUPS: tuple[str, ...] = ("all", "arope", "non_arope", "q1", "q2", "q3", "q4", "q5")
+TRAVEL_BAND_EDGES: tuple[int, ...] = (5, 10, 15, 20)  # minutes, upper edges of the bands
+TRAVEL_BAND_LABELS: tuple[str, ...] = ("00_05", "06_10", "11_15", "16_20", "over_20")

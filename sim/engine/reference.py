@@ -1,0 +1,1066 @@
+"""The per-agent reference: the same weekly rules as sim/engine/week.py, written out agent by agent.
+
+Every family is a `mesa.Agent` that holds its own state as plain Python values and whose
+`step` evaluates its own information events, barriers and choices with scalar code and plain
+loops over its own candidate services (phase A: reads only last week's state). The model
+then applies the week in the fixed order of DESIGN §2 (phase B): awareness, cooldowns,
+drop-outs, give-ups, allocation (each service sorts its own applicants), experience,
+measurement; then the life course moves every family one week on.
+
+It exists to be obviously right, and to dock with the fast engine (tests/test_docking.py):
+integer state bit-equal, float measures equal to a relative 1e-12. It imports only the
+scenario schema, the world builders and their data, and the keyed random streams — never
+the fast kernels, never `model.random`. Every random number is a keyed draw with the same
+(seed, stream, week, family key, service/type) arguments as the fast engine, drawn one at a
+time by the family that needs it (`rng.uniform_one`, plain Python integers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mesa
+import numpy as np
+
+from sim.core import rng
+from sim.core.codes import (
+    ADMIN_HELP,
+    CHILDCARE,
+    COST_SCALE,
+    DIMENSIONS,
+    DROPPED,
+    ENROLLED,
+    FEE_FLAT,
+    FEE_FREE,
+    FEE_MEANS,
+    GROUPS,
+    HEALTH,
+    MODE_CAR,
+    MODE_TRANSIT,
+    N_TYPES,
+    NO_HUB,
+    NO_SERVICE,
+    NONE,
+    PAIR_DIMENSIONS,
+    PARENTING,
+    PRIORITY_NEED,
+    PRIORITY_WORKING,
+    REJECTED,
+    SERVICE_TYPES,
+    TRAVEL_BAND_EDGES,
+    TRAVEL_BAND_LABELS,
+    U3_WEEKS,
+    WAITLISTED,
+)
+from sim.scenario.schema import Scenario, cents
+from sim.world.build import World, build_world
+from sim.world.costs import outlay_parts_cents
+from sim.world.population import GENERATION_BITS, assign_quintiles, birth_plan, draw_generation
+
+# cost is acceptable iff cost_cents * 52 * INCOME_SCALE * 10_000 * 10 (COST_SCALE)
+#                        <= income_q * household_factor_tenths * cost_share_bp
+INFO = DIMENSIONS.index("information")
+CAPACITY = DIMENSIONS.index("capacity")
+FIT = DIMENSIONS.index("fit")
+
+# per-family columns copied from the world's table as scalars; per-type ones as lists
+SCALAR_COLUMNS = (
+    "slot", "generation", "x", "y", "deprivation", "deprivation_rank", "language",
+    "is_local_language", "proficiency", "income_q", "low_work_intensity", "employed",
+    "is_arope", "income_quintile", "youngest_age_weeks", "n_children", "wants_formal_care",
+    "care_start_age_weeks", "parenting_need", "admin_need", "mode", "max_travel_minutes",
+    "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
+    "cost_share_bp", "language_tolerance", "stigma_tolerance", "admin_tolerance",
+    "hours_tolerance", "fit_threshold", "broker_contacted", "staff_contacted", "coordinated",
+)  # fmt: skip
+TYPE_COLUMNS = (
+    "perceived_fit", "aware", "status", "service", "status_week", "applied_week",
+    "excluded_service",
+)  # fmt: skip
+
+
+def _py(value):
+    """A numpy scalar as the plain Python value (bool, int or float)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+class ServiceAgent(mesa.Agent):
+    """One service site: its attributes as plain values, and its own admission queue."""
+
+    def __init__(self, model: ReferenceModel, sid: int) -> None:
+        super().__init__(model)
+        s = model.world.services.services
+        self.sid = sid
+        self.type = int(s.type[sid])
+        self.capacity = int(s.capacity[sid])
+        self.is_public = bool(s.is_public[sid])
+        self.schedule = model.world.services.schedules[int(s.schedule[sid])]
+        self.means_tested = bool(s.means_tested[sid])
+        self.means_line_q = int(s.means_line_q[sid])
+        self.speaks = [bool(v) for v in s.speaks[sid]]
+        self.interpreters = bool(s.interpreters[sid])
+        self.stigma_label = float(s.stigma_label[sid])
+        self.admin_complexity = float(s.admin_complexity[sid])
+        self.extended_hours = bool(s.extended_hours[sid])
+        self.quality = float(s.quality[sid])
+        self.priority = int(s.priority[sid])
+        self.priority_rank_min = float(s.priority_rank_min[sid])
+        self.waitlist = bool(s.waitlist[sid])
+        self.trips_per_week = int(s.trips_per_week[sid])
+        self.hub = int(s.hub[sid])
+
+    def fee_cents(self, income_q: int) -> int:
+        """Weekly fee in integer cents for a family with this income."""
+        sch = self.schedule
+        if sch.kind == FEE_FREE:
+            return 0
+        if sch.kind == FEE_FLAT:
+            return int(sch.flat_cents)
+        if sch.kind == FEE_MEANS:
+            return 0 if income_q < sch.means_line_q else int(sch.flat_cents)
+        # income-related: the band is the number of band limits at or below the income
+        band = 0
+        for limit in sch.band_limits_q:
+            if int(limit) <= income_q:
+                band += 1
+        band = min(band, len(sch.band_fees_cents) - 1)
+        return int(sch.band_fees_cents[band])
+
+    def eligible(self, family: FamilyAgent) -> bool:
+        """Means-tested services admit only families below the line (families know it)."""
+        return (not self.means_tested) or family.income_q < self.means_line_q
+
+    def priority_class(self, family: FamilyAgent) -> int:
+        """0 is admitted first; only what a municipality can observe is used."""
+        if self.priority == PRIORITY_WORKING:
+            return 0 if family.employed else 1
+        if self.priority == PRIORITY_NEED:
+            if family.income_q < self.means_line_q:
+                return 0
+            return 1 if family.deprivation_rank >= self.priority_rank_min else 2
+        return 0
+
+    def admit(self, applicants: list[tuple[FamilyAgent, int]], free: int, week: int) -> list:
+        """Rank the ready applicants by (priority class, application week, keyed draw, family
+        key) and admit the first `free`; returns the admitted (family, type) pairs."""
+        model = self.model
+        ranked = []
+        for family, t in applicants:
+            draw = rng.bits_one(model.seed, "admission", week, family.key, self.sid)
+            order = (self.priority_class(family), family.applied_week[t], draw, family.key)
+            ranked.append((order, family, t))
+        ranked.sort(key=lambda item: item[0])
+        return [(family, t) for _, family, t in ranked[:free]]
+
+
+class FamilyAgent(mesa.Agent):
+    """One family (a dwelling slot's current generation) with its own state."""
+
+    def __init__(self, model: ReferenceModel, row: int) -> None:
+        super().__init__(model)
+        table = model.world.families
+        self.row = row
+        for name in SCALAR_COLUMNS:
+            setattr(self, name, _py(getattr(table, name)[row]))
+        for name in TYPE_COLUMNS:
+            setattr(self, name, [_py(v) for v in getattr(table, name)[row]])
+        self.ties: list[int] = [
+            int(i) for i in table.ties_indices[table.ties_indptr[row] : table.ties_indptr[row + 1]]
+        ]
+        cand = model.world.candidates
+        # candidate services per type (every one within reach): (service, minutes, trip cost)
+        self.candidates: list[list[tuple[int, int, int]]] = []
+        for t in range(N_TYPES):
+            start, stop = int(cand.indptr[t][row]), int(cand.indptr[t][row + 1])
+            self.candidates.append(
+                [
+                    (
+                        int(cand.service[t][i]),
+                        int(cand.minutes[t][i]),
+                        self.trip_cents(int(cand.minutes[t][i])),
+                    )
+                    for i in range(start, stop)
+                ]
+            )
+        self.nearest_service = [int(v) for v in cand.nearest_service[row]]
+        self.nearest_minutes = [int(v) for v in cand.nearest_minutes[row]]
+        self.plan: dict = {}
+        # measurement state of this generation
+        self.need_seen = [False] * N_TYPES
+        self.used_seen = [False] * N_TYPES
+        self.u3_weeks = 0
+        self.u3_enrolled_weeks = 0
+
+    @property
+    def key(self) -> int:
+        return (self.slot << GENERATION_BITS) | self.generation
+
+    # --- what the family needs now ---------------------------------------------------------
+
+    def needs(self) -> list[bool]:
+        pop = self.model.spec.population
+        age = self.youngest_age_weeks
+        need = [False] * N_TYPES
+        need[CHILDCARE] = (
+            self.wants_formal_care
+            and age >= self.care_start_age_weeks
+            and age < pop.childcare_exit_age_weeks
+        )
+        need[HEALTH] = 0 <= age < pop.health_need_until_age_weeks
+        need[PARENTING] = self.parenting_need and 0 <= age < pop.parenting_need_until_age_weeks
+        need[ADMIN_HELP] = self.admin_need
+        return need
+
+    def may_apply(self, need: list[bool]) -> list[bool]:
+        """Childcare can be applied for from the week a pregnancy is known."""
+        pop = self.model.spec.population
+        age = self.youngest_age_weeks
+        out = list(need)
+        out[CHILDCARE] = (
+            self.wants_formal_care
+            and age >= -pop.pregnancy_known_weeks
+            and age < pop.childcare_exit_age_weeks
+        )
+        return out
+
+    def ready(self, t: int) -> bool:
+        """A place can be taken now (childcare only once leave has ended)."""
+        return t != CHILDCARE or self.youngest_age_weeks >= self.care_start_age_weeks
+
+    def enrolled_hubs(self) -> list[int]:
+        services = self.model.services
+        out = []
+        for t in range(N_TYPES):
+            if self.status[t] == ENROLLED and self.service[t] >= 0:
+                out.append(services[self.service[t]].hub)
+            else:
+                out.append(NO_HUB)
+        return out
+
+    def trip_cents(self, minutes: int) -> int:
+        """Cost of one trip: the car's running cost per minute, a transit fare, or nothing."""
+        travel = self.model.spec.travel
+        if self.mode == MODE_CAR:
+            return minutes * cents(travel.car_cost_eur_per_minute)
+        if self.mode == MODE_TRANSIT:
+            return cents(travel.transit_fare_eur_trip)
+        return 0
+
+    def minutes_to(self, t: int, sid: int) -> tuple[int, int]:
+        """Travel minutes and trip cost to a given service (0, 0 if not a candidate)."""
+        for service, minutes, trip in self.candidates[t]:
+            if service == sid:
+                return minutes, trip
+        return 0, 0
+
+    # --- barriers against the family's own thresholds -------------------------------------
+
+    def barriers(self, t: int, svc: ServiceAgent, minutes: int, trip_cents: int, hubs: list):
+        """Blocks in PAIR_DIMENSIONS order and the felt barrier sum (drop-out hazard).
+        Float expressions are written in the fast engine's arithmetic order."""
+        scenario = self.model.spec
+        info = scenario.information
+        factor_tenths = int(round(scenario.population.household_equivalence_factor * 10))
+        weekly_cost = svc.fee_cents(self.income_q) + svc.trips_per_week * trip_cents
+        # cost: exact integer comparison
+        cost_block = weekly_cost * COST_SCALE > self.income_q * factor_tenths * self.cost_share_bp
+        # travel: integer minutes
+        travel_block = minutes > self.max_travel_minutes
+        # hours: mismatch only for atypical hours at a service without extended hours
+        hours = self.hours_severity if (self.atypical_hours and not svc.extended_hours) else 0.0
+        hours_block = hours > self.hours_tolerance
+        # admin: waived when the family has done the hub's intake (or was coordinated)
+        intake_done = svc.hub != NO_HUB and (svc.hub in hubs or self.coordinated)
+        complexity = 0.0 if intake_done else svc.admin_complexity
+        admin = complexity * (1.0 - self.paperwork)
+        admin_block = admin > self.admin_tolerance
+        # language: 1 - comprehension (own language, or proficiency / interpreter; + broker)
+        if svc.speaks[self.language]:
+            base = 1.0
+        else:
+            interpreter = info.interpreter_comprehension if svc.interpreters else 0.0
+            base = max(self.proficiency, interpreter)
+        gain = info.broker_comprehension_gain if self.broker_contacted else 0.0
+        language = 1.0 - min(1.0, base + gain)
+        language_block = language > self.language_tolerance
+        # stigma: label (lowered in a hub's mixed clientele) x sensitivity x (1 - trust)
+        factor = scenario.hubs.stigma_factor if svc.hub != NO_HUB else 1.0
+        label = svc.stigma_label * factor
+        stigma = label * self.stigma_sensitivity * (1.0 - self.trust)
+        stigma_block = stigma > self.stigma_tolerance
+        # usefulness: perceived fit plus quality, around 0.5, clipped to [0, 1]
+        fit = min(max(self.perceived_fit[t] + svc.quality - 0.5, 0.0), 1.0)
+        fit_block = fit < self.fit_threshold
+        blocks = [
+            cost_block,
+            travel_block,
+            hours_block,
+            admin_block,
+            language_block,
+            stigma_block,
+            fit_block,
+        ]
+        cost_ratio = (float(weekly_cost) / float(max(self.income_q, 1))) * (
+            float(COST_SCALE) / float(factor_tenths * max(self.cost_share_bp, 1))
+        )
+        felt = (
+            cost_ratio
+            + minutes / max(self.max_travel_minutes, 1)
+            + hours / max(self.hours_tolerance, 1e-9)
+            + language / max(self.language_tolerance, 1e-9)
+            + stigma / max(self.stigma_tolerance, 1e-9)
+            + self.fit_threshold / max(fit, 1e-9)
+        )
+        return blocks, felt
+
+    # --- phase A ---------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Phase A: this family's events and decisions from last week's state."""
+        model = self.model
+        need = self.needs()
+        hubs = self.enrolled_hubs()
+        self.plan = {
+            "new_aware": [False] * N_TYPES,
+            "wom_heard": [False] * N_TYPES,
+            "wom_aware": [False] * N_TYPES,
+            "broker_contacted": False,
+            "staff_contacted": False,
+            "coordinated": False,
+            "chosen": [NO_SERVICE] * N_TYPES,
+            "dropout": [False] * N_TYPES,
+            "give_up": [False] * N_TYPES,
+            "preferred_blocks": [[False] * len(DIMENSIONS) for _ in range(N_TYPES)],
+            "hub_referrals": 0,  # a counter only
+        }
+        self.information(need, hubs)
+        self.applications(need, hubs)
+        self.exits(hubs)
+        if model.week >= model.burn_in:
+            self.preferred(need, hubs)
+
+    def information(self, need: list[bool], hubs: list[int]) -> None:
+        model = self.model
+        info = model.spec.information
+        key = self.key
+        plan = self.plan
+        events = [False] * N_TYPES
+        comp_local = 1.0 if self.is_local_language else self.proficiency
+
+        # universal first contact in the week of birth; understood per type by comprehension
+        if self.youngest_age_weeks == 0:
+            if (
+                rng.uniform_one(model.seed, "first_contact", model.week, key)
+                < info.first_contact_reach
+            ):
+                events[HEALTH] = True
+                comp_fc = max(comp_local, model.first_contact_interpreter)
+                for t in range(N_TYPES):
+                    if SERVICE_TYPES[t] in info.first_contact_informs:
+                        if (
+                            rng.uniform_one(
+                                model.seed, "first_contact_understood", model.week, key, t
+                            )
+                            < comp_fc
+                        ):
+                            events[t] = True
+
+        # word of mouth: ties who used the type last week (1 - (1 - p)^users)
+        for t in range(N_TYPES):
+            users = 0
+            for tie in self.ties:
+                if model.families[tie].status[t] == ENROLLED:
+                    users += 1
+            if users > 0:
+                plan["wom_heard"][t] = True
+                p = 1.0 - (1.0 - info.wom_prob_per_tie_week) ** users
+                if rng.uniform_one(model.seed, "word_of_mouth", model.week, key, t) < p:
+                    events[t] = True
+                    if not self.aware[t]:
+                        plan["wom_aware"][t] = True
+
+        # outreach home visits, among the families the municipality can target
+        visited = False
+        if self in model.outreach_pool:
+            if rng.uniform_one(model.seed, "outreach", model.week, key) < model.p_outreach:
+                visited = True
+                for t in range(N_TYPES):
+                    if (
+                        rng.uniform_one(model.seed, "outreach_understood", model.week, key, t)
+                        < comp_local
+                    ):
+                        events[t] = True
+
+        # community brokers inside the family's own language group
+        brokered = False
+        if self in model.broker_pool:
+            if (
+                rng.uniform_one(model.seed, "broker", model.week, key)
+                < model.p_broker[self.language]
+            ):
+                brokered = True
+                events = [True] * N_TYPES
+        plan["broker_contacted"] = brokered
+        plan["staff_contacted"] = visited or brokered
+
+        # referrals from services in use: warm to types present in a hub the family uses
+        if any(s == ENROLLED for s in self.status):
+            for t in range(N_TYPES):
+                warm = any(h != NO_HUB and model.hub_has_type[h][t] for h in hubs)
+                p_ref = model.spec.hubs.referral_prob_week if warm else info.referral_prob_week
+                if rng.uniform_one(model.seed, "referral", model.week, key, t) < p_ref:
+                    events[t] = True
+                    if warm:
+                        plan["hub_referrals"] += 1
+
+        # a hub coordinator connects the family to every service it needs
+        if model.coordinator:
+            in_hub = any(h != NO_HUB for h in hubs)
+            if in_hub and not self.coordinated:
+                plan["coordinated"] = True
+                for t in range(N_TYPES):
+                    if need[t]:
+                        events[t] = True
+        for t in range(N_TYPES):
+            plan["new_aware"][t] = events[t] and not self.aware[t]
+
+    def applications(self, need: list[bool], hubs: list[int]) -> None:
+        """Apply to the best acceptable candidate: least travel time, ties by service id."""
+        model = self.model
+        applicable = self.may_apply(need)
+        for t in range(N_TYPES):
+            if not (applicable[t] and self.aware[t] and self.status[t] == NONE):
+                continue
+            best = None
+            for sid, minutes, trip in self.candidates[t]:
+                svc = model.services[sid]
+                if not svc.eligible(self) or sid == self.excluded_service[t]:
+                    continue
+                # before the child can start, only services with a waiting list register
+                if not (self.ready(t) or svc.waitlist):
+                    continue
+                blocks, _ = self.barriers(t, svc, minutes, trip, hubs)
+                if any(blocks):
+                    continue
+                if best is None or (minutes, sid) < best:
+                    best = (minutes, sid)
+            if best is not None:
+                self.plan["chosen"][t] = best[1]
+
+    def exits(self, hubs: list[int]) -> None:
+        """Drop-out with a hazard growing with felt barriers; give up after waiting too long."""
+        model = self.model
+        beh = model.spec.behaviour
+        week = model.week
+        for t in range(N_TYPES):
+            if self.status[t] == ENROLLED:
+                sid = self.service[t]
+                minutes, trip = self.minutes_to(t, sid)
+                _, felt = self.barriers(t, model.services[sid], minutes, trip, hubs)
+                hazard = min(1.0, beh.dropout_base_week + beh.dropout_barrier_slope * felt)
+                if rng.uniform_one(model.seed, "dropout", model.week, self.key, t) < hazard:
+                    self.plan["dropout"][t] = True
+            elif self.status[t] == WAITLISTED and self.ready(t):
+                if t == CHILDCARE:
+                    ready_since = week - (self.youngest_age_weeks - self.care_start_age_weeks)
+                else:
+                    ready_since = self.status_week[t]
+                waited_from = max(ready_since, self.status_week[t])
+                if week - waited_from >= beh.waitlist_patience_weeks:
+                    self.plan["give_up"][t] = True
+
+    def preferred(self, need: list[bool], hubs: list[int]) -> None:
+        """Barrier log: dimensions blocking the preferred candidate (nearest eligible within
+        reach; else the nearest of the type anywhere); no open service means capacity."""
+        model = self.model
+        for t in range(N_TYPES):
+            if not need[t] or self.status[t] == ENROLLED:
+                continue
+            pref = self.nearest_service[t]
+            pref_min = self.nearest_minutes[t]
+            pref_trip = self.trip_cents(pref_min)
+            best = None
+            for sid, minutes, trip in self.candidates[t]:
+                if model.services[sid].eligible(self):
+                    if best is None or (minutes, sid) < best[:2]:
+                        best = (minutes, sid, trip)
+            none_eligible = bool(self.candidates[t]) and best is None
+            if best is not None:
+                pref_min, pref, pref_trip = best
+            blocks = [False] * len(DIMENSIONS)
+            if pref >= 0:
+                pair_blocks, _ = self.barriers(t, model.services[pref], pref_min, pref_trip, hubs)
+                for name, blocked in zip(PAIR_DIMENSIONS, pair_blocks, strict=True):
+                    blocks[DIMENSIONS.index(name)] = blocked
+            if pref < 0 or none_eligible:
+                blocks[CAPACITY] = True
+            self.plan["preferred_blocks"][t] = blocks
+
+
+class ReferenceModel(mesa.Model):
+    """One replication of the per-agent reference, on a given (or freshly built) World."""
+
+    def __init__(self, scenario: Scenario, rng: int = 1, world: World | None = None) -> None:
+        super().__init__(rng=int(rng))
+        self.world = world if world is not None else build_world(scenario, int(rng))
+        self.spec = self.world.scenario
+        self.seed = self.world.seed
+        self.week = 0
+        self.burn_in = self.spec.run.burn_in_weeks
+        info = self.spec.information
+        languages = self.world.city.languages
+        self.services = [
+            ServiceAgent(self, sid) for sid in range(self.world.services.services.size)
+        ]
+        self.families = [FamilyAgent(self, row) for row in range(self.world.families.size)]
+        n_hubs = len(self.world.services.hub_cells)
+        self.hub_has_type = [[False] * N_TYPES for _ in range(max(n_hubs, 1))]
+        for svc in self.services:
+            if svc.hub != NO_HUB:
+                self.hub_has_type[svc.hub][svc.type] = True
+        self.coordinator = bool(self.world.services.hub_coordinator and n_hubs)
+        self.broker_capacity = [
+            info.brokers.get(lang, 0.0) * info.broker_contacts_per_week for lang in languages
+        ]
+        self.outreach_capacity = info.outreach_workers * info.outreach_visits_per_worker_week
+        interpreters = self.spec.provision["health"].interpreters
+        self.first_contact_interpreter = info.interpreter_comprehension if interpreters else 0.0
+        self.outreach_pool: set = set()
+        self.broker_pool: set = set()
+        self.p_outreach = 0.0
+        self.p_broker: list[float] = []
+        self.counters: dict[str, int] = {}
+        self.last: dict[str, float] = {}
+        self.series: list[dict[str, float]] = []  # the weekly snapshots, burn-in included
+        self._init_measures()
+
+    def run(self) -> dict[str, float]:
+        """The scenario's schedule: burn-in, then the measured window; returns the measures."""
+        for _ in range(self.burn_in + self.spec.run.weeks):
+            self.step()
+        return self.metrics()
+
+    # --- the week --------------------------------------------------------------------------
+
+    def step(self) -> None:
+        self.contact_pools()
+        # phase A: every family steps on last week's state (any order gives the same plans)
+        self.agents_by_type[FamilyAgent].do("step")
+        self.apply()
+        self.life_course()
+        self.week += 1
+
+    def contact_pools(self) -> None:
+        """Who outreach workers and brokers can contact this week, and with what chance."""
+        info = self.spec.information
+        pop = self.spec.population
+        self.outreach_pool = set()
+        self.broker_pool = set()
+        broker_counts = [0] * len(self.broker_capacity)
+        for f in self.families:
+            young = -pop.pregnancy_known_weeks <= f.youngest_age_weeks < U3_WEEKS
+            # 'prior contact': enrolled or waitlisted at a service other than health
+            in_contact = any(
+                f.status[t] in (ENROLLED, WAITLISTED) for t in range(N_TYPES) if t != HEALTH
+            )
+            pooled = young and not in_contact
+            if info.outreach_targeting == "deprived_neighbourhoods":
+                pooled = pooled and f.deprivation_rank >= 1.0 - info.outreach_deprived_share
+            if pooled:
+                self.outreach_pool.add(f)
+            if young and not f.broker_contacted:
+                self.broker_pool.add(f)
+                broker_counts[f.language] += 1
+        n = len(self.outreach_pool)
+        self.p_outreach = 0.0 if n == 0 else min(1.0, self.outreach_capacity / n)
+        self.p_broker = [
+            0.0 if count == 0 else min(1.0, capacity / count)
+            for capacity, count in zip(self.broker_capacity, broker_counts, strict=True)
+        ]
+
+    def apply(self) -> None:
+        """Phase B, in the fixed order of DESIGN §2."""
+        beh = self.spec.behaviour
+        week = self.week
+        families = self.families
+        count = {
+            "aware_events": 0,
+            "outreach_visits": 0,
+            "broker_contacts": 0,
+            "coordinator_assessments": 0,
+            "hub_referrals": sum(f.plan["hub_referrals"] for f in families),
+        }
+        # 1. information
+        for f in families:
+            plan = f.plan
+            for t in range(N_TYPES):
+                if plan["new_aware"][t]:
+                    count["aware_events"] += 1
+                    f.aware[t] = True
+            if plan["staff_contacted"] and not plan["broker_contacted"]:
+                count["outreach_visits"] += 1
+            if plan["broker_contacted"]:
+                count["broker_contacts"] += 1
+                f.broker_contacted = True
+            if plan["staff_contacted"]:
+                f.staff_contacted = True
+            if plan["coordinated"]:
+                count["coordinator_assessments"] += 1
+                f.coordinated = True
+        # 2. cooldowns end
+        for f in families:
+            for t in range(N_TYPES):
+                if (
+                    f.status[t] in (REJECTED, DROPPED)
+                    and f.status_week[t] + beh.cooldown_weeks <= week
+                ):
+                    f.status[t] = NONE
+        # 3. drop-outs, 4. give-ups
+        count["dropouts"] = count["give_ups"] = 0
+        for f in families:
+            for t in range(N_TYPES):
+                if f.plan["dropout"][t] and f.status[t] == ENROLLED:
+                    f.status[t] = DROPPED
+                    f.status_week[t] = week
+                    f.excluded_service[t] = f.service[t]
+                    count["dropouts"] += 1
+        for f in families:
+            for t in range(N_TYPES):
+                if f.plan["give_up"][t] and f.status[t] == WAITLISTED:
+                    f.status[t] = NONE
+                    f.excluded_service[t] = f.service[t]
+                    count["give_ups"] += 1
+        # 5. allocation: applications join the queue; each service admits its ready queue
+        count["applications"] = count["pre_birth_applications"] = 0
+        for f in families:
+            for t in range(N_TYPES):
+                chosen = f.plan["chosen"][t]
+                if chosen != NO_SERVICE and f.status[t] == NONE:
+                    f.status[t] = WAITLISTED
+                    f.service[t] = chosen
+                    f.applied_week[t] = week
+                    f.status_week[t] = week
+                    count["applications"] += 1
+                    if t == CHILDCARE and f.youngest_age_weeks < 0:
+                        count["pre_birth_applications"] += 1
+        enrolled_count = [0] * len(self.services)
+        queues: list[list] = [[] for _ in self.services]
+        queued = []
+        for f in families:
+            for t in range(N_TYPES):
+                if f.status[t] == ENROLLED:
+                    enrolled_count[f.service[t]] += 1
+                elif f.status[t] == WAITLISTED:
+                    queued.append((f, t))
+                    if f.ready(t):
+                        queues[f.service[t]].append((f, t))
+        admitted = set()
+        count["admissions"] = 0
+        for svc in self.services:
+            free = max(svc.capacity - enrolled_count[svc.sid], 0)
+            for f, t in svc.admit(queues[svc.sid], free, week):
+                admitted.add((f.row, t))
+        count["capacity_binding"] = count["rejections"] = 0
+        for f, t in queued:
+            if (f.row, t) in admitted:
+                f.status[t] = ENROLLED
+                f.status_week[t] = week
+                count["admissions"] += 1
+        trust_loss: dict[int, list[float]] = {}
+        for f, t in queued:
+            if (f.row, t) in admitted or not f.ready(t):
+                continue
+            count["capacity_binding"] += 1
+            # a ready newcomer not admitted: waiting list, or rejection where there is none
+            if f.applied_week[t] == week and not self.services[f.service[t]].waitlist:
+                f.status[t] = REJECTED
+                f.status_week[t] = week
+                f.excluded_service[t] = f.service[t]
+                count["rejections"] += 1
+                # rejection lowers trust: loss = rate x trust before any of this week's losses
+                trust_loss.setdefault(f.row, []).append(beh.trust_loss_rejection * f.trust)
+        for row, losses in trust_loss.items():
+            for loss in losses:
+                families[row].trust -= loss
+        count["waitlisted"] = sum(
+            1 for f in families for t in range(N_TYPES) if f.status[t] == WAITLISTED
+        )
+        # 6. experience: use raises trust and fit; hearing from users raises fit
+        wom_gain = self.spec.information.wom_fit_gain
+        for f in families:
+            if any(s == ENROLLED for s in f.status):
+                f.trust += beh.trust_gain_enrolled_week * (1.0 - f.trust)
+            for t in range(N_TYPES):
+                if f.status[t] == ENROLLED:
+                    f.perceived_fit[t] += beh.fit_gain_enrolled_week * (1.0 - f.perceived_fit[t])
+                elif f.plan["wom_heard"][t]:
+                    f.perceived_fit[t] += wom_gain * (1.0 - f.perceived_fit[t])
+        # 7. measurement
+        if week >= self.burn_in:
+            self.record()
+        self.last = self.snapshot()
+        self.series.append(self.last)
+        self._count(count)
+
+    def _count(self, count: dict[str, int]) -> None:
+        for key, value in count.items():
+            self.counters[key] = self.counters.get(key, 0) + value
+
+    def life_course(self) -> None:
+        """Children age; needs end; births; next pregnancies; a family leaving is replaced."""
+        pop = self.spec.population
+        seed, week = self.seed, self.week
+        births = conceptions = renewals = 0
+        for f in self.families:
+            f.youngest_age_weeks += 1
+            age = f.youngest_age_weeks
+            ends = [False] * N_TYPES
+            ends[CHILDCARE] = age >= pop.childcare_exit_age_weeks
+            ends[HEALTH] = age >= pop.health_need_until_age_weeks
+            ends[PARENTING] = age >= pop.parenting_need_until_age_weeks
+            for t in range(N_TYPES):
+                if ends[t]:
+                    f.status[t] = NONE  # a status other than none ends with the need
+                    f.excluded_service[t] = NO_SERVICE
+            if age == 0:
+                births += 1
+                f.n_children += 1
+            # a next pregnancy, once the youngest is old enough
+            if age >= pop.min_birth_spacing_weeks:
+                if rng.uniform_one(seed, "conception", week, f.key) < pop.next_birth_hazard_week:
+                    conceptions += 1
+                    f.youngest_age_weeks = -pop.gestation_weeks
+                    plan = birth_plan(
+                        self.spec, seed, np.array([f.key]), week, np.array([f.employed])
+                    )
+                    f.wants_formal_care = bool(plan["wants_formal_care"][0])
+                    f.care_start_age_weeks = int(plan["care_start_age_weeks"][0])
+                    for t in (CHILDCARE, HEALTH):
+                        f.status[t] = NONE
+                        f.excluded_service[t] = NO_SERVICE
+            # the youngest leaves the 0-12 range: a new family takes the slot
+            if f.youngest_age_weeks >= pop.youngest_child_max_age_weeks:
+                renewals += 1
+                if week >= self.burn_in:
+                    self.close(f)
+                self.renew(f)
+        self._count({"births": births, "conceptions": conceptions, "renewals": renewals})
+
+    def renew(self, f: FamilyAgent) -> None:
+        pop = self.spec.population
+        f.generation += 1
+        if f.generation >= (1 << GENERATION_BITS):
+            raise OverflowError("family generation counter exhausted")
+        city = self.world.city
+        columns = draw_generation(
+            self.spec,
+            self.seed,
+            np.array([f.key], dtype=np.int64),
+            city.log_income_shift[[f.x], [f.y]],
+            np.array([f.deprivation]),
+            np.array([f.is_local_language]),
+            np.array([-pop.gestation_weeks], dtype=np.int32),
+        )
+        for name, values in columns.items():
+            value = values[0]
+            if name in TYPE_COLUMNS:
+                setattr(f, name, [_py(v) for v in value])
+            else:
+                setattr(f, name, _py(value))
+        f.income_quintile = int(
+            assign_quintiles(np.array([f.income_q], dtype=np.int64), self.world.quintile_cuts)[0]
+        )
+
+    # --- measures --------------------------------------------------------------------------
+
+    def _init_measures(self) -> None:
+        self.measured_weeks = 0
+        self.weekly = {g: [] for g in GROUPS}
+        self.closed_need = [[0] * N_TYPES for _ in range(2)]  # [arope][type]
+        self.closed_used = [[0] * N_TYPES for _ in range(2)]
+        self.closed_multi_need = 0
+        self.closed_multi_used = 0
+        self.closed_ci: list[tuple[int, int, int, int]] = []  # (weeks, enrolled, income, key)
+        self.blocked = [0] * len(DIMENSIONS)
+        self.main = [0] * len(DIMENSIONS)
+        self.unmet_weeks = 0
+        self.waitlist_sum = 0
+        self.capacity_use_sum = 0.0
+        self.capacity_use_count = 0  # public places in use this week
+        self.fee_revenue_cents = 0
+        self.enrolled_u3 = {"all": 0, "arope": 0}
+        self.closed_band_need = [0] * len(TRAVEL_BAND_LABELS)
+        self.closed_band_used = [0] * len(TRAVEL_BAND_LABELS)
+        self.uncontacted_need_weeks = 0
+        self.uncontacted_aware_weeks = 0
+        self.wom_uncontacted_events = 0
+        self.nearest_minutes_sum = 0
+        self.need_weeks = 0
+        self.used_minutes_sum = 0
+        self.use_weeks = 0
+        s = self.world.services.services
+        self.outlay_parts = outlay_parts_cents(
+            self.spec,
+            s.is_public,
+            s.capacity,
+            s.unit_cost_cents,
+            s.means_test_admin_cents,
+            s.interpreters,
+            len(self.world.services.hub_cells),
+        )
+        self.outlay_cents = sum(self.outlay_parts.values())
+        self.public_capacity = sum(svc.capacity for svc in self.services if svc.is_public)
+
+    @staticmethod
+    def band(minutes: int) -> int:
+        """Travel band of the nearest service: the number of band edges below the minutes."""
+        return sum(1 for edge in TRAVEL_BAND_EDGES if edge < minutes)
+
+    def record(self) -> None:
+        counts = {g: [0, 0] for g in GROUPS}  # [children under 3, of whom in childcare]
+        for f in self.families:
+            u3 = 0 <= f.youngest_age_weeks < U3_WEEKS
+            in_care = u3 and f.status[CHILDCARE] == ENROLLED
+            if u3:
+                for g in ("all", "arope" if f.is_arope else "non_arope", f"q{f.income_quintile}"):
+                    counts[g][0] += 1
+                    counts[g][1] += int(in_care)
+                f.u3_weeks += 1
+            if in_care:
+                f.u3_enrolled_weeks += 1
+                self.enrolled_u3["all"] += 1
+                if f.is_arope:
+                    self.enrolled_u3["arope"] += 1
+            need = f.needs()
+            for t in range(N_TYPES):
+                enrolled = f.status[t] == ENROLLED
+                f.need_seen[t] = f.need_seen[t] or need[t]
+                f.used_seen[t] = f.used_seen[t] or enrolled
+                if need[t] and not f.staff_contacted:
+                    self.uncontacted_need_weeks += 1
+                    if f.aware[t]:
+                        self.uncontacted_aware_weeks += 1
+                if f.plan["wom_aware"][t] and not f.staff_contacted:
+                    self.wom_uncontacted_events += 1
+                if need[t]:
+                    self.nearest_minutes_sum += f.nearest_minutes[t]
+                    self.need_weeks += 1
+                if enrolled:
+                    minutes, _ = f.minutes_to(t, f.service[t])
+                    self.used_minutes_sum += minutes
+                    self.use_weeks += 1
+                if need[t] and not enrolled:
+                    self.log_unmet(f, t)
+                if enrolled:
+                    svc = self.services[f.service[t]]
+                    if svc.is_public:
+                        self.capacity_use_count += 1
+                        self.fee_revenue_cents += svc.fee_cents(f.income_q)
+                if f.status[t] == WAITLISTED:
+                    self.waitlist_sum += 1
+        for g in GROUPS:
+            n, in_care = counts[g]
+            self.weekly[g].append(float(in_care) / n if n else float("nan"))
+        cap = self.public_capacity
+        self.capacity_use_sum += float(self.capacity_use_count) / cap if cap else 0.0
+        self.capacity_use_count = 0
+        self.measured_weeks += 1
+
+    def log_unmet(self, f: FamilyAgent, t: int) -> None:
+        """Barrier log of one unmet need: all blocking dimensions, and the first in cascade."""
+        blocks = list(f.plan["preferred_blocks"][t])
+        if not f.aware[t]:
+            blocks[INFO] = True
+        if f.status[t] in (WAITLISTED, REJECTED):
+            blocks[CAPACITY] = True
+        if not any(blocks):
+            # aware, unblocked, unserved: after a drop-out the offer did not fit; otherwise
+            # the family gave up a place it could not get
+            blocks[FIT if f.status[t] == DROPPED else CAPACITY] = True
+        for d in range(len(DIMENSIONS)):
+            self.blocked[d] += int(blocks[d])
+        self.main[blocks.index(True)] += 1
+        self.unmet_weeks += 1
+
+    def close(self, f: FamilyAgent) -> None:
+        """A generation leaves during the window: its family-level measures are closed."""
+        g = int(f.is_arope)
+        needs, useds = 0, 0
+        for t in range(N_TYPES):
+            need = f.need_seen[t]
+            used = need and f.used_seen[t]
+            self.closed_need[g][t] += int(need)
+            self.closed_used[g][t] += int(used)
+            if need:
+                needs += 1
+                self.closed_band_need[self.band(f.nearest_minutes[t])] += 1
+            if used:
+                useds += 1
+                self.closed_band_used[self.band(f.nearest_minutes[t])] += 1
+        if needs >= 2:
+            self.closed_multi_need += 1
+            if useds >= 2:
+                self.closed_multi_used += 1
+        if f.u3_weeks > 0:
+            self.closed_ci.append((f.u3_weeks, f.u3_enrolled_weeks, f.income_q, f.key))
+        f.need_seen = [False] * N_TYPES
+        f.used_seen = [False] * N_TYPES
+        f.u3_weeks = 0
+        f.u3_enrolled_weeks = 0
+
+    def snapshot(self) -> dict[str, float]:
+        """This week's aggregates (every week, burn-in included)."""
+        out: dict[str, float] = {
+            "week": float(self.week),
+            "measured": float(self.week >= self.burn_in),
+        }
+        counts = {g: [0, 0] for g in ("all", "arope", "non_arope")}
+        enrolled = [0] * N_TYPES
+        aware = [0] * N_TYPES
+        waitlist = public_enrolled = 0
+        trust_values = []
+        for f in self.families:
+            if 0 <= f.youngest_age_weeks < U3_WEEKS:
+                in_care = int(f.status[CHILDCARE] == ENROLLED)
+                for g in ("all", "arope" if f.is_arope else "non_arope"):
+                    counts[g][0] += 1
+                    counts[g][1] += in_care
+            for t in range(N_TYPES):
+                if f.status[t] == ENROLLED:
+                    enrolled[t] += 1
+                    public_enrolled += int(self.services[f.service[t]].is_public)
+                if f.status[t] == WAITLISTED:
+                    waitlist += 1
+                aware[t] += int(f.aware[t])
+            trust_values.append(f.trust)
+        for g, (n, in_care) in counts.items():
+            out[f"u3_participation_{g}"] = float(in_care) / n if n else float("nan")
+        out["children_u3"] = float(counts["all"][0])
+        out["waitlist_total"] = float(waitlist)
+        n = len(self.families)
+        for t, name in enumerate(SERVICE_TYPES):
+            out[f"enrolled_{name}"] = float(enrolled[t])
+            out[f"aware_{name}"] = aware[t] / n
+        cap = self.public_capacity
+        out["capacity_use"] = public_enrolled / cap if cap else 0.0
+        out["mean_trust"] = math.fsum(trust_values) / n
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Every measure of the window, with the fast engine's definitions."""
+        nan = float("nan")
+        out: dict[str, float] = {}
+        for g in GROUPS:
+            finite = [v for v in self.weekly[g] if not math.isnan(v)]
+            out[f"u3_participation_{g}"] = math.fsum(finite) / len(finite) if finite else nan
+        out["u3_gap_pp"] = 100.0 * (
+            out["u3_participation_non_arope"] - out["u3_participation_arope"]
+        )
+        non = out["u3_participation_non_arope"]
+        out["u3_ratio"] = out["u3_participation_arope"] / non if non > 0 else nan
+
+        # family-level measures: closed generations plus the families present at the end
+        need_cnt = [list(row) for row in self.closed_need]
+        used_cnt = [list(row) for row in self.closed_used]
+        multi_need, multi_used = self.closed_multi_need, self.closed_multi_used
+        band_need = list(self.closed_band_need)
+        band_used = list(self.closed_band_used)
+        for f in self.families:
+            g = int(f.is_arope)
+            needs = useds = 0
+            for t in range(N_TYPES):
+                need = f.need_seen[t]
+                used = need and f.used_seen[t]
+                need_cnt[g][t] += int(need)
+                used_cnt[g][t] += int(used)
+                needs += int(need)
+                useds += int(used)
+                if need:
+                    band_need[self.band(f.nearest_minutes[t])] += 1
+                if used:
+                    band_used[self.band(f.nearest_minutes[t])] += 1
+            if needs >= 2:
+                multi_need += 1
+                multi_used += int(useds >= 2)
+        for t, name in enumerate(SERVICE_TYPES):
+            for g, label in ((1, "arope"), (0, "non_arope")):
+                out[f"takeup_{name}_{label}"] = (
+                    used_cnt[g][t] / need_cnt[g][t] if need_cnt[g][t] else nan
+                )
+        total_need = sum(map(sum, need_cnt))
+        total_used = sum(map(sum, used_cnt))
+        out["unmet_need_share"] = (total_need - total_used) / total_need if total_need else nan
+        out["multi_service_share"] = multi_used / multi_need if multi_need else nan
+        out["concentration_index"] = self.erreygers()
+        for b, label in enumerate(TRAVEL_BAND_LABELS):
+            out[f"takeup_travel_{label}"] = band_used[b] / band_need[b] if band_need[b] else nan
+        out["aware_share_uncontacted"] = (
+            self.uncontacted_aware_weeks / self.uncontacted_need_weeks
+            if self.uncontacted_need_weeks
+            else nan
+        )
+        out["wom_awareness_uncontacted_week"] = self.wom_uncontacted_events / max(
+            self.measured_weeks, 1
+        )
+        for d, name in enumerate(DIMENSIONS):
+            out[f"blocked_by_{name}"] = (
+                self.blocked[d] / self.unmet_weeks if self.unmet_weeks else 0.0
+            )
+            out[f"main_barrier_{name}"] = (
+                self.main[d] / self.unmet_weeks if self.unmet_weeks else 0.0
+            )
+        weeks = max(self.measured_weeks, 1)
+        out["waitlist_total"] = self.waitlist_sum / weeks
+        out["capacity_use"] = self.capacity_use_sum / weeks
+        out["public_outlay_eur_week"] = self.outlay_cents / 100.0
+        out["net_cost_eur_week"] = (self.outlay_cents - self.fee_revenue_cents / weeks) / 100.0
+        for part, value in self.outlay_parts.items():
+            out[f"outlay_{part}_eur_week"] = value / 100.0
+        out["fee_revenue_eur_week"] = self.fee_revenue_cents / weeks / 100.0
+        out["u3_enrolled_arope"] = self.enrolled_u3["arope"] / weeks
+        out["u3_enrolled_all"] = self.enrolled_u3["all"] / weeks
+        out["travel_minutes_nearest"] = (
+            self.nearest_minutes_sum / self.need_weeks if self.need_weeks else nan
+        )
+        out["travel_minutes_used"] = (
+            self.used_minutes_sum / self.use_weeks if self.use_weeks else nan
+        )
+        return out
+
+    def erreygers(self) -> float:
+        """Erreygers-corrected concentration index E = 8 cov_w(h, r) of under-3 childcare
+        enrolment over income rank; h = share of a child's window weeks under 3 spent enrolled,
+        r = weighted fractional rank by (income, family key), weight = weeks under 3."""
+        rows = list(self.closed_ci)
+        for f in self.families:
+            if f.u3_weeks > 0:
+                rows.append((f.u3_weeks, f.u3_enrolled_weeks, f.income_q, f.key))
+        if len(rows) < 2:
+            return float("nan")
+        rows.sort(key=lambda r: (r[2], r[3]))
+        weights = [float(r[0]) for r in rows]
+        shares = [r[1] / float(r[0]) for r in rows]
+        total = math.fsum(weights)
+        if total <= 0:
+            return float("nan")
+        ranks = []
+        running = 0.0
+        for w in weights:
+            running += w  # exact: integer sums well below 2**53
+            ranks.append((running - 0.5 * w) / total)
+        mean_h = math.fsum(w * h for w, h in zip(weights, shares, strict=True)) / total
+        mean_r = math.fsum(w * r for w, r in zip(weights, ranks, strict=True)) / total
+        cov = (
+            math.fsum(
+                w * (h - mean_h) * (r - mean_r)
+                for w, h, r in zip(weights, shares, ranks, strict=True)
+            )
+            / total
+        )
+        return 8.0 * cov
+
+    # --- state for docking -----------------------------------------------------------------
+
+    def state_columns(self, names) -> dict[str, np.ndarray]:
+        """Family state as arrays in row order (for comparison with the fast engine)."""
+        return {name: np.array([getattr(f, name) for f in self.families]) for name in names}

@@ -1,0 +1,528 @@
+"""Measures, exactly as DESIGN §2 'Measures' defines them (glossary in docs/ODD.md).
+
+Every measure has a unit, a numerator, a denominator and a window: the measured weeks after
+burn-in. Family-level measures count family *generations* (a slot renewed during the window
+contributes two families), closed when a generation leaves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.core.codes import (
+    CHILDCARE,
+    DIMENSIONS,
+    DROPPED,
+    ENROLLED,
+    GROUPS,
+    N_TYPES,
+    REJECTED,
+    SERVICE_TYPES,
+    TRAVEL_BAND_EDGES,
+    TRAVEL_BAND_LABELS,
+    U3_WEEKS,
+    WAITLISTED,
+)
+from sim.core.compiled import kernel
+from sim.rules.fees import fee_cents
+from sim.world.costs import OUTLAY_PARTS, outlay_parts_cents
+
+if TYPE_CHECKING:
+    from sim.engine.week import Engine, Plan
+
+# bands of minutes to the nearest service of the needed type: 0-5, 6-10, 11-15, 16-20, >20
+_INFO = DIMENSIONS.index("information")
+_CAP = DIMENSIONS.index("capacity")
+_FIT = DIMENSIONS.index("fit")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of measure: how it is written and the range its values can take.
+
+    `lower`/`upper` bound the measure itself (an interval over replications is clipped to
+    them); `unit` is what a report writes after the number."""
+
+    name: str
+    unit: str
+    lower: float
+    upper: float
+
+
+SHARE = Kind("share", "%", 0.0, 1.0)  # stored 0-1, written as a percentage
+PERCENTAGE_POINTS = Kind("percentage points", "pp", -100.0, 100.0)
+RATIO = Kind("ratio", "", 0.0, math.inf)
+INDEX = Kind("index", "", -1.0, 1.0)  # the Erreygers concentration index
+COUNT = Kind("count", "", 0.0, math.inf)  # a mean per measured week of a count
+MONEY = Kind("money", "EUR", 0.0, math.inf)  # EUR per week
+NET_MONEY = Kind("money", "EUR", -math.inf, math.inf)  # fee revenue can exceed the outlay
+MINUTES = Kind("minutes", "min", 0.0, math.inf)
+PLACES = Kind("places", "places", 0.0, math.inf)  # an integer fixed by the configuration
+
+
+def measure_kinds() -> dict[str, Kind]:
+    """Every measure of a replication, in report order, with its kind (unit and range as
+    docs/ODD.md §7.13 gives them). `metric_columns()` is its keys."""
+    kinds: dict[str, Kind] = {f"u3_participation_{g}": SHARE for g in ("all", "arope", "non_arope")}
+    kinds |= {"u3_gap_pp": PERCENTAGE_POINTS, "u3_ratio": RATIO}
+    kinds |= {f"u3_participation_q{q}": SHARE for q in range(1, 6)}
+    for t in SERVICE_TYPES:
+        kinds |= {f"takeup_{t}_arope": SHARE, f"takeup_{t}_non_arope": SHARE}
+    kinds |= {"concentration_index": INDEX, "unmet_need_share": SHARE, "multi_service_share": SHARE}
+    # blocked_by is multi-label: one need-week can be blocked by several dimensions, but each
+    # column is still a share of the unmet need-weeks
+    kinds |= {f"blocked_by_{d}": SHARE for d in DIMENSIONS}
+    kinds |= {f"main_barrier_{d}": SHARE for d in DIMENSIONS}
+    kinds |= {"waitlist_total": COUNT, "capacity_use": SHARE}
+    kinds |= {"public_outlay_eur_week": MONEY, "net_cost_eur_week": NET_MONEY}
+    kinds |= {f"outlay_{part}_eur_week": MONEY for part in OUTLAY_PARTS}
+    kinds |= {"fee_revenue_eur_week": MONEY, "u3_enrolled_arope": COUNT, "u3_enrolled_all": COUNT}
+    kinds |= {"travel_minutes_nearest": MINUTES, "travel_minutes_used": MINUTES}
+    kinds |= {f"takeup_travel_{label}": SHARE for label in TRAVEL_BAND_LABELS}
+    kinds |= {"aware_share_uncontacted": SHARE, "wom_awareness_uncontacted_week": COUNT}
+    return kinds
+
+
+def metric_columns() -> list[str]:
+    """The measures of a replication, in report order (the columns of runs.parquet)."""
+    return list(measure_kinds())
+
+
+class WindowAccumulator:
+    """Running sums over the measured window; `result()` turns them into the measures."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        n = engine.families.size
+        cells = engine.world.city.n_cells
+        self.weeks = 0
+        self.weekly: dict[str, list[float]] = {g: [] for g in GROUPS}
+        self.need_seen = np.zeros((n, N_TYPES), dtype=bool)
+        self.used_seen = np.zeros((n, N_TYPES), dtype=bool)
+        self.u3_weeks = np.zeros(n, dtype=np.int64)
+        self.u3_enrolled_weeks = np.zeros(n, dtype=np.int64)
+        # closed generations: need / need-and-used counts by [arope, type]
+        self.closed_need = np.zeros((2, N_TYPES), dtype=np.int64)
+        self.closed_used = np.zeros((2, N_TYPES), dtype=np.int64)
+        self.closed_multi_need = 0
+        self.closed_multi_used = 0
+        self.closed_ci: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.blocked = np.zeros(len(DIMENSIONS), dtype=np.int64)
+        self.main = np.zeros(len(DIMENSIONS), dtype=np.int64)
+        self.unmet_weeks = 0
+        self.waitlist_sum = 0
+        self.capacity_use_sum = 0.0
+        self.fee_revenue_cents = 0
+        self.cell_need_weeks = np.zeros(cells, dtype=np.int64)
+        self.cell_unmet_weeks = np.zeros(cells, dtype=np.int64)
+        svc = engine.svc
+        self.outlay_parts = outlay_parts_cents(
+            engine.scenario,
+            svc.is_public,
+            svc.capacity,
+            svc.unit_cost_cents,
+            svc.means_test_admin_cents,
+            svc.interpreters,
+            len(engine.world.services.hub_cells),
+        )
+        self.outlay_cents = sum(self.outlay_parts.values())
+        self.public_capacity = int(svc.capacity[svc.is_public].sum())
+        self.enrolled_u3 = {"all": 0, "arope": 0}
+        self.closed_band_need = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
+        self.closed_band_used = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
+        self.band = np.searchsorted(TRAVEL_BAND_EDGES, engine.cand.nearest_minutes, side="left")
+        self.uncontacted_need_weeks = 0
+        self.uncontacted_aware_weeks = 0
+        self.wom_uncontacted_events = 0
+        self.nearest_minutes_sum = 0
+        self.need_weeks = 0
+        self.used_minutes_sum = 0
+        self.use_weeks = 0
+
+    # -- weekly --------------------------------------------------------------------------
+
+    def record(self, plan: Plan) -> None:
+        """Add this week to the window's sums (one compiled pass over the families)."""
+        e = self.engine
+        f = e.families
+        need = plan.need if plan.need is not None else e.needs()
+        sums = np.zeros(_N_SUMS, dtype=np.int64)
+        _record_week(
+            f.youngest_age_weeks,
+            f.is_arope,
+            f.income_quintile,
+            f.status,
+            f.service,
+            f.aware,
+            f.staff_contacted,
+            f.x,
+            f.y,
+            f.income_q,
+            e.world.city.height,
+            need,
+            plan.wom_aware,
+            plan.preferred_blocks,
+            e.cand.nearest_minutes,
+            e.service_minutes,
+            e.svc.is_public,
+            e.svc.schedule,
+            e.fee_tables,
+            self.u3_weeks,
+            self.u3_enrolled_weeks,
+            self.need_seen,
+            self.used_seen,
+            self.cell_need_weeks,
+            self.cell_unmet_weeks,
+            self.blocked,
+            self.main,
+            sums,
+        )
+        by_arope, cared_arope = sums[_BY_AROPE : _BY_AROPE + 2], sums[_CARE_AROPE : _CARE_AROPE + 2]
+        by_q, cared_q = sums[_BY_Q : _BY_Q + 6], sums[_CARE_Q : _CARE_Q + 6]
+        counts = {
+            "all": (int(by_arope.sum()), int(cared_arope.sum())),
+            "arope": (int(by_arope[1]), int(cared_arope[1])),
+            "non_arope": (int(by_arope[0]), int(cared_arope[0])),
+            **{f"q{q}": (int(by_q[q]), int(cared_q[q])) for q in range(1, 6)},
+        }
+        for name, (count, cared) in counts.items():
+            self.weekly[name].append(cared / count if count else float("nan"))
+        self.enrolled_u3["all"] += int(cared_arope.sum())
+        self.enrolled_u3["arope"] += int(cared_arope[1])
+        self.uncontacted_need_weeks += int(sums[_UNCONTACTED_NEED])
+        self.uncontacted_aware_weeks += int(sums[_UNCONTACTED_AWARE])
+        self.wom_uncontacted_events += int(sums[_WOM_UNCONTACTED])
+        self.nearest_minutes_sum += int(sums[_NEAREST_MINUTES])
+        self.need_weeks += int(sums[_NEED_WEEKS])
+        self.used_minutes_sum += int(sums[_USED_MINUTES])
+        self.use_weeks += int(sums[_USE_WEEKS])
+        self.unmet_weeks += int(sums[_UNMET_WEEKS])
+        self.waitlist_sum += int(sums[_WAITLISTED])
+        cap = self.public_capacity
+        self.capacity_use_sum += float(sums[_PUBLIC_ENROLLED]) / cap if cap else 0.0
+        self.fee_revenue_cents += int(sums[_FEE_REVENUE])
+        self.weeks += 1
+
+    def snapshot(self) -> dict[str, int | bool | float]:
+        """This week's aggregates for the time series (every week, burn-in included): `week`
+        (int, weeks since the start), `measured` (bool, in the window), counts as int (children,
+        (family, type) pairs, families), shares and `mean_trust` as float."""
+        e = self.engine
+        f = e.families
+        c = np.zeros(_N_SNAPSHOT, dtype=np.int64)
+        _snapshot_counts(
+            f.youngest_age_weeks, f.is_arope, f.status, f.service, f.aware, e.svc.is_public, c
+        )
+        # typed at the source so the DataCollector's frame has int and bool columns
+        # (`ts[ts.measured]` selects the window)
+        out: dict[str, int | bool | float] = {
+            "week": int(e.week),
+            "measured": bool(e.week >= e.burn_in),
+        }
+        for name, (count, cared) in (
+            ("all", (c[_U3] + c[_U3 + 1], c[_U3_CARE] + c[_U3_CARE + 1])),
+            ("arope", (c[_U3 + 1], c[_U3_CARE + 1])),
+            ("non_arope", (c[_U3], c[_U3_CARE])),
+        ):
+            out[f"u3_participation_{name}"] = float(cared) / count if count else float("nan")
+        out["children_u3"] = int(c[_U3] + c[_U3 + 1])
+        out["waitlist_total"] = int(c[_SNAP_WAITLISTED])
+        n = f.size
+        for t, name in enumerate(SERVICE_TYPES):
+            out[f"enrolled_{name}"] = int(c[_ENROLLED_TYPE + t])
+            out[f"aware_{name}"] = float(c[_AWARE_TYPE + t]) / n if n else float("nan")
+        cap = self.public_capacity
+        out["capacity_use"] = int(c[_SNAP_PUBLIC]) / cap if cap else 0.0
+        out["mean_trust"] = float(f.trust.mean())
+        return out
+
+    # -- generations leaving -------------------------------------------------------------
+
+    def close(self, rows: np.ndarray) -> None:
+        f = self.engine.families
+        arope = f.is_arope[rows].astype(np.int64)
+        need = self.need_seen[rows]
+        used = need & self.used_seen[rows]
+        np.add.at(self.closed_need, arope, need.astype(np.int64))
+        np.add.at(self.closed_used, arope, used.astype(np.int64))
+        band = self.band[rows]
+        np.add.at(self.closed_band_need, band[need], 1)
+        np.add.at(self.closed_band_used, band[used], 1)
+        multi = need.sum(axis=1) >= 2
+        self.closed_multi_need += int(multi.sum())
+        self.closed_multi_used += int((multi & (used.sum(axis=1) >= 2)).sum())
+        has = self.u3_weeks[rows] > 0
+        r = rows[has]
+        self.closed_ci.append(
+            (
+                self.u3_weeks[r].copy(),
+                self.u3_enrolled_weeks[r].copy(),
+                f.income_q[r].copy(),
+                f.key[r].copy(),
+            )
+        )
+        self.need_seen[rows] = False
+        self.used_seen[rows] = False
+        self.u3_weeks[rows] = 0
+        self.u3_enrolled_weeks[rows] = 0
+
+    # -- final -----------------------------------------------------------------------------
+
+    def result(self) -> dict[str, float]:
+        f = self.engine.families
+        out: dict[str, float] = {}
+        for name in GROUPS:
+            values = np.array(self.weekly[name], dtype=float)
+            out[f"u3_participation_{name}"] = (
+                float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+            )
+        out["u3_gap_pp"] = 100.0 * (
+            out["u3_participation_non_arope"] - out["u3_participation_arope"]
+        )
+        non = out["u3_participation_non_arope"]
+        out["u3_ratio"] = out["u3_participation_arope"] / non if non > 0 else float("nan")
+
+        arope = f.is_arope.astype(np.int64)
+        need_cnt = self.closed_need.copy()
+        used_cnt = self.closed_used.copy()
+        used_now = self.need_seen & self.used_seen
+        np.add.at(need_cnt, arope, self.need_seen.astype(np.int64))
+        np.add.at(used_cnt, arope, used_now.astype(np.int64))
+        for t, name in enumerate(SERVICE_TYPES):
+            for g, label in ((1, "arope"), (0, "non_arope")):
+                out[f"takeup_{name}_{label}"] = (
+                    float(used_cnt[g, t] / need_cnt[g, t]) if need_cnt[g, t] else float("nan")
+                )
+
+        total_need = int(need_cnt.sum())
+        total_used = int(used_cnt.sum())
+        out["unmet_need_share"] = (
+            (total_need - total_used) / total_need if total_need else float("nan")
+        )
+        multi = self.need_seen.sum(axis=1) >= 2
+        multi_need = self.closed_multi_need + int(multi.sum())
+        multi_used = self.closed_multi_used + int((multi & (used_now.sum(axis=1) >= 2)).sum())
+        out["multi_service_share"] = multi_used / multi_need if multi_need else float("nan")
+        out["concentration_index"] = self._erreygers()
+        band_need = self.closed_band_need + np.bincount(
+            self.band[self.need_seen], minlength=len(TRAVEL_BAND_LABELS)
+        )
+        band_used = self.closed_band_used + np.bincount(
+            self.band[used_now], minlength=len(TRAVEL_BAND_LABELS)
+        )
+        for b, label in enumerate(TRAVEL_BAND_LABELS):
+            out[f"takeup_travel_{label}"] = (
+                float(band_used[b] / band_need[b]) if band_need[b] else float("nan")
+            )
+        out["aware_share_uncontacted"] = (
+            self.uncontacted_aware_weeks / self.uncontacted_need_weeks
+            if self.uncontacted_need_weeks
+            else float("nan")
+        )
+        out["wom_awareness_uncontacted_week"] = self.wom_uncontacted_events / max(self.weeks, 1)
+        for d, name in enumerate(DIMENSIONS):
+            out[f"blocked_by_{name}"] = (
+                float(self.blocked[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
+            )
+            out[f"main_barrier_{name}"] = (
+                float(self.main[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
+            )
+        weeks = max(self.weeks, 1)
+        out["waitlist_total"] = self.waitlist_sum / weeks
+        out["capacity_use"] = self.capacity_use_sum / weeks
+        out["public_outlay_eur_week"] = self.outlay_cents / 100.0
+        out["net_cost_eur_week"] = (self.outlay_cents - self.fee_revenue_cents / weeks) / 100.0
+        for part, value in self.outlay_parts.items():
+            out[f"outlay_{part}_eur_week"] = value / 100.0
+        out["fee_revenue_eur_week"] = self.fee_revenue_cents / weeks / 100.0
+        out["u3_enrolled_arope"] = self.enrolled_u3["arope"] / weeks
+        out["u3_enrolled_all"] = self.enrolled_u3["all"] / weeks
+        out["travel_minutes_nearest"] = (
+            self.nearest_minutes_sum / self.need_weeks if self.need_weeks else float("nan")
+        )
+        out["travel_minutes_used"] = (
+            self.used_minutes_sum / self.use_weeks if self.use_weeks else float("nan")
+        )
+        return out
+
+    def _erreygers(self) -> float:
+        """Erreygers-corrected concentration index of under-3 childcare enrolment over income
+        rank: E = 8 cov_w(h, r), h = share of a child's under-3 weeks in the window spent
+        enrolled (bounded in [0, 1]), r = weighted fractional income rank, weight = weeks."""
+        f = self.engine.families
+        has = self.u3_weeks > 0
+        parts = [
+            *self.closed_ci,
+            (self.u3_weeks[has], self.u3_enrolled_weeks[has], f.income_q[has], f.key[has]),
+        ]
+        w = np.concatenate([p[0] for p in parts]).astype(float)
+        if w.size < 2 or w.sum() <= 0:
+            return float("nan")
+        h = np.concatenate([p[1] for p in parts]) / w
+        income = np.concatenate([p[2] for p in parts])
+        key = np.concatenate([p[3] for p in parts])
+        order = np.lexsort((key, income))
+        w, h = w[order], h[order]
+        total = w.sum()
+        rank = (np.cumsum(w) - 0.5 * w) / total
+        mean_h = (w * h).sum() / total
+        mean_r = (w * rank).sum() / total
+        cov = (w * (h - mean_h) * (rank - mean_r)).sum() / total
+        return float(8.0 * cov)
+
+    def unmet_map(self) -> np.ndarray:
+        """Share of need-weeks unmet per cell [x, y] (NaN where no need)."""
+        city = self.engine.world.city
+        need = self.cell_need_weeks.astype(float)
+        share = np.divide(
+            self.cell_unmet_weeks, need, out=np.full(need.shape, np.nan), where=need > 0
+        )
+        return share.reshape(city.width, city.height)
+
+
+# the sums `_record_week` returns, by position
+_BY_AROPE, _CARE_AROPE, _BY_Q, _CARE_Q = 0, 2, 4, 10
+(
+    _UNCONTACTED_NEED,
+    _UNCONTACTED_AWARE,
+    _WOM_UNCONTACTED,
+    _NEAREST_MINUTES,
+    _NEED_WEEKS,
+    _USED_MINUTES,
+    _USE_WEEKS,
+    _UNMET_WEEKS,
+    _WAITLISTED,
+    _PUBLIC_ENROLLED,
+    _FEE_REVENUE,
+) = range(16, 27)
+_N_SUMS = 27
+
+
+@kernel
+def _record_week(
+    age,
+    is_arope,
+    quintile,
+    status,
+    service,
+    aware,
+    staff_contacted,
+    x,
+    y,
+    income_q,
+    height,
+    need,
+    wom_aware,
+    preferred_blocks,
+    nearest_minutes,
+    service_minutes,
+    is_public,
+    schedule,
+    fees,
+    u3_weeks,
+    u3_enrolled_weeks,
+    need_seen,
+    used_seen,
+    cell_need_weeks,
+    cell_unmet_weeks,
+    blocked,
+    main,
+    sums,
+):
+    """One measured week: children under 3 and those in care by AROPE status and quintile;
+    needs and use seen in the window; awareness among families never contacted by staff;
+    travel minutes; and for every unmet need its blocking dimensions (the preferred
+    candidate's, plus information where unaware and capacity where waiting or rejected;
+    with none, fit after a drop-out and availability otherwise) and the first of them in
+    the cascade as its main barrier."""
+    n_dims = blocked.shape[0]
+    for r in range(len(age)):
+        u3 = age[r] >= 0 and age[r] < U3_WEEKS
+        in_care = u3 and status[r, CHILDCARE] == ENROLLED
+        if u3:
+            group = 1 if is_arope[r] else 0
+            sums[_BY_AROPE + group] += 1
+            sums[_BY_Q + quintile[r]] += 1
+            if in_care:
+                sums[_CARE_AROPE + group] += 1
+                sums[_CARE_Q + quintile[r]] += 1
+            u3_weeks[r] += 1
+            if in_care:
+                u3_enrolled_weeks[r] += 1
+        cell = np.int64(x[r]) * height + y[r]
+        for t in range(N_TYPES):
+            enrolled = status[r, t] == ENROLLED
+            if need[r, t]:
+                need_seen[r, t] = True
+                sums[_NEED_WEEKS] += 1
+                sums[_NEAREST_MINUTES] += nearest_minutes[r, t]
+                cell_need_weeks[cell] += 1
+                if not staff_contacted[r]:
+                    sums[_UNCONTACTED_NEED] += 1
+                    if aware[r, t]:
+                        sums[_UNCONTACTED_AWARE] += 1
+            if wom_aware[r, t] and not staff_contacted[r]:
+                sums[_WOM_UNCONTACTED] += 1
+            if enrolled:
+                used_seen[r, t] = True
+                sums[_USE_WEEKS] += 1
+                sums[_USED_MINUTES] += service_minutes[r, t]
+                s = service[r, t]
+                if is_public[s]:
+                    sums[_PUBLIC_ENROLLED] += 1
+                    sums[_FEE_REVENUE] += fee_cents(fees, schedule[s], income_q[r])
+            elif status[r, t] == WAITLISTED:
+                sums[_WAITLISTED] += 1
+            if need[r, t] and not enrolled:
+                sums[_UNMET_WEEKS] += 1
+                cell_unmet_weeks[cell] += 1
+                st = status[r, t]
+                first = -1
+                for d in range(n_dims):
+                    block = preferred_blocks[r, t, d]
+                    if d == _INFO:
+                        block = block or not aware[r, t]
+                    elif d == _CAP:
+                        block = block or st == WAITLISTED or st == REJECTED
+                    if block:
+                        blocked[d] += 1
+                        if first < 0:
+                            first = d
+                if first < 0:
+                    # aware, no blocking dimension, still unserved: after a drop-out the offer
+                    # did not fit; otherwise the family gave up a place it could not get
+                    first = _FIT if st == DROPPED else _CAP
+                    blocked[first] += 1
+                main[first] += 1
+
+
+# the counts `_snapshot_counts` returns, by position
+_U3, _U3_CARE, _SNAP_WAITLISTED, _SNAP_PUBLIC = 0, 2, 4, 5
+_ENROLLED_TYPE = 6
+_AWARE_TYPE = _ENROLLED_TYPE + N_TYPES
+_N_SNAPSHOT = _AWARE_TYPE + N_TYPES
+
+
+@kernel
+def _snapshot_counts(age, is_arope, status, service, aware, is_public, counts):
+    """This week's counts: children under 3 and those in care (by AROPE status), families on
+    waiting lists, users of public services, users and aware families by type."""
+    for r in range(len(age)):
+        group = 1 if is_arope[r] else 0
+        if age[r] >= 0 and age[r] < U3_WEEKS:
+            counts[_U3 + group] += 1
+            if status[r, CHILDCARE] == ENROLLED:
+                counts[_U3_CARE + group] += 1
+        for t in range(N_TYPES):
+            if status[r, t] == ENROLLED:
+                counts[_ENROLLED_TYPE + t] += 1
+                if is_public[service[r, t]]:
+                    counts[_SNAP_PUBLIC] += 1
+            elif status[r, t] == WAITLISTED:
+                counts[_SNAP_WAITLISTED] += 1
+            if aware[r, t]:
+                counts[_AWARE_TYPE + t] += 1

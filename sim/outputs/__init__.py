@@ -1,0 +1,1 @@
+"""Writing what was computed: result folders, reports, figures."""

@@ -1,0 +1,205 @@
+"""Writing a results directory: manifest.json, runs.parquet, timeseries.parquet, figures/, report.md.
+
+The folder is written whole into a staging folder beside it and renamed into place
+(sim/outputs/folders.py), so an interrupted or failed write leaves the previous complete result, or
+nothing: never a mix of two runs, never a file without its manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from sim.core.errors import ScenarioError
+from sim.outputs import plots
+from sim.outputs.folders import job_identity, staged
+from sim.outputs.report import run_report
+from sim.studies.runner import RunResult
+
+RESULTS_ROOT = Path("results")
+
+
+def default_out_dir(name: str) -> Path:
+    """results/<name>; names are validated (letters, digits, '_' and '-') so this cannot
+    leave results/."""
+    path = (RESULTS_ROOT / name).resolve()
+    root = RESULTS_ROOT.resolve()
+    if path.parent != root:
+        raise ScenarioError("<command line>", "name", f"value {name!r} would write outside {root}")
+    return RESULTS_ROOT / name
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
+
+
+def write_run(result: RunResult, out: Path) -> list[Path]:
+    """Write a run's results folder, replacing `out` whole."""
+    out = Path(out)
+    with staged(out) as staging:
+        files = _write_run_files(result, staging)
+    return [out / f for f in files]
+
+
+RUN_FIGURES = (
+    "participation_over_time",
+    "unmet_need_map",
+    "quintile_gradient",
+    "barrier_attribution",
+)
+COMPARISON_FIGURES = (
+    "participation_by_group",
+    "quintile_gradient",
+    "barrier_attribution",
+    "participation_over_time",
+    "unmet_need_maps",
+)
+
+
+def run_figures(result: RunResult) -> list[str]:
+    """The standard figures a run has data for, in the order they are written."""
+    has = {
+        "participation_over_time": not result.timeseries.empty,
+        "unmet_need_map": bool(result.unmet_maps),
+        "quintile_gradient": len(result.runs) > 0,
+        "barrier_attribution": len(result.runs) > 0,
+    }
+    return [kind for kind in RUN_FIGURES if has[kind]]
+
+
+def run_figure(result: RunResult, kind: str, path: Path | None = None) -> Figure | None:
+    """One standard figure of a run: saved to `path`, or returned when no path is given."""
+    name = result.scenario.name
+    if kind not in run_figures(result):
+        raise ValueError(
+            f"no figure {kind!r} for this run; allowed: {', '.join(run_figures(result))}"
+        )
+    if kind == "participation_over_time":
+        return plots.participation_over_time(
+            result.timeseries,
+            result.scenario.run.burn_in_weeks,
+            path,
+            f"{name}: under-3 participation by group",
+        )
+    if kind == "unmet_need_map":
+        return plots.unmet_need_map(
+            mean_map(result.unmet_maps), path, f"{name}: unmet need per cell"
+        )
+    if kind == "quintile_gradient":
+        return plots.quintile_gradient(
+            result.runs, path, f"{name}: participation by income quintile"
+        )
+    return plots.barrier_attribution(result.runs, path, f"{name}: main barrier of unmet needs")
+
+
+def _write_run_files(result: RunResult, out: Path) -> list[str]:
+    figures_dir = out / "figures"
+    figures_dir.mkdir()
+    result.runs.to_parquet(out / "runs.parquet", index=False)
+    result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+    figures = []
+    for kind in run_figures(result):
+        run_figure(result, kind, figures_dir / f"{kind}.png")
+        figures.append(f"{kind}.png")
+    report = run_report(result.runs, result.manifest, figures)
+    (out / "report.md").write_text(report, encoding="utf-8")
+    files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
+        f"figures/{f}" for f in figures
+    ]
+    job = job_identity("run", [result.scenario.name])
+    _write_json(out / "manifest.json", dict(result.manifest, job=job, files=files))
+    return files
+
+
+def mean_map(maps: list[np.ndarray]) -> np.ndarray:
+    """Cell-wise mean over replications, ignoring cells without need (NaN)."""
+    stacked = np.stack(maps)
+    seen = np.isfinite(stacked).sum(axis=0)
+    total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=0)
+    return np.divide(total, seen, out=np.full(total.shape, np.nan), where=seen > 0)
+
+
+def comparison_figures(comparison) -> list[str]:
+    """The standard figures a comparison has data for, in the order they are written."""
+    has_runs = len(comparison.runs) > 0
+    has = {
+        "participation_by_group": has_runs,
+        "quintile_gradient": has_runs,
+        "barrier_attribution": has_runs,
+        "participation_over_time": not comparison.timeseries.empty,
+        "unmet_need_maps": any(r.unmet_maps for r in comparison.results),
+    }
+    return [kind for kind in COMPARISON_FIGURES if has[kind]]
+
+
+def comparison_figure(comparison, kind: str, path: Path | None = None) -> Figure | None:
+    """One standard figure of a comparison: saved to `path`, or returned without a path."""
+    available = comparison_figures(comparison)
+    if kind not in available:
+        raise ValueError(f"no figure {kind!r} for this comparison; allowed: {', '.join(available)}")
+    names = [s.name for s in comparison.scenarios]
+    runs = comparison.runs
+    if kind == "participation_by_group":
+        return plots.participation_by_scenario(runs, names, path)
+    if kind == "quintile_gradient":
+        return plots.quintile_gradient_by_scenario(runs, names, path)
+    if kind == "barrier_attribution":
+        return plots.barrier_attribution_by_scenario(runs, names, path)
+    if kind == "participation_over_time":
+        burn_in = comparison.scenarios[0].run.burn_in_weeks
+        return plots.participation_over_time_by_scenario(
+            comparison.timeseries, names, burn_in, path
+        )
+    maps = {r.scenario.name: mean_map(r.unmet_maps) for r in comparison.results if r.unmet_maps}
+    return plots.unmet_maps_side_by_side(maps, path)
+
+
+def write_comparison(comparison, out: Path) -> list[Path]:
+    """Write a comparison's results folder, replacing `out` whole."""
+    out = Path(out)
+    with staged(out) as staging:
+        files = _write_comparison_files(comparison, staging)
+    return [out / f for f in files]
+
+
+def _write_comparison_files(comparison, out: Path) -> list[str]:
+    from sim.outputs.differences import with_differences
+    from sim.outputs.report import comparison_report
+
+    figures_dir = out / "figures"
+    figures_dir.mkdir()
+    names = [s.name for s in comparison.scenarios]
+    runs = comparison.runs
+    with_differences(runs, comparison.scenarios, comparison.baseline).to_parquet(
+        out / "runs.parquet", index=False
+    )
+    comparison.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+    if comparison.supplement:
+        comparison.supplement_runs.to_parquet(out / "analysis_runs.parquet", index=False)
+    figures = []
+    for kind in comparison_figures(comparison):
+        comparison_figure(comparison, kind, figures_dir / f"{kind}.png")
+        figures.append(f"{kind}.png")
+    report = comparison_report(comparison, figures)
+    (out / "report.md").write_text(report, encoding="utf-8")
+    files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
+        f"figures/{f}" for f in figures
+    ]
+    if comparison.supplement:
+        files.append("analysis_runs.parquet")
+    job = job_identity("compare", names)
+    _write_json(out / "manifest.json", dict(comparison.manifest, job=job, files=files))
+    return files
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")

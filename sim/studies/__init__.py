@@ -1,0 +1,1 @@
+"""Studies built on runs: replications, comparisons with common random numbers, sweeps, sensitivity."""

@@ -1,0 +1,48 @@
+"""The cost model: ex-ante weekly public outlay of a configuration, in integer cents.
+
+Outlay = funded public capacity x unit cost + means-test administration per funded place of
+means-tested services + staff (outreach workers, community brokers, interpreters per site)
++ hubs (overhead, coordinators). Market childcare costs the public nothing. Unit costs and
+their sources are in scenarios/base.toml (EVIDENCE E1-E7, otherwise stated assumptions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.scenario.schema import Scenario
+
+OUTLAY_PARTS = (
+    "places",
+    "means_test",
+    "outreach",
+    "brokers",
+    "interpreters",
+    "hubs",
+    "coordinators",
+)
+
+
+def outlay_parts_cents(
+    scenario: Scenario,
+    is_public: np.ndarray,
+    capacity: np.ndarray,
+    unit_cost_cents: np.ndarray,
+    means_test_admin_cents: np.ndarray,
+    interpreters: np.ndarray,
+    hubs: int,
+) -> dict[str, int]:
+    info = scenario.information
+    public = is_public
+    return {
+        "places": int((capacity[public] * unit_cost_cents[public]).sum()),
+        "means_test": int((capacity[public] * means_test_admin_cents[public]).sum()),
+        "outreach": int(round(info.outreach_workers * info.outreach_worker_eur_week * 100)),
+        "brokers": int(round(sum(info.brokers.values()) * info.broker_eur_week * 100)),
+        "interpreters": int(interpreters[public].sum())
+        * int(round(info.interpreter_eur_week_per_site * 100)),
+        "hubs": hubs * int(round(scenario.hubs.overhead_eur_week * 100)),
+        "coordinators": hubs * int(round(scenario.hubs.coordinator_eur_week * 100))
+        if scenario.hubs.coordinator
+        else 0,
+    }

@@ -1,0 +1,588 @@
+"""Families: the per-model column store, its initial draw, and the life course.
+
+One row per family. A row is a dwelling *slot*: when the youngest child leaves the 0-12
+range the household moves on and a new family with a first pregnancy takes the slot
+(a new *generation*, drawn afresh), so the number of families is conserved. Every draw is
+keyed by the family key = slot * 4096 + generation (see rng.py), never by the row.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from sim.core import rng
+from sim.core.codes import (
+    INCOME_SCALE,
+    MODE_CAR,
+    MODE_TRANSIT,
+    N_TYPES,
+    NEVER,
+    NO_SERVICE,
+    SERVICE_TYPES,
+    U3_WEEKS,
+)
+from sim.scenario.schema import Scenario
+from sim.world.city import City
+
+GENERATION_BITS = 12
+BUILD_THREADS_VARIABLE = "FAMSIM_BUILD_THREADS"
+
+# per-(family, type) status codes
+
+
+@dataclass
+class FamilyTable:
+    """The column store. Scalars per family are 1-D arrays; per-type state is [F, T]."""
+
+    slot: np.ndarray  # int64, stable dwelling id
+    generation: np.ndarray  # int64
+    x: np.ndarray  # int32
+    y: np.ndarray  # int32
+    neighbourhood: np.ndarray  # int32
+    deprivation: np.ndarray  # float64, observable score of the family's cell
+    deprivation_rank: (
+        np.ndarray
+    )  # float64 in [0, 1): share of the city's families in less deprived cells
+    language: np.ndarray  # int16 index into city.languages; 0 is never assumed local
+    is_local_language: np.ndarray  # bool
+    proficiency: np.ndarray  # float64 in [0, 1], comprehension of the local language
+    income_q: np.ndarray  # int64, equivalised income in cents/year x INCOME_SCALE
+    low_work_intensity: np.ndarray  # bool
+    employed: np.ndarray  # bool: parent(s) in work or training
+    is_arope: np.ndarray  # bool, fixed for the generation
+    income_quintile: np.ndarray  # int8 1..5 by the cut points fixed at initialisation
+    youngest_age_weeks: np.ndarray  # int32; negative while pregnant
+    n_children: np.ndarray  # int16
+    wants_formal_care: np.ndarray  # bool
+    care_start_age_weeks: np.ndarray  # int32, end of leave / earliest use
+    parenting_need: np.ndarray  # bool
+    admin_need: np.ndarray  # bool
+    mode: np.ndarray  # int8 walk / transit / car
+    max_travel_minutes: np.ndarray  # int32
+    atypical_hours: np.ndarray  # bool
+    hours_severity: np.ndarray  # float64 in [0, 1]
+    trust: np.ndarray  # float64 in [0, 1]
+    stigma_sensitivity: np.ndarray  # float64 in [0, 1]
+    paperwork: np.ndarray  # float64 in [0, 1]
+    cost_share_bp: np.ndarray  # int64, max share of income for a service, basis points
+    language_tolerance: np.ndarray  # float64
+    stigma_tolerance: np.ndarray  # float64
+    admin_tolerance: np.ndarray  # float64
+    hours_tolerance: np.ndarray  # float64
+    fit_threshold: np.ndarray  # float64
+    perceived_fit: np.ndarray  # float64 [F, T]
+    aware: np.ndarray  # bool [F, T]
+    status: np.ndarray  # int8 [F, T]
+    service: np.ndarray  # int32 [F, T]: service enrolled at / waitlisted for / last left
+    status_week: np.ndarray  # int32 [F, T]: week the status was entered
+    applied_week: np.ndarray  # int32 [F, T]
+    excluded_service: np.ndarray  # int32 [F, T]: not to be chosen again this spell
+    broker_contacted: np.ndarray  # bool
+    staff_contacted: np.ndarray  # bool: ever visited by outreach or a broker
+    coordinated: np.ndarray  # bool: assessed by a hub coordinator
+    ties_indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    ties_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def size(self) -> int:
+        return len(self.slot)
+
+    @property
+    def key(self) -> np.ndarray:
+        return (self.slot << GENERATION_BITS) | self.generation
+
+    def column_names(self) -> list[str]:
+        return [f.name for f in fields(self) if not f.name.startswith("ties_")]
+
+    def take(self, rows: np.ndarray) -> FamilyTable:
+        """A new table with the given rows in the given order; ties are remapped and ties
+        to dropped rows removed (used to permute storage or delete a family in tests)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        columns = {name: getattr(self, name)[rows].copy() for name in self.column_names()}
+        new_index = np.full(self.size, -1, dtype=np.int64)
+        new_index[rows] = np.arange(len(rows))
+        starts, stops = self.ties_indptr[rows], self.ties_indptr[rows + 1]
+        counts = stops - starts
+        gathered = self.ties_indices[_ranges(starts, counts)]
+        mapped = new_index[gathered]
+        keep = mapped >= 0
+        owner = np.repeat(np.arange(len(rows)), counts)[keep]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.add.at(indptr, owner + 1, 1)
+        return FamilyTable(**columns, ties_indptr=np.cumsum(indptr), ties_indices=mapped[keep])
+
+    def without_ties_of(self, rows: np.ndarray) -> FamilyTable:
+        """A copy in which the given rows have no ties at all (in either direction)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        isolated = np.zeros(self.size, dtype=bool)
+        isolated[rows] = True
+        owner = np.repeat(np.arange(self.size), np.diff(self.ties_indptr))
+        keep = ~isolated[owner] & ~isolated[self.ties_indices]
+        indptr = np.zeros(self.size + 1, dtype=np.int64)
+        np.add.at(indptr, owner[keep] + 1, 1)
+        copy = self.take(np.arange(self.size))
+        copy.ties_indptr = np.cumsum(indptr)
+        copy.ties_indices = self.ties_indices[keep].copy()
+        return copy
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(start, start + count) for each pair, vectorised."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+    return offsets + np.arange(total)
+
+
+# ---------------------------------------------------------------------------------------
+# drawing families
+
+
+# the keyed streams of a generation's traits (week 0, by family key)
+_GENERATION_STREAMS = (
+    "income",
+    "low_work_intensity",
+    "employed",
+    "proficiency",
+    "paperwork",
+    "trust",
+    "stigma_sensitivity",
+    "parenting_need",
+    "admin_need",
+    "atypical_hours",
+    "hours_severity",
+    "cost_threshold",
+    *(f"fit_{t}" for t in SERVICE_TYPES),
+    *(f"initial_awareness_{t}" for t in SERVICE_TYPES),
+    "language_tol",
+    "stigma_tol",
+    "admin_tol",
+    "hours_tol",
+    "fit_threshold",
+)
+
+
+def draw_generation(
+    scenario: Scenario,
+    seed: int,
+    keys: np.ndarray,
+    log_income_shift: np.ndarray,
+    deprivation: np.ndarray,
+    is_local: np.ndarray,
+    youngest_age_weeks: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Draw a family generation's traits. Pure: same keys, same inputs, same families.
+
+    Sources: income lognormal around the Belgian median with the 60 % poverty line (EVIDENCE
+    P4); AROPE = below the line or low work intensity (EU-SILC definition, P2); needs follow
+    circumstances, not vulnerability (DESIGN §2); trait medians and spreads are assumptions
+    to calibrate or sweep (EVIDENCE 'No evidence found').
+    """
+    pop = scenario.population
+    n = len(keys)
+    u = rng.uniforms(seed, _GENERATION_STREAMS, 0, keys)
+    z_income = rng.normal_of(u["income"])
+    log_ratio = log_income_shift + pop.income_log_sd * z_income
+    ratio_q = np.round(np.exp(log_ratio) * INCOME_SCALE).astype(np.int64)
+    median_cents = int(round(pop.median_equiv_income_eur_year * 100))
+    income_q = median_cents * np.maximum(ratio_q, 1)
+    below_line = income_q < int(round(pop.poverty_line_eur_year * 100)) * INCOME_SCALE
+
+    lwi_p = pop.low_work_intensity_base + pop.low_work_intensity_deprivation_effect * deprivation
+    lwi_p = np.where(below_line, np.minimum(1.0, 3.0 * lwi_p), lwi_p)
+    low_work_intensity = u["low_work_intensity"] < lwi_p
+    is_arope = below_line | low_work_intensity
+    employed_p = np.where(is_arope, pop.employed_share_arope, pop.employed_share_non_arope)
+    employed = (u["employed"] < employed_p) & ~low_work_intensity
+
+    trust_median = (
+        pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
+    )
+    sd = pop.trait_logit_sd
+    bounded = rng.logit_normals_of(
+        u,
+        {
+            "proficiency": (pop.proficiency_median_non_local, sd),
+            "paperwork": (pop.paperwork_capacity_median, sd),
+            "trust": (np.clip(trust_median, 0.02, 0.98), sd),
+            "stigma_sensitivity": (pop.stigma_sensitivity_median, sd),
+            **{f"fit_{t}": (pop.initial_fit_median, sd) for t in SERVICE_TYPES},
+            "language_tol": (pop.language_tolerance_median, sd),
+            "stigma_tol": (pop.stigma_tolerance_median, sd),
+            "admin_tol": (pop.admin_tolerance_median, sd),
+            "hours_tol": (pop.hours_tolerance_median, sd),
+            "fit_threshold": (pop.fit_threshold_median, sd),
+        },
+    )
+    proficiency = np.where(is_local, 1.0, bounded["proficiency"])
+    paperwork = bounded["paperwork"] * (
+        1.0 - pop.paperwork_gap_low_proficiency * (1.0 - proficiency)
+    )
+    trust = bounded["trust"]
+    stigma_sensitivity = bounded["stigma_sensitivity"]
+
+    parenting_need = u["parenting_need"] < pop.parenting_need_share
+    admin_p = (
+        pop.admin_need_base + pop.admin_need_low_paperwork_effect * (1.0 - paperwork) * below_line
+    )
+    admin_need = u["admin_need"] < admin_p
+
+    atypical_hours = employed & (u["atypical_hours"] < pop.atypical_hours_share_employed)
+    hours_severity = np.where(atypical_hours, 0.3 + 0.7 * u["hours_severity"], 0.0)
+
+    cost_share = pop.cost_share_threshold_median * np.exp(
+        pop.cost_share_threshold_log_sd * rng.normal_of(u["cost_threshold"])
+    )
+    cost_share_bp = np.clip(np.round(cost_share * 10_000), 1, 10_000_000).astype(np.int64)
+
+    perceived_fit = np.stack([bounded[f"fit_{t}"] for t in SERVICE_TYPES], axis=1)
+    aware = np.stack(
+        [
+            u[f"initial_awareness_{t}"]
+            < pop.initial_awareness.get(t, 0.0) * np.where(is_local, 1.0, proficiency)
+            for t in SERVICE_TYPES
+        ],
+        axis=1,
+    )
+    columns = {
+        "income_q": income_q,
+        "low_work_intensity": low_work_intensity,
+        "employed": employed,
+        "is_arope": is_arope,
+        "proficiency": proficiency,
+        "paperwork": paperwork,
+        "trust": trust,
+        "stigma_sensitivity": stigma_sensitivity,
+        "parenting_need": parenting_need,
+        "admin_need": admin_need,
+        "atypical_hours": atypical_hours,
+        "hours_severity": hours_severity,
+        "cost_share_bp": cost_share_bp,
+        "language_tolerance": bounded["language_tol"],
+        "stigma_tolerance": bounded["stigma_tol"],
+        "admin_tolerance": bounded["admin_tol"],
+        "hours_tolerance": bounded["hours_tol"],
+        "fit_threshold": bounded["fit_threshold"],
+        "perceived_fit": perceived_fit,
+        "aware": aware,
+        "youngest_age_weeks": youngest_age_weeks.astype(np.int32),
+        "n_children": np.where(youngest_age_weeks < 0, 0, 1).astype(np.int16),
+        "broker_contacted": np.zeros(n, dtype=bool),
+        "staff_contacted": np.zeros(n, dtype=bool),
+        "coordinated": np.zeros(n, dtype=bool),
+        "status": np.zeros((n, N_TYPES), dtype=np.int8),
+        "service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
+        "status_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),
+        "applied_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),
+        "excluded_service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
+    }
+    columns.update(birth_plan(scenario, seed, keys, 0, employed))
+    return columns
+
+
+def draw_travel(
+    scenario: Scenario, seed: int, slot_keys: np.ndarray, income_q: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Travel mode and maximum acceptable travel time, drawn once per dwelling slot: candidate
+    sets are built once from them (DESIGN §4), so a family taking over a slot keeps them.
+    Car ownership rises with the first family's income (EVIDENCE T3); acceptable travel time
+    has no source (EVIDENCE 'No evidence found': calibrate or sweep)."""
+    pop = scenario.population
+    median_cents = int(round(pop.median_equiv_income_eur_year * 100))
+    ratio = income_q / (median_cents * INCOME_SCALE)
+    income_rank = np.clip((np.log(ratio) + 1.0) / 2.0, 0.0, 1.0)
+    car_p = (
+        pop.car_share_low_income
+        + (pop.car_share_high_income - pop.car_share_low_income) * income_rank
+    )
+    has_car = rng.uniform(seed, "car", 0, slot_keys) < car_p
+    max_minutes = pop.max_travel_minutes_median * np.exp(
+        pop.max_travel_minutes_log_sd * rng.normal(seed, "max_travel", 0, slot_keys)
+    )
+    return {
+        "mode": np.where(has_car, MODE_CAR, MODE_TRANSIT).astype(np.int8),
+        # a tolerance above 32,000 minutes (three weeks) reaches every service of any city
+        # the same as 32,000 does; the cap keeps the candidate lists' int16 minutes valid
+        "max_travel_minutes": np.clip(np.round(max_minutes), 1, 32_000).astype(np.int32),
+    }
+
+
+def birth_plan(
+    scenario: Scenario, seed: int, keys: np.ndarray, week: int | np.ndarray, employed: np.ndarray
+):
+    """Plans made for each pregnancy: formal care wanted, and when leave ends.
+
+    Leave: 15 weeks of maternity leave and up to 4 months of parental leave (EVIDENCE C24),
+    spread uniformly between leave_weeks_min and leave_weeks_max (assumption). Preference
+    for formal care depends on employment (need is not vulnerability; informal care is the
+    alternative, EVIDENCE C12).
+    """
+    pop = scenario.population
+    pref = np.where(
+        employed, pop.formal_care_preference_employed, pop.formal_care_preference_not_employed
+    )
+    wants = rng.uniform(seed, "wants_formal_care", week, keys) < pref
+    span = pop.leave_weeks_max - pop.leave_weeks_min + 1
+    leave = pop.leave_weeks_min + np.floor(
+        rng.uniform(seed, "leave_weeks", week, keys) * span
+    ).astype(np.int32)
+    start = np.maximum(leave, pop.childcare_entry_age_weeks).astype(np.int32)
+    return {"wants_formal_care": wants, "care_start_age_weeks": start}
+
+
+def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
+    """Place families in cells (slot ids in x-major cell order) and draw generation 0."""
+    counts = city.families.ravel()
+    cell_index = np.repeat(np.arange(counts.size), counts)
+    x = (cell_index // city.height).astype(np.int32)
+    y = (cell_index % city.height).astype(np.int32)
+    n = len(cell_index)
+    slot = np.arange(n, dtype=np.int64)
+    generation = np.zeros(n, dtype=np.int64)
+    keys = (slot << GENERATION_BITS) | generation
+
+    # home language: a keyed categorical draw against the cell's language shares
+    shares = city.language_share[:, x, y]  # [L, F]
+    u = rng.uniform(seed, "language", 0, keys)
+    language = np.minimum(
+        (u[None, :] >= np.cumsum(shares, axis=0)).sum(axis=0), len(city.languages) - 1
+    ).astype(np.int16)
+    is_local = language == city.languages.index("local")
+
+    # Ages drawn from the stationary distribution of the youngest-age process, so the
+    # demography is steady from week 0 (the burn-in is for service stocks, not for births).
+    ages, weights = stationary_age_distribution(scenario)
+    cdf = np.cumsum(weights)
+    u = rng.uniform(seed, "initial_age", 0, keys)
+    age = ages[np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(ages) - 1)].astype(
+        np.int32
+    )
+
+    columns = draw_generation(
+        scenario, seed, keys, city.log_income_shift[x, y], city.deprivation[x, y], is_local, age
+    )
+    columns.update(draw_travel(scenario, seed, keys, columns["income_q"]))
+    columns["n_children"] = np.where(
+        age < 0, 0, 1 + (rng.uniform(seed, "older_siblings", 0, keys) < 0.55)
+    ).astype(np.int16)
+    table = FamilyTable(
+        slot=slot,
+        generation=generation,
+        x=x,
+        y=y,
+        neighbourhood=city.neighbourhood[x, y].astype(np.int32),
+        deprivation=city.deprivation[x, y].astype(np.float64),
+        deprivation_rank=deprivation_rank(city)[x, y],
+        language=language,
+        is_local_language=is_local,
+        income_quintile=np.zeros(n, dtype=np.int8),
+        **columns,
+    )
+    table.ties_indptr, table.ties_indices = build_ties(scenario, seed, table)
+    return table
+
+
+def deprivation_rank(city: City) -> np.ndarray:
+    """Per cell [x, y]: the share of the city's families living in strictly less deprived
+    cells. Targeting 'the most deprived 30 %' is then rank >= 0.7 whatever the score scale."""
+    flat_dep = city.deprivation.ravel()
+    weight = city.families.ravel().astype(np.float64)
+    order = np.argsort(flat_dep, kind="stable")
+    sorted_dep = flat_dep[order]
+    below = np.cumsum(weight[order]) - weight[order]
+    # cells with equal scores share the rank of the first of them
+    first = np.searchsorted(sorted_dep, sorted_dep, side="left")
+    rank_sorted = below[first] / max(weight.sum(), 1.0)
+    rank = np.empty_like(rank_sorted)
+    rank[order] = rank_sorted
+    return rank.reshape(city.deprivation.shape)
+
+
+def stationary_age_distribution(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Stationary distribution of the youngest child's age at the start of a week.
+
+    Each week every age rises by one; a family whose youngest is at least
+    min_birth_spacing_weeks conceives with probability next_birth_hazard_week (the youngest
+    becomes the unborn child, age -gestation); a family whose youngest reaches
+    youngest_child_max_age_weeks leaves and a new family with a first pregnancy takes the
+    slot. Every reset returns to the same state, so the stationary probability of an age is
+    proportional to the chance of reaching it without a reset: (1 - h)^(checks passed).
+    Returns (ages, probabilities).
+    """
+    pop = scenario.population
+    ages = np.arange(-pop.gestation_weeks, pop.youngest_child_max_age_weeks)
+    checks = np.maximum(0, ages - pop.min_birth_spacing_weeks + 1)
+    survival = (1.0 - pop.next_birth_hazard_week) ** checks
+    return ages, survival / survival.sum()
+
+
+def quintile_cut_points(table: FamilyTable) -> np.ndarray:
+    """Income cut points (income_q units) of families with a child under 3, at initialisation."""
+    u3 = (table.youngest_age_weeks >= 0) & (table.youngest_age_weeks < U3_WEEKS)
+    values = np.sort(table.income_q[u3]) if u3.any() else np.sort(table.income_q)
+    positions = (np.array([0.2, 0.4, 0.6, 0.8]) * len(values)).astype(np.int64)
+    return values[np.minimum(positions, len(values) - 1)]
+
+
+def assign_quintiles(income_q: np.ndarray, cut_points: np.ndarray) -> np.ndarray:
+    return (np.searchsorted(cut_points, income_q, side="right") + 1).astype(np.int8)
+
+
+# ---------------------------------------------------------------------------------------
+# social ties
+
+
+def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected ties: spatial neighbours within a radius (same language with probability
+    `tie_homophily`, IAS focus groups: mothers meet mothers of their own community) plus
+    same-language community ties anywhere in the city (Kortrijk's community advisers work
+    through such networks). Every pick is a keyed uniform index into a canonical order of
+    the candidates that does not depend on storage order."""
+    pop = scenario.population
+    n = table.size
+    keys = table.key
+    order = np.argsort(keys, kind="stable")
+    edges_a: list[np.ndarray] = []
+    edges_b: list[np.ndarray] = []
+    if pop.ties_spatial > 0 and n > 1:
+        for a, b in _spatial_ties(pop, seed, table):
+            edges_a.append(a)
+            edges_b.append(b)
+    if pop.ties_community > 0:
+        for lang in np.unique(table.language):
+            members = order[table.language[order] == lang]  # sorted by key
+            if members.size < 2:
+                continue
+            for k in range(pop.ties_community):
+                u = rng.uniform(seed, "tie_community", k, keys[members])
+                picks = members[np.minimum((u * members.size).astype(np.int64), members.size - 1)]
+                edges_a.append(members)
+                edges_b.append(picks)
+    if not edges_a:
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = np.concatenate(edges_a)
+    b = np.concatenate(edges_b)
+    keep = a != b
+    a, b = a[keep], b[keep]
+    # both directions, deduplicated, in (row, neighbour) order
+    pair = np.concatenate([a * n + b, b * n + a])
+    pair.sort()
+    pair = pair[np.r_[True, pair[1:] != pair[:-1]]]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pair // n, minlength=n), out=indptr[1:])
+    return indptr, (pair % n).astype(np.int64)
+
+
+# families handled at once when drawing spatial ties (bounds memory to a few hundred MB)
+_TIE_BLOCK = 50_000
+
+
+def _spatial_ties(pop, seed: int, table: FamilyTable):
+    """Spatial ties, block by block: yields (rows, picked neighbours).
+
+    A family's neighbours are the other families in cells whose offset (dx, dy) from its own
+    satisfies dx^2 + dy^2 <= tie_radius_cells^2 (exact in integers). Their canonical order is
+    by offset (dx, then dy), then within a cell by language and key; a same-language pick uses the
+    same-language members in that order. The j-th neighbour is found from cumulative cell
+    counts, so no list of neighbours is ever built."""
+    n = table.size
+    keys = table.key
+    x = table.x.astype(np.int64)
+    y = table.y.astype(np.int64)
+    lang = table.language.astype(np.int64)
+    width, height = int(x.max()) + 1, int(y.max()) + 1
+    n_lang = int(lang.max()) + 1
+    cell = x * height + y
+    n_cells = width * height
+    # storage sorted by (cell, language, key): a cell's members, and its same-language members,
+    # are contiguous and in key order
+    order = np.lexsort((keys, lang, cell))
+    occupancy = np.bincount(cell, minlength=n_cells)
+    cell_start = np.cumsum(occupancy) - occupancy
+    by_lang = np.bincount(cell * n_lang + lang, minlength=n_cells * n_lang).reshape(n_cells, n_lang)
+    lang_start = np.cumsum(by_lang, axis=1) - by_lang
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    r = pop.tie_radius_cells
+    offsets = np.array(
+        [
+            (dx, dy)
+            for dx in range(-r, r + 1)
+            for dy in range(-r, r + 1)
+            if dx * dx + dy * dy <= r * r
+        ]
+    )
+    own = int(np.flatnonzero((offsets[:, 0] == 0) & (offsets[:, 1] == 0))[0])
+    # int32 cell arithmetic (grids are at most 4,000 x 4,000 cells)
+    dx = offsets[:, 0].astype(np.int32)
+    dy = offsets[:, 1].astype(np.int32)
+    occupancy32 = occupancy.astype(np.int32)
+    by_lang32 = by_lang.astype(np.int32)
+
+    def block(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        rows = np.arange(start, min(n, start + _TIE_BLOCK))
+        bx = x[rows, None].astype(np.int32) + dx[None, :]
+        by = y[rows, None].astype(np.int32) + dy[None, :]
+        inside = (bx >= 0) & (bx < width) & (by >= 0) & (by < height)
+        bcell = np.where(inside, bx * np.int32(height) + by, 0)
+        la = lang[rows]
+        count = {
+            False: np.where(inside, occupancy32[bcell], 0),
+            True: np.where(inside, by_lang32[bcell, la[:, None]], 0),
+        }
+        for c in count.values():
+            c[:, own] -= 1  # not oneself
+        cum = {same: np.cumsum(c, axis=1, dtype=np.int32) for same, c in count.items()}
+        total_all, total_same = cum[False][:, -1], cum[True][:, -1]
+        own_cell = cell[rows]
+        self_all = rank[rows] - cell_start[own_cell]
+        self_same = self_all - lang_start[own_cell, la]
+        out = []
+        for k in range(pop.ties_spatial):
+            use_same = (rng.uniform(seed, "tie_homophily", k, keys[rows]) < pop.tie_homophily) & (
+                total_same > 0
+            )
+            pool = np.where(use_same, total_same, total_all)
+            j = np.floor(rng.uniform(seed, "tie_spatial", k, keys[rows]) * pool).astype(np.int64)
+            j = np.minimum(j, np.maximum(pool - 1, 0))
+            o = np.zeros(len(rows), dtype=np.int64)
+            before = np.zeros(len(rows), dtype=np.int64)
+            for same in (False, True):
+                i = np.flatnonzero(use_same == same)
+                oi = np.minimum((cum[same][i] <= j[i, None]).sum(axis=1), len(offsets) - 1)
+                o[i] = oi
+                before[i] = cum[same][i, oi] - count[same][i, oi]
+            pos = j - before
+            # in one's own cell the members after oneself move up by one
+            pos += (o == own) & (pos >= np.where(use_same, self_same, self_all))
+            target = bcell[np.arange(len(rows)), o]
+            first = cell_start[target] + np.where(use_same, lang_start[target, la], 0)
+            pick = order[np.minimum(first + pos, n - 1)]
+            ok = pool > 0
+            out.append((rows[ok], pick[ok]))
+        return out
+
+    # blocks are independent; numpy releases the GIL in the array work
+    with ThreadPoolExecutor(max_workers=build_threads()) as pool_of_threads:
+        for pairs in pool_of_threads.map(block, range(0, n, _TIE_BLOCK)):
+            yield from pairs
+
+
+def build_threads() -> int:
+    """Threads for the world build's independent blocks (social ties, candidate lists; numpy
+    releases the GIL in them): 2, or the environment's FAMSIM_BUILD_THREADS. Results do not
+    depend on it."""
+    value = os.environ.get(BUILD_THREADS_VARIABLE, "")
+    return int(value) if value.isdigit() and int(value) > 0 else 2
+
+
+def _csr_of(sorted_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start offset and count of each row in an array of row ids sorted ascending."""
+    count = np.bincount(sorted_rows, minlength=n).astype(np.int64)
+    start = np.cumsum(count) - count
+    return start, count

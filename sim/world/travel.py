@@ -1,0 +1,358 @@
+"""Travel time and cost, and each family's candidate services per type.
+
+Candidates of a type are *every* service of that type within the family's maximum acceptable
+travel time (DESIGN §2), so no nearer-k cut can change a result. They are stored sparsely
+(CSR per type, by travel minutes then service id); nothing of size families x services is
+built.
+Travel minutes are integers computed once by one float64 formula shared with the reference.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from sim.core.codes import MODE_CAR, MODE_TRANSIT, N_TYPES
+from sim.scenario.schema import TravelSpec, cents
+from sim.world.population import FamilyTable, build_threads
+
+UNREACHABLE_MINUTES = 10_000
+
+
+def travel_minutes(
+    distance_cells: np.ndarray,
+    mode: np.ndarray,
+    transit_access: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+) -> np.ndarray:
+    """Door-to-door minutes (int32, rounded up) for a straight-line distance in cells.
+
+    walk: detour x km x minutes/km; transit: access walk + a wait that grows as transit
+    access falls + in-vehicle time; car: overhead (parking) + detour x km x minutes/km.
+    Nobody takes transit or the car for a trip they can walk faster.
+    """
+    km = _km(distance_cells, cell_size_m, spec)
+    minutes = np.where(
+        mode == MODE_CAR,
+        _car_minutes(km, spec),
+        np.where(mode == MODE_TRANSIT, _transit_minutes(km, transit_access, spec), _walk(km, spec)),
+    )
+    return _whole_minutes(minutes)
+
+
+def travel_minutes_by(
+    distance_cells: np.ndarray,
+    mode: int,
+    transit_access: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+) -> np.ndarray:
+    """`travel_minutes` for families who all use one mode (the same operations, so the same
+    integers), computing that mode's formula only."""
+    km = _km(distance_cells, cell_size_m, spec)
+    if mode == MODE_CAR:
+        return _whole_minutes(_car_minutes(km, spec))
+    if mode == MODE_TRANSIT:
+        return _whole_minutes(_transit_minutes(km, transit_access, spec))
+    return _whole_minutes(_walk(km, spec))
+
+
+def _km(distance_cells: np.ndarray, cell_size_m: float, spec: TravelSpec) -> np.ndarray:
+    return distance_cells * (cell_size_m / 1000.0) * spec.detour_factor
+
+
+def _walk(km: np.ndarray, spec: TravelSpec) -> np.ndarray:
+    return km * spec.walk_minutes_per_km
+
+
+def _transit_minutes(km: np.ndarray, transit_access: np.ndarray, spec: TravelSpec) -> np.ndarray:
+    transit = (
+        spec.transit_access_minutes
+        + spec.transit_wait_minutes_max * (1.0 - transit_access)
+        + km * spec.transit_minutes_per_km
+    )
+    return np.minimum(transit, _walk(km, spec))
+
+
+def _car_minutes(km: np.ndarray, spec: TravelSpec) -> np.ndarray:
+    return np.minimum(spec.car_overhead_minutes + km * spec.car_minutes_per_km, _walk(km, spec))
+
+
+def _whole_minutes(minutes: np.ndarray) -> np.ndarray:
+    return np.ceil(minutes - 1e-9).astype(np.int32)
+
+
+def trip_cost_cents(minutes: np.ndarray, mode: np.ndarray, spec: TravelSpec) -> np.ndarray:
+    """Cost of one trip in integer cents: a transit fare, or the car's cost per minute
+    (rounded to whole cents per minute, so rescaling money changes no comparison)."""
+    car_cents_per_minute = cents(spec.car_cost_eur_per_minute)
+    fare = cents(spec.transit_fare_eur_trip)
+    cost = np.where(
+        mode == MODE_CAR,
+        minutes.astype(np.int64) * car_cents_per_minute,
+        np.where(mode == MODE_TRANSIT, fare, 0),
+    )
+    return cost.astype(np.int64)
+
+
+def max_reach_cells(max_minutes: np.ndarray, cell_size_m: float, spec: TravelSpec) -> np.ndarray:
+    """An upper bound on the straight-line distance (cells) reachable in max_minutes by the
+    fastest mode; candidates are then filtered by their exact minutes."""
+    km_per_minute = 1.0 / min(
+        spec.walk_minutes_per_km, spec.transit_minutes_per_km, spec.car_minutes_per_km
+    )
+    km = max_minutes * km_per_minute / spec.detour_factor
+    return km * 1000.0 / cell_size_m + 1.0
+
+
+def reach_cells(
+    max_minutes: np.ndarray, mode: np.ndarray, cell_size_m: float, spec: TravelSpec
+) -> np.ndarray:
+    """An upper bound on the straight-line distance (cells) a family reaches within its
+    maximum time by its own mode (or on foot, which every mode may fall back to): the
+    formulas of `travel_minutes` without the fixed parts that only add time, plus a cell."""
+    walk_km = max_minutes / spec.walk_minutes_per_km
+    transit_km = (max_minutes - spec.transit_access_minutes) / spec.transit_minutes_per_km
+    car_km = (max_minutes - spec.car_overhead_minutes) / spec.car_minutes_per_km
+    km = np.where(
+        mode == MODE_CAR,
+        np.maximum(walk_km, car_km),
+        np.where(mode == MODE_TRANSIT, np.maximum(walk_km, transit_km), walk_km),
+    )
+    return km / spec.detour_factor * 1000.0 / cell_size_m + 1.0
+
+
+@dataclass
+class CandidateSets:
+    """Per type t: family f's candidates are service[t][indptr[t][f]:indptr[t][f+1]], in order
+    of (minutes, service id), so the first acceptable candidate is the one a family picks.
+    Trip costs are not stored: `trip_cost_cents(minutes, mode)` gives them exactly."""
+
+    indptr: list[np.ndarray]  # int64 [F + 1]
+    service: list[np.ndarray]  # int32, by (minutes, id) within a family
+    minutes: list[np.ndarray]  # int16 (a family's maximum travel time is far below 2**15)
+    nearest_service: np.ndarray  # int32 [F, T]: nearest of the type anywhere (-1 if none)
+    nearest_minutes: np.ndarray  # int32 [F, T]
+
+    def count(self, t: int, rows: np.ndarray) -> np.ndarray:
+        indptr = self.indptr[t]
+        return indptr[rows + 1] - indptr[rows]
+
+
+# families per block while building candidate lists, and dense pairs per block (memory bound)
+_BLOCK_FAMILIES = 30_000
+_BLOCK_PAIRS = 6_000_000
+# families in a block have reach within this factor of each other (bounds wasted pairs)
+_REACH_CLASS = 1.3
+
+
+def build_candidates(
+    families: FamilyTable,
+    service_type: np.ndarray,
+    service_x: np.ndarray,
+    service_y: np.ndarray,
+    transit_access_grid: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+) -> CandidateSets:
+    """Every service of each type within each family's maximum travel time, by (minutes, id).
+
+    Families are grouped in blocks of one mode, one square tile of the city and similar
+    reach. For each block, the services of the type inside the tile's box widened by the
+    block's largest reach are compared with every family of the block in dense arrays; a
+    squared-distance test in integers drops the pairs beyond each family's own reach, and
+    exact minutes decide the rest. Memory per block is bounded; no Python list per family."""
+    n = families.size
+    if int(families.max_travel_minutes.max(initial=0)) >= np.iinfo(np.int16).max:
+        raise ValueError("maximum travel time above 32,766 minutes")
+    transit = transit_access_grid[families.x, families.y]
+    indptrs, services, minutes_out = [], [], []
+    nearest_service = np.full((n, N_TYPES), -1, dtype=np.int32)
+    nearest_minutes = np.full((n, N_TYPES), UNREACHABLE_MINUTES, dtype=np.int32)
+    reach = reach_cells(families.max_travel_minutes.astype(float), families.mode, cell_size_m, spec)
+    blocks = _family_blocks(families, reach)
+    for t in range(N_TYPES):
+        ids = np.flatnonzero(service_type == t).astype(np.int32)
+        # services of the type by x (then y, id): a box is a slice, then a filter on y
+        ids = ids[np.lexsort((ids, service_y[ids], service_x[ids]))]
+        sx = service_x[ids].astype(np.int32)
+        sy = service_y[ids].astype(np.int32)
+        counts = np.zeros(n, dtype=np.int64)
+        pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        if ids.size:
+            # blocks are independent (each writes its own families' counts); numpy releases
+            # the GIL in the array work, so two threads use both cores
+            work = partial(
+                _block_candidates,
+                ids=ids,
+                sx=sx,
+                sy=sy,
+                families=families,
+                transit=transit,
+                reach=reach,
+                cell_size_m=cell_size_m,
+                spec=spec,
+                counts=counts,
+            )
+            with ThreadPoolExecutor(max_workers=build_threads()) as pool:
+                rows_of, mode_of = [b for _, b in blocks], [m for m, _ in blocks]
+                for result in pool.map(work, rows_of, mode_of):
+                    pieces.extend(result)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        sid_all = np.empty(int(indptr[-1]), dtype=np.int32)
+        min_all = np.empty(int(indptr[-1]), dtype=np.int16)
+        for block, sid, mins in pieces:
+            c = counts[block]
+            dest = np.repeat(indptr[block] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
+            sid_all[dest] = sid
+            min_all[dest] = mins
+        del pieces
+        # nearest of the type anywhere, by (minutes, id): the first candidate when there is
+        # one, else searched beyond the family's reach (for the barrier log)
+        has = counts > 0
+        rows = np.flatnonzero(has)
+        nearest_service[rows, t] = sid_all[indptr[rows]]
+        nearest_minutes[rows, t] = min_all[indptr[rows]]
+        lacking = np.flatnonzero(~has)
+        if lacking.size and ids.size:
+            svc_xy = np.column_stack([sx, sy]).astype(float)
+            fam_xy = np.column_stack([families.x, families.y]).astype(float)
+            _nearest_beyond_reach(
+                lacking,
+                t,
+                ids,
+                svc_xy,
+                cKDTree(svc_xy),
+                fam_xy,
+                families.mode,
+                transit,
+                cell_size_m,
+                spec,
+                nearest_service,
+                nearest_minutes,
+            )
+        indptrs.append(indptr)
+        services.append(sid_all)
+        minutes_out.append(min_all)
+    return CandidateSets(indptrs, services, minutes_out, nearest_service, nearest_minutes)
+
+
+def _family_blocks(families: FamilyTable, reach: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(mode, rows) blocks: one mode, one tile (side about the mode's median reach), reach
+    within a factor _REACH_CLASS, at most _BLOCK_FAMILIES rows."""
+    out = []
+    for mode in np.unique(families.mode):
+        rows = np.flatnonzero(families.mode == mode)
+        side = max(8, int(np.median(reach[rows])))
+        tx = families.x[rows] // side
+        ty = families.y[rows] // side
+        cls = np.floor(np.log(reach[rows]) / np.log(_REACH_CLASS)).astype(np.int64)
+        order = np.lexsort((rows, cls, ty, tx))
+        key = np.stack([tx[order], ty[order], cls[order]])
+        edges = np.flatnonzero(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0), True])
+        rows = rows[order]
+        for start, stop in zip(edges[:-1], edges[1:], strict=True):
+            for s in range(start, stop, _BLOCK_FAMILIES):
+                out.append((int(mode), rows[s : min(stop, s + _BLOCK_FAMILIES)]))
+    return out
+
+
+def _block_candidates(
+    block: np.ndarray,
+    mode: int,
+    ids: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    families: FamilyTable,
+    transit: np.ndarray,
+    reach: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+    counts: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One block of families of one mode against the services in its widened box: writes
+    the families' counts, returns [(rows, services, minutes)] flattened row by row in
+    (minutes, id) order (several pieces if the box is large)."""
+    # coordinates below 2**15, squared distances below 2**31: int32 throughout
+    bx = families.x[block].astype(np.int32)
+    by = families.y[block].astype(np.int32)
+    widest = int(np.floor(reach[block].max()))
+    lo = np.searchsorted(sx, bx.min() - widest, side="left")
+    hi = np.searchsorted(sx, bx.max() + widest, side="right")
+    near = np.arange(lo, hi)
+    near = near[(sy[near] >= by.min() - widest) & (sy[near] <= by.max() + widest)]
+    if near.size == 0:
+        return []
+    # squared reach in whole cells: distances are square roots of integers, so this keeps
+    # exactly the services within reach
+    reach2 = np.floor(np.minimum(reach[block] ** 2, 2**31 - 1)).astype(np.int32)
+    pieces = []
+    step = max(1, _BLOCK_PAIRS // near.size)
+    for s in range(0, len(block), step):
+        rows = slice(s, min(len(block), s + step))
+        dx = sx[near][None, :] - bx[rows, None]
+        dy = sy[near][None, :] - by[rows, None]
+        r, c = np.nonzero(dx * dx + dy * dy <= reach2[rows, None])
+        fam = block[rows][r]
+        # the same float64 operations as travel_minutes on the same values
+        d = np.hypot(dx[r, c].astype(float), dy[r, c].astype(float))
+        mins = travel_minutes_by(d, mode, transit[fam], cell_size_m, spec)
+        keep = mins <= families.max_travel_minutes[fam]
+        r, mins, sid = r[keep], mins[keep], ids[near[c[keep]]]
+        # (row, minutes, id) packed in one integer, sorted
+        key = (r.astype(np.int64) << 47) | (mins.astype(np.int64) << 32) | sid.astype(np.int64)
+        key.sort(kind="stable")  # radix sort here, and the rows come already in order
+        counts[block[rows]] = np.bincount(r, minlength=rows.stop - rows.start)
+        pieces.append(
+            (
+                block[rows],
+                (key & 0xFFFFFFFF).astype(np.int32),
+                ((key >> 32) & 0x7FFF).astype(np.int16),
+            )
+        )
+    return pieces
+
+
+def _nearest_beyond_reach(
+    rows: np.ndarray,
+    t: int,
+    ids: np.ndarray,
+    svc_xy: np.ndarray,
+    tree: cKDTree,
+    fam_xy: np.ndarray,
+    mode: np.ndarray,
+    transit: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+    nearest_service: np.ndarray,
+    nearest_minutes: np.ndarray,
+) -> None:
+    """Nearest service by (minutes, id) for families with no candidate within reach.
+
+    Minutes grow with distance for a given family, so the answer lies within one minute's
+    reach of the nearest service by distance; the k nearest are asked for, k growing until
+    the k-th lies beyond that bound (or k covers every service of the type)."""
+    d0, _ = tree.query(fam_xy[rows])
+    bound = d0 + max_reach_cells(np.ones(1), cell_size_m, spec)[0]
+    todo = np.arange(len(rows))
+    k = 8
+    while todo.size:
+        k = min(k, ids.size)
+        dist, local = tree.query(fam_xy[rows[todo]], k=list(range(1, k + 1)))
+        covered = (dist[:, -1] > bound[todo]) | (k == ids.size)
+        r = rows[todo[covered]]
+        local = local[covered]
+        d = np.hypot(svc_xy[local, 0] - fam_xy[r, 0, None], svc_xy[local, 1] - fam_xy[r, 1, None])
+        mins = travel_minutes(d, mode[r, None], transit[r, None], cell_size_m, spec)
+        sid = ids[local]
+        pick = np.argmin(mins.astype(np.int64) * (1 << 32) + sid, axis=1)
+        nearest_service[r, t] = sid[np.arange(len(r)), pick]
+        nearest_minutes[r, t] = mins[np.arange(len(r)), pick]
+        todo = todo[~covered]
+        k *= 4
