@@ -196,15 +196,29 @@ def test_a_missing_kernel_cache_is_announced_as_compiling(tmp_path, monkeypatch,
     from sim.app import cli
     from sim.core import compiled
 
-    monkeypatch.setattr(compiled, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(compiled, "PACKAGE_DIR", tmp_path)
     assert compiled.needs_compiling()
     cli._announce_compiling(quiet=False)
     assert "compiling the engine" in capsys.readouterr().err
     for module in compiled.COMPILED_MODULES:
-        (tmp_path / f"{module}.some_loop-12.py313.nbi").write_bytes(b"")
+        folder, name = module.rsplit("/", 1)
+        (tmp_path / folder / "__pycache__").mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "__pycache__" / f"{name}.some_loop-12.py313.nbi").write_bytes(b"")
+        assert compiled.needs_compiling() == (module != compiled.COMPILED_MODULES[-1])
     assert not compiled.needs_compiling()
     cli._announce_compiling(quiet=False)
     assert capsys.readouterr().err == ""
+
+
+def test_every_module_with_compiled_loops_is_listed_for_the_compile_notice():
+    from sim.core import compiled
+
+    with_loops = {
+        str(path.relative_to(compiled.PACKAGE_DIR).with_suffix(""))
+        for path in compiled.PACKAGE_DIR.rglob("*.py")
+        if "\n@kernel\n" in path.read_text()  # @inline helpers are compiled into their callers
+    }
+    assert with_loops == set(compiled.COMPILED_MODULES)
 
 
 def test_a_large_citys_world_build_is_said_part_by_part(monkeypatch, capsys):

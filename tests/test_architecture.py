@@ -170,3 +170,16 @@ def test_architecture_page_lists_every_layer_and_twin() -> None:
     assert twins, "the reference marks no twin"
     missing = sorted(t for t in twins if f"`{t}`" not in page)
     assert not missing, f"twins marked in the reference but not listed in the page: {missing}"
+
+
+def test_readme_layout_and_architecture_page_name_every_module() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("Layout: `sim/`") :].split("\n\n", 1)[0]
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    for module in modules():
+        parts = module.split(".")
+        if len(parts) != 3:
+            continue  # the package, its entry point and the layers' own __init__
+        layer, name = parts[1], parts[2]
+        assert f"`{layer}/`" in layout and f"`{name}`" in layout, f"README layout lacks {module}"
+        assert f"`{name}`" in page, f"docs/ARCHITECTURE.md does not name {module}"

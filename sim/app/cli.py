@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sim.core.errors import ScenarioError
+from sim.core.provenance import package_version
 from sim.outputs.folders import (
     ERROR_LOG,
     OutputError,
@@ -84,18 +85,11 @@ def _add_run_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("famsim")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="famsim", description="How families with young children reach services.")
-    parser.add_argument("--version", action="version", version=f"famsim {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"famsim {package_version('famsim')}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -693,7 +687,3 @@ def _sensitivity(args) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print(f"wrote {len(written)} files to {out / 'sensitivity'}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

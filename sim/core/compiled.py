@@ -17,15 +17,25 @@ from numba import njit
 kernel = njit(cache=True, _nrt=False)
 inline = njit(cache=True, inline="always", _nrt=False)
 
-# the modules whose loops are compiled, and where numba keeps their cache
-COMPILED_MODULES = ("kernels", "information", "metrics", "rng")
-CACHE_DIR = Path(__file__).resolve().parent / "__pycache__"
+# the modules with @kernel loops (an @inline helper is compiled into its callers), as paths below the package (numba keeps each one's
+# cache in the __pycache__ folder beside it, files named <module>.<function>-<line>...nbi)
+COMPILED_MODULES = (
+    "core/rng",
+    "rules/barriers",
+    "rules/decisions",
+    "rules/experience",
+    "rules/information",
+    "rules/life_course",
+    "measure/metrics",
+)
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def needs_compiling() -> bool:
     """True when some compiled module has no cached code yet (the first run after an install
     or an edit compiles it, about 20 s)."""
-    if not CACHE_DIR.is_dir():
-        return True
-    cached = {p.name.split(".", 1)[0] for p in CACHE_DIR.glob("*.nbi")}
-    return not set(COMPILED_MODULES) <= cached
+    for module in COMPILED_MODULES:
+        folder, name = module.rsplit("/", 1)
+        if not any((PACKAGE_DIR / folder / "__pycache__").glob(f"{name}.*.nbi")):
+            return True
+    return False

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.core.errors import ScenarioError
+from sim.core.provenance import git_state, package_versions
 from sim.outputs.report import interval
 from sim.scenario.schema import Scenario
 from sim.studies.runner import (
@@ -24,8 +25,6 @@ from sim.studies.runner import (
     checked,
     collect,
     execute,
-    git_state,
-    package_versions,
     prepare,
     with_run_settings,
 )

@@ -9,16 +9,13 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import platform
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 from sim.core.errors import MODEL_FAILURES, ScenarioError
+from sim.core.provenance import git_state, package_versions
 from sim.engine.model import FamilyAccessModel
 from sim.measure.metrics import metric_columns
+from sim.outputs.progress import progress_bar
 from sim.scenario.schema import Scenario, scenario_from_dict
 from sim.world.build import build_world, prepare
 
@@ -293,7 +292,7 @@ def execute(
 ) -> list[Replication]:
     """Run (scenario, replication) tasks, in a process pool when workers > 1; results come
     back in task order whatever the completion order."""
-    bar = _progress_bar(len(tasks), label, quiet)
+    bar = progress_bar(len(tasks), label, quiet)
     results: list[Replication | None] = [None] * len(tasks)
     # a large city's first world build is said part by part (the others take as long)
     progress = [
@@ -422,64 +421,6 @@ def _parameters(scenario: Scenario, public_childcare_places: int | None = None) 
         "burn_in_weeks": scenario.run.burn_in_weeks,
         "public_childcare_places": public_childcare_places,
     }
-
-
-def _progress_bar(total: int, name: str, quiet: bool):
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    if not sys.stderr.isatty():
-        return None
-    return tqdm(total=total, desc=name, unit="run", leave=False)
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in (
-        "famsim",
-        "mesa",
-        "numpy",
-        "numba",
-        "llvmlite",
-        "scipy",
-        "pandas",
-        "pyarrow",
-        "pydantic",
-        "matplotlib",
-    ):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def git_state() -> dict[str, Any]:
-    """Commit of the source tree and whether it had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
 
 
 def manifest(scenario: Scenario, statuses: list[dict[str, Any]]) -> dict[str, Any]:

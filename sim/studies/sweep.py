@@ -54,10 +54,12 @@ import numpy as np
 import pandas as pd
 
 from sim.core.errors import MODEL_FAILURES, ScenarioError
+from sim.core.provenance import SWEEP_PACKAGES, git_state, package_versions
 from sim.measure.metrics import metric_columns
 from sim.outputs.folders import folder_lock
+from sim.outputs.progress import progress_bar
 from sim.scenario.schema import CITY_FILE_KEYS, Scenario, load_scenario, scenario_from_dict, suggest
-from sim.studies.runner import git_state, package_versions, replication_seed, scale_scenario
+from sim.studies.runner import replication_seed, scale_scenario
 
 SAMPLERS = ("grid", "lhs", "sobol", "morris")
 TOP_KEYS = (
@@ -809,7 +811,7 @@ def _run_sweep(
         "seed": sweep.seed,
         "design_points": len(all_tasks) // sweep.replications,
         "runs": len({t.run_id for t in all_tasks}),
-        "versions": package_versions_with_sweep(),
+        "versions": package_versions(SWEEP_PACKAGES),
         "git": version,
         "executor": executor_label,
         "workers": workers,
@@ -839,7 +841,7 @@ def _run_sweep(
     # design points that coincide (Saltelli's matrices can repeat a point) share their runs
     unique = list({t.run_id: t for t in reversed(all_tasks)}.values())[::-1]
     todo = [t for t in unique if t.run_id not in done]
-    bar = _bar(len(unique), len(done), sweep.name, quiet)
+    bar = progress_bar(len(unique), sweep.name, quiet, initial=len(done))
     buffer: list[dict[str, Any]] = []
     failed = 0
     pending: dict[Future, Task] = {}
@@ -930,28 +932,6 @@ def _readable_parquet(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return True
-
-
-def package_versions_with_sweep() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = package_versions()
-    for name in ("SALib", "dask", "distributed"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _bar(total: int, initial: int, name: str, quiet: bool):
-    import sys
-
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=name, unit="run", dynamic_ncols=True)
 
 
 def results(out: Path | str) -> pd.DataFrame:
