@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from helpers import build, run_engine, small_scenario, state_by_key
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 from numba import njit
 
 from sim.core import rng
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_draw_depends_only_on_its_keys():
@@ -157,6 +161,20 @@ def test_the_kernels_draws_equal_the_reference_draws(seed, week, families, servi
     expected = [rng.uniform_one(seed, "s", week, f, service) for f in families]
     assert _kernel_draws(prefix, keys, service).tolist() == expected
     assert rng.uniform(seed, "s", week, keys, service).tolist() == expected
+
+
+@pytest.mark.verification
+def test_each_week_stream_is_the_stream_it_is_named_after():
+    """A kernel's `streams.<name>` starts the draws of stream `<name>` (the name is the key),
+    and every weekly stream the per-agent reference draws by name is one of them."""
+    streams = rng.week_streams(7, 12)
+    for name in rng.WeekStreams._fields:
+        value = getattr(streams, name)
+        assert isinstance(value, np.uint64) and int(value) == rng.prefix_bits(7, name, 12)
+        assert rng.uniform_from(value, 99, 2) == rng.uniform_one(7, name, 12, 99, 2)
+    reference = (ROOT / "sim" / "engine" / "reference.py").read_text()
+    for name in rng.WeekStreams._fields:
+        assert f'"{name}"' in reference, f"the reference draws no stream {name!r}"
 
 
 @pytest.mark.verification

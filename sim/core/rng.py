@@ -11,9 +11,12 @@ same.
 from __future__ import annotations
 
 import functools
+import warnings
 import zlib
+from collections import namedtuple
 
 import numpy as np
+from numba import config as numba_config
 from scipy.special import ndtri
 
 from sim.core.codes import NO_SERVICE
@@ -30,6 +33,13 @@ _S11 = np.uint64(11)
 _INV_2_53 = 1.0 / float(1 << 53)
 
 _MASK = (1 << 64) - 1
+
+if numba_config.DISABLE_JIT:
+    # the kernels run as plain Python (debugging, see sim.core.compiled): numpy warns about
+    # the uint64 wrap-around the hash rounds are defined by
+    warnings.filterwarnings(
+        "ignore", "overflow encountered in scalar", RuntimeWarning, module=__name__
+    )
 
 
 @functools.cache
@@ -52,8 +62,10 @@ def mix_round(h, part):
 @inline
 def uniform_from(prefix, family, service):
     """`uniform(seed, stream, week, family, service)` from `prefix_bits(seed, stream, week)`:
-    the family and service rounds, then the top 53 bits as a float in [0, 1)."""
-    h = mix_round(mix_round(prefix, np.uint64(family)), np.uint64(service))
+    the family and service rounds, then the top 53 bits as a float in [0, 1). The keys go
+    through int64 so that -1 (NO_SERVICE) wraps to 2^64 - 1 also as plain Python
+    (NUMBA_DISABLE_JIT=1), as it does compiled."""
+    h = mix_round(mix_round(prefix, np.uint64(np.int64(family))), np.uint64(np.int64(service)))
     return np.float64(h >> _S11) * _INV_2_53
 
 
@@ -124,6 +136,32 @@ def prefix_bits(seed: int, stream: str, week: int) -> int:
     """The hash state after the (seed, stream, week) rounds. The rounds for family and service
     follow it, so code that draws many numbers of one stream and week starts from here."""
     return _rounds((seed & _MASK, stream_id(stream), week & _MASK))
+
+
+# the weekly streams the compiled kernels draw from, each field named after its stream:
+# a field holds `prefix_bits(seed, <field name>, week)` as np.uint64, so a kernel reads
+# `streams.referral`, never a position. In the order the week draws them: the information
+# channels (`sim.rules.information.channel_events`), drop-out (`sim.rules.decisions.exits`)
+# and conception (`sim.rules.life_course.age_one_week`).
+WeekStreams = namedtuple(
+    "WeekStreams",
+    [
+        "first_contact",  # reached by the universal first contact after a birth
+        "first_contact_understood",  # per type: understood what it told of
+        "word_of_mouth",  # per type: hears of it from ties who use it
+        "outreach",  # visited by an outreach worker
+        "outreach_understood",  # per type: understood the visit
+        "broker",  # contacted by the community's broker
+        "referral",  # per type: referred by a service in use
+        "dropout",  # per type: leaves the service in use
+        "conception",  # a next pregnancy starts
+    ],
+)
+
+
+def week_streams(seed: int, week: int) -> WeekStreams:
+    """The hash states of every `WeekStreams` stream for this seed and week."""
+    return WeekStreams(*(np.uint64(prefix_bits(seed, name, week)) for name in WeekStreams._fields))
 
 
 def _rounds(parts: tuple[int, ...]) -> int:

@@ -11,6 +11,7 @@ state between weeks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,6 @@ from sim.measure.metrics import WindowAccumulator
 from sim.rules import decisions, experience, fees, life_course
 from sim.rules.allocation import admit, priority_class
 from sim.rules.barriers import PairBarriers, PairInputs, weekly_fee_cents
-from sim.rules.decisions import BarrierParams, FamilyColumns, ServiceColumns, TypeBounds
 from sim.rules.information import (
     channel_events,
     contact_probability,
@@ -46,23 +46,26 @@ from sim.rules.information import (
     update_tie_users,
     word_of_mouth_probability,
 )
+from sim.rules.records import (
+    BarrierParams,
+    Behaviour,
+    Candidates,
+    Chosen,
+    ContactPools,
+    ExitFlags,
+    FamilyColumns,
+    InformationChannels,
+    InformationEvents,
+    LifeCourse,
+    Preferred,
+    ServiceColumns,
+    TypeBounds,
+    WeekState,
+)
 from sim.scenario.schema import cents
 from sim.world.build import World
 from sim.world.population import GENERATION_BITS, assign_quintiles, birth_plan, draw_generation
 from sim.world.travel import travel_minutes, trip_cost_cents
-
-_DIM_INDEX = {name: i for i, name in enumerate(DIMENSIONS)}
-_PAIR_TO_DIM = np.array([_DIM_INDEX[d] for d in PAIR_DIMENSIONS], dtype=np.int64)
-# the information channels' streams, in the order channel_events reads their prefixes
-_INFORMATION_STREAMS = (
-    "first_contact",
-    "first_contact_understood",
-    "word_of_mouth",
-    "outreach",
-    "outreach_understood",
-    "broker",
-    "referral",
-)
 
 
 @dataclass
@@ -122,26 +125,25 @@ class Engine:
         self.fee_tables = fees.fee_tables(self.schedules)
         self.barrier_params = self._barrier_params()
         self.type_bounds = self._type_bounds()
-        self.cand_indptr = tuple(np.ascontiguousarray(a, dtype=np.int64) for a in self.cand.indptr)
-        self.cand_service = tuple(
-            np.ascontiguousarray(a, dtype=np.int32) for a in self.cand.service
-        )
-        self.cand_minutes = tuple(
-            np.ascontiguousarray(a, dtype=np.int16) for a in self.cand.minutes
+        self.cand_columns = Candidates(
+            indptr=tuple(np.ascontiguousarray(a, dtype=np.int64) for a in self.cand.indptr),
+            service=tuple(np.ascontiguousarray(a, dtype=np.int32) for a in self.cand.service),
+            minutes=tuple(np.ascontiguousarray(a, dtype=np.int16) for a in self.cand.minutes),
+            nearest_service=self.cand.nearest_service,
+            nearest_minutes=self.cand.nearest_minutes,
         )
         self.first_contact_informs = np.isin(SERVICE_TYPES, info.first_contact_informs)
-        # the age (weeks) at which each type's need ends (-1: it does not end with age)
-        pop = self.scenario.population
-        self.need_ends_at = np.full(N_TYPES, -1, dtype=np.int64)
-        self.need_ends_at[CHILDCARE] = pop.childcare_exit_age_weeks
-        self.need_ends_at[HEALTH] = pop.health_need_until_age_weeks
-        self.need_ends_at[PARENTING] = pop.parenting_need_until_age_weeks
         most_ties = int(np.diff(self.families.ties_indptr).max(initial=0))
         self.wom_probability = word_of_mouth_probability(info.wom_prob_per_tie_week, most_ties)
+        self.information_channels = self._information_channels()
+        self.behaviour = self._behaviour()
+        self.life_course_params = self._life_course_params()
         n = self.families.size
-        self.pref_service = np.full((n, N_TYPES), -1, dtype=np.int32)
-        self.pref_minutes = np.zeros((n, N_TYPES), dtype=np.int32)
-        self.none_eligible = np.zeros((n, N_TYPES), dtype=bool)
+        self.preferred = Preferred(
+            service=np.full((n, N_TYPES), -1, dtype=np.int32),
+            minutes=np.zeros((n, N_TYPES), dtype=np.int32),
+            none_eligible=np.zeros((n, N_TYPES), dtype=bool),
+        )
         # travel minutes to the service each (family, type) waits for or uses: set when the
         # family applies (its candidate's minutes), valid while waitlisted or enrolled
         self.service_minutes = np.zeros((n, N_TYPES), dtype=np.int16)
@@ -209,7 +211,7 @@ class Engine:
         """[F, T]: the hub of the service each family uses for each type, NO_HUB if none."""
         f = self.families
         out = np.empty(f.status.shape, dtype=np.int32)
-        decisions.enrolled_hubs(f.status, f.service, self.svc_columns.hub, out)
+        decisions.enrolled_hubs(self.family_columns(), self.svc_columns, out)
         return out
 
     def enrolled_counts(self) -> np.ndarray:
@@ -315,6 +317,44 @@ class Engine:
             **{name: np.ascontiguousarray(getattr(s, name)) for name in ServiceColumns._fields}
         )
 
+    def _information_channels(self) -> InformationChannels:
+        info = self.scenario.information
+        return InformationChannels(
+            first_contact_reach=info.first_contact_reach,
+            first_contact_interpreter=self.first_contact_interpreter,
+            informs=self.first_contact_informs,
+            wom_probability=self.wom_probability,
+            referral_prob=info.referral_prob_week,
+            hub_referral_prob=self.scenario.hubs.referral_prob_week,
+            hub_has_type=self.hub_has_type,
+            coordinator=self.coordinator,
+        )
+
+    def _behaviour(self) -> Behaviour:
+        beh = self.scenario.behaviour
+        return Behaviour(
+            dropout_base=beh.dropout_base_week,
+            dropout_slope=beh.dropout_barrier_slope,
+            patience_weeks=beh.waitlist_patience_weeks,
+            cooldown_weeks=beh.cooldown_weeks,
+            trust_gain=beh.trust_gain_enrolled_week,
+            fit_gain=beh.fit_gain_enrolled_week,
+            wom_fit_gain=self.scenario.information.wom_fit_gain,
+        )
+
+    def _life_course_params(self) -> LifeCourse:
+        pop = self.scenario.population
+        # the age (weeks) at which each type's need ends (-1: it does not end with age)
+        need_ends_at = np.full(N_TYPES, -1, dtype=np.int64)
+        need_ends_at[CHILDCARE] = pop.childcare_exit_age_weeks
+        need_ends_at[HEALTH] = pop.health_need_until_age_weeks
+        need_ends_at[PARENTING] = pop.parenting_need_until_age_weeks
+        return LifeCourse(
+            need_ends_at=need_ends_at,
+            min_birth_spacing_weeks=pop.min_birth_spacing_weeks,
+            conception_hazard=pop.next_birth_hazard_week,
+        )
+
     def _barrier_params(self) -> BarrierParams:
         info = self.scenario.information
         travel = self.scenario.travel
@@ -402,15 +442,41 @@ class Engine:
     # phase A
 
     def decide(self) -> Plan:
-        f = self.families
-        n = f.size
-        week = self.week
+        """Phase A over last week's state, chunk by chunk: the week's inputs, then per chunk
+        the information events, applications, exits and (when measured) the barrier log."""
+        measuring = self.week >= self.burn_in
         need = self.needs()
-        applicable = self.may_apply(need)
-        enrolled = f.status == ENROLLED
-        enrolled_hub = self.enrolled_hubs()
-        measuring = week >= self.burn_in
-        plan = Plan(
+        state = self._week_state(need)
+        plan = self._empty_plan(need, measuring)
+        contacts = self._contact_pools()
+        fam = self.family_columns()
+        hub_referrals = 0
+        for rows in self._chunks():
+            hub_referrals += self._hear_of_services(rows, fam, state, contacts, plan)
+            self._choose_applications(rows, fam, state, plan)
+            self._choose_exits(rows, fam, state, plan)
+            if measuring:
+                self._log_preferred_barriers(rows, fam, state, plan)
+        # a counter only (docking tests): referral events from a hub the family uses
+        plan.counters["hub_referrals"] = hub_referrals
+        return plan
+
+    def _week_state(self, need: np.ndarray) -> WeekState:
+        """What phase A reads of the week beyond the column store (`WeekState`)."""
+        return WeekState(
+            week=self.week,
+            need=need,
+            applicable=self.may_apply(need),
+            enrolled_hub=self.enrolled_hubs(),
+            tie_users=self.tie_users(),
+            service_minutes=self.service_minutes,
+            streams=rng.week_streams(self.seed, self.week),
+        )
+
+    def _empty_plan(self, need: np.ndarray, measuring: bool) -> Plan:
+        """A plan with no event and no decision yet; the barrier log only in measured weeks."""
+        n = self.families.size
+        return Plan(
             new_aware=np.zeros((n, N_TYPES), dtype=bool),
             broker_contacted=np.zeros(n, dtype=bool),
             staff_contacted=np.zeros(n, dtype=bool),
@@ -426,19 +492,22 @@ class Engine:
             ),
             need=need,
         )
-        # pools for contact channels: counted over everyone, before any chunking
+
+    def _contact_pools(self) -> ContactPools:
+        """Who outreach and the brokers may contact this week, and the chance of a contact:
+        pools counted over everyone, before any chunking."""
+        f = self.families
         pop = self.scenario.population
         age = f.youngest_age_weeks
         young = (age >= -pop.pregnancy_known_weeks) & (age < U3_WEEKS)
         # 'prior contact' as a municipality sees it: use of, or a waiting-list place at, a
         # service beyond the universal health consultation every newborn is offered
-        in_service = enrolled | (f.status == WAITLISTED)
+        in_service = (f.status == ENROLLED) | (f.status == WAITLISTED)
         in_service[:, HEALTH] = False
         info = self.scenario.information
         outreach_pool = young & ~_any_type(in_service)
         if info.outreach_targeting == "deprived_neighbourhoods":
             outreach_pool &= f.deprivation_rank >= 1.0 - info.outreach_deprived_share
-        p_outreach = contact_probability(self.outreach_capacity, outreach_pool)
         broker_pool = young & ~f.broker_contacted
         p_broker = np.array(
             [
@@ -446,95 +515,84 @@ class Engine:
                 for li in range(len(self.languages))
             ]
         )
-        users = self.tie_users()
-        fam = self.family_columns()
-        seed, beh = self.seed, self.scenario.behaviour
-        prefixes = np.array(
-            [rng.prefix_bits(seed, stream, week) for stream in _INFORMATION_STREAMS],
-            dtype=np.uint64,
+        return ContactPools(
+            outreach_pool=outreach_pool,
+            p_outreach=contact_probability(self.outreach_capacity, outreach_pool),
+            broker_pool=broker_pool,
+            p_broker=p_broker,
         )
-        dropout_prefix = np.uint64(rng.prefix_bits(seed, "dropout", week))
+
+    def _chunks(self) -> Iterator[np.ndarray]:
+        """The rows of phase A, chunk by chunk (all at once without a chunk size)."""
+        n = self.families.size
         step = n if not self.chunk_size else self.chunk_size
-        hub_referrals = 0
         for start in range(0, n, max(step, 1)):
-            rows = np.arange(start, min(n, start + step))
-            hub_referrals += channel_events(
-                rows,
-                fam,
-                need,
-                users,
-                enrolled_hub,
-                self.hub_has_type,
-                self.coordinator,
-                self.first_contact_informs,
-                info.first_contact_reach,
-                self.first_contact_interpreter,
-                self.wom_probability,
-                outreach_pool,
-                p_outreach,
-                broker_pool,
-                p_broker,
-                info.referral_prob_week,
-                self.scenario.hubs.referral_prob_week,
-                prefixes,
-                plan.new_aware,
-                plan.wom_heard,
-                plan.wom_aware,
-                plan.broker_contacted,
-                plan.staff_contacted,
-                plan.coordinated,
-            )
-            decisions.applications(
-                rows,
-                fam,
-                self.svc_columns,
-                self.fee_tables,
-                self.barrier_params,
-                self.type_bounds,
-                applicable,
-                enrolled_hub,
-                self.cand_indptr,
-                self.cand_service,
-                self.cand_minutes,
-                self.cand.nearest_minutes,
-                plan.chosen,
-                plan.chosen_minutes,
-            )
-            decisions.exits(
-                rows,
-                fam,
-                self.svc_columns,
-                self.fee_tables,
-                self.barrier_params,
-                enrolled_hub,
-                self.service_minutes,
-                week,
-                dropout_prefix,
-                beh.dropout_base_week,
-                beh.dropout_barrier_slope,
-                beh.waitlist_patience_weeks,
-                plan.dropout,
-                plan.give_up,
-            )
-            if measuring:
-                decisions.preferred_blocks(
-                    rows,
-                    fam,
-                    self.svc_columns,
-                    self.fee_tables,
-                    self.barrier_params,
-                    need,
-                    enrolled_hub,
-                    self.pref_service,
-                    self.pref_minutes,
-                    self.none_eligible,
-                    _PAIR_TO_DIM,
-                    _DIM_INDEX["capacity"],
-                    plan.preferred_blocks,
-                )
-        # a counter only (docking tests): referral events from a hub the family uses
-        plan.counters["hub_referrals"] = hub_referrals
-        return plan
+            yield np.arange(start, min(n, start + step))
+
+    def _hear_of_services(
+        self,
+        rows: np.ndarray,
+        fam: FamilyColumns,
+        state: WeekState,
+        contacts: ContactPools,
+        plan: Plan,
+    ) -> int:
+        """Information events into the plan; returns the referrals from a hub in use."""
+        events = InformationEvents(
+            new_aware=plan.new_aware,
+            wom_heard=plan.wom_heard,
+            wom_aware=plan.wom_aware,
+            broker_contacted=plan.broker_contacted,
+            staff_contacted=plan.staff_contacted,
+            coordinated=plan.coordinated,
+        )
+        return channel_events(rows, fam, state, self.information_channels, contacts, events)
+
+    def _choose_applications(
+        self, rows: np.ndarray, fam: FamilyColumns, state: WeekState, plan: Plan
+    ) -> None:
+        """Each aware family with an open need picks the service it applies to."""
+        decisions.applications(
+            rows,
+            fam,
+            self.svc_columns,
+            self.fee_tables,
+            self.barrier_params,
+            self.type_bounds,
+            state,
+            self.cand_columns,
+            Chosen(service=plan.chosen, minutes=plan.chosen_minutes),
+        )
+
+    def _choose_exits(
+        self, rows: np.ndarray, fam: FamilyColumns, state: WeekState, plan: Plan
+    ) -> None:
+        """Drop-outs from services in use and give-ups of waiting lists."""
+        decisions.exits(
+            rows,
+            fam,
+            self.svc_columns,
+            self.fee_tables,
+            self.barrier_params,
+            self.behaviour,
+            state,
+            ExitFlags(dropout=plan.dropout, give_up=plan.give_up),
+        )
+
+    def _log_preferred_barriers(
+        self, rows: np.ndarray, fam: FamilyColumns, state: WeekState, plan: Plan
+    ) -> None:
+        """The barrier log of every unmet need (measured weeks only)."""
+        decisions.preferred_blocks(
+            rows,
+            fam,
+            self.svc_columns,
+            self.fee_tables,
+            self.barrier_params,
+            state,
+            self.preferred,
+            plan.preferred_blocks,
+        )
 
     def minutes_to(self, fam: np.ndarray, types: np.ndarray, svc: np.ndarray):
         """Travel minutes and trip cost to a specific service, by the formula that built the
@@ -560,22 +618,9 @@ class Engine:
         of the type anywhere. Eligibility reads only the family's income, so this changes
         only when a new family takes the slot."""
         rows = np.asarray(rows, dtype=np.int64)
-        fam = self.family_columns()
-        for t in range(N_TYPES):
-            decisions.nearest_eligible(
-                rows,
-                t,
-                fam,
-                self.svc_columns,
-                self.cand_indptr[t],
-                self.cand_service[t],
-                self.cand_minutes[t],
-                self.cand.nearest_service,
-                self.cand.nearest_minutes,
-                self.pref_service,
-                self.pref_minutes,
-                self.none_eligible,
-            )
+        decisions.nearest_eligible(
+            rows, self.family_columns(), self.svc_columns, self.cand_columns, self.preferred
+        )
 
     # ----------------------------------------------------------------------------------
     # phase B
@@ -598,26 +643,17 @@ class Engine:
         f.coordinated |= plan.coordinated
 
         # 2. cooldowns end, 3. drop-outs, 4. give-ups, 5a. new applications join the queue
-        settled = np.zeros(4, dtype=np.int64)
+        settled = np.zeros(len(decisions.SETTLED_COUNTS), dtype=np.int64)
         decisions.settle_exits_and_applications(
-            f.status,
-            f.status_week,
-            f.service,
-            f.excluded_service,
-            f.applied_week,
+            self.family_columns(),
             self.service_minutes,
-            f.youngest_age_weeks,
-            plan.dropout,
-            plan.give_up,
-            plan.chosen,
-            plan.chosen_minutes,
+            ExitFlags(dropout=plan.dropout, give_up=plan.give_up),
+            Chosen(service=plan.chosen, minutes=plan.chosen_minutes),
+            self.behaviour,
             week,
-            beh.cooldown_weeks,
             settled,
         )
-        for name, value in zip(
-            ("dropouts", "give_ups", "applications", "pre_birth_applications"), settled, strict=True
-        ):
+        for name, value in zip(decisions.SETTLED_COUNTS, settled, strict=True):
             counters[name] = int(value)
 
         # 5b. every ready queued family is ranked; places free after this week's exits
@@ -651,15 +687,7 @@ class Engine:
         counters["waitlisted"] = int((f.status == WAITLISTED).sum())
 
         # 6. experience: use raises trust and perceived fit; hearing from users raises fit
-        experience.experience(
-            f.status,
-            plan.wom_heard,
-            f.trust,
-            f.perceived_fit,
-            beh.trust_gain_enrolled_week,
-            beh.fit_gain_enrolled_week,
-            self.scenario.information.wom_fit_gain,
-        )
+        experience.experience(self.family_columns(), plan.wom_heard, self.behaviour)
 
         # 7. measurement
         if week >= self.burn_in:
@@ -684,16 +712,7 @@ class Engine:
         # is old enough (one child in the childcare range)
         conceive = np.zeros(f.size, dtype=bool)
         births = life_course.age_one_week(
-            f.youngest_age_weeks,
-            f.status,
-            f.excluded_service,
-            f.n_children,
-            self.need_ends_at,
-            pop.min_birth_spacing_weeks,
-            np.uint64(rng.prefix_bits(seed, "conception", week)),
-            pop.next_birth_hazard_week,
-            f.key,
-            conceive,
+            self.family_columns(), self.life_course_params, rng.week_streams(seed, week), conceive
         )
         rows = np.flatnonzero(conceive)
         if rows.size:

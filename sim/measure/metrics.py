@@ -8,6 +8,7 @@ contributes two families), closed when a generation leaves.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -151,36 +152,31 @@ class WindowAccumulator:
         f = e.families
         need = plan.need if plan.need is not None else e.needs()
         sums = np.zeros(_N_SUMS, dtype=np.int64)
-        _record_week(
-            f.youngest_age_weeks,
-            f.is_arope,
-            f.income_quintile,
-            f.status,
-            f.service,
-            f.aware,
-            f.staff_contacted,
-            f.x,
-            f.y,
-            f.income_q,
-            e.world.city.height,
-            need,
-            plan.wom_aware,
-            plan.preferred_blocks,
-            e.cand.nearest_minutes,
-            e.service_minutes,
-            e.svc.is_public,
-            e.svc.schedule,
-            e.fee_tables,
-            self.u3_weeks,
-            self.u3_enrolled_weeks,
-            self.need_seen,
-            self.used_seen,
-            self.cell_need_weeks,
-            self.cell_unmet_weeks,
-            self.blocked,
-            self.main,
-            sums,
+        measured = MeasuredWeek(
+            need=need,
+            wom_aware=plan.wom_aware,
+            preferred_blocks=plan.preferred_blocks,
+            service_minutes=e.service_minutes,
         )
+        world = MeasuredWorld(
+            city_height=e.world.city.height,
+            nearest_minutes=e.cand.nearest_minutes,
+            is_public=e.svc.is_public,
+            schedule=e.svc.schedule,
+            fees=e.fee_tables,
+        )
+        window = WindowCounts(
+            u3_weeks=self.u3_weeks,
+            u3_enrolled_weeks=self.u3_enrolled_weeks,
+            need_seen=self.need_seen,
+            used_seen=self.used_seen,
+            cell_need_weeks=self.cell_need_weeks,
+            cell_unmet_weeks=self.cell_unmet_weeks,
+            blocked=self.blocked,
+            main=self.main,
+            sums=sums,
+        )
+        _record_week(measured_families(f), measured, world, window)
         by_arope, cared_arope = sums[_BY_AROPE : _BY_AROPE + 2], sums[_CARE_AROPE : _CARE_AROPE + 2]
         by_q, cared_q = sums[_BY_Q : _BY_Q + 6], sums[_CARE_Q : _CARE_Q + 6]
         counts = {
@@ -214,9 +210,7 @@ class WindowAccumulator:
         e = self.engine
         f = e.families
         c = np.zeros(_N_SNAPSHOT, dtype=np.int64)
-        _snapshot_counts(
-            f.youngest_age_weeks, f.is_arope, f.status, f.service, f.aware, e.svc.is_public, c
-        )
+        _snapshot_counts(measured_families(f), e.svc.is_public, c)
         # typed at the source so the DataCollector's frame has int and bool columns
         # (`ts[ts.measured]` selects the window)
         out: dict[str, int | bool | float] = {
@@ -384,61 +378,98 @@ class WindowAccumulator:
         return share.reshape(city.width, city.height)
 
 
-# the sums `_record_week` returns, by position
-_BY_AROPE, _CARE_AROPE, _BY_Q, _CARE_Q = 0, 2, 4, 10
+# what the measurement kernels read of the column store (views of the FamilyTable's arrays)
+MeasuredFamilies = namedtuple(
+    "MeasuredFamilies",
+    [
+        "youngest_age_weeks",
+        "is_arope",
+        "income_quintile",
+        "status",
+        "service",
+        "aware",
+        "staff_contacted",
+        "x",
+        "y",
+        "income_q",
+    ],
+)
+# this week's needs, awareness through word of mouth and barrier log (from the plan), and
+# the minutes to each service waited for or used ([F, T])
+MeasuredWeek = namedtuple(
+    "MeasuredWeek", ["need", "wom_aware", "preferred_blocks", "service_minutes"]
+)
+# the world: the city's height (cell = x * height + y), minutes to the nearest service of
+# each type [F, T], and per service whether it is public and its fee schedule
+MeasuredWorld = namedtuple(
+    "MeasuredWorld", ["city_height", "nearest_minutes", "is_public", "schedule", "fees"]
+)
+# the window's running counts `_record_week` adds to: per family (u3 weeks, u3 weeks
+# enrolled), per (family, type) (need and use seen), per cell (need- and unmet-weeks), per
+# dimension (blocked, main barrier), and the week's sums by the positions below
+WindowCounts = namedtuple(
+    "WindowCounts",
+    [
+        "u3_weeks",
+        "u3_enrolled_weeks",
+        "need_seen",
+        "used_seen",
+        "cell_need_weeks",
+        "cell_unmet_weeks",
+        "blocked",
+        "main",
+        "sums",
+    ],
+)
+
+
+def measured_families(families: object) -> MeasuredFamilies:
+    """The measurement kernels' view of a FamilyTable (its arrays, not copies)."""
+    return MeasuredFamilies(*(getattr(families, name) for name in MeasuredFamilies._fields))
+
+
+# the positions of the sums `_record_week` adds to: children under 3 by AROPE status (0 not,
+# 1 AROPE) and those in childcare, then by income quintile (1-5; 0 unused), then single sums
+_BY_AROPE = 0
+_CARE_AROPE = _BY_AROPE + 2
+_BY_Q = _CARE_AROPE + 2
+_CARE_Q = _BY_Q + 6
 (
-    _UNCONTACTED_NEED,
-    _UNCONTACTED_AWARE,
-    _WOM_UNCONTACTED,
-    _NEAREST_MINUTES,
+    _UNCONTACTED_NEED,  # need-weeks of families never contacted by staff
+    _UNCONTACTED_AWARE,  # of them, aware of the type
+    _WOM_UNCONTACTED,  # word-of-mouth awareness events among them
+    _NEAREST_MINUTES,  # minutes to the nearest service, over need-weeks
     _NEED_WEEKS,
-    _USED_MINUTES,
+    _USED_MINUTES,  # minutes to the service used, over use-weeks
     _USE_WEEKS,
     _UNMET_WEEKS,
     _WAITLISTED,
     _PUBLIC_ENROLLED,
-    _FEE_REVENUE,
-) = range(16, 27)
-_N_SUMS = 27
+    _FEE_REVENUE,  # cents
+) = range(_CARE_Q + 6, _CARE_Q + 6 + 11)
+_N_SUMS = _FEE_REVENUE + 1
 
 
 @kernel
-def _record_week(
-    age,
-    is_arope,
-    quintile,
-    status,
-    service,
-    aware,
-    staff_contacted,
-    x,
-    y,
-    income_q,
-    height,
-    need,
-    wom_aware,
-    preferred_blocks,
-    nearest_minutes,
-    service_minutes,
-    is_public,
-    schedule,
-    fees,
-    u3_weeks,
-    u3_enrolled_weeks,
-    need_seen,
-    used_seen,
-    cell_need_weeks,
-    cell_unmet_weeks,
-    blocked,
-    main,
-    sums,
-):
+def _record_week(fam, measured, world, window):
     """One measured week: children under 3 and those in care by AROPE status and quintile;
     needs and use seen in the window; awareness among families never contacted by staff;
     travel minutes; and for every unmet need its blocking dimensions (the preferred
     candidate's, plus information where unaware and capacity where waiting or rejected;
     with none, fit after a drop-out and availability otherwise) and the first of them in
-    the cascade as its main barrier."""
+    the cascade as its main barrier. Reads `fam` (`MeasuredFamilies`), `measured`
+    (`MeasuredWeek`) and `world` (`MeasuredWorld`); adds to `window` (`WindowCounts`)."""
+    age, is_arope, quintile = fam.youngest_age_weeks, fam.is_arope, fam.income_quintile
+    status, service, aware = fam.status, fam.service, fam.aware
+    staff_contacted, x, y, income_q = fam.staff_contacted, fam.x, fam.y, fam.income_q
+    need, wom_aware = measured.need, measured.wom_aware
+    preferred_blocks, service_minutes = measured.preferred_blocks, measured.service_minutes
+    height, nearest_minutes = world.city_height, world.nearest_minutes
+    is_public, schedule, fees = world.is_public, world.schedule, world.fees
+    u3_weeks, u3_enrolled_weeks = window.u3_weeks, window.u3_enrolled_weeks
+    need_seen, used_seen = window.need_seen, window.used_seen
+    cell_need_weeks, cell_unmet_weeks = window.cell_need_weeks, window.cell_unmet_weeks
+    blocked, main, sums = window.blocked, window.main, window.sums
     n_dims = blocked.shape[0]
     for r in range(len(age)):
         u3 = age[r] >= 0 and age[r] < U3_WEEKS
@@ -508,9 +539,17 @@ _N_SNAPSHOT = _AWARE_TYPE + N_TYPES
 
 
 @kernel
-def _snapshot_counts(age, is_arope, status, service, aware, is_public, counts):
+def _snapshot_counts(fam, is_public, counts):
     """This week's counts: children under 3 and those in care (by AROPE status), families on
-    waiting lists, users of public services, users and aware families by type."""
+    waiting lists, users of public services, users and aware families by type. `fam` is
+    `MeasuredFamilies`, `is_public` per service; counts by the positions above."""
+    age, is_arope, status, service, aware = (
+        fam.youngest_age_weeks,
+        fam.is_arope,
+        fam.status,
+        fam.service,
+        fam.aware,
+    )
     for r in range(len(age)):
         group = 1 if is_arope[r] else 0
         if age[r] >= 0 and age[r] < U3_WEEKS:

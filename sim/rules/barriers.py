@@ -27,6 +27,7 @@ from sim.core.codes import (
 )
 from sim.core.compiled import inline, kernel
 from sim.rules.fees import FeeSchedule
+from sim.rules.records import PairFamily, PairOffer
 
 # Household income = equivalised income x equivalence factor (EVIDENCE P6; 1.8 for two adults
 # and a child under 14), the factor held in tenths so the comparison stays exact:
@@ -48,35 +49,10 @@ def weekly_fee_cents(
 
 
 @inline
-def pair_barriers(
-    income_q,
-    household_factor_tenths,
-    cost_share_bp,
-    weekly_cost_cents,
-    minutes,
-    max_minutes,
-    atypical_hours,
-    hours_severity,
-    extended_hours,
-    hours_tolerance,
-    admin_complexity,
-    paperwork,
-    admin_tolerance,
-    speaks_language,
-    proficiency,
-    interpreter_comprehension,
-    broker_gain,
-    language_tolerance,
-    stigma_label,
-    stigma_sensitivity,
-    trust,
-    stigma_tolerance,
-    perceived_fit,
-    quality,
-    fit_threshold,
-):
-    """One pair: (mask of blocking dimensions, bit i for PAIR_DIMENSIONS[i]; felt barrier,
-    the sum of barrier-to-threshold ratios that drives the drop-out hazard).
+def pair_barriers(family, offer):
+    """One pair, from the family's side (`PairFamily`) and the service's side as the family
+    meets it (`PairOffer`): (mask of blocking dimensions, bit i for PAIR_DIMENSIONS[i]; felt
+    barrier, the sum of barrier-to-threshold ratios that drives the drop-out hazard).
 
     cost: weekly cost x 52 above the family's share of household income (exact integers);
     travel: minutes above the family's maximum; hours: the severity of an atypical schedule
@@ -85,38 +61,39 @@ def pair_barriers(
     the interpreter's level, plus a broker's gain, at most 1); stigma: label x sensitivity x
     (1 - trust); fit: perceived fit + quality - 0.5 clipped to [0, 1], below the threshold.
     """
+    f, o = family, offer
     mask = 0
-    if weekly_cost_cents * COST_SCALE > income_q * household_factor_tenths * cost_share_bp:
+    if o.weekly_cost_cents * COST_SCALE > f.income_q * f.household_factor_tenths * f.cost_share_bp:
         mask |= 1 << COST_BIT
-    if minutes > max_minutes:
+    if o.minutes > f.max_minutes:
         mask |= 1 << TRAVEL_BIT
-    hours = hours_severity if (atypical_hours and not extended_hours) else 0.0
-    if hours > hours_tolerance:
+    hours = f.hours_severity if (f.atypical_hours and not o.extended_hours) else 0.0
+    if hours > f.hours_tolerance:
         mask |= 1 << HOURS_BIT
-    admin = admin_complexity * (1.0 - paperwork)
-    if admin > admin_tolerance:
+    admin = o.admin_complexity * (1.0 - f.paperwork)
+    if admin > f.admin_tolerance:
         mask |= 1 << ADMIN_BIT
-    base = 1.0 if speaks_language else max(proficiency, interpreter_comprehension)
-    language = 1.0 - min(1.0, base + broker_gain)
-    if language > language_tolerance:
+    base = 1.0 if o.speaks_language else max(f.proficiency, o.interpreter_comprehension)
+    language = 1.0 - min(1.0, base + f.broker_gain)
+    if language > f.language_tolerance:
         mask |= 1 << LANGUAGE_BIT
-    stigma = stigma_label * stigma_sensitivity * (1.0 - trust)
-    if stigma > stigma_tolerance:
+    stigma = o.stigma_label * f.stigma_sensitivity * (1.0 - f.trust)
+    if stigma > f.stigma_tolerance:
         mask |= 1 << STIGMA_BIT
-    fit = min(max(perceived_fit + quality - 0.5, 0.0), 1.0)
-    if fit < fit_threshold:
+    fit = min(max(f.perceived_fit + o.quality - 0.5, 0.0), 1.0)
+    if fit < f.fit_threshold:
         mask |= 1 << FIT_BIT
     # cost / income first (both exact in float64), so rescaling money gives the same bits
-    cost_ratio = (np.float64(weekly_cost_cents) / np.float64(max(income_q, 1))) * (
-        np.float64(COST_SCALE) / np.float64(household_factor_tenths * max(cost_share_bp, 1))
+    cost_ratio = (np.float64(o.weekly_cost_cents) / np.float64(max(f.income_q, 1))) * (
+        np.float64(COST_SCALE) / np.float64(f.household_factor_tenths * max(f.cost_share_bp, 1))
     )
     felt = (
         cost_ratio
-        + np.float64(minutes) / np.float64(max(max_minutes, 1))
-        + hours / max(hours_tolerance, 1e-9)
-        + language / max(language_tolerance, 1e-9)
-        + stigma / max(stigma_tolerance, 1e-9)
-        + fit_threshold / max(fit, 1e-9)
+        + np.float64(o.minutes) / np.float64(max(f.max_minutes, 1))
+        + hours / max(f.hours_tolerance, 1e-9)
+        + language / max(f.language_tolerance, 1e-9)
+        + stigma / max(f.stigma_tolerance, 1e-9)
+        + f.fit_threshold / max(fit, 1e-9)
     )
     return mask, felt
 
@@ -212,30 +189,33 @@ def _evaluate_pairs(
     felt,
 ):
     for i in range(len(income_q)):
-        masks[i], felt[i] = pair_barriers(
-            income_q[i],
-            factor_tenths,
-            cost_share_bp[i],
-            weekly_cost_cents[i],
-            minutes[i],
-            max_minutes[i],
-            atypical_hours[i],
-            hours_severity[i],
-            extended_hours[i],
-            hours_tolerance[i],
-            admin_complexity[i],
-            paperwork[i],
-            admin_tolerance[i],
-            speaks_language[i],
-            proficiency[i],
-            interpreter_comprehension[i],
-            broker_gain[i],
-            language_tolerance[i],
-            stigma_label[i],
-            stigma_sensitivity[i],
-            trust[i],
-            stigma_tolerance[i],
-            perceived_fit[i],
-            quality[i],
-            fit_threshold[i],
+        family = PairFamily(
+            income_q=income_q[i],
+            household_factor_tenths=factor_tenths,
+            cost_share_bp=cost_share_bp[i],
+            max_minutes=max_minutes[i],
+            atypical_hours=atypical_hours[i],
+            hours_severity=hours_severity[i],
+            hours_tolerance=hours_tolerance[i],
+            paperwork=paperwork[i],
+            admin_tolerance=admin_tolerance[i],
+            proficiency=proficiency[i],
+            broker_gain=broker_gain[i],
+            language_tolerance=language_tolerance[i],
+            stigma_sensitivity=stigma_sensitivity[i],
+            trust=trust[i],
+            stigma_tolerance=stigma_tolerance[i],
+            perceived_fit=perceived_fit[i],
+            fit_threshold=fit_threshold[i],
         )
+        offer = PairOffer(
+            weekly_cost_cents=weekly_cost_cents[i],
+            minutes=minutes[i],
+            extended_hours=extended_hours[i],
+            admin_complexity=admin_complexity[i],
+            speaks_language=speaks_language[i],
+            interpreter_comprehension=interpreter_comprehension[i],
+            stigma_label=stigma_label[i],
+            quality=quality[i],
+        )
+        masks[i], felt[i] = pair_barriers(family, offer)

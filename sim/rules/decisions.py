@@ -6,17 +6,18 @@ Each kernel applies the rule the per-agent reference applies, with the same inte
 same float64 formulas in the same order (`sim.rules.barriers.pair_barriers`) and the same keyed
 draws (`sim.core.rng`: a draw is a pure function of its keys, so a kernel computes it only where
 a decision needs it). Rows are global table indices; a kernel touches only the rows it is
-given, so any partition of the families gives the same plan.
+given, so any partition of the families gives the same plan. Inputs come as the named records
+of `sim.rules.records` (the family and service columns, the week's state, the constants);
+r, t and s are a family row, a type and a service id.
 """
 
 from __future__ import annotations
-
-from collections import namedtuple
 
 import numpy as np
 
 from sim.core.codes import (
     CHILDCARE,
+    DIMENSIONS,
     DROPPED,
     ENROLLED,
     N_TYPES,
@@ -31,88 +32,15 @@ from sim.core.compiled import inline, kernel
 from sim.core.rng import uniform_from
 from sim.rules.barriers import pair_barriers
 from sim.rules.fees import fee_cents, trip_cents
-
-# what the kernels read of the column store (see sim.world.population.FamilyTable for units)
-FamilyColumns = namedtuple(
-    "FamilyColumns",
-    [
-        "key",
-        "youngest_age_weeks",
-        "care_start_age_weeks",
-        "income_q",
-        "cost_share_bp",
-        "mode",
-        "max_travel_minutes",
-        "atypical_hours",
-        "hours_severity",
-        "hours_tolerance",
-        "paperwork",
-        "admin_tolerance",
-        "language",
-        "is_local_language",
-        "proficiency",
-        "broker_contacted",
-        "language_tolerance",
-        "stigma_sensitivity",
-        "trust",
-        "stigma_tolerance",
-        "perceived_fit",
-        "fit_threshold",
-        "coordinated",
-        "aware",
-        "status",
-        "service",
-        "status_week",
-        "excluded_service",
-    ],
-)
-# what they read of the services (sim.world.services.ServiceTable)
-ServiceColumns = namedtuple(
-    "ServiceColumns",
-    [
-        "hub",
-        "stigma_label",
-        "speaks",
-        "interpreters",
-        "extended_hours",
-        "admin_complexity",
-        "schedule",
-        "trips_per_week",
-        "quality",
-        "means_tested",
-        "means_line_q",
-        "waitlist",
-    ],
-)
-# scenario constants the barrier formulas read
-BarrierParams = namedtuple(
-    "BarrierParams",
-    [
-        "factor_tenths",
-        "hub_stigma_factor",
-        "interpreter_comprehension",
-        "broker_comprehension_gain",
-        "car_cents_per_minute",
-        "transit_fare_cents",
-    ],
-)
-# per type, the most favourable value of each service attribute (see `could_accept`)
-TypeBounds = namedtuple(
-    "TypeBounds",
-    [
-        "n_schedules",
-        "schedules",
-        "trips",
-        "extended",
-        "admin",
-        "speaks",
-        "interpreter",
-        "stigma",
-        "quality",
-    ],
-)
+from sim.rules.records import PairFamily, PairOffer
 
 _PAIR_BITS = len(PAIR_DIMENSIONS)
+# the barrier log's dimension of each pair bit, and of capacity
+_PAIR_TO_DIMENSION = np.array([DIMENSIONS.index(d) for d in PAIR_DIMENSIONS], dtype=np.int64)
+_CAPACITY = DIMENSIONS.index("capacity")
+# what `settle_exits_and_applications` counts, by position in its `counts`
+SETTLED_COUNTS = ("dropouts", "give_ups", "applications", "pre_birth_applications")
+_DROPOUTS, _GIVE_UPS, _APPLICATIONS, _PRE_BIRTH_APPLICATIONS = range(len(SETTLED_COUNTS))
 
 
 # -- one pair ------------------------------------------------------------------------------
@@ -137,53 +65,43 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
     weekly = fee_cents(fees, svc.schedule[s], fam.income_q[r]) + np.int64(
         svc.trips_per_week[s]
     ) * trip_cents(params, fam.mode[r], minutes)
-    return _barriers_of(
-        fam,
-        params,
-        r,
-        t,
-        weekly,
-        minutes,
-        svc.extended_hours[s],
-        complexity,
-        svc.speaks[s, fam.language[r]],
-        params.interpreter_comprehension if svc.interpreters[s] else 0.0,
-        svc.stigma_label[s] * label_factor,
-        svc.quality[s],
+    # numba reads no conditional expression as a keyword argument: each is a local first
+    interpreter = params.interpreter_comprehension if svc.interpreters[s] else 0.0
+    offer = PairOffer(
+        weekly_cost_cents=weekly,
+        minutes=minutes,
+        extended_hours=svc.extended_hours[s],
+        admin_complexity=complexity,
+        speaks_language=svc.speaks[s, fam.language[r]],
+        interpreter_comprehension=interpreter,
+        stigma_label=svc.stigma_label[s] * label_factor,
+        quality=svc.quality[s],
     )
+    return pair_barriers(pair_family(fam, params, r, t), offer)
 
 
 @inline
-def _barriers_of(
-    fam, params, r, t, weekly, minutes, extended, complexity, speaks, interpreter, label, quality
-):
-    """`pair_barriers` for family row r and type t beside the given service side."""
-    return pair_barriers(
-        fam.income_q[r],
-        params.factor_tenths,
-        fam.cost_share_bp[r],
-        weekly,
-        minutes,
-        fam.max_travel_minutes[r],
-        fam.atypical_hours[r],
-        fam.hours_severity[r],
-        extended,
-        fam.hours_tolerance[r],
-        complexity,
-        fam.paperwork[r],
-        fam.admin_tolerance[r],
-        speaks,
-        fam.proficiency[r],
-        interpreter,
-        params.broker_comprehension_gain if fam.broker_contacted[r] else 0.0,
-        fam.language_tolerance[r],
-        label,
-        fam.stigma_sensitivity[r],
-        fam.trust[r],
-        fam.stigma_tolerance[r],
-        fam.perceived_fit[r, t],
-        quality,
-        fam.fit_threshold[r],
+def pair_family(fam, params, r, t):
+    """The family side of the barriers (`PairFamily`) of family row r for a service of type t."""
+    broker_gain = params.broker_comprehension_gain if fam.broker_contacted[r] else 0.0
+    return PairFamily(
+        income_q=fam.income_q[r],
+        household_factor_tenths=params.factor_tenths,
+        cost_share_bp=fam.cost_share_bp[r],
+        max_minutes=fam.max_travel_minutes[r],
+        atypical_hours=fam.atypical_hours[r],
+        hours_severity=fam.hours_severity[r],
+        hours_tolerance=fam.hours_tolerance[r],
+        paperwork=fam.paperwork[r],
+        admin_tolerance=fam.admin_tolerance[r],
+        proficiency=fam.proficiency[r],
+        broker_gain=broker_gain,
+        language_tolerance=fam.language_tolerance[r],
+        stigma_sensitivity=fam.stigma_sensitivity[r],
+        trust=fam.trust[r],
+        stigma_tolerance=fam.stigma_tolerance[r],
+        perceived_fit=fam.perceived_fit[r, t],
+        fit_threshold=fam.fit_threshold[r],
     )
 
 
@@ -200,20 +118,17 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
         fee = f if k == 0 else min(fee, f)
     minutes = nearest_minutes[r, t]
     weekly = fee + bounds.trips[t] * trip_cents(params, fam.mode[r], minutes)
-    mask, _ = _barriers_of(
-        fam,
-        params,
-        r,
-        t,
-        weekly,
-        minutes,
-        bounds.extended[t],
-        bounds.admin[t],
-        bounds.speaks[t, fam.language[r]],
-        bounds.interpreter[t],
-        bounds.stigma[t],
-        bounds.quality[t],
+    offer = PairOffer(
+        weekly_cost_cents=weekly,
+        minutes=minutes,
+        extended_hours=bounds.extended[t],
+        admin_complexity=bounds.admin[t],
+        speaks_language=bounds.speaks[t, fam.language[r]],
+        interpreter_comprehension=bounds.interpreter[t],
+        stigma_label=bounds.stigma[t],
+        quality=bounds.quality[t],
     )
+    mask, _ = pair_barriers(pair_family(fam, params, r, t), offer)
     return mask == 0
 
 
@@ -233,48 +148,33 @@ def _eligible(fam, svc, r, s):
 
 
 @kernel
-def enrolled_hubs(status, service, service_hub, out):
+def enrolled_hubs(fam, svc, out):
     """out[f, t]: the hub of the service family f uses for type t, NO_HUB if none."""
-    for r in range(status.shape[0]):
+    for r in range(fam.status.shape[0]):
         for t in range(N_TYPES):
-            out[r, t] = service_hub[service[r, t]] if status[r, t] == ENROLLED else NO_HUB
+            out[r, t] = svc.hub[fam.service[r, t]] if fam.status[r, t] == ENROLLED else NO_HUB
 
 
 # -- phase A -------------------------------------------------------------------------------
 
 
 @kernel
-def applications(
-    rows,
-    fam,
-    svc,
-    fees,
-    params,
-    bounds,
-    applicable,
-    enrolled_hub,
-    cand_indptr,
-    cand_service,
-    cand_minutes,
-    nearest_minutes,
-    chosen,
-    chosen_minutes,
-):
+def applications(rows, fam, svc, fees, params, bounds, state, cand, chosen):
     """Each aware family with an open need applies to its best acceptable candidate: the
     first in (minutes, service id) order that it is eligible for, has not left this spell,
     can register now (before the child can start, only services keeping a waiting list) and
-    where no barrier reaches its threshold."""
+    where no barrier reaches its threshold. Writes `chosen` (`Chosen`)."""
     for r in rows:
         for t in range(N_TYPES):
-            if not (applicable[r, t] and fam.aware[r, t] and fam.status[r, t] == NONE):
+            if not (state.applicable[r, t] and fam.aware[r, t] and fam.status[r, t] == NONE):
                 continue
-            indptr = cand_indptr[t]
+            indptr = cand.indptr[t]
             lo, hi = indptr[r], indptr[r + 1]
-            if lo == hi or not could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
+            if lo == hi or not could_accept(fam, fees, params, bounds, r, t, cand.nearest_minutes):
                 continue
             ready = _ready(fam, r, t)
-            services = cand_service[t]
-            minutes = cand_minutes[t]
+            services = cand.service[t]
+            minutes = cand.minutes[t]
             for j in range(lo, hi):
                 s = services[j]
                 if not _eligible(fam, svc, r, s) or s == fam.excluded_service[r, t]:
@@ -282,44 +182,31 @@ def applications(
                 if not (ready or svc.waitlist[s]):
                     continue
                 mask, _ = service_barriers(
-                    fam, svc, fees, params, r, t, s, minutes[j], enrolled_hub
+                    fam, svc, fees, params, r, t, s, minutes[j], state.enrolled_hub
                 )
                 if mask == 0:
-                    chosen[r, t] = s
-                    chosen_minutes[r, t] = minutes[j]
+                    chosen.service[r, t] = s
+                    chosen.minutes[r, t] = minutes[j]
                     break
 
 
 @kernel
-def exits(
-    rows,
-    fam,
-    svc,
-    fees,
-    params,
-    enrolled_hub,
-    service_minutes,
-    week,
-    dropout_prefix,
-    dropout_base,
-    dropout_slope,
-    patience_weeks,
-    dropout,
-    give_up,
-):
+def exits(rows, fam, svc, fees, params, behaviour, state, out):
     """Drop-out with a weekly hazard that grows with the felt barriers of the service in
-    use; give-up once a ready family has waited `patience_weeks` on a waiting list."""
+    use (keyed stream `dropout`); give-up once a ready family has waited
+    `behaviour.patience_weeks` on a waiting list. Writes `out` (`ExitFlags`)."""
+    week = state.week
     for r in rows:
         for t in range(N_TYPES):
             status = fam.status[r, t]
             if status == ENROLLED:
                 s = fam.service[r, t]
                 _, felt = service_barriers(
-                    fam, svc, fees, params, r, t, s, service_minutes[r, t], enrolled_hub
+                    fam, svc, fees, params, r, t, s, state.service_minutes[r, t], state.enrolled_hub
                 )
-                hazard = min(1.0, dropout_base + dropout_slope * felt)
-                if uniform_from(dropout_prefix, fam.key[r], t) < hazard:
-                    dropout[r, t] = True
+                hazard = min(1.0, behaviour.dropout_base + behaviour.dropout_slope * felt)
+                if uniform_from(state.streams.dropout, fam.key[r], t) < hazard:
+                    out.dropout[r, t] = True
             elif status == WAITLISTED:
                 since = fam.status_week[r, t]
                 if t == CHILDCARE:
@@ -327,91 +214,66 @@ def exits(
                 else:
                     ready_since = since
                 waited_from = max(ready_since, since)
-                if _ready(fam, r, t) and week - waited_from >= patience_weeks:
-                    give_up[r, t] = True
+                if _ready(fam, r, t) and week - waited_from >= behaviour.patience_weeks:
+                    out.give_up[r, t] = True
 
 
 @kernel
-def preferred_blocks(
-    rows,
-    fam,
-    svc,
-    fees,
-    params,
-    need,
-    enrolled_hub,
-    pref_service,
-    pref_minutes,
-    none_eligible,
-    pair_to_dimension,
-    capacity_dimension,
-    blocks,
-):
+def preferred_blocks(rows, fam, svc, fees, params, state, preferred, blocks):
     """Barrier log: every dimension blocking the preferred candidate of each unmet need (the
-    nearest eligible service within reach, else the nearest of the type anywhere); capacity
-    where the city has no service of the type, or none open to the family."""
+    nearest eligible service within reach, else the nearest of the type anywhere; see
+    `Preferred`); capacity where the city has no service of the type, or none open to the
+    family. blocks: bool [F, T, DIMENSIONS]."""
     for r in rows:
         for t in range(N_TYPES):
-            if not need[r, t] or fam.status[r, t] == ENROLLED:
+            if not state.need[r, t] or fam.status[r, t] == ENROLLED:
                 continue
-            s = pref_service[r, t]
+            s = preferred.service[r, t]
             if s >= 0:
                 mask, _ = service_barriers(
-                    fam, svc, fees, params, r, t, s, pref_minutes[r, t], enrolled_hub
+                    fam, svc, fees, params, r, t, s, preferred.minutes[r, t], state.enrolled_hub
                 )
                 for k in range(_PAIR_BITS):
-                    blocks[r, t, pair_to_dimension[k]] = (mask >> k) & 1 == 1
-            if s < 0 or none_eligible[r, t]:
-                blocks[r, t, capacity_dimension] = True
+                    blocks[r, t, _PAIR_TO_DIMENSION[k]] = (mask >> k) & 1 == 1
+            if s < 0 or preferred.none_eligible[r, t]:
+                blocks[r, t, _CAPACITY] = True
 
 
 # -- phase B -------------------------------------------------------------------------------
 
 
 @kernel
-def settle_exits_and_applications(
-    status,
-    status_week,
-    service,
-    excluded_service,
-    applied_week,
-    service_minutes,
-    youngest_age_weeks,
-    dropout,
-    give_up,
-    chosen,
-    chosen_minutes,
-    week,
-    cooldown_weeks,
-    counts,
-):
+def settle_exits_and_applications(fam, service_minutes, leaving, chosen, behaviour, week, counts):
     """Phase B steps 2-5a for every (family, type), in that order: a rejection's or drop-out's
     cooldown ends; a drop-out leaves its service; a give-up leaves its waiting list (neither
-    service is chosen again this spell); a new application joins the service's queue.
-    counts: drop-outs, give-ups, applications, applications before birth."""
+    service is chosen again this spell); a new application joins the service's queue (with
+    its minutes into `service_minutes`). `leaving` is the week's `ExitFlags`, `chosen` its
+    `Chosen`; counts, by position, are SETTLED_COUNTS."""
+    status, status_week, service = fam.status, fam.status_week, fam.service
+    cooldown_weeks = behaviour.cooldown_weeks
     for r in range(status.shape[0]):
         for t in range(N_TYPES):
             st = status[r, t]
             if (st == REJECTED or st == DROPPED) and status_week[r, t] + cooldown_weeks <= week:
                 st = NONE
-            if dropout[r, t] and st == ENROLLED:
+            if leaving.dropout[r, t] and st == ENROLLED:
                 st = DROPPED
                 status_week[r, t] = week
-                excluded_service[r, t] = service[r, t]
-                counts[0] += 1
-            elif give_up[r, t] and st == WAITLISTED:
+                fam.excluded_service[r, t] = service[r, t]
+                counts[_DROPOUTS] += 1
+            elif leaving.give_up[r, t] and st == WAITLISTED:
                 st = NONE
-                excluded_service[r, t] = service[r, t]
-                counts[1] += 1
-            elif chosen[r, t] != NO_SERVICE and st == NONE:
+                fam.excluded_service[r, t] = service[r, t]
+                counts[_GIVE_UPS] += 1
+            elif chosen.service[r, t] != NO_SERVICE and st == NONE:
                 st = WAITLISTED
-                service[r, t] = chosen[r, t]
-                service_minutes[r, t] = chosen_minutes[r, t]
-                applied_week[r, t] = week
+                service[r, t] = chosen.service[r, t]
+                service_minutes[r, t] = chosen.minutes[r, t]
+                fam.applied_week[r, t] = week
                 status_week[r, t] = week
-                counts[2] += 1
-                if t == CHILDCARE and youngest_age_weeks[r] < 0:
-                    counts[3] += 1
+                counts[_APPLICATIONS] += 1
+                if t == CHILDCARE and fam.youngest_age_weeks[r] < 0:
+                    counts[_PRE_BIRTH_APPLICATIONS] += 1
             status[r, t] = st
 
 
@@ -419,36 +281,25 @@ def settle_exits_and_applications(
 
 
 @kernel
-def nearest_eligible(
-    rows,
-    t,
-    fam,
-    svc,
-    indptr,
-    services,
-    minutes,
-    nearest_service,
-    nearest_minutes,
-    pref_service,
-    pref_minutes,
-    none_eligible,
-):
-    """The service the barrier log evaluates for (family, type t): the first candidate the
-    family is eligible for, else the nearest of the type anywhere; `none_eligible` where it
-    has candidates but none it may use."""
-    for r in rows:
-        found = -1
-        for j in range(indptr[r], indptr[r + 1]):
-            if _eligible(fam, svc, r, services[j]):
-                found = j
-                break
-        if found >= 0:
-            pref_service[r, t] = services[found]
-            pref_minutes[r, t] = minutes[found]
-        else:
-            pref_service[r, t] = nearest_service[r, t]
-            pref_minutes[r, t] = nearest_minutes[r, t]
-        none_eligible[r, t] = indptr[r + 1] > indptr[r] and found < 0
+def nearest_eligible(rows, fam, svc, cand, preferred):
+    """The service the barrier log evaluates for each (family, type), into `preferred`: the
+    first candidate the family is eligible for, else the nearest of the type anywhere;
+    `none_eligible` where it has candidates but none it may use."""
+    for t in range(N_TYPES):
+        indptr, services, minutes = cand.indptr[t], cand.service[t], cand.minutes[t]
+        for r in rows:
+            found = -1
+            for j in range(indptr[r], indptr[r + 1]):
+                if _eligible(fam, svc, r, services[j]):
+                    found = j
+                    break
+            if found >= 0:
+                preferred.service[r, t] = services[found]
+                preferred.minutes[r, t] = minutes[found]
+            else:
+                preferred.service[r, t] = cand.nearest_service[r, t]
+                preferred.minutes[r, t] = cand.nearest_minutes[r, t]
+            preferred.none_eligible[r, t] = indptr[r + 1] > indptr[r] and found < 0
 
 
 @kernel

@@ -10,9 +10,12 @@ from sim.core.compiled import kernel
 
 
 @kernel
-def experience(status, wom_heard, trust, perceived_fit, trust_gain, fit_gain, wom_fit_gain):
+def experience(fam, wom_heard, behaviour):
     """Phase B step 6: use of any service raises trust, use raises the perceived fit of the
-    type, and hearing of it from ties who use it raises the fit of a type not in use."""
+    type, and hearing of it from ties who use it (`wom_heard`, bool [F, T]) raises the fit of
+    a type not in use; the weekly gains are `behaviour`'s (`Behaviour`)."""
+    status, trust, perceived_fit = fam.status, fam.trust, fam.perceived_fit
+    fit_gain, wom_fit_gain = behaviour.fit_gain, behaviour.wom_fit_gain
     for r in range(status.shape[0]):
         any_enrolled = False
         for t in range(N_TYPES):
@@ -22,4 +25,4 @@ def experience(status, wom_heard, trust, perceived_fit, trust_gain, fit_gain, wo
             elif wom_heard[r, t]:
                 perceived_fit[r, t] += wom_fit_gain * (1.0 - perceived_fit[r, t])
         if any_enrolled:
-            trust[r] += trust_gain * (1.0 - trust[r])
+            trust[r] += behaviour.trust_gain * (1.0 - trust[r])

@@ -60,96 +60,80 @@ def update_tie_users(status, using, ties_indptr, ties_indices, users):
 
 
 @kernel
-def channel_events(
-    rows,
-    fam,
-    need,
-    users,
-    enrolled_hub,
-    hub_has_type,
-    coordinator,
-    informs,
-    first_contact_reach,
-    first_contact_interpreter,
-    wom_probability,
-    outreach_pool,
-    p_outreach,
-    broker_pool,
-    p_broker,
-    referral_prob,
-    hub_referral_prob,
-    prefixes,
-    new_aware,
-    wom_heard,
-    wom_aware,
-    broker_contacted,
-    staff_contacted,
-    coordinated,
-):
+def channel_events(rows, fam, state, channels, contacts, events):
     """Information events of the week (DESIGN §2 step 1; IAS focus groups, EVIDENCE H1-H4,
     W1-W3), in the channels' order: universal first contact in the week of birth, word of
-    mouth from ties who used the type last week (1 - (1 - p)^users, from `wom_probability`),
-    outreach visits and brokers among the pools the municipality can target, referrals from
-    services in use (warm to the types of a hub the family uses), a hub coordinator's
-    assessment. `prefixes` are the streams' hash states for this week, in that order:
-    first_contact, first_contact_understood, word_of_mouth, outreach, outreach_understood,
-    broker, referral. Returns the number of referrals from a hub the family uses."""
+    mouth from ties who used the type last week (1 - (1 - p)^users, from
+    `channels.wom_probability`), outreach visits and brokers among the pools the
+    municipality can target (`contacts`), referrals from services in use (warm to the types
+    of a hub the family uses), a hub coordinator's assessment. Each channel draws from its
+    own keyed stream (`state.streams`, named after the stream). Reads `state` (`WeekState`)
+    and `channels` (`InformationChannels`), writes `events` (`InformationEvents`); returns
+    the number of referrals from a hub the family uses."""
+    streams = state.streams
     hub_referrals = 0
     for r in rows:
         key = fam.key[r]
-        events = 0
+        heard = 0  # bit t: the family hears of type t this week
         comp_local = 1.0 if fam.is_local_language[r] else fam.proficiency[r]
         if fam.youngest_age_weeks[r] == 0:
-            if uniform_from(prefixes[0], key, NO_SERVICE) < first_contact_reach:
-                events |= 1 << HEALTH
-                comp_fc = max(comp_local, first_contact_interpreter)
+            if uniform_from(streams.first_contact, key, NO_SERVICE) < channels.first_contact_reach:
+                heard |= 1 << HEALTH
+                comp_fc = max(comp_local, channels.first_contact_interpreter)
                 for t in range(N_TYPES):
-                    if informs[t] and uniform_from(prefixes[1], key, t) < comp_fc:
-                        events |= 1 << t
+                    if (
+                        channels.informs[t]
+                        and uniform_from(streams.first_contact_understood, key, t) < comp_fc
+                    ):
+                        heard |= 1 << t
         for t in range(N_TYPES):
-            n_users = users[r, t]
+            n_users = state.tie_users[r, t]
             if n_users > 0:
-                wom_heard[r, t] = True
+                events.wom_heard[r, t] = True
                 # an event only matters for a type the family does not know yet
                 if not fam.aware[r, t]:
-                    if uniform_from(prefixes[2], key, t) < wom_probability[n_users]:
-                        wom_aware[r, t] = True
-                        events |= 1 << t
+                    p_heard = channels.wom_probability[n_users]
+                    if uniform_from(streams.word_of_mouth, key, t) < p_heard:
+                        events.wom_aware[r, t] = True
+                        heard |= 1 << t
         visited = False
-        if outreach_pool[r] and uniform_from(prefixes[3], key, NO_SERVICE) < p_outreach:
+        if (
+            contacts.outreach_pool[r]
+            and uniform_from(streams.outreach, key, NO_SERVICE) < contacts.p_outreach
+        ):
             visited = True
             for t in range(N_TYPES):
-                if uniform_from(prefixes[4], key, t) < comp_local:
-                    events |= 1 << t
+                if uniform_from(streams.outreach_understood, key, t) < comp_local:
+                    heard |= 1 << t
         brokered = False
-        p_brokered = p_broker[fam.language[r]]
-        if broker_pool[r] and uniform_from(prefixes[5], key, NO_SERVICE) < p_brokered:
+        p_brokered = contacts.p_broker[fam.language[r]]
+        if contacts.broker_pool[r] and uniform_from(streams.broker, key, NO_SERVICE) < p_brokered:
             brokered = True
-            events = (1 << N_TYPES) - 1
-        broker_contacted[r] = brokered
-        staff_contacted[r] = visited or brokered
+            heard = (1 << N_TYPES) - 1
+        events.broker_contacted[r] = brokered
+        events.staff_contacted[r] = visited or brokered
         any_enrolled = False
         in_hub = False
         for k in range(N_TYPES):
             any_enrolled |= fam.status[r, k] == ENROLLED
-            in_hub |= enrolled_hub[r, k] != NO_HUB
+            in_hub |= state.enrolled_hub[r, k] != NO_HUB
         if any_enrolled:
             for t in range(N_TYPES):
                 warm = False
                 for k in range(N_TYPES):
-                    h = enrolled_hub[r, k]
-                    if h != NO_HUB and hub_has_type[h, t]:
+                    h = state.enrolled_hub[r, k]
+                    if h != NO_HUB and channels.hub_has_type[h, t]:
                         warm = True
-                p_ref = hub_referral_prob if warm else referral_prob
-                if uniform_from(prefixes[6], key, t) < p_ref:
-                    events |= 1 << t
+                p_ref = channels.hub_referral_prob if warm else channels.referral_prob
+                if uniform_from(streams.referral, key, t) < p_ref:
+                    heard |= 1 << t
                     if warm:
                         hub_referrals += 1
-        if coordinator and in_hub and not fam.coordinated[r]:
-            coordinated[r] = True
+        if channels.coordinator and in_hub and not fam.coordinated[r]:
+            events.coordinated[r] = True
             for t in range(N_TYPES):
-                if need[r, t]:
-                    events |= 1 << t
+                if state.need[r, t]:
+                    heard |= 1 << t
         for t in range(N_TYPES):
-            new_aware[r, t] = (events >> t) & 1 == 1 and not fam.aware[r, t]
+            events.new_aware[r, t] = (heard >> t) & 1 == 1 and not fam.aware[r, t]
     return hub_referrals
