@@ -48,6 +48,16 @@ def run_engine(world: World, weeks: int | None = None, chunk_size: int | None = 
     return engine
 
 
+def step_before_life_course(engine: Engine) -> None:
+    """`Engine.step` but for its last phase, so a test can look at the state the week leaves
+    before ageing and renewal change it; `engine.life_course()` then ends the week."""
+    engine.life_course = lambda: None  # type: ignore[method-assign]
+    try:
+        engine.step()
+    finally:
+        del engine.life_course
+
+
 STATE_COLUMNS = (
     "status",
     "service",

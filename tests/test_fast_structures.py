@@ -12,11 +12,11 @@ import pytest
 from helpers import small_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pairs import could_accept, evaluate, minutes_to, pair_inputs, service_barriers
 
 from sim.core import rng
 from sim.core.codes import ENROLLED, N_TYPES, NONE, WAITLISTED
 from sim.engine.week import Engine
-from sim.rules.barriers import evaluate
 from sim.rules.information import tie_user_counts
 from sim.world.build import build_world
 from sim.world.city import build_city
@@ -160,27 +160,32 @@ def test_the_best_attribute_bound_never_skips_an_acceptable_candidate():
         engine.step()
     f = engine.families
     rows, types = np.nonzero(f.status == NONE)
-    possible = engine.could_accept(rows, types)
-    enrolled_hub = engine.enrolled_hubs()
+    possible = could_accept(engine, rows, types)
     skipped = np.flatnonzero(~possible)
     assert skipped.size > 100  # the bound does prune
-    for i in skipped:
+    # every candidate of every skipped (family, type), evaluated in full in one call
+    pair, fam, svc, mins = [], [], [], []
+    for k, i in enumerate(skipped):
         row, t = rows[i], types[i]
         lo, hi = engine.cand.indptr[t][row], engine.cand.indptr[t][row + 1]
-        svc = engine.cand.service[t][lo:hi]
-        mins = engine.cand.minutes[t][lo:hi]
-        fam = np.full(svc.size, row)
-        inputs = engine.pair_inputs(
-            fam, np.full(svc.size, t), svc, mins, engine.trip_cents(fam, mins), enrolled_hub
-        )
-        assert not evaluate(inputs).acceptable.any(), (row, t)
+        pair.append(np.full(hi - lo, k))
+        fam.append(np.full(hi - lo, row))
+        svc.append(engine.cand.service[t][lo:hi])
+        mins.append(engine.cand.minutes[t][lo:hi])
+    pair = np.concatenate(pair)
+    full = service_barriers(
+        engine, np.concatenate(fam), types[skipped][pair], np.concatenate(svc), np.concatenate(mins)
+    )
+    assert pair.size > skipped.size  # skipped pairs with candidates are checked
+    wrongly = skipped[np.unique(pair[full.acceptable])]
+    assert wrongly.size == 0, list(zip(rows[wrongly], types[wrongly], strict=True))[:5]
 
 
 def test_the_compiled_pair_barriers_equal_the_vectorised_evaluation():
     """The kernels' barriers of a pair (service attributes gathered per pair, hub intake and
-    coordinator waivers, broker gain) equal evaluate() on pair_inputs(), blocks and felt
-    barrier bit for bit, on every candidate pair of every family, in a city with hubs,
-    interpreters and brokers."""
+    coordinator waivers, broker gain) equal the formulas on the inputs an independent numpy
+    gathering finds (tests/pairs.py, pair_inputs), blocks and felt barrier bit for bit, on
+    every candidate pair of every family, in a city with hubs, interpreters and brokers."""
     scenario = small_scenario(
         city={"seed": 4},
         hubs={"count": 2, "coordinator": True},
@@ -197,10 +202,8 @@ def test_the_compiled_pair_barriers_equal_the_vectorised_evaluation():
         svc = engine.cand.service[t]
         mins = engine.cand.minutes[t]
         types = np.full(rows.size, t)
-        full = evaluate(
-            engine.pair_inputs(rows, types, svc, mins, engine.trip_cents(rows, mins), enrolled_hub)
-        )
-        compiled = engine.pair_barriers(rows, types, svc, mins)
+        full = evaluate(pair_inputs(engine, rows, types, svc, mins, enrolled_hub))
+        compiled = service_barriers(engine, rows, types, svc, mins)
         assert np.array_equal(full.blocks, compiled.blocks), t
         assert np.array_equal(full.felt, compiled.felt), t
         agreed += rows.size
@@ -232,5 +235,5 @@ def test_the_kept_travel_minutes_of_a_service_in_use_are_its_travel_time():
     f = engine.families
     rows, types = np.nonzero((f.status == ENROLLED) | (f.status == WAITLISTED))
     assert rows.size > 300
-    minutes, _ = engine.minutes_to(rows, types, f.service[rows, types])
+    minutes = minutes_to(engine, rows, f.service[rows, types])
     assert np.array_equal(engine.service_minutes[rows, types], minutes)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import build, small_scenario
+from helpers import build, small_scenario, step_before_life_course
+from pairs import service_barriers
 
 from sim.core.codes import ENROLLED, HEALTH, N_TYPES, NO_HUB, NONE, PARENTING
 from sim.engine.week import Engine
@@ -31,6 +32,13 @@ def _enrol(engine: Engine, row: int, service: int) -> None:
     f.service[row, t] = service
 
 
+def _without_paperwork(engine: Engine, rows: np.ndarray, tolerance: float = 0.0) -> None:
+    """The families can do no paperwork and tolerate `tolerance` of it: the admin barrier
+    of a pair then blocks exactly where the complexity the kernels charge exceeds it."""
+    engine.families.paperwork[rows] = 0.0
+    engine.families.admin_tolerance[rows] = tolerance
+
+
 def test_a_hub_charges_the_admin_barrier_once():
     """Huis van het Kind 'one gate': after intake at one hub service, the others at the
     same hub carry no administrative barrier; a stand-alone or other hub's service does."""
@@ -45,16 +53,19 @@ def test_a_hub_charges_the_admin_barrier_once():
     types = np.array([PARENTING, PARENTING])
     targets = np.array([parenting0, other_hub])
     zeros = np.zeros(2, dtype=np.int64)
-    before = engine.pair_inputs(
-        rows, types, targets, zeros.astype(np.int32), zeros, engine.enrolled_hubs()
-    )
-    assert (before.admin_complexity > 0).all()
+    _without_paperwork(engine, rows)
+    before = service_barriers(engine, rows, types, targets, zeros)
+    assert before.blocked_by("admin").all()
     _enrol(engine, row, health0)
-    after = engine.pair_inputs(
-        rows, types, targets, zeros.astype(np.int32), zeros, engine.enrolled_hubs()
-    )
-    assert after.admin_complexity[0] == 0.0
-    assert after.admin_complexity[1] == svc.admin_complexity[other_hub]
+    after = service_barriers(engine, rows, types, targets, zeros)
+    assert not after.blocked_by("admin")[0]
+    assert after.blocked_by("admin")[1]
+    # the other hub charges its whole complexity: blocked just below it, not at it
+    complexity = svc.admin_complexity[other_hub]
+    _without_paperwork(engine, rows, np.nextafter(complexity, 0.0))
+    assert service_barriers(engine, rows, types, targets, zeros).blocked_by("admin")[1]
+    _without_paperwork(engine, rows, complexity)
+    assert not service_barriers(engine, rows, types, targets, zeros).blocked_by("admin")[1]
 
 
 def test_a_coordinator_connects_a_family_to_every_service_it_needs():
@@ -68,22 +79,16 @@ def test_a_coordinator_connects_a_family_to_every_service_it_needs():
     f.aware[rows] = False
     for row in rows:
         _enrol(engine, int(row), int(health))
-    engine.apply(engine.decide())
+    step_before_life_course(engine)
     assert f.coordinated[rows].all()
     assert (f.aware[rows] | ~need[rows]).all()
     hub_services = np.flatnonzero(engine.svc.hub != NO_HUB)
+    assert (engine.svc.admin_complexity[hub_services] > 0).any()
     r = np.repeat(rows, len(hub_services))
     s = np.tile(hub_services, len(rows))
-    zeros = np.zeros(len(r), dtype=np.int64)
-    inputs = engine.pair_inputs(
-        r,
-        engine.svc.type[s].astype(np.int64),
-        s,
-        zeros.astype(np.int32),
-        zeros,
-        engine.enrolled_hubs(),
-    )
-    assert (inputs.admin_complexity == 0).all()
+    _without_paperwork(engine, rows)
+    barriers = service_barriers(engine, r, engine.svc.type[s], s, np.zeros(len(r), dtype=np.int64))
+    assert not barriers.blocked_by("admin").any()
 
 
 def test_a_broker_changes_comprehension_only_for_its_language_group():
@@ -97,22 +102,19 @@ def test_a_broker_changes_comprehension_only_for_its_language_group():
     lang_a = f.language == engine.languages.index("lang_a")
     assert f.broker_contacted[lang_a].sum() > 50
     assert not f.broker_contacted[~lang_a].any()
-    # the broker's gain reaches comprehension at a local-only service, for its group only
+    # the broker's gain lowers the language barrier at a local-only service (it is the only
+    # part of the felt barrier that a contact changes), for the contacted families only
     s = np.flatnonzero(
         ~engine.svc.speaks[:, engine.languages.index("lang_a")] & (engine.svc.type == HEALTH)
     )[0]
     rows = np.flatnonzero(~f.is_local_language)
-    zeros = np.zeros(len(rows), dtype=np.int64)
-    inputs = engine.pair_inputs(
-        rows,
-        np.full(len(rows), HEALTH),
-        np.full(len(rows), s),
-        zeros.astype(np.int32),
-        zeros,
-        engine.enrolled_hubs(),
-    )
-    assert (inputs.broker_gain[~f.broker_contacted[rows]] == 0).all()
-    assert (inputs.broker_gain[f.broker_contacted[rows]] > 0).all()
+    pairs = (rows, np.full(len(rows), HEALTH), np.full(len(rows), s), np.zeros(len(rows)))
+    contacted = f.broker_contacted[rows]
+    felt = service_barriers(engine, *pairs).felt
+    f.broker_contacted[rows] = False
+    without = service_barriers(engine, *pairs).felt
+    assert np.array_equal(felt[~contacted], without[~contacted])
+    assert (felt[contacted] < without[contacted]).all()
 
 
 def test_the_universal_first_contact_reaches_almost_every_newborn():
@@ -128,10 +130,10 @@ def test_the_universal_first_contact_reaches_almost_every_newborn():
     for _ in range(52):
         newborn = engine.families.youngest_age_weeks == 0
         before = engine.families.aware[:, HEALTH].copy()
-        engine.apply(engine.decide())
+        step_before_life_course(engine)
         born += int((newborn & ~before).sum())
         reached += int((newborn & ~before & engine.families.aware[:, HEALTH]).sum())
-        engine.advance()
+        engine.life_course()
     assert born > 100
     # reach 0.94 (EVIDENCE H1-H3), plus a few who hear by word of mouth the same week;
     # the bound is 3.5 binomial standard deviations below 0.94 at this sample size
@@ -160,11 +162,11 @@ def test_rejection_lowers_trust_and_a_family_does_not_reapply_to_the_same_servic
     engine = Engine(build(scenario, seed=16))
     for _ in range(30):
         trust = engine.families.trust.copy()
-        engine.apply(engine.decide())
+        step_before_life_course(engine)
         rejected = (engine.families.status == 3) & (engine.families.status_week == engine.week)
         rows = np.flatnonzero(rejected.any(axis=1))
         if rows.size:
             assert (engine.families.trust[rows] < trust[rows]).all()
-        engine.advance()
+        engine.life_course()
     assert engine.counters["rejections"] > 20
     assert N_TYPES == 4 and NONE == 0

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import build, run_engine, small_scenario
+from helpers import build, run_engine, small_scenario, step_before_life_course
 
 from sim.core.codes import ENROLLED
 from sim.measure.metrics import metric_columns
@@ -161,9 +161,9 @@ def test_without_thresholds_or_capacity_limits_every_aware_family_with_a_need_is
     for _ in range(30):
         need = engine.needs()
         aware_before = engine.families.aware.copy()
-        engine.apply(engine.decide())
+        step_before_life_course(engine)
         must_be_served = need & aware_before
         assert (engine.families.status[must_be_served] == ENROLLED).all()
         checked += int(must_be_served.sum())
-        engine.advance()
+        engine.life_course()
     assert checked > 1000

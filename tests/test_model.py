@@ -15,6 +15,8 @@ from helpers import small_scenario
 from mesa.discrete_space import FixedAgent, OrthogonalMooreGrid
 
 from sim.engine.model import FamilyAccessModel, FamilyAgent, ServiceAgent
+from sim.engine.week import Engine
+from sim.world.build import build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,10 +34,97 @@ def model():
 
 def test_the_model_runs_weeks_on_mesa_time(model):
     assert model.time == 10
-    assert model.week == 10
     frame = model.datacollector.get_model_vars_dataframe()
     assert len(frame) == 10
     assert frame["week"].tolist() == list(range(10))
+    # one clock: the engine reads the week from Mesa's time and keeps no counter of its own
+    assert model.engine.week == model.time - 1
+    with pytest.raises(RuntimeError, match="model.step"):
+        model.engine.step()
+    assert model.engine.week == model.time - 1
+
+
+PHASES = ("decide", "information", "settle", "allocate", "experience", "measure", "life_course")
+
+
+def _record_phases(engine, calls: list[str]) -> None:
+    """Make each phase of this engine note its name in `calls` before it runs."""
+    for name in PHASES:
+        phase = getattr(engine, name)
+
+        def noted(*args, _name=name, _phase=phase):
+            calls.append(_name)
+            return _phase(*args)
+
+        setattr(engine, name, noted)
+
+
+def test_the_model_step_is_the_week_the_engine_runs_alone():
+    """FamilyAccessModel.step calls the engine's phases in the week's order, the order
+    Engine.step runs for an engine on its own; both then leave the same state."""
+    scenario = small_scenario(
+        city={"families": 300, "width": 14, "height": 14}, run={"burn_in_weeks": 1, "weeks": 2}
+    )
+    model = FamilyAccessModel(scenario, rng=4)
+    alone = Engine(build_world(scenario, 4))
+    by_model: list[str] = []
+    by_engine: list[str] = []
+    _record_phases(model.engine, by_model)
+    _record_phases(alone, by_engine)
+    for _ in range(3):
+        model.step()
+        alone.step()
+    assert by_model == by_engine == list(PHASES) * 3
+    assert alone.week == model.time == 3
+    for column in ("status", "service", "aware", "trust", "youngest_age_weeks", "generation"):
+        assert np.array_equal(
+            getattr(model.engine.families, column), getattr(alone.families, column)
+        )
+    assert model.engine.counters == alone.counters
+    assert model.metrics().keys() == alone.accumulator.result().keys()
+
+
+def test_the_seed_given_is_the_seed_every_stream_uses():
+    scenario = small_scenario(
+        city={"families": 300, "width": 14, "height": 14}, run={"burn_in_weeks": 1, "weeks": 1}
+    )
+    seed = 2**63 + 5  # above numpy's int64: the seed is kept whole
+    model = FamilyAccessModel(scenario, rng=seed)
+    assert model.world.seed == model.engine.seed == seed
+    assert model.scenario.rng == seed  # Mesa's own scenario, made from rng
+    assert model.rng.random() == np.random.default_rng(seed).random()
+    world = build_world(scenario, 8)
+    assert FamilyAccessModel(scenario, rng=8, world=world).engine.seed == 8
+    with pytest.raises(ValueError, match="seed 8"):
+        FamilyAccessModel(scenario, rng=9, world=world)
+    other = small_scenario(city={"families": 300, "width": 15, "height": 14})
+    with pytest.raises(ValueError, match="another scenario"):
+        FamilyAccessModel(other, rng=8, world=world)
+    for bad, error in ((1.5, TypeError), (True, TypeError), (-1, ValueError), (2**64, ValueError)):
+        with pytest.raises(error):
+            FamilyAccessModel(scenario, rng=bad)
+
+
+def test_the_famsim_scenario_is_the_worlds_and_mesa_keeps_its_own(model):
+    assert model.world.scenario is model.engine.scenario
+    assert model.world.scenario.run.weeks == 5
+    assert model.scenario.model is model  # Mesa ties its scenario to the model
+    assert not hasattr(model.scenario, "run")
+
+
+def test_the_engine_owns_the_only_family_table():
+    """The model's World holds the engine's family table; a World handed in keeps the table
+    it was built with, so it can start other runs."""
+    scenario = small_scenario(
+        city={"families": 300, "width": 14, "height": 14}, run={"burn_in_weeks": 2, "weeks": 2}
+    )
+    world = build_world(scenario, 6)
+    built = world.families.youngest_age_weeks.copy()
+    model = FamilyAccessModel(scenario, rng=6, world=world)
+    model.run_for(4)
+    assert model.world.families is model.engine.families
+    assert not np.array_equal(model.world.families.youngest_age_weeks, built)
+    assert np.array_equal(world.families.youngest_age_weeks, built)
 
 
 def test_the_time_series_has_int_weeks_a_bool_window_flag_and_int_counts(model):
@@ -83,7 +172,7 @@ def test_two_models_do_not_share_state():
     a = FamilyAccessModel(scenario, rng=1)
     b = FamilyAccessModel(scenario, rng=2)
     a.run_for(4)
-    assert b.engine.week == 0
+    assert b.time == 0 and b.engine.week == -1
     assert a.engine.families.status is not b.engine.families.status
     assert not np.shares_memory(a.engine.families.trust, b.engine.families.trust)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pairs import PairInputs, evaluate, fees_cents, trips_cents
 
 from sim.core.codes import (
     INCOME_SCALE,
@@ -20,17 +21,18 @@ from sim.core.codes import (
     PRIORITY_WORKING,
 )
 from sim.rules.allocation import admit, priority_class
-from sim.rules.barriers import PairInputs, evaluate
+from sim.rules.fees import fee_tables
 from sim.rules.information import (
     contact_probability,
     tie_matrix,
     tie_user_counts,
     word_of_mouth_probability,
 )
-from sim.scenario.schema import FeeBand, FeeSpec, Scenario, TravelSpec
+from sim.rules.records import BarrierParams
+from sim.scenario.schema import FeeBand, FeeSpec, Scenario, TravelSpec, cents
 from sim.world.population import stationary_age_distribution
 from sim.world.services import fee_schedule
-from sim.world.travel import travel_minutes, trip_cost_cents
+from sim.world.travel import travel_minutes
 
 
 def pair(n=1, **over):
@@ -123,16 +125,17 @@ def test_fit_blocks_below_the_family_threshold():
     assert not blocked(pair(perceived_fit=[0.2], quality=[0.7]))["fit"]
 
 
+def weekly_fee(spec: FeeSpec, income: np.ndarray) -> list[int]:
+    """The compiled fee (`fees.fee_cents`) of one schedule at each income."""
+    return fees_cents(fee_tables([fee_schedule(spec)]), 0, income).tolist()
+
+
 def test_fee_schedules_charge_in_integer_cents():
     income = np.array([10_000, 15_000, 50_000]) * 100 * INCOME_SCALE
-    assert (fee_schedule(FeeSpec(kind="free")).weekly_fee_cents(income) == 0).all()
-    assert (
-        fee_schedule(FeeSpec(kind="flat", flat_eur_week=12.34)).weekly_fee_cents(income) == 1234
-    ).all()
-    means = fee_schedule(
-        FeeSpec(kind="means_tested", flat_eur_week=50.0, means_test_line_eur_year=17_398.0)
-    )
-    assert means.weekly_fee_cents(income).tolist() == [0, 0, 5000]
+    assert weekly_fee(FeeSpec(kind="free"), income) == [0, 0, 0]
+    assert weekly_fee(FeeSpec(kind="flat", flat_eur_week=12.34), income) == [1234] * 3
+    means = FeeSpec(kind="means_tested", flat_eur_week=50.0, means_test_line_eur_year=17_398.0)
+    assert weekly_fee(means, income) == [0, 0, 5000]
     bands = FeeSpec(
         kind="income_related",
         bands=[
@@ -140,7 +143,30 @@ def test_fee_schedules_charge_in_integer_cents():
             FeeBand(income_below_eur_year=1e9, fee_eur_week=165.0),
         ],
     )
-    assert fee_schedule(bands).weekly_fee_cents(income).tolist() == [2750, 16500, 16500]
+    assert weekly_fee(bands, income) == [2750, 16500, 16500]
+    # a band's limit is exclusive: an income on the limit pays the next band's fee
+    limit = np.array([14_000 * 100 * INCOME_SCALE - 1, 14_000 * 100 * INCOME_SCALE])
+    assert weekly_fee(bands, limit) == [2750, 16500]
+
+
+def test_several_schedules_are_read_each_by_its_own_index():
+    schedules = [
+        fee_schedule(FeeSpec(kind="flat", flat_eur_week=10.0)),
+        fee_schedule(FeeSpec(kind="free")),
+        fee_schedule(
+            FeeSpec(
+                kind="income_related",
+                bands=[
+                    FeeBand(income_below_eur_year=20_000, fee_eur_week=5.0),
+                    FeeBand(income_below_eur_year=40_000, fee_eur_week=20.0),
+                    FeeBand(income_below_eur_year=1e9, fee_eur_week=60.0),
+                ],
+            )
+        ),
+    ]
+    income = np.array([30_000, 30_000, 10_000, 30_000, 50_000]) * 100 * INCOME_SCALE
+    got = fees_cents(fee_tables(schedules), np.array([0, 1, 2, 2, 2]), income)
+    assert got.tolist() == [1000, 0, 500, 2000, 6000]
 
 
 def test_travel_minutes_by_mode():
@@ -152,7 +178,22 @@ def test_travel_minutes_by_mode():
     assert travel_minutes(d, np.array([MODE_CAR]), np.array([1.0]), 125.0, spec)[0] == 6  # 3 + 2.6
     # transit: 4 + 12 x (1 - 0.5) + 3.9 = 13.9 -> 14
     assert travel_minutes(d, np.array([MODE_TRANSIT]), np.array([0.5]), 125.0, spec)[0] == 14
-    assert trip_cost_cents(np.array([10]), np.array([MODE_CAR]), spec)[0] == 50
+
+
+def test_a_trip_costs_the_car_per_minute_or_a_transit_fare_and_nothing_on_foot():
+    spec = TravelSpec(transit_fare_eur_trip=1.6)
+    params = BarrierParams(
+        factor_tenths=18,
+        hub_stigma_factor=1.0,
+        interpreter_comprehension=0.0,
+        broker_comprehension_gain=0.0,
+        car_cents_per_minute=cents(spec.car_cost_eur_per_minute),
+        transit_fare_cents=cents(spec.transit_fare_eur_trip),
+    )
+    modes = np.array([MODE_CAR, MODE_CAR, MODE_TRANSIT, MODE_TRANSIT, MODE_WALK])
+    got = trips_cents(params, modes, np.array([10, 0, 10, 45, 10]))
+    # 5 cents a minute by car (0.05 EUR), the fare whatever the time by transit
+    assert got.tolist() == [50, 0, 160, 160, 0]
 
 
 def test_admission_order_is_priority_then_application_week_then_draw():

@@ -1,9 +1,11 @@
-"""FamilyAccessModel: the Mesa shell around the compiled weekly engine (sim.engine.week).
+"""FamilyAccessModel: the Mesa model of one replication around the compiled weekly engine.
 
-Mesa supplies the frame: a seeded `mesa.Model` (rng= plain int), a `discrete_space` grid with
-property layers for cell data, services as `FixedAgent`s on their cells, families as agents
-that are *views* onto the per-model column store (one source of truth), and a DataCollector
-of weekly aggregates. The hot path never loops over agent objects.
+Mesa supplies the frame: a seeded `mesa.Model`, its clock (`time`, one week a step), a
+`discrete_space` grid with property layers for cell data, services as `FixedAgent`s on their
+cells, families as agents that are *views* onto the engine's family table (one source of
+truth), and a DataCollector of weekly aggregates. `FamilyAccessModel.step` is the week's
+schedule, calling the engine's phases (sim.engine.week) by name. The hot path never loops
+over agent objects.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import mesa
 import numpy as np
 from mesa.discrete_space import FixedAgent, OrthogonalMooreGrid
 
-from sim.core.codes import CHILDCARE, ENROLLED, SERVICE_TYPES
+from sim.core.codes import CHILDCARE, SERVICE_TYPES
 from sim.engine.week import Engine
 from sim.scenario.schema import Scenario
 from sim.world.build import World, build_world
@@ -76,21 +78,33 @@ class FamilyAgent(mesa.Agent):
     def youngest_age_weeks(self) -> int:
         return int(self["youngest_age_weeks"])
 
-    @property
-    def enrolled_types(self) -> list[str]:
-        status = self["status"]
-        return [name for t, name in enumerate(SERVICE_TYPES) if status[t] == ENROLLED]
-
 
 class FamilyAccessModel(mesa.Model):
     """One replication: build (or receive) a World, then step weeks.
 
     Args:
-        scenario: the validated scenario.
-        rng: the replication seed (a plain int; keyed streams derive every draw from it).
-        world: a prebuilt World (tests transform worlds); built from the scenario if None.
+        scenario: the validated famsim scenario.
+        rng: the replication seed, a non-negative integer below 2**64. It is the seed used:
+            the world is built from it (a given world must have been), every keyed stream of
+            the rules derives from it, and Mesa seeds its own generators with it (`rng`,
+            `random`, and `scenario.rng`). No rule draws from Mesa's generators.
+        world: a prebuilt World (tests transform worlds) of this scenario and seed; built
+            from them if None.
         chunk_size: process phase A in chunks of this many families (results identical).
         materialise_agents: make FamilyAgent views and a Mesa grid; None decides by size.
+
+    One clock: Mesa's `time`. Mesa runs the k-th step at time k, so week w (0 first) runs at
+    time w + 1, and after n steps `time` is n weeks. The engine keeps no week counter of its
+    own here: it reads the week in progress from this clock.
+
+    One scenario attribute: Mesa 3.5's `mesa.Model` owns `scenario`, a Mesa scenario (the
+    parameter object Mesa made from `rng`, which it ties to the model and freezes while the
+    model runs, and which Mesa's visualisation reads). A famsim Scenario is not one, so it is
+    not put there, nor under another name on the model: the model's `scenario` stays Mesa's,
+    and the famsim Scenario is read where the rules read it, `model.world.scenario`.
+
+    One family table: the engine's (`model.engine.families`); `model.world` is the engine's
+    World, which holds that table, so no initial copy is left beside it.
     """
 
     def __init__(
@@ -101,15 +115,19 @@ class FamilyAccessModel(mesa.Model):
         chunk_size: int | None = None,
         materialise_agents: bool | None = None,
     ) -> None:
-        super().__init__(rng=int(rng))
-        self.scenario_spec = scenario
-        self.world = world if world is not None else build_world(scenario, int(rng))
-        self.engine = Engine(self.world, chunk_size=chunk_size)
+        seed = _seed(rng)
+        super().__init__(rng=seed)
+        if world is None:
+            world = build_world(scenario, seed)
+        elif world.seed != seed:
+            raise ValueError(f"the world was built with seed {world.seed}, not rng={seed}")
+        elif world.scenario != scenario:
+            raise ValueError("the world was built from another scenario")
+        self.engine = Engine(world, chunk_size=chunk_size, clock=self._week_in_progress)
         city = self.world.city
+        n_families = self.engine.families.size
         if materialise_agents is None:
-            materialise_agents = (
-                city.n_cells <= MAX_MESA_CELLS and self.world.families.size <= MAX_FAMILY_AGENTS
-            )
+            materialise_agents = city.n_cells <= MAX_MESA_CELLS and n_families <= MAX_FAMILY_AGENTS
         self.grid: OrthogonalMooreGrid | None = None
         if materialise_agents and city.n_cells <= MAX_MESA_CELLS:
             self.grid = OrthogonalMooreGrid(
@@ -133,19 +151,34 @@ class FamilyAccessModel(mesa.Model):
             for i in range(svc.size)
         ]
         if materialise_agents:
-            for row in range(self.world.families.size):
+            for row in range(n_families):
                 FamilyAgent(self, row)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: _reporter(name) for name in self.engine.accumulator.snapshot()}
         )
 
     @property
-    def week(self) -> int:
-        return self.engine.week
+    def world(self) -> World:
+        """The World the engine runs: city, services, candidate lists and the engine's own
+        family table."""
+        return self.engine.world
+
+    def _week_in_progress(self) -> int:
+        """The engine's clock: the week a step runs is Mesa's time less one."""
+        return int(self.time) - 1
 
     def step(self) -> None:
-        """One week: phase A (decide) then phase B (apply), then collect aggregates."""
-        self.engine.step()
+        """One week (docs/ODD.md §3.1). Phase A, `decide`, reads only last week's state: every
+        family's information events and decisions go into the week's plan. Phase B applies
+        the plan in a fixed order, then the life course ends the week."""
+        engine = self.engine
+        plan = engine.decide()  # information events; applications, drop-outs, give-ups
+        engine.information(plan)  # new awareness and contacts
+        engine.settle(plan)  # cooldowns end; drop-outs, give-ups; applications join queues
+        engine.allocate(plan)  # queues ranked, places filled, rejections
+        engine.experience(plan)  # use raises trust and fit; word of mouth raises fit
+        engine.measure(plan)  # the window's sums (measured weeks) and the week's aggregates
+        engine.life_course()  # ageing, births, conceptions, new families in renewed slots
         self.datacollector.collect(self)
 
     @property
@@ -163,6 +196,17 @@ class FamilyAccessModel(mesa.Model):
     def update_unmet_layer(self) -> None:
         if self.grid is not None:
             self.grid.unmet_need_share.data[:] = np.nan_to_num(self.engine.accumulator.unmet_map())  # type: ignore[attr-defined]
+
+
+def _seed(rng: object) -> int:
+    """`rng` as the replication seed: a non-negative integer below 2**64, the range the keyed
+    streams take whole (numpy's generators refuse a negative one; a larger one would wrap)."""
+    if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
+        raise TypeError(f"rng must be an integer seed, not {type(rng).__name__}")
+    seed = int(rng)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"rng must be a seed from 0 to 2**64 - 1, not {seed}")
+    return seed
 
 
 def _reporter(name: str):

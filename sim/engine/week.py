@@ -2,17 +2,19 @@
 
 Phase A (`decide`) reads only last week's state and may run over any partition of the
 families (chunks of 1, 7 or all give identical results): information events, applications,
-drop-outs and give-ups. Phase B (`apply`) then changes the state in a fixed order:
-awareness, cooldowns, drop-outs, give-ups, allocation, experience, measurement; `advance`
-then runs the life course and moves the clock. The per-family rules run in compiled kernels
-(`sim.rules.decisions`, `sim.rules.information`, `sim.measure.metrics`); this module orders them and keeps the
-state between weeks.
+drop-outs and give-ups go into the week's `Plan`. Phase B then changes the state in a fixed
+order, one method each: `information` (awareness), `settle` (cooldowns, drop-outs, give-ups,
+applications), `allocate`, `experience`, `measure`; `life_course` ends the week.
+`FamilyAccessModel.step` (sim.engine.model) calls them in that order, so the Mesa model shows
+the schedule; `Engine.step` runs the same week for an engine on its own. The per-family rules
+run in compiled kernels (`sim.rules`, `sim.measure.metrics`); this module orders them and
+keeps the state between weeks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,7 +29,6 @@ from sim.core.codes import (
     NO_HUB,
     NO_SERVICE,
     NONE,
-    PAIR_DIMENSIONS,
     PARENTING,
     REJECTED,
     SERVICE_TYPES,
@@ -37,7 +38,6 @@ from sim.core.codes import (
 from sim.measure.metrics import WindowAccumulator
 from sim.rules import decisions, experience, fees, life_course
 from sim.rules.allocation import admit, priority_class
-from sim.rules.barriers import PairBarriers, PairInputs, weekly_fee_cents
 from sim.rules.information import (
     channel_events,
     contact_probability,
@@ -65,7 +65,6 @@ from sim.rules.records import (
 from sim.scenario.schema import cents
 from sim.world.build import World
 from sim.world.population import GENERATION_BITS, assign_quintiles, birth_plan, draw_generation
-from sim.world.travel import travel_minutes, trip_cost_cents
 
 
 @dataclass
@@ -90,16 +89,30 @@ class Plan:
 class Engine:
     """The fast engine: the weekly rules, compiled, over one World's column store."""
 
-    def __init__(self, world: World, chunk_size: int | None = None) -> None:
-        self.world = world
+    def __init__(
+        self,
+        world: World,
+        chunk_size: int | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        """world: what to run; the engine copies its family table (the caller's World stays
+        as built, so several engines and the reference can start from one World), and the
+        World the engine keeps, `self.world`, holds that copy: the one table the weeks change.
+        chunk_size: phase A in chunks of this many families (results identical).
+        clock: the week in progress, read from outside; FamilyAccessModel passes Mesa's
+        clock. None: the engine counts its own weeks (`step`, and `life_course` ending a
+        week), as tests, benchmarks and the docking do."""
+        families = world.families.take(np.arange(world.families.size))
+        self.world = replace(world, families=families)
+        self.families = families
         self.scenario = world.scenario
         self.seed = world.seed
-        self.families = world.families.take(np.arange(world.families.size))  # own copy
         self.svc = world.services.services
         self.schedules = world.services.schedules
         self.cand = world.candidates
         self.chunk_size = chunk_size
-        self.week = 0
+        self._clock = clock
+        self._weeks = 0  # weeks ended, counted only without a clock
         self.burn_in = self.scenario.run.burn_in_weeks
         self.languages = world.city.languages
         self.local = self.languages.index("local")
@@ -155,8 +168,11 @@ class Engine:
     # ----------------------------------------------------------------------------------
     # helpers over the current state
 
-    def ages(self) -> np.ndarray:
-        return self.families.youngest_age_weeks
+    @property
+    def week(self) -> int:
+        """The week in progress (0 first): read from the clock the engine was given, else
+        the engine's own count of the weeks ended (between weeks, the next one)."""
+        return self._clock() if self._clock is not None else self._weeks
 
     def tie_users(self) -> np.ndarray:
         """users[f, t]: how many of f's ties use type t (int64). The full product once, then
@@ -218,88 +234,6 @@ class Engine:
         f = self.families
         mask = f.status == ENROLLED
         return np.bincount(f.service[mask], minlength=self.svc.size).astype(np.int64)
-
-    def trip_cents(self, rows: np.ndarray, minutes: np.ndarray) -> np.ndarray:
-        """Cost of one trip of `minutes` for each family (integer cents)."""
-        return trip_cost_cents(minutes, self.families.mode[rows], self.scenario.travel)
-
-    def pair_inputs(
-        self,
-        rows: np.ndarray,
-        types: np.ndarray,
-        services: np.ndarray,
-        minutes: np.ndarray,
-        trip_cents: np.ndarray,
-        enrolled_hub: np.ndarray,
-    ) -> PairInputs:
-        f = self.families
-        s = self.svc
-        info = self.scenario.information
-        fee = weekly_fee_cents(self.schedules, s.schedule[services], f.income_q[rows])
-        hub = s.hub[services]
-        in_hub = hub != NO_HUB
-        intake_done = in_hub & (
-            (enrolled_hub[rows] == hub[:, None]).any(axis=1) | f.coordinated[rows]
-        )
-        stigma_factor = np.where(in_hub, self.scenario.hubs.stigma_factor, 1.0)
-        return self._inputs(
-            rows,
-            types,
-            weekly_cost_cents=fee + s.trips_per_week[services].astype(np.int64) * trip_cents,
-            minutes=minutes,
-            extended_hours=s.extended_hours[services],
-            admin_complexity=np.where(intake_done, 0.0, s.admin_complexity[services]),
-            speaks_language=s.speaks[services, f.language[rows]],
-            interpreter_comprehension=np.where(
-                s.interpreters[services], info.interpreter_comprehension, 0.0
-            ),
-            stigma_label=s.stigma_label[services] * stigma_factor,
-            quality=s.quality[services],
-        )
-
-    def _inputs(
-        self,
-        rows: np.ndarray,
-        types: np.ndarray,
-        weekly_cost_cents: np.ndarray,
-        minutes: np.ndarray,
-        extended_hours: np.ndarray,
-        admin_complexity: np.ndarray,
-        speaks_language: np.ndarray,
-        interpreter_comprehension: np.ndarray,
-        stigma_label: np.ndarray,
-        quality: np.ndarray,
-    ) -> PairInputs:
-        """The family side of each pair beside the given service side."""
-        f = self.families
-        info = self.scenario.information
-        return PairInputs(
-            income_q=f.income_q[rows],
-            household_factor_tenths=self.factor_tenths,
-            cost_share_bp=f.cost_share_bp[rows],
-            weekly_cost_cents=weekly_cost_cents,
-            minutes=minutes,
-            max_minutes=f.max_travel_minutes[rows],
-            atypical_hours=f.atypical_hours[rows],
-            hours_severity=f.hours_severity[rows],
-            extended_hours=extended_hours,
-            hours_tolerance=f.hours_tolerance[rows],
-            admin_complexity=admin_complexity,
-            paperwork=f.paperwork[rows],
-            admin_tolerance=f.admin_tolerance[rows],
-            speaks_language=speaks_language,
-            proficiency=f.proficiency[rows],
-            interpreter_comprehension=interpreter_comprehension,
-            broker_gain=np.where(f.broker_contacted[rows], info.broker_comprehension_gain, 0.0),
-            language_tolerance=f.language_tolerance[rows],
-            stigma_label=stigma_label,
-            stigma_sensitivity=f.stigma_sensitivity[rows],
-            trust=f.trust[rows],
-            stigma_tolerance=f.stigma_tolerance[rows],
-            perceived_fit=f.perceived_fit[rows, types],
-            quality=quality,
-            fit_threshold=f.fit_threshold[rows],
-        )
 
     # ----------------------------------------------------------------------------------
     # what the compiled kernels read
@@ -399,44 +333,6 @@ class Engine:
             bounds.stigma[t] = label[of].min()
             bounds.quality[t] = s.quality[of].max()
         return bounds
-
-    def pair_barriers(
-        self, rows: np.ndarray, types: np.ndarray, services: np.ndarray, minutes: np.ndarray
-    ) -> PairBarriers:
-        """The barriers of given (family row, type, service, minutes) pairs as the kernels
-        compute them, with this week's hub intakes."""
-        masks = np.zeros(len(rows), dtype=np.int64)
-        felt = np.zeros(len(rows))
-        decisions.pair_barrier_masks(
-            self.family_columns(),
-            self.svc_columns,
-            self.fee_tables,
-            self.barrier_params,
-            np.asarray(rows, dtype=np.int64),
-            np.asarray(types, dtype=np.int64),
-            np.asarray(services, dtype=np.int64),
-            np.asarray(minutes, dtype=np.int64),
-            self.enrolled_hubs(),
-            masks,
-            felt,
-        )
-        blocks = ((masks[:, None] >> np.arange(len(PAIR_DIMENSIONS))) & 1).astype(bool)
-        return PairBarriers(blocks=blocks, felt=felt)
-
-    def could_accept(self, rows: np.ndarray, types: np.ndarray) -> np.ndarray:
-        """False where no candidate of the type can be acceptable (decisions.could_accept)."""
-        out = np.zeros(len(rows), dtype=bool)
-        decisions.bound_masks(
-            self.family_columns(),
-            self.fee_tables,
-            self.barrier_params,
-            self.type_bounds,
-            np.asarray(rows, dtype=np.int64),
-            np.asarray(types, dtype=np.int64),
-            self.cand.nearest_minutes,
-            out,
-        )
-        return out
 
     # ----------------------------------------------------------------------------------
     # phase A
@@ -594,24 +490,6 @@ class Engine:
             plan.preferred_blocks,
         )
 
-    def minutes_to(self, fam: np.ndarray, types: np.ndarray, svc: np.ndarray):
-        """Travel minutes and trip cost to a specific service, by the formula that built the
-        candidate lists (the same float64 operations, so the same integers)."""
-        f = self.families
-        d = np.hypot(
-            self.svc.x[svc].astype(float) - f.x[fam].astype(float),
-            self.svc.y[svc].astype(float) - f.y[fam].astype(float),
-        )
-        city = self.world.city
-        mins = travel_minutes(
-            d,
-            f.mode[fam],
-            city.transit_access[f.x[fam], f.y[fam]],
-            city.cell_size_m,
-            self.scenario.travel,
-        )
-        return mins, self.trip_cents(fam, mins)
-
     def set_preferred_targets(self, rows: np.ndarray) -> None:
         """The service the barrier log evaluates for each (family, type): the nearest
         candidate the family is eligible for; else, with no candidate in reach, the nearest
@@ -623,26 +501,29 @@ class Engine:
         )
 
     # ----------------------------------------------------------------------------------
-    # phase B
+    # phase B: the plan takes effect, in this order (FamilyAccessModel.step calls each)
 
-    def apply(self, plan: Plan) -> None:
+    def information(self, plan: Plan) -> None:
+        """1. Information: this week's new awareness, and the broker, staff and coordinator
+        contacts."""
         f = self.families
-        beh = self.scenario.behaviour
-        week = self.week
-        counters = {
-            "aware_events": int(plan.new_aware.sum()),
-            "outreach_visits": int((plan.staff_contacted & ~plan.broker_contacted).sum()),
-            "broker_contacts": int(plan.broker_contacted.sum()),
-            "coordinator_assessments": int(plan.coordinated.sum()),
-            "hub_referrals": plan.counters.get("hub_referrals", 0),
-        }
-        # 1. information
+        self._count(
+            {
+                "aware_events": int(plan.new_aware.sum()),
+                "outreach_visits": int((plan.staff_contacted & ~plan.broker_contacted).sum()),
+                "broker_contacts": int(plan.broker_contacted.sum()),
+                "coordinator_assessments": int(plan.coordinated.sum()),
+                "hub_referrals": plan.counters.get("hub_referrals", 0),
+            }
+        )
         f.aware |= plan.new_aware
         f.broker_contacted |= plan.broker_contacted
         f.staff_contacted |= plan.staff_contacted
         f.coordinated |= plan.coordinated
 
-        # 2. cooldowns end, 3. drop-outs, 4. give-ups, 5a. new applications join the queue
+    def settle(self, plan: Plan) -> None:
+        """2.-5a. The decisions take effect: cooldowns end, drop-outs leave their service,
+        give-ups their waiting list, and this week's applications join their service's queue."""
         settled = np.zeros(len(decisions.SETTLED_COUNTS), dtype=np.int64)
         decisions.settle_exits_and_applications(
             self.family_columns(),
@@ -650,13 +531,22 @@ class Engine:
             ExitFlags(dropout=plan.dropout, give_up=plan.give_up),
             Chosen(service=plan.chosen, minutes=plan.chosen_minutes),
             self.behaviour,
-            week,
+            self.week,
             settled,
         )
-        for name, value in zip(decisions.SETTLED_COUNTS, settled, strict=True):
-            counters[name] = int(value)
+        self._count(
+            {
+                name: int(value)
+                for name, value in zip(decisions.SETTLED_COUNTS, settled, strict=True)
+            }
+        )
 
-        # 5b. every ready queued family is ranked; places free after this week's exits
+    def allocate(self, plan: Plan) -> None:
+        """5b. Allocation: every ready queued family is ranked and admitted to the places free
+        after this week's exits; a ready newcomer not admitted stays on the waiting list, or
+        is rejected where there is none, and rejection lowers trust."""
+        f = self.families
+        week = self.week
         qr, qt = np.nonzero(f.status == WAITLISTED)
         svc = f.service[qr, qt]
         free = np.maximum(self.svc.capacity - self.enrolled_counts(), 0)
@@ -672,39 +562,42 @@ class Engine:
         adm = admit(self.seed, week, svc, f.key[qr], prio, f.applied_week[qr, qt], ready, free)
         f.status[qr[adm], qt[adm]] = ENROLLED
         f.status_week[qr[adm], qt[adm]] = week
-        counters["admissions"] = int(adm.sum())
-        counters["capacity_binding"] = int((ready & ~adm).sum())
-        # a ready newcomer who was not admitted: waiting list, or rejection where there is none
         newcomer = (f.applied_week[qr, qt] == week) & ready & ~adm
         rejected = newcomer & ~s.waitlist[svc]
         rr, rt = qr[rejected], qt[rejected]
         f.status[rr, rt] = REJECTED
         f.status_week[rr, rt] = week
         f.excluded_service[rr, rt] = f.service[rr, rt]
-        counters["rejections"] = len(rr)
         # rejection lowers trust (DESIGN §2; IAS focus groups: 'they never say no' as what helps)
-        np.subtract.at(f.trust, rr, beh.trust_loss_rejection * f.trust[rr])
-        counters["waitlisted"] = int((f.status == WAITLISTED).sum())
+        np.subtract.at(f.trust, rr, self.scenario.behaviour.trust_loss_rejection * f.trust[rr])
+        self._count(
+            {
+                "admissions": int(adm.sum()),
+                "capacity_binding": int((ready & ~adm).sum()),
+                "rejections": len(rr),
+                "waitlisted": int((f.status == WAITLISTED).sum()),
+            }
+        )
 
-        # 6. experience: use raises trust and perceived fit; hearing from users raises fit
+    def experience(self, plan: Plan) -> None:
+        """6. Experience: use raises trust and perceived fit; hearing from users raises fit."""
         experience.experience(self.family_columns(), plan.wom_heard, self.behaviour)
 
-        # 7. measurement
-        if week >= self.burn_in:
+    def measure(self, plan: Plan) -> None:
+        """7. Measurement: a measured week is recorded; every week's aggregates are kept as
+        `last` (the time series)."""
+        if self.week >= self.burn_in:
             self.accumulator.record(plan)
         self.last = self.accumulator.snapshot()
-        self._count(counters)
 
     def _count(self, counters: dict[str, int]) -> None:
         for key, value in counters.items():
             self.counters[key] = self.counters.get(key, 0) + value
 
-    def advance(self) -> None:
-        """8. Life course, then the clock moves to the next week."""
-        self._count(self._life_course())
-        self.week += 1
-
-    def _life_course(self) -> dict[str, int]:
+    def life_course(self) -> None:
+        """8. Life course: ageing, the end of age-bound needs, births, conceptions, and new
+        families in the slots whose youngest has left the 0-12 range. It ends the week: an
+        engine without a clock counts it."""
         f = self.families
         pop = self.scenario.population
         seed, week = self.seed, self.week
@@ -730,7 +623,9 @@ class Engine:
             if week >= self.burn_in:
                 self.accumulator.close(renew)
             self._renew(renew)
-        return {"births": births, "conceptions": int(rows.size), "renewals": int(renew.size)}
+        self._count({"births": births, "conceptions": int(rows.size), "renewals": int(renew.size)})
+        if self._clock is None:
+            self._weeks += 1
 
     def _renew(self, rows: np.ndarray) -> None:
         f = self.families
@@ -755,8 +650,18 @@ class Engine:
         self.set_preferred_targets(rows)
 
     def step(self) -> None:
-        self.apply(self.decide())
-        self.advance()
+        """One week of an engine run on its own (tests, benchmarks, the docking): the phases in
+        the order of FamilyAccessModel.step, which runs the weeks of a model's engine
+        (tests/test_model.py checks that both orders are the same)."""
+        if self._clock is not None:
+            raise RuntimeError("this engine's weeks are its model's: call model.step()")
+        plan = self.decide()
+        self.information(plan)
+        self.settle(plan)
+        self.allocate(plan)
+        self.experience(plan)
+        self.measure(plan)
+        self.life_course()
 
 
 def _any_type(values: np.ndarray) -> np.ndarray:

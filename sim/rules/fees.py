@@ -27,16 +27,6 @@ class FeeSchedule:
     band_fees_cents: np.ndarray  # int64
     means_line_q: int
 
-    def weekly_fee_cents(self, income_q: np.ndarray) -> np.ndarray:
-        if self.kind == FEE_FREE:
-            return np.zeros(len(income_q), dtype=np.int64)
-        if self.kind == FEE_FLAT:
-            return np.full(len(income_q), self.flat_cents, dtype=np.int64)
-        if self.kind == FEE_MEANS:
-            return np.where(income_q < self.means_line_q, 0, self.flat_cents).astype(np.int64)
-        band = np.searchsorted(self.band_limits_q, income_q, side="right")
-        return self.band_fees_cents[np.minimum(band, len(self.band_fees_cents) - 1)]
-
 
 # fee schedules as arrays: band limits and fees padded to the longest schedule
 FeeTables = namedtuple(
@@ -64,7 +54,9 @@ def fee_tables(schedules: list[FeeSchedule]) -> FeeTables:
 
 @inline
 def fee_cents(fees, schedule, income_q):
-    """`FeeSchedule.weekly_fee_cents` for one income (band: first limit above the income)."""
+    """The weekly fee in cents of schedule `schedule` for one income: nothing, the flat fee,
+    the flat fee above the means-test line only, or the fee of the income's band (the first
+    band whose limit lies above the income; the last band beyond every limit)."""
     kind = fees.kind[schedule]
     if kind == FEE_FREE:
         return np.int64(0)
@@ -81,7 +73,8 @@ def fee_cents(fees, schedule, income_q):
 
 @inline
 def trip_cents(params, mode, minutes):
-    """`travel.trip_cost_cents` for one trip."""
+    """The cost of one trip of `minutes` in cents: the car's cost per minute (whole cents a
+    minute, so rescaling money changes no comparison), a transit fare, or nothing on foot."""
     if mode == MODE_CAR:
         return np.int64(minutes) * params.car_cents_per_minute
     if mode == MODE_TRANSIT:

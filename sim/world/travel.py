@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from sim.core.codes import MODE_CAR, MODE_TRANSIT, N_TYPES
-from sim.scenario.schema import TravelSpec, cents
+from sim.scenario.schema import TravelSpec
 from sim.world.population import FamilyTable, build_threads
 
 UNREACHABLE_MINUTES = 10_000
@@ -87,19 +87,6 @@ def _whole_minutes(minutes: np.ndarray) -> np.ndarray:
     return np.ceil(minutes - 1e-9).astype(np.int32)
 
 
-def trip_cost_cents(minutes: np.ndarray, mode: np.ndarray, spec: TravelSpec) -> np.ndarray:
-    """Cost of one trip in integer cents: a transit fare, or the car's cost per minute
-    (rounded to whole cents per minute, so rescaling money changes no comparison)."""
-    car_cents_per_minute = cents(spec.car_cost_eur_per_minute)
-    fare = cents(spec.transit_fare_eur_trip)
-    cost = np.where(
-        mode == MODE_CAR,
-        minutes.astype(np.int64) * car_cents_per_minute,
-        np.where(mode == MODE_TRANSIT, fare, 0),
-    )
-    return cost.astype(np.int64)
-
-
 def max_reach_cells(max_minutes: np.ndarray, cell_size_m: float, spec: TravelSpec) -> np.ndarray:
     """An upper bound on the straight-line distance (cells) reachable in max_minutes by the
     fastest mode; candidates are then filtered by their exact minutes."""
@@ -131,7 +118,7 @@ def reach_cells(
 class CandidateSets:
     """Per type t: family f's candidates are service[t][indptr[t][f]:indptr[t][f+1]], in order
     of (minutes, service id), so the first acceptable candidate is the one a family picks.
-    Trip costs are not stored: `trip_cost_cents(minutes, mode)` gives them exactly."""
+    Trip costs are not stored: `sim.rules.fees.trip_cents` gives them from the minutes."""
 
     indptr: list[np.ndarray]  # int64 [F + 1]
     service: list[np.ndarray]  # int32, by (minutes, id) within a family
