@@ -170,3 +170,31 @@ def test_architecture_page_lists_every_layer_and_twin() -> None:
     assert twins, "the reference marks no twin"
     missing = sorted(t for t in twins if f"`{t}`" not in page)
     assert not missing, f"twins marked in the reference but not listed in the page: {missing}"
+
+
+def test_every_twin_names_a_function_of_the_fast_engine() -> None:
+    """A `# twin:` mark names a function, class or method that exists (a renamed or removed
+    fast function leaves its twin unmarked, not pointing at nothing)."""
+    import importlib
+
+    reference = modules()[REFERENCE].read_text()
+    twins = {
+        line.split("# twin:", 1)[1].strip() for line in reference.splitlines() if "# twin:" in line
+    }
+    missing = []
+    for name in sorted(twins):
+        parts = name.split(".")
+        # the longest prefix that is a module, then attributes down to the function
+        for cut in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:cut])
+            if module in modules():
+                target: object = importlib.import_module(module)
+                for attribute in parts[cut:]:
+                    target = getattr(target, attribute, None)
+                if callable(target):
+                    break
+        else:
+            target = None
+        if not callable(target):
+            missing.append(name)
+    assert not missing, f"twins marked in the reference that name no fast function: {missing}"
