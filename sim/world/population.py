@@ -37,25 +37,6 @@ BUILD_THREADS_VARIABLE = "FAMSIM_BUILD_THREADS"
 # build single-threaded, with the same world)
 DEFAULT_BUILD_THREADS = 2
 
-# Numbers of the generation draw (draw_generation) without a source; like the [population]
-# keys beside them they are assumptions, to be calibrated or swept (EVIDENCE 'No evidence
-# found').
-#
-# Below the poverty line the chance of low work intensity is this many times larger (at
-# most 1): the AROPE groups overlap (P2 gives only the population shares of each).
-LOW_WORK_INTENSITY_BELOW_LINE = 3.0
-# An atypical schedule's mismatch with usual opening hours is uniform from this minimum to 1:
-# an atypical schedule always clashes with usual opening hours to some degree.
-HOURS_SEVERITY_MIN = 0.3
-HOURS_SEVERITY_SPAN = 1.0 - HOURS_SEVERITY_MIN  # 0.7 exactly in float64
-# Share of families with a born child who have an older one as well (n_children, bookkeeping
-# only: no rule reads it).
-OLDER_SIBLINGS_SHARE = 0.55
-# Car ownership rises linearly with log income from car_share_low_income at 1/e of the
-# median (log ratio -1) to car_share_high_income at e times it (+1): the half-width of that
-# range in log units (EVIDENCE T3 gives a share of trips, not its income gradient).
-CAR_LOG_INCOME_HALF_RANGE = 1.0
-
 # Implementation limits of the draw, not behaviour:
 #
 # the median of trust stays inside (0, 1), where its logit is finite, whatever the gaps; at
@@ -281,7 +262,9 @@ def _work(
     """Low work intensity (more likely in deprived cells and below the line), AROPE (below
     the line or low work intensity, EU-SILC definition, P2) and employment."""
     lwi_p = pop.low_work_intensity_base + pop.low_work_intensity_deprivation_effect * deprivation
-    lwi_p = np.where(below_line, np.minimum(1.0, LOW_WORK_INTENSITY_BELOW_LINE * lwi_p), lwi_p)
+    lwi_p = np.where(
+        below_line, np.minimum(1.0, pop.low_work_intensity_below_line_factor * lwi_p), lwi_p
+    )
     low_work_intensity = u["low_work_intensity"] < lwi_p
     is_arope = below_line | low_work_intensity
     employed_p = np.where(is_arope, pop.employed_share_arope, pop.employed_share_non_arope)
@@ -332,10 +315,12 @@ def _working_hours(
     pop: PopulationSpec, u: dict[str, np.ndarray], employed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Atypical working hours among the employed, and how severe the mismatch with usual
-    opening hours is (uniform between HOURS_SEVERITY_MIN and 1; 0 for usual hours)."""
+    opening hours is (uniform from hours_severity_min to 1; 0 for usual hours)."""
     atypical_hours = employed & (u["atypical_hours"] < pop.atypical_hours_share_employed)
     hours_severity = np.where(
-        atypical_hours, HOURS_SEVERITY_MIN + HOURS_SEVERITY_SPAN * u["hours_severity"], 0.0
+        atypical_hours,
+        pop.hours_severity_min + (1.0 - pop.hours_severity_min) * u["hours_severity"],
+        0.0,
     )
     return atypical_hours, hours_severity
 
@@ -400,7 +385,10 @@ def draw_travel(
     median_cents = cents(pop.median_equiv_income_eur_year)
     ratio = income_q / (median_cents * INCOME_SCALE)
     income_rank = np.clip(
-        (np.log(ratio) + CAR_LOG_INCOME_HALF_RANGE) / (2.0 * CAR_LOG_INCOME_HALF_RANGE), 0.0, 1.0
+        (np.log(ratio) + pop.car_share_log_income_half_range)
+        / (2.0 * pop.car_share_log_income_half_range),
+        0.0,
+        1.0,
     )
     car_p = (
         pop.car_share_low_income
@@ -474,7 +462,10 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
     )
     columns.update(draw_travel(scenario, seed, keys, columns["income_q"]))
     columns["n_children"] = np.where(
-        age < 0, 0, 1 + (rng.uniform(seed, "older_siblings", 0, keys) < OLDER_SIBLINGS_SHARE)
+        age < 0,
+        0,
+        1
+        + (rng.uniform(seed, "older_siblings", 0, keys) < scenario.population.older_siblings_share),
     ).astype(np.int16)
     table = FamilyTable(
         slot=slot,
