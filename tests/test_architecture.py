@@ -183,3 +183,31 @@ def test_readme_layout_and_architecture_page_name_every_module() -> None:
         layer, name = parts[1], parts[2]
         assert f"`{layer}/`" in layout and f"`{name}`" in layout, f"README layout lacks {module}"
         assert f"`{name}`" in page, f"docs/ARCHITECTURE.md does not name {module}"
+
+
+def test_every_twin_names_a_function_of_the_fast_engine() -> None:
+    """A `# twin:` mark names a function, class or method that exists (a renamed or removed
+    fast function leaves its twin unmarked, not pointing at nothing)."""
+    import importlib
+
+    reference = modules()[REFERENCE].read_text()
+    twins = {
+        line.split("# twin:", 1)[1].strip() for line in reference.splitlines() if "# twin:" in line
+    }
+    missing = []
+    for name in sorted(twins):
+        parts = name.split(".")
+        # the longest prefix that is a module, then attributes down to the function
+        for cut in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:cut])
+            if module in modules():
+                target: object = importlib.import_module(module)
+                for attribute in parts[cut:]:
+                    target = getattr(target, attribute, None)
+                if callable(target):
+                    break
+        else:
+            target = None
+        if not callable(target):
+            missing.append(name)
+    assert not missing, f"twins marked in the reference that name no fast function: {missing}"

@@ -123,6 +123,71 @@ def test_the_toml_writer_used_by_these_tests_round_trips_the_shipped_scenarios()
         assert tomllib.loads(toml_document(doc)) == doc
 
 
+# --- the defaults: the schema's and base.toml's ----------------------------------------------
+#
+# The schema holds every default (Scenario() is a complete city, and a file sets only what it
+# changes); scenarios/base.toml spells the same values out with their sources, as the
+# documented default city. These tests hold the two equal, so a default lives in two places
+# but cannot differ between them.
+
+# Keys base.toml deliberately sets to something else than the schema's default, and why.
+BASE_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("name",): "the shipped city's own name (names its results folder)",
+    ("description",): "the shipped city's own one-line description",
+}
+
+
+def _leaves(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Key path -> value of every leaf of a document; a table of names (city.languages,
+    population.initial_awareness, information.brokers) is one value."""
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in doc.items():
+        here = (*prefix, key)
+        named = here in {
+            ("city", "languages"),
+            ("population", "initial_awareness"),
+            ("information", "brokers"),
+        }
+        if isinstance(value, dict) and not named:
+            out.update(_leaves(value, here))
+        else:
+            out[here] = value
+    return out
+
+
+def test_every_key_base_toml_sets_is_the_schema_default_or_a_listed_override():
+    base = _leaves(tomllib.loads(BASE.read_text(encoding="utf-8")))
+    default = _leaves(Scenario().model_dump(mode="json"))
+    differ = {
+        format_key_path(path): (value, default.get(path, "<not in the schema>"))
+        for path, value in base.items()
+        if path not in BASE_OVERRIDES and value != default.get(path, object())
+    }
+    assert differ == {}, f"base.toml (value, schema default): {differ}"
+    assert set(BASE_OVERRIDES) <= set(base), "an override base.toml no longer sets"
+
+
+def test_base_toml_spells_out_every_default_toml_can_write():
+    """Every key of the schema is in base.toml with its source, except those whose default
+    is 'not set' (TOML has no null: no outlay target, no city files, no parent)."""
+    base = _leaves(tomllib.loads(BASE.read_text(encoding="utf-8")))
+    default = _leaves(Scenario().model_dump(mode="json"))
+    unwritten = sorted(
+        format_key_path(path)
+        for path, value in default.items()
+        if path not in base and value is not None
+    )
+    assert unwritten == []
+
+
+def test_the_default_city_loaded_from_base_toml_is_the_schemas():
+    overridden = {path[0] for path in BASE_OVERRIDES}  # top-level keys only
+    assert all(len(path) == 1 for path in BASE_OVERRIDES)
+    loaded = {k: v for k, v in load_scenario(BASE).model_dump().items() if k not in overridden}
+    default = {k: v for k, v in Scenario().model_dump().items() if k not in overridden}
+    assert loaded == default
+
+
 # --- one bad value, one clear error ----------------------------------------------------------
 
 

@@ -8,11 +8,43 @@ drop-outs, give-ups, allocation (each service sorts its own applicants), experie
 measurement; then the life course moves every family one week on.
 
 It exists to be obviously right, and to dock with the fast engine (tests/test_docking.py):
-integer state bit-equal, float measures equal to a relative 1e-12. It imports only the
-scenario schema, the world builders and their data, and the keyed random streams — never
-the fast kernels, never `model.random`. Every random number is a keyed draw with the same
-(seed, stream, week, family key, service/type) arguments as the fast engine, drawn one at a
-time by the family that needs it (`rng.uniform_one`, plain Python integers).
+integer state bit-equal, float measures equal to a relative 1e-12. Every random number is a
+keyed draw with the same (seed, stream, week, family key, service/type) arguments as the
+fast engine, drawn one at a time by the family that needs it (`rng.uniform_one`, plain
+Python integers).
+
+A deliberate twin. Each function or method below that writes a rule or a measure of the fast
+engine out again carries a comment line `twin: <fast function>` above its def
+(docs/ARCHITECTURE.md, "Twins", lists every pair). Float expressions keep the fast engine's order of operations, so the two give
+the same bits; they share no rule code, so docking compares two separate readings of DESIGN
+§2.
+
+What the twin shares instead of docking. Each is an input of the week, not a rule of it, so
+sharing it cannot hide a fault in a weekly rule; a fault in it would be the same in both
+engines and is tested where it lives:
+
+- `sim.core.codes`, the vocabulary (service types, statuses, barrier dimensions and their
+  order, fee kinds, priority rules, modes, NO_SERVICE and NO_HUB, COST_SCALE, U3_WEEKS,
+  travel bands): names for numbers, without behaviour; two engines can only be compared
+  if they read a status code alike.
+- `sim.core.rng`, the keyed streams: docking needs the same number for the same decision.
+  The reference draws one at a time (`uniform_one`, `bits_one`), the fast engine in
+  compiled arrays; tests/test_keyed_streams.py holds the two equal bit for bit.
+- `sim.scenario.schema` (`Scenario`, `cents`): the parameters and the euro-to-cents unit.
+- `sim.world.build` (`World`, `build_world`): the world both start from (city, families at
+  week 0 with their ties, services and fee schedules, candidate lists), built once before
+  the first week; docking compares what the weeks do to it.
+- `sim.world.costs.outlay_parts_cents`: the ex-ante public outlay, fixed by the service
+  table and the scenario before week 0; the reference reports it among its measures.
+- `sim.world.population` (`draw_generation`, `birth_plan`, `assign_quintiles`,
+  `GENERATION_BITS`): what a new family is: its traits, a pregnancy's plan, its income
+  quintile by the cut points fixed at initialisation, its key. The world builder draws
+  generation 0 with the same functions, so a family that takes over a slot, or a new
+  pregnancy, is the same in both engines and any difference in what happens to it is a
+  difference of the weekly rules.
+
+Nothing else of sim is imported: never a rule kernel, a measure or the engine, never
+`model.random` (tests/test_architecture.py holds the reference to this list).
 """
 
 from __future__ import annotations
@@ -109,6 +141,7 @@ class ServiceAgent(mesa.Agent):
         self.trips_per_week = int(s.trips_per_week[sid])
         self.hub = int(s.hub[sid])
 
+    # twin: sim.rules.fees.fee_cents
     def fee_cents(self, income_q: int) -> int:
         """Weekly fee in integer cents for a family with this income."""
         sch = self.schedule
@@ -126,10 +159,12 @@ class ServiceAgent(mesa.Agent):
         band = min(band, len(sch.band_fees_cents) - 1)
         return int(sch.band_fees_cents[band])
 
+    # twin: sim.rules.decisions._eligible
     def eligible(self, family: FamilyAgent) -> bool:
         """Means-tested services admit only families below the line (families know it)."""
         return (not self.means_tested) or family.income_q < self.means_line_q
 
+    # twin: sim.rules.allocation.priority_class
     def priority_class(self, family: FamilyAgent) -> int:
         """0 is admitted first; only what a municipality can observe is used."""
         if self.priority == PRIORITY_WORKING:
@@ -140,6 +175,7 @@ class ServiceAgent(mesa.Agent):
             return 1 if family.deprivation_rank >= self.priority_rank_min else 2
         return 0
 
+    # twin: sim.rules.allocation.admit
     def admit(self, applicants: list[tuple[FamilyAgent, int]], free: int, week: int) -> list:
         """Rank the ready applicants by (priority class, application week, keyed draw, family
         key) and admit the first `free`; returns the admitted (family, type) pairs."""
@@ -197,6 +233,7 @@ class FamilyAgent(mesa.Agent):
 
     # --- what the family needs now ---------------------------------------------------------
 
+    # twin: sim.engine.week.Engine.needs
     def needs(self) -> list[bool]:
         pop = self.model.spec.population
         age = self.youngest_age_weeks
@@ -211,6 +248,7 @@ class FamilyAgent(mesa.Agent):
         need[ADMIN_HELP] = self.admin_need
         return need
 
+    # twin: sim.engine.week.Engine.may_apply
     def may_apply(self, need: list[bool]) -> list[bool]:
         """Childcare can be applied for from the week a pregnancy is known."""
         pop = self.model.spec.population
@@ -223,10 +261,12 @@ class FamilyAgent(mesa.Agent):
         )
         return out
 
+    # twin: sim.rules.decisions._ready
     def ready(self, t: int) -> bool:
         """A place can be taken now (childcare only once leave has ended)."""
         return t != CHILDCARE or self.youngest_age_weeks >= self.care_start_age_weeks
 
+    # twin: sim.rules.decisions.enrolled_hubs
     def enrolled_hubs(self) -> list[int]:
         services = self.model.services
         out = []
@@ -237,6 +277,7 @@ class FamilyAgent(mesa.Agent):
                 out.append(NO_HUB)
         return out
 
+    # twin: sim.rules.fees.trip_cents
     def trip_cents(self, minutes: int) -> int:
         """Cost of one trip: the car's running cost per minute, a transit fare, or nothing."""
         travel = self.model.spec.travel
@@ -255,6 +296,8 @@ class FamilyAgent(mesa.Agent):
 
     # --- barriers against the family's own thresholds -------------------------------------
 
+    # twin: sim.rules.decisions.service_barriers
+    # twin: sim.rules.barriers.pair_barriers
     def barriers(self, t: int, svc: ServiceAgent, minutes: int, trip_cents: int, hubs: list):
         """Blocks in PAIR_DIMENSIONS order and the felt barrier sum (drop-out hazard).
         Float expressions are written in the fast engine's arithmetic order."""
@@ -339,6 +382,7 @@ class FamilyAgent(mesa.Agent):
         if model.week >= model.burn_in:
             self.preferred(need, hubs)
 
+    # twin: sim.rules.information.channel_events
     def information(self, need: list[bool], hubs: list[int]) -> None:
         model = self.model
         info = model.spec.information
@@ -424,6 +468,7 @@ class FamilyAgent(mesa.Agent):
         for t in range(N_TYPES):
             plan["new_aware"][t] = events[t] and not self.aware[t]
 
+    # twin: sim.rules.decisions.applications
     def applications(self, need: list[bool], hubs: list[int]) -> None:
         """Apply to the best acceptable candidate: least travel time, ties by service id."""
         model = self.model
@@ -447,6 +492,7 @@ class FamilyAgent(mesa.Agent):
             if best is not None:
                 self.plan["chosen"][t] = best[1]
 
+    # twin: sim.rules.decisions.exits
     def exits(self, hubs: list[int]) -> None:
         """Drop-out with a hazard growing with felt barriers; give up after waiting too long."""
         model = self.model
@@ -469,6 +515,8 @@ class FamilyAgent(mesa.Agent):
                 if week - waited_from >= beh.waitlist_patience_weeks:
                     self.plan["give_up"][t] = True
 
+    # twin: sim.rules.decisions.nearest_eligible
+    # twin: sim.rules.decisions.preferred_blocks
     def preferred(self, need: list[bool], hubs: list[int]) -> None:
         """Barrier log: dimensions blocking the preferred candidate (nearest eligible within
         reach; else the nearest of the type anywhere); no open service means capacity."""
@@ -550,6 +598,7 @@ class ReferenceModel(mesa.Model):
         self.life_course()
         self.week += 1
 
+    # twin: sim.rules.information.contact_probability
     def contact_pools(self) -> None:
         """Who outreach workers and brokers can contact this week, and with what chance."""
         info = self.spec.information
@@ -578,20 +627,29 @@ class ReferenceModel(mesa.Model):
             for capacity, count in zip(self.broker_capacity, broker_counts, strict=True)
         ]
 
+    # twin: sim.engine.week.Engine.step
     def apply(self) -> None:
         """Phase B, in the fixed order of DESIGN §2."""
-        beh = self.spec.behaviour
-        week = self.week
-        families = self.families
         count = {
             "aware_events": 0,
             "outreach_visits": 0,
             "broker_contacts": 0,
             "coordinator_assessments": 0,
-            "hub_referrals": sum(f.plan["hub_referrals"] for f in families),
+            "hub_referrals": sum(f.plan["hub_referrals"] for f in self.families),
         }
-        # 1. information
-        for f in families:
+        self._information(count)
+        self._end_cooldowns()
+        self._drop_outs(count)
+        self._give_ups(count)
+        self._join_queues(count)
+        self._allocate(count)
+        self._experience()
+        self._measure()
+        self._count(count)
+
+    def _information(self, count: dict[str, int]) -> None:
+        """1. Information: the week's awareness and contacts take effect."""
+        for f in self.families:
             plan = f.plan
             for t in range(N_TYPES):
                 if plan["new_aware"][t]:
@@ -607,32 +665,45 @@ class ReferenceModel(mesa.Model):
             if plan["coordinated"]:
                 count["coordinator_assessments"] += 1
                 f.coordinated = True
-        # 2. cooldowns end
-        for f in families:
+
+    # twin: sim.rules.decisions.settle_exits_and_applications
+    def _end_cooldowns(self) -> None:
+        """2. A rejection's or drop-out's cooldown ends: the family may apply again."""
+        cooldown = self.spec.behaviour.cooldown_weeks
+        for f in self.families:
             for t in range(N_TYPES):
-                if (
-                    f.status[t] in (REJECTED, DROPPED)
-                    and f.status_week[t] + beh.cooldown_weeks <= week
-                ):
+                if f.status[t] in (REJECTED, DROPPED) and f.status_week[t] + cooldown <= self.week:
                     f.status[t] = NONE
-        # 3. drop-outs, 4. give-ups
-        count["dropouts"] = count["give_ups"] = 0
-        for f in families:
+
+    # twin: sim.rules.decisions.settle_exits_and_applications
+    def _drop_outs(self, count: dict[str, int]) -> None:
+        """3. Drop-outs leave their place; the service is not chosen again this spell."""
+        count["dropouts"] = 0
+        for f in self.families:
             for t in range(N_TYPES):
                 if f.plan["dropout"][t] and f.status[t] == ENROLLED:
                     f.status[t] = DROPPED
-                    f.status_week[t] = week
+                    f.status_week[t] = self.week
                     f.excluded_service[t] = f.service[t]
                     count["dropouts"] += 1
-        for f in families:
+
+    # twin: sim.rules.decisions.settle_exits_and_applications
+    def _give_ups(self, count: dict[str, int]) -> None:
+        """4. Give-ups leave the waiting list; the service is not chosen again this spell."""
+        count["give_ups"] = 0
+        for f in self.families:
             for t in range(N_TYPES):
                 if f.plan["give_up"][t] and f.status[t] == WAITLISTED:
                     f.status[t] = NONE
                     f.excluded_service[t] = f.service[t]
                     count["give_ups"] += 1
-        # 5. allocation: applications join the queue; each service admits its ready queue
+
+    # twin: sim.rules.decisions.settle_exits_and_applications
+    def _join_queues(self, count: dict[str, int]) -> None:
+        """5a. This week's applications join their service's queue."""
+        week = self.week
         count["applications"] = count["pre_birth_applications"] = 0
-        for f in families:
+        for f in self.families:
             for t in range(N_TYPES):
                 chosen = f.plan["chosen"][t]
                 if chosen != NO_SERVICE and f.status[t] == NONE:
@@ -643,6 +714,13 @@ class ReferenceModel(mesa.Model):
                     count["applications"] += 1
                     if t == CHILDCARE and f.youngest_age_weeks < 0:
                         count["pre_birth_applications"] += 1
+
+    def _allocate(self, count: dict[str, int]) -> None:
+        """5b. Each service admits its ready queue into the places free after this week's
+        exits; a ready newcomer not admitted waits, or is rejected where there is no list."""
+        beh = self.spec.behaviour
+        week = self.week
+        families = self.families
         enrolled_count = [0] * len(self.services)
         queues: list[list] = [[] for _ in self.services]
         queued = []
@@ -685,9 +763,13 @@ class ReferenceModel(mesa.Model):
         count["waitlisted"] = sum(
             1 for f in families for t in range(N_TYPES) if f.status[t] == WAITLISTED
         )
-        # 6. experience: use raises trust and fit; hearing from users raises fit
+
+    # twin: sim.rules.experience.experience
+    def _experience(self) -> None:
+        """6. Experience: use raises trust and fit; hearing from users raises fit."""
+        beh = self.spec.behaviour
         wom_gain = self.spec.information.wom_fit_gain
-        for f in families:
+        for f in self.families:
             if any(s == ENROLLED for s in f.status):
                 f.trust += beh.trust_gain_enrolled_week * (1.0 - f.trust)
             for t in range(N_TYPES):
@@ -695,17 +777,19 @@ class ReferenceModel(mesa.Model):
                     f.perceived_fit[t] += beh.fit_gain_enrolled_week * (1.0 - f.perceived_fit[t])
                 elif f.plan["wom_heard"][t]:
                     f.perceived_fit[t] += wom_gain * (1.0 - f.perceived_fit[t])
-        # 7. measurement
-        if week >= self.burn_in:
+
+    def _measure(self) -> None:
+        """7. Measurement: the window's sums (after the burn-in) and the week's snapshot."""
+        if self.week >= self.burn_in:
             self.record()
         self.last = self.snapshot()
         self.series.append(self.last)
-        self._count(count)
 
     def _count(self, count: dict[str, int]) -> None:
         for key, value in count.items():
             self.counters[key] = self.counters.get(key, 0) + value
 
+    # twin: sim.rules.life_course.age_one_week
     def life_course(self) -> None:
         """Children age; needs end; births; next pregnancies; a family leaving is replaced."""
         pop = self.spec.population
@@ -773,6 +857,7 @@ class ReferenceModel(mesa.Model):
 
     # --- measures --------------------------------------------------------------------------
 
+    # twin: sim.measure.metrics.WindowAccumulator
     def _init_measures(self) -> None:
         self.measured_weeks = 0
         self.weekly = {g: [] for g in GROUPS}
@@ -816,6 +901,7 @@ class ReferenceModel(mesa.Model):
         """Travel band of the nearest service: the number of band edges below the minutes."""
         return sum(1 for edge in TRAVEL_BAND_EDGES if edge < minutes)
 
+    # twin: sim.measure.metrics.WindowAccumulator.record
     def record(self) -> None:
         counts = {g: [0, 0] for g in GROUPS}  # [children under 3, of whom in childcare]
         for f in self.families:
@@ -866,6 +952,7 @@ class ReferenceModel(mesa.Model):
         self.capacity_use_count = 0
         self.measured_weeks += 1
 
+    # twin: sim.measure.metrics.WindowAccumulator.record
     def log_unmet(self, f: FamilyAgent, t: int) -> None:
         """Barrier log of one unmet need: all blocking dimensions, and the first in cascade."""
         blocks = list(f.plan["preferred_blocks"][t])
@@ -882,6 +969,7 @@ class ReferenceModel(mesa.Model):
         self.main[blocks.index(True)] += 1
         self.unmet_weeks += 1
 
+    # twin: sim.measure.metrics.WindowAccumulator.close
     def close(self, f: FamilyAgent) -> None:
         """A generation leaves during the window: its family-level measures are closed."""
         g = int(f.is_arope)
@@ -908,6 +996,7 @@ class ReferenceModel(mesa.Model):
         f.u3_weeks = 0
         f.u3_enrolled_weeks = 0
 
+    # twin: sim.measure.metrics.WindowAccumulator.snapshot
     def snapshot(self) -> dict[str, float]:
         """This week's aggregates (every week, burn-in included)."""
         out: dict[str, float] = {
@@ -946,6 +1035,7 @@ class ReferenceModel(mesa.Model):
         out["mean_trust"] = math.fsum(trust_values) / n
         return out
 
+    # twin: sim.measure.metrics.WindowAccumulator.result
     def metrics(self) -> dict[str, float]:
         """Every measure of the window, with the fast engine's definitions."""
         nan = float("nan")
@@ -1027,6 +1117,7 @@ class ReferenceModel(mesa.Model):
         )
         return out
 
+    # twin: sim.measure.metrics.WindowAccumulator._erreygers
     def erreygers(self) -> float:
         """Erreygers-corrected concentration index E = 8 cov_w(h, r) of under-3 childcare
         enrolment over income rank; h = share of a child's window weeks under 3 spent enrolled,

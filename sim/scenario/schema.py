@@ -178,6 +178,9 @@ class PopulationSpec(Strict):
     poverty_line_eur_year: EurYearIncome = 17_398.0
     low_work_intensity_base: Share = 0.04
     low_work_intensity_deprivation_effect: Share = 0.12
+    # assumption (to be calibrated/swept): the chance of low work intensity is this many
+    # times larger below the poverty line (at most 1); P2 gives only the population shares
+    low_work_intensity_below_line_factor: Annotated[float, Field(ge=1.0, le=20.0)] = 3.0
     employed_share_non_arope: Share = 0.88
     employed_share_arope: Share = 0.40
     formal_care_preference_employed: Share = 0.80
@@ -198,11 +201,18 @@ class PopulationSpec(Strict):
     admin_need_low_paperwork_effect: Share = 0.35
     car_share_high_income: Share = 0.75
     car_share_low_income: Share = 0.30
+    # assumption (to be calibrated/swept): car ownership rises linearly with log income from
+    # car_share_low_income at exp(-h) times the median to car_share_high_income at exp(h)
+    # times it, h this half-range in log units (T3 gives a share of trips, not its gradient)
+    car_share_log_income_half_range: Annotated[float, Field(ge=0.1, le=5.0)] = 1.0
     max_travel_minutes_median: Annotated[float, Field(gt=0.0, le=600.0)] = 20.0
     # a spread of 1 already puts a tenth of families below a quarter of the median time and
     # a tenth above 3.6 times it; wider tails exceed the engine's int16 travel minutes
     max_travel_minutes_log_sd: Annotated[float, Field(ge=0.0, le=1.0)] = 0.35
     atypical_hours_share_employed: Share = 0.20
+    # assumption (to be calibrated/swept): an atypical schedule's mismatch with usual opening
+    # hours is uniform from this minimum to 1
+    hours_severity_min: Share = 0.3
     trust_median: Share = 0.65
     trust_gap_arope: Share = 0.10
     trust_gap_non_local: Share = 0.10
@@ -220,6 +230,9 @@ class PopulationSpec(Strict):
     hours_tolerance_median: Share = 0.40
     fit_threshold_median: Share = 0.35
     initial_fit_median: Share = 0.5
+    # assumption: share of families with a born child who also have an older one (n_children,
+    # bookkeeping only: no rule reads it)
+    older_siblings_share: Share = 0.55
     ties_spatial: Annotated[int, Field(ge=0, le=50)] = 4
     ties_community: Annotated[int, Field(ge=0, le=50)] = 3
     tie_radius_cells: Annotated[int, Field(ge=1, le=100)] = 6

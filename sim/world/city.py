@@ -22,7 +22,7 @@ from scipy.special import ndtri
 
 from sim.core import rng
 from sim.core.errors import ScenarioError
-from sim.scenario.schema import Scenario, missing_file_problem
+from sim.scenario.schema import PopulationSpec, Scenario, missing_file_problem
 
 # Bytes a family costs in the fast engine (columns, candidate lists, ties); used to refuse a
 # city too large for memory before building it. Measured on the default city, rounded up;
@@ -40,6 +40,31 @@ BYTES_PER_SERVICE = 400
 # Sites are placed one at a time (a keyed draw each), about 10 microseconds a site; beyond
 # this many a run would spend minutes before its first week. A real city has thousands.
 MAX_SITES = 2_000_000
+
+# The generated city's shape (synthetic_city, ODD §5.1). Like the [city] keys they shape,
+# these are assumptions: a stylised European city, not a measured one.
+#
+# Standard deviation of a neighbourhood's deprivation around the centre-periphery gradient
+# when segregation is 1 (scaled by city.segregation): one standard deviation is a quarter of
+# the score's 0-1 range (EU WG ECEC: poverty concentrates in some neighbourhoods; the size is
+# assumed).
+NEIGHBOURHOOD_DEPRIVATION_SD = 0.25
+# Width of a cell's own deprivation noise, uniform and centred, U(-0.1, 0.1), when
+# segregation is 0 (scaled by 1 - city.segregation): cells of one neighbourhood differ a little.
+CELL_DEPRIVATION_NOISE_WIDTH = 0.2
+# A cell's household density is its share of the radial profile times U(0.75, 1.25): the
+# lowest factor and the width of the range; the mean factor is 1, so the profile holds on
+# average.
+CELL_DENSITY_NOISE_LOW = 0.75
+CELL_DENSITY_NOISE_WIDTH = 0.5
+# Log-affinity of a non-local language group for a neighbourhood per unit of deprivation
+# above the mean, at language_deprivation_link = segregation = 1: with the default link and
+# segregation (0.6 each) a neighbourhood 0.1 more deprived has 1.1 times the share
+# (P10: poverty 32.4 % with non-Belgian mothers vs 5.7 %; the size is assumed).
+LANGUAGE_DEPRIVATION_AFFINITY = 3.0
+# The most a neighbourhood's non-local languages may hold together; the local language
+# always keeps the rest (every neighbourhood has some families speaking the local language).
+MAX_NON_LOCAL_SHARE = 0.95
 
 
 @dataclass
@@ -321,15 +346,20 @@ def synthetic_city(scenario: Scenario) -> City:
     neighbourhood = nearest.reshape(width, height).astype(np.int32)
 
     # Deprivation: a centre-periphery gradient plus a neighbourhood effect whose weight is
-    # the segregation setting (EU WG ECEC: poverty concentrates in some neighbourhoods).
+    # the segregation setting (EU WG ECEC: poverty concentrates in some neighbourhoods); the
+    # 1e-9 keeps a populated radius of 0 from dividing by zero.
     gradient_n = spec.deprivation_centre + (
         spec.deprivation_periphery - spec.deprivation_centre
     ) * np.clip(r_seed / max(spec.populated_radius_share, 1e-9), 0, 1)
-    nbhd_effect = rng.normal(seed, "nbhd_deprivation", 0, idx) * 0.25 * spec.segregation
+    nbhd_effect = (
+        rng.normal(seed, "nbhd_deprivation", 0, idx)
+        * NEIGHBOURHOOD_DEPRIVATION_SD
+        * spec.segregation
+    )
     dep_n = np.clip(gradient_n + nbhd_effect, 0.0, 1.0)
     cell_noise = (
         rng.uniform(seed, "cell_deprivation", 0, cell_ids).reshape(width, height) - 0.5
-    ) * 0.2
+    ) * CELL_DEPRIVATION_NOISE_WIDTH
     deprivation = np.clip(dep_n[neighbourhood] + (1.0 - spec.segregation) * cell_noise, 0.0, 1.0)
 
     # Households: density falls linearly from the centre to the populated edge.
@@ -339,7 +369,9 @@ def synthetic_city(scenario: Scenario) -> City:
         1.0 + (spec.centre_density_ratio - 1.0) * (1.0 - radius / spec.populated_radius_share),
         0.0,
     )
-    density *= 0.75 + 0.5 * rng.uniform(seed, "cell_density", 0, cell_ids).reshape(width, height)
+    density *= CELL_DENSITY_NOISE_LOW + CELL_DENSITY_NOISE_WIDTH * rng.uniform(
+        seed, "cell_density", 0, cell_ids
+    ).reshape(width, height)
     families = _apportion(density.ravel(), spec.families).reshape(width, height)
 
     transit = spec.transit_access_centre + (
@@ -406,16 +438,20 @@ def _language_mix(spec, seed, languages, deprivation, neighbourhood, families) -
         if lang == "local":
             continue
         affinity = np.exp(
-            3.0 * spec.language_deprivation_link * spec.segregation * (dep_n - mean_dep)
+            LANGUAGE_DEPRIVATION_AFFINITY
+            * spec.language_deprivation_link
+            * spec.segregation
+            * (dep_n - mean_dep)
             + spec.segregation * rng.normal(seed, f"lang_affinity_{lang}", 0, np.arange(k))
         )
+        # the 1e-12 keeps a city without families from dividing by zero
         shares[li] = (
             target * affinity / max(float((affinity * fam_n).sum() / max(fam_n.sum(), 1)), 1e-12)
         )
     local = languages.index("local")
     nonlocal_total = shares.sum(axis=0)
-    over = nonlocal_total > 0.95
-    shares[:, over] *= 0.95 / nonlocal_total[over]
+    over = nonlocal_total > MAX_NON_LOCAL_SHARE
+    shares[:, over] *= MAX_NON_LOCAL_SHARE / nonlocal_total[over]
     shares[local] = 1.0 - shares.sum(axis=0)
     return shares[:, neighbourhood]
 
@@ -434,6 +470,20 @@ SERVICE_COLUMNS_OPTIONAL = ("fee_eur_week", "languages", "market")
 MAX_FAMILIES_PER_CELL = 1_000_000
 MAX_SERVICE_CAPACITY = 1_000_000
 MAX_FEE_EUR_WEEK = 1e10
+SHARE_ALLOWED = "numbers from 0 to 1"
+# How far a row's language shares may miss 1 (rounding in the file): the tolerance the
+# schema allows city.languages.
+SHARE_SUM_TOLERANCE = 1e-6
+# Transit access of a cell the table gives none for: halfway between none and frequent
+# service at the door (assumption; ODD §6.2).
+DEFAULT_TRANSIT_ACCESS = 0.5
+# Without a neighbourhood column, neighbourhoods are square blocks of this many cells a side
+# (at the default 125 m cells, 1.25 km: about a district).
+NEIGHBOURHOOD_BLOCK_CELLS = 10
+# An AROPE share of 0 or 1 would put the poverty line at an infinite distance from the cell's
+# median (the normal quantile of 0 or 1); within half a percentage point of either end a
+# cell is taken to be at that limit.
+AROPE_SHARE_CLIP = (0.005, 0.995)
 TRUE_WORDS = frozenset({"true", "yes", "1", "1.0"})
 FALSE_WORDS = frozenset({"false", "no", "0", "0.0"})
 
@@ -604,6 +654,17 @@ def _grid_axis(
     return _numbers(table, axis, path, key, 0, limit - 1, allowed, integer=True).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _CellRows:
+    """The checked rows of a cells table: one entry per data row."""
+
+    x: np.ndarray  # int64
+    y: np.ndarray  # int64
+    families: np.ndarray  # int64
+    arope_share: np.ndarray  # float64
+    language_shares: np.ndarray  # float64 [L, rows]
+
+
 def load_city(scenario: Scenario, origin: str) -> City:
     """Cells (x, y, families, arope_share and one share column per language in
     city.languages, see language_column; optional deprivation, transit_access,
@@ -613,107 +674,19 @@ def load_city(scenario: Scenario, origin: str) -> City:
     The cells file decides the city's size: city.families must equal its family total."""
     spec = scenario.city
     path = spec.cells_file or ""
-    key = "city.cells_file"
     width, height = spec.width, spec.height
     languages = tuple(spec.languages)
-    lang_cols = tuple(language_column(name) for name in languages)
-    if len(set(lang_cols)) != len(lang_cols):
-        raise ScenarioError(
-            origin,
-            "city.languages",
-            f"names {list(languages)} give the same cells-file column twice ({list(lang_cols)})",
-        )
-    cells = _read_table(path, origin, key)
-    _check_columns(
-        cells,
-        CELL_COLUMNS_REQUIRED + lang_cols,
-        CELL_COLUMNS_OPTIONAL,
-        path,
-        key,
-        note=" (one lang_ column per language in city.languages)",
-    )
-    _no_missing(cells, path, key)
-    x = _grid_axis(cells, "x", width, width, height, path, key)
-    y = _grid_axis(cells, "y", height, width, height, path, key)
-    share = "numbers from 0 to 1"
-    counts = _numbers(
-        cells,
-        "families",
-        path,
-        key,
-        0,
-        MAX_FAMILIES_PER_CELL,
-        f"whole numbers from 0 to {MAX_FAMILIES_PER_CELL:,}",
-        integer=True,
-    ).astype(np.int64)
-    arope_values = _numbers(cells, "arope_share", path, key, 0, 1, share)
-    shares = np.vstack([_numbers(cells, c, path, key, 0, 1, share) for c in lang_cols])
-    sums = shares.sum(axis=0)
-    off = np.abs(sums - 1.0) > 1e-6
-    if off.any():
-        row = int(np.flatnonzero(off)[0])
-        raise ScenarioError(
-            path,
-            key,
-            f"data row {row + 1}: language shares ({' + '.join(lang_cols)}) sum to "
-            f"{sums[row]:.6g}; allowed: shares that sum to 1 in every row",
-        )
-    cell_id = x * height + y
-    repeated = pd.Series(cell_id).duplicated().to_numpy()
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0])
-        raise ScenarioError(
-            path,
-            key,
-            f"data row {row + 1}: cell x={x[row]}, y={y[row]} appears twice; allowed: one row "
-            "per cell",
-        )
-    total = int(counts.sum())
-    if total < 1:
-        raise ScenarioError(path, key, "no families in any cell; allowed: a positive total")
-    if total != spec.families:
-        raise ScenarioError(
-            origin,
-            "city.families",
-            f"value {spec.families} does not match the {total:,} families in {path}; allowed: "
-            f"{total} (a planner's city takes its size from the cells file)",
-        )
-
-    families = np.zeros((width, height), dtype=np.int32)
-    families[x, y] = counts
-    arope = np.zeros((width, height))
-    arope[x, y] = arope_values
-    deprivation = np.zeros((width, height))
-    deprivation[x, y] = (
-        _numbers(cells, "deprivation", path, key, 0, 1, share)
-        if "deprivation" in cells
-        else arope_values
-    )
-    transit = np.full((width, height), 0.5)
-    if "transit_access" in cells:
-        transit[x, y] = _numbers(cells, "transit_access", path, key, 0, 1, share)
-    if "neighbourhood" in cells:
-        # any labels (numbers or names), numbered in order of first appearance
-        codes, _ = pd.factorize(cells["neighbourhood"].astype(str).str.strip())
-        neighbourhood = np.zeros((width, height), dtype=np.int32)
-        neighbourhood[x, y] = codes
-    else:
-        neighbourhood = (
-            (np.arange(width)[:, None] // 10) * ((height + 9) // 10)
-            + np.arange(height)[None, :] // 10
-        ).astype(np.int32)
-    language_share = np.zeros((len(languages), width, height))
-    language_share[languages.index("local")] = 1.0
-    language_share[:, x, y] = shares
-
-    # Log-income shift that makes the share of families below the poverty line equal the
-    # cell's AROPE share (low work intensity adds a little on top; documented in ODD).
-    pop = scenario.population
-    target = np.clip(arope, 0.005, 0.995)
-    shift = np.log(
-        pop.poverty_line_eur_year / pop.median_equiv_income_eur_year
-    ) - pop.income_log_sd * ndtri(target)
-
+    lang_cols = _language_columns(languages, origin)
+    cells = _read_cells(path, origin, lang_cols)
+    rows = _cell_rows(cells, lang_cols, width, height, path)
+    _check_cell_rows(rows, spec.families, height, origin, path)
+    families = _family_grid(rows, width, height)
+    arope = _on_grid(rows, rows.arope_share, width, height)
+    deprivation = _deprivation_grid(cells, rows, width, height, path)
+    transit = _transit_grid(cells, rows, width, height, path)
+    neighbourhood = _neighbourhood_grid(cells, rows, width, height)
+    language_share = _language_grid(rows, languages, width, height)
+    shift = _poverty_income_shift(arope, scenario.population)
     services = None
     if spec.services_file:
         services = load_services(spec.services_file, origin, languages, width, height)
@@ -730,6 +703,164 @@ def load_city(scenario: Scenario, origin: str) -> City:
         log_income_shift=shift,
         services_table=services,
     )
+
+
+def _language_columns(languages: tuple[str, ...], origin: str) -> tuple[str, ...]:
+    """The cells-file column of each language of city.languages; two languages may not
+    share one."""
+    lang_cols = tuple(language_column(name) for name in languages)
+    if len(set(lang_cols)) != len(lang_cols):
+        raise ScenarioError(
+            origin,
+            "city.languages",
+            f"names {list(languages)} give the same cells-file column twice ({list(lang_cols)})",
+        )
+    return lang_cols
+
+
+def _read_cells(path: str, origin: str, lang_cols: tuple[str, ...]) -> pd.DataFrame:
+    """The cells table with its columns checked and no value missing."""
+    key = "city.cells_file"
+    cells = _read_table(path, origin, key)
+    _check_columns(
+        cells,
+        CELL_COLUMNS_REQUIRED + lang_cols,
+        CELL_COLUMNS_OPTIONAL,
+        path,
+        key,
+        note=" (one lang_ column per language in city.languages)",
+    )
+    _no_missing(cells, path, key)
+    return cells
+
+
+def _cell_rows(
+    cells: pd.DataFrame, lang_cols: tuple[str, ...], width: int, height: int, path: str
+) -> _CellRows:
+    """The required columns, each value within its range; the language shares of a row
+    must sum to 1."""
+    key = "city.cells_file"
+    x = _grid_axis(cells, "x", width, width, height, path, key)
+    y = _grid_axis(cells, "y", height, width, height, path, key)
+    counts = _numbers(
+        cells,
+        "families",
+        path,
+        key,
+        0,
+        MAX_FAMILIES_PER_CELL,
+        f"whole numbers from 0 to {MAX_FAMILIES_PER_CELL:,}",
+        integer=True,
+    ).astype(np.int64)
+    arope_values = _numbers(cells, "arope_share", path, key, 0, 1, SHARE_ALLOWED)
+    shares = np.vstack([_numbers(cells, c, path, key, 0, 1, SHARE_ALLOWED) for c in lang_cols])
+    sums = shares.sum(axis=0)
+    off = np.abs(sums - 1.0) > SHARE_SUM_TOLERANCE
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ScenarioError(
+            path,
+            key,
+            f"data row {row + 1}: language shares ({' + '.join(lang_cols)}) sum to "
+            f"{sums[row]:.6g}; allowed: shares that sum to 1 in every row",
+        )
+    return _CellRows(x=x, y=y, families=counts, arope_share=arope_values, language_shares=shares)
+
+
+def _check_cell_rows(rows: _CellRows, families: int, height: int, origin: str, path: str) -> None:
+    """One row per cell, and the family total is the scenario's city.families."""
+    key = "city.cells_file"
+    cell_id = rows.x * height + rows.y
+    repeated = pd.Series(cell_id).duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise ScenarioError(
+            path,
+            key,
+            f"data row {row + 1}: cell x={rows.x[row]}, y={rows.y[row]} appears twice; allowed: "
+            "one row per cell",
+        )
+    total = int(rows.families.sum())
+    if total < 1:
+        raise ScenarioError(path, key, "no families in any cell; allowed: a positive total")
+    if total != families:
+        raise ScenarioError(
+            origin,
+            "city.families",
+            f"value {families} does not match the {total:,} families in {path}; allowed: "
+            f"{total} (a planner's city takes its size from the cells file)",
+        )
+
+
+def _on_grid(rows: _CellRows, values: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Per-row values as a float64 [x, y] grid; cells not listed are 0."""
+    grid = np.zeros((width, height))
+    grid[rows.x, rows.y] = values
+    return grid
+
+
+def _family_grid(rows: _CellRows, width: int, height: int) -> np.ndarray:
+    families = np.zeros((width, height), dtype=np.int32)
+    families[rows.x, rows.y] = rows.families
+    return families
+
+
+def _deprivation_grid(
+    cells: pd.DataFrame, rows: _CellRows, width: int, height: int, path: str
+) -> np.ndarray:
+    """The optional deprivation column; without it, the AROPE share is the score."""
+    values = (
+        _numbers(cells, "deprivation", path, "city.cells_file", 0, 1, SHARE_ALLOWED)
+        if "deprivation" in cells
+        else rows.arope_share
+    )
+    return _on_grid(rows, values, width, height)
+
+
+def _transit_grid(
+    cells: pd.DataFrame, rows: _CellRows, width: int, height: int, path: str
+) -> np.ndarray:
+    """The optional transit_access column; cells without a value get the default."""
+    transit = np.full((width, height), DEFAULT_TRANSIT_ACCESS)
+    if "transit_access" in cells:
+        transit[rows.x, rows.y] = _numbers(
+            cells, "transit_access", path, "city.cells_file", 0, 1, SHARE_ALLOWED
+        )
+    return transit
+
+
+def _neighbourhood_grid(cells: pd.DataFrame, rows: _CellRows, width: int, height: int):
+    """The optional neighbourhood labels (numbers or names, numbered in order of first
+    appearance); without them, square blocks of NEIGHBOURHOOD_BLOCK_CELLS cells."""
+    if "neighbourhood" in cells:
+        codes, _ = pd.factorize(cells["neighbourhood"].astype(str).str.strip())
+        neighbourhood = np.zeros((width, height), dtype=np.int32)
+        neighbourhood[rows.x, rows.y] = codes
+        return neighbourhood
+    block = NEIGHBOURHOOD_BLOCK_CELLS
+    return (
+        (np.arange(width)[:, None] // block) * ((height + block - 1) // block)
+        + np.arange(height)[None, :] // block
+    ).astype(np.int32)
+
+
+def _language_grid(
+    rows: _CellRows, languages: tuple[str, ...], width: int, height: int
+) -> np.ndarray:
+    """[L, x, y] language shares; a cell not listed speaks only the local language."""
+    language_share = np.zeros((len(languages), width, height))
+    language_share[languages.index("local")] = 1.0
+    language_share[:, rows.x, rows.y] = rows.language_shares
+    return language_share
+
+
+def _poverty_income_shift(arope: np.ndarray, pop: PopulationSpec) -> np.ndarray:
+    """Log-income shift that makes the share of families below the poverty line equal the
+    cell's AROPE share (low work intensity adds a little on top; documented in ODD)."""
+    target = np.clip(arope, *AROPE_SHARE_CLIP)
+    return np.log(
+        pop.poverty_line_eur_year / pop.median_equiv_income_eur_year
+    ) - pop.income_log_sd * ndtri(target)
 
 
 def _flags(series: pd.Series, path: str, key: str) -> np.ndarray:

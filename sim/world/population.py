@@ -25,13 +25,33 @@ from sim.core.codes import (
     SERVICE_TYPES,
     U3_WEEKS,
 )
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import PopulationSpec, Scenario, cents
 from sim.world.city import City
 
+# A family key is slot * 4096 + generation: 4,096 generations a dwelling slot. A generation
+# lasts at least gestation + youngest_child_max_age_weeks (about 13 years at the defaults),
+# so the counter runs out only after tens of thousands of simulated years.
 GENERATION_BITS = 12
 BUILD_THREADS_VARIABLE = "FAMSIM_BUILD_THREADS"
+# threads of the world build unless FAMSIM_BUILD_THREADS says otherwise (README: 1 makes the
+# build single-threaded, with the same world)
+DEFAULT_BUILD_THREADS = 2
 
-# per-(family, type) status codes
+# Implementation limits of the draw, not behaviour:
+#
+# the median of trust stays inside (0, 1), where its logit is finite, whatever the gaps; at
+# the defaults (0.65 - 0.10 - 0.10 = 0.45 at the lowest) the clip never binds
+TRUST_MEDIAN_RANGE = (0.02, 0.98)
+# a share of income in whole basis points: at least one (a tiny share does not round to a
+# threshold of nothing), at most 1,000 times household income (no draw at the defaults,
+# 0.15 x exp(0.4 z), comes near it)
+BASIS_POINTS = 10_000
+COST_SHARE_BP_RANGE = (1, 10_000_000)
+# a tolerance above 32,000 minutes (three weeks) reaches every service of any city the same
+# as 32,000 does; the cap keeps the candidate lists' int16 minutes valid
+MAX_TRAVEL_MINUTES_RANGE = (1, 32_000)
+# income cut points of the quintiles: the 20th, 40th, 60th and 80th percentiles
+QUINTILE_SHARES = (0.2, 0.4, 0.6, 0.8)
 
 
 @dataclass
@@ -184,32 +204,89 @@ def draw_generation(
     to calibrate or sweep (EVIDENCE 'No evidence found').
     """
     pop = scenario.population
-    n = len(keys)
     u = rng.uniforms(seed, _GENERATION_STREAMS, 0, keys)
+    income_q, below_line = _income(pop, u, log_income_shift)
+    low_work_intensity, is_arope, employed = _work(pop, u, deprivation, below_line)
+    bounded = _bounded_traits(pop, u, is_arope, is_local)
+    proficiency = np.where(is_local, 1.0, bounded["proficiency"])
+    paperwork = bounded["paperwork"] * (
+        1.0 - pop.paperwork_gap_low_proficiency * (1.0 - proficiency)
+    )
+    parenting_need, admin_need = _needs(pop, u, paperwork, below_line)
+    atypical_hours, hours_severity = _working_hours(pop, u, employed)
+    perceived_fit, aware = _initial_view_of_services(pop, u, bounded, is_local, proficiency)
+    columns = {
+        "income_q": income_q,
+        "low_work_intensity": low_work_intensity,
+        "employed": employed,
+        "is_arope": is_arope,
+        "proficiency": proficiency,
+        "paperwork": paperwork,
+        "trust": bounded["trust"],
+        "stigma_sensitivity": bounded["stigma_sensitivity"],
+        "parenting_need": parenting_need,
+        "admin_need": admin_need,
+        "atypical_hours": atypical_hours,
+        "hours_severity": hours_severity,
+        "cost_share_bp": _cost_share_bp(pop, u),
+        "language_tolerance": bounded["language_tol"],
+        "stigma_tolerance": bounded["stigma_tol"],
+        "admin_tolerance": bounded["admin_tol"],
+        "hours_tolerance": bounded["hours_tol"],
+        "fit_threshold": bounded["fit_threshold"],
+        "perceived_fit": perceived_fit,
+        "aware": aware,
+        **_fresh_state(youngest_age_weeks),
+    }
+    columns.update(birth_plan(scenario, seed, keys, 0, employed))
+    return columns
+
+
+def _income(
+    pop: PopulationSpec, u: dict[str, np.ndarray], log_income_shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equivalised income (income_q units): lognormal around the median, shifted by the
+    cell (EVIDENCE P4); and whether it is below the poverty line."""
     z_income = rng.normal_of(u["income"])
     log_ratio = log_income_shift + pop.income_log_sd * z_income
     ratio_q = np.round(np.exp(log_ratio) * INCOME_SCALE).astype(np.int64)
-    median_cents = int(round(pop.median_equiv_income_eur_year * 100))
+    median_cents = cents(pop.median_equiv_income_eur_year)
     income_q = median_cents * np.maximum(ratio_q, 1)
-    below_line = income_q < int(round(pop.poverty_line_eur_year * 100)) * INCOME_SCALE
+    below_line = income_q < cents(pop.poverty_line_eur_year) * INCOME_SCALE
+    return income_q, below_line
 
+
+def _work(
+    pop: PopulationSpec, u: dict[str, np.ndarray], deprivation: np.ndarray, below_line: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Low work intensity (more likely in deprived cells and below the line), AROPE (below
+    the line or low work intensity, EU-SILC definition, P2) and employment."""
     lwi_p = pop.low_work_intensity_base + pop.low_work_intensity_deprivation_effect * deprivation
-    lwi_p = np.where(below_line, np.minimum(1.0, 3.0 * lwi_p), lwi_p)
+    lwi_p = np.where(
+        below_line, np.minimum(1.0, pop.low_work_intensity_below_line_factor * lwi_p), lwi_p
+    )
     low_work_intensity = u["low_work_intensity"] < lwi_p
     is_arope = below_line | low_work_intensity
     employed_p = np.where(is_arope, pop.employed_share_arope, pop.employed_share_non_arope)
     employed = (u["employed"] < employed_p) & ~low_work_intensity
+    return low_work_intensity, is_arope, employed
 
+
+def _bounded_traits(
+    pop: PopulationSpec, u: dict[str, np.ndarray], is_arope: np.ndarray, is_local: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every trait in [0, 1]: logit-normal around its median with the common spread; trust
+    is lower for AROPE and non-local families."""
     trust_median = (
         pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
     )
     sd = pop.trait_logit_sd
-    bounded = rng.logit_normals_of(
+    return rng.logit_normals_of(
         u,
         {
             "proficiency": (pop.proficiency_median_non_local, sd),
             "paperwork": (pop.paperwork_capacity_median, sd),
-            "trust": (np.clip(trust_median, 0.02, 0.98), sd),
+            "trust": (np.clip(trust_median, *TRUST_MEDIAN_RANGE), sd),
             "stigma_sensitivity": (pop.stigma_sensitivity_median, sd),
             **{f"fit_{t}": (pop.initial_fit_median, sd) for t in SERVICE_TYPES},
             "language_tol": (pop.language_tolerance_median, sd),
@@ -219,27 +296,54 @@ def draw_generation(
             "fit_threshold": (pop.fit_threshold_median, sd),
         },
     )
-    proficiency = np.where(is_local, 1.0, bounded["proficiency"])
-    paperwork = bounded["paperwork"] * (
-        1.0 - pop.paperwork_gap_low_proficiency * (1.0 - proficiency)
-    )
-    trust = bounded["trust"]
-    stigma_sensitivity = bounded["stigma_sensitivity"]
 
+
+def _needs(
+    pop: PopulationSpec, u: dict[str, np.ndarray], paperwork: np.ndarray, below_line: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parenting support and administrative help needed: circumstances, not vulnerability
+    (DESIGN §2); help is needed more below the line with little capacity for paperwork."""
     parenting_need = u["parenting_need"] < pop.parenting_need_share
     admin_p = (
         pop.admin_need_base + pop.admin_need_low_paperwork_effect * (1.0 - paperwork) * below_line
     )
     admin_need = u["admin_need"] < admin_p
+    return parenting_need, admin_need
 
+
+def _working_hours(
+    pop: PopulationSpec, u: dict[str, np.ndarray], employed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Atypical working hours among the employed, and how severe the mismatch with usual
+    opening hours is (uniform from hours_severity_min to 1; 0 for usual hours)."""
     atypical_hours = employed & (u["atypical_hours"] < pop.atypical_hours_share_employed)
-    hours_severity = np.where(atypical_hours, 0.3 + 0.7 * u["hours_severity"], 0.0)
+    hours_severity = np.where(
+        atypical_hours,
+        pop.hours_severity_min + (1.0 - pop.hours_severity_min) * u["hours_severity"],
+        0.0,
+    )
+    return atypical_hours, hours_severity
 
+
+def _cost_share_bp(pop: PopulationSpec, u: dict[str, np.ndarray]) -> np.ndarray:
+    """The largest share of household income a family will pay for a service, lognormal,
+    in whole basis points."""
     cost_share = pop.cost_share_threshold_median * np.exp(
         pop.cost_share_threshold_log_sd * rng.normal_of(u["cost_threshold"])
     )
-    cost_share_bp = np.clip(np.round(cost_share * 10_000), 1, 10_000_000).astype(np.int64)
+    return np.clip(np.round(cost_share * BASIS_POINTS), *COST_SHARE_BP_RANGE).astype(np.int64)
 
+
+def _initial_view_of_services(
+    pop: PopulationSpec,
+    u: dict[str, np.ndarray],
+    bounded: dict[str, np.ndarray],
+    is_local: np.ndarray,
+    proficiency: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Perceived fit of each type before any experience, and which types the family already
+    knows of (less often without the local language); a type initial_awareness does not
+    list is unknown."""
     perceived_fit = np.stack([bounded[f"fit_{t}"] for t in SERVICE_TYPES], axis=1)
     aware = np.stack(
         [
@@ -249,27 +353,14 @@ def draw_generation(
         ],
         axis=1,
     )
-    columns = {
-        "income_q": income_q,
-        "low_work_intensity": low_work_intensity,
-        "employed": employed,
-        "is_arope": is_arope,
-        "proficiency": proficiency,
-        "paperwork": paperwork,
-        "trust": trust,
-        "stigma_sensitivity": stigma_sensitivity,
-        "parenting_need": parenting_need,
-        "admin_need": admin_need,
-        "atypical_hours": atypical_hours,
-        "hours_severity": hours_severity,
-        "cost_share_bp": cost_share_bp,
-        "language_tolerance": bounded["language_tol"],
-        "stigma_tolerance": bounded["stigma_tol"],
-        "admin_tolerance": bounded["admin_tol"],
-        "hours_tolerance": bounded["hours_tol"],
-        "fit_threshold": bounded["fit_threshold"],
-        "perceived_fit": perceived_fit,
-        "aware": aware,
+    return perceived_fit, aware
+
+
+def _fresh_state(youngest_age_weeks: np.ndarray) -> dict[str, np.ndarray]:
+    """A new generation's state: its youngest child (a child once born), no contact with
+    staff, no status at any service."""
+    n = len(youngest_age_weeks)
+    return {
         "youngest_age_weeks": youngest_age_weeks.astype(np.int32),
         "n_children": np.where(youngest_age_weeks < 0, 0, 1).astype(np.int16),
         "broker_contacted": np.zeros(n, dtype=bool),
@@ -281,8 +372,6 @@ def draw_generation(
         "applied_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),
         "excluded_service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
     }
-    columns.update(birth_plan(scenario, seed, keys, 0, employed))
-    return columns
 
 
 def draw_travel(
@@ -293,9 +382,14 @@ def draw_travel(
     Car ownership rises with the first family's income (EVIDENCE T3); acceptable travel time
     has no source (EVIDENCE 'No evidence found': calibrate or sweep)."""
     pop = scenario.population
-    median_cents = int(round(pop.median_equiv_income_eur_year * 100))
+    median_cents = cents(pop.median_equiv_income_eur_year)
     ratio = income_q / (median_cents * INCOME_SCALE)
-    income_rank = np.clip((np.log(ratio) + 1.0) / 2.0, 0.0, 1.0)
+    income_rank = np.clip(
+        (np.log(ratio) + pop.car_share_log_income_half_range)
+        / (2.0 * pop.car_share_log_income_half_range),
+        0.0,
+        1.0,
+    )
     car_p = (
         pop.car_share_low_income
         + (pop.car_share_high_income - pop.car_share_low_income) * income_rank
@@ -306,9 +400,9 @@ def draw_travel(
     )
     return {
         "mode": np.where(has_car, MODE_CAR, MODE_TRANSIT).astype(np.int8),
-        # a tolerance above 32,000 minutes (three weeks) reaches every service of any city
-        # the same as 32,000 does; the cap keeps the candidate lists' int16 minutes valid
-        "max_travel_minutes": np.clip(np.round(max_minutes), 1, 32_000).astype(np.int32),
+        "max_travel_minutes": np.clip(np.round(max_minutes), *MAX_TRAVEL_MINUTES_RANGE).astype(
+            np.int32
+        ),
     }
 
 
@@ -368,7 +462,10 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
     )
     columns.update(draw_travel(scenario, seed, keys, columns["income_q"]))
     columns["n_children"] = np.where(
-        age < 0, 0, 1 + (rng.uniform(seed, "older_siblings", 0, keys) < 0.55)
+        age < 0,
+        0,
+        1
+        + (rng.uniform(seed, "older_siblings", 0, keys) < scenario.population.older_siblings_share),
     ).astype(np.int16)
     table = FamilyTable(
         slot=slot,
@@ -425,7 +522,7 @@ def quintile_cut_points(table: FamilyTable) -> np.ndarray:
     """Income cut points (income_q units) of families with a child under 3, at initialisation."""
     u3 = (table.youngest_age_weeks >= 0) & (table.youngest_age_weeks < U3_WEEKS)
     values = np.sort(table.income_q[u3]) if u3.any() else np.sort(table.income_q)
-    positions = (np.array([0.2, 0.4, 0.6, 0.8]) * len(values)).astype(np.int64)
+    positions = (np.array(QUINTILE_SHARES) * len(values)).astype(np.int64)
     return values[np.minimum(positions, len(values) - 1)]
 
 
@@ -575,14 +672,7 @@ def _spatial_ties(pop, seed: int, table: FamilyTable):
 
 def build_threads() -> int:
     """Threads for the world build's independent blocks (social ties, candidate lists; numpy
-    releases the GIL in them): 2, or the environment's FAMSIM_BUILD_THREADS. Results do not
-    depend on it."""
+    releases the GIL in them): DEFAULT_BUILD_THREADS, or the environment's
+    FAMSIM_BUILD_THREADS. Results do not depend on it."""
     value = os.environ.get(BUILD_THREADS_VARIABLE, "")
-    return int(value) if value.isdigit() and int(value) > 0 else 2
-
-
-def _csr_of(sorted_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start offset and count of each row in an array of row ids sorted ascending."""
-    count = np.bincount(sorted_rows, minlength=n).astype(np.int64)
-    start = np.cumsum(count) - count
-    return start, count
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_BUILD_THREADS
