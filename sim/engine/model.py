@@ -136,7 +136,9 @@ class FamilyAccessModel(mesa.Model):
             for row in range(self.world.families.size):
                 FamilyAgent(self, row)
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: _reporter(name) for name in self.engine.accumulator.snapshot()}
+            model_reporters={
+                name: _reporter(name) for name in self.engine.accumulator.snapshot(self.engine.week)
+            }
         )
 
     @property
