@@ -12,7 +12,7 @@ import pytest
 
 from sim.core.errors import ScenarioError
 from sim.measure import patterns
-from sim.outputs.report import interval
+from sim.measure.stats import interval, paired_values
 from sim.scenario.schema import load_scenario
 from sim.studies.comparison import compare
 from sim.studies.runner import with_run_settings
@@ -168,7 +168,7 @@ def test_targeted_reach_falls_as_stigma_and_paperwork_rise(comparison):
     label and its means-test complexity rise (N1, N3, N5)."""
     low = patterns.crossover_name(0.0, 0.0)
     for high in (patterns.crossover_name(1.0, 0.0), patterns.crossover_name(0.0, 1.0)):
-        diff = patterns._paired(comparison, low, high, "u3_participation_arope")
+        diff = paired_values(comparison, low, high, "u3_participation_arope")
         assert interval(diff)[1] > 0, high
 
 
@@ -185,6 +185,6 @@ def test_targeted_and_proportionate_swap_ranks_as_stigma_and_paperwork_rise(comp
         for admin in (0.0, 1.0):
             name = patterns.crossover_name(stigma, admin)
             means[(stigma, admin)] = interval(
-                patterns._paired(comparison, name, "proportionate", "u3_participation_arope")
+                paired_values(comparison, name, "proportionate", "u3_participation_arope")
             )
     assert means[(0.0, 0.0)][1] > 0 and means[(1.0, 1.0)][2] < 0, means

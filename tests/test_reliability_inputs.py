@@ -18,7 +18,8 @@ from sim.core.errors import ScenarioError
 from sim.scenario import schema as scenario_module
 from sim.scenario.schema import Scenario, _schema_at, _unwrap, load_scenario, scenario_from_dict
 from sim.studies.comparison import city_identity
-from sim.world.city import MAX_SITES, _apportion, check_memory, estimate_world, load_city
+from sim.world.city import MAX_SITES, check_memory, estimate_world, load_city
+from sim.world.planning import apportion
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -340,8 +341,8 @@ def test_site_heavy_provision_is_refused_by_the_cli_with_one_line(tmp_path, monk
 
 def test_apportioning_refuses_a_total_that_would_overflow():
     with pytest.raises(OverflowError):
-        _apportion(np.ones(4), 10**20)
-    assert _apportion(np.ones(4), 10).sum() == 10
+        apportion(np.ones(4), 10**20)
+    assert apportion(np.ones(4), 10).sum() == 10
 
 
 # --- smaller items of 9: the budget's value, symlink loops, files that are not tables -------

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.measure.metrics import INDEX, MONEY, SHARE, measure_kinds, metric_columns
+from sim.measure.metrics import INDEX, MONEY, SHARE, kind_of, measure_kinds, metric_columns
+from sim.measure.stats import clipped
 from sim.outputs.report import (
     TERMS,
-    clipped,
     difference_texts,
     estimate,
-    kind_of,
     reliability_note,
     run_report,
     value_text,
@@ -195,3 +194,127 @@ def test_the_places_are_said_to_be_solved_under_an_outlay_target():
     assert places_source(universal).startswith("solved for the outlay target of 352,000 EUR")
     base = load_scenario(ROOT / "scenarios" / "base.toml")
     assert places_source(base).startswith("planned at ")
+
+
+# --- sentences that state a result are chosen by the numbers -------------------------------
+
+
+def test_the_eu_silc_figures_come_from_their_named_constants(monkeypatch):
+    from sim.measure import metrics
+
+    runs, manifest = _fake_run(3)
+    assert "EU-SILC 2024 (EU-27) reports 39.2 %, 23.6 % and 43.9 %" in run_report(
+        runs, manifest, []
+    )
+    monkeypatch.setitem(metrics.EU_SILC_2024_U3_PARTICIPATION, "arope", 0.25)
+    assert "reports 39.2 %, 25.0 % and 43.9 %" in run_report(runs, manifest, [])
+
+
+def test_a_pattern_holds_only_when_its_interval_lies_above_zero():
+    from sim.measure.patterns import positive
+    from sim.outputs.report import pattern_text
+
+    rises = positive("Rises", "a minus b", pd.Series([0.19, 0.20, 0.21]))
+    falls = positive("Rises", "a minus b", pd.Series([-0.19, -0.20, -0.21]))
+    assert rises.holds and pattern_text(rises).endswith("; the pattern holds.")
+    assert not falls.holds and pattern_text(falls).endswith("; the pattern does NOT hold.")
+    assert "-0.2000, 95 % interval [" in pattern_text(falls)
+
+
+def _grid_runs(delta) -> pd.DataFrame:
+    """Runs of proportionate and of every cell of the targeted stigma x admin grid, three
+    replications with common random numbers: a cell's AROPE under-3 participation is
+    proportionate's plus delta(stigma, admin), plus a replication's small deviation."""
+    from sim.measure.patterns import CROSSOVER_ADMIN, CROSSOVER_STIGMA, crossover_name
+
+    base = [0.30, 0.32, 0.28]
+    jitter = [0.002, -0.002, 0.0]
+    rows = [("proportionate", r, base[r]) for r in range(3)]
+    for stigma in CROSSOVER_STIGMA:
+        for admin in CROSSOVER_ADMIN:
+            name = crossover_name(stigma, admin)
+            rows += [(name, r, base[r] + delta(stigma, admin) + jitter[r]) for r in range(3)]
+    return pd.DataFrame(rows, columns=["scenario", "replication", "u3_participation_arope"])
+
+
+def _crossover_words(delta) -> str:
+    from sim.measure.patterns import crossover
+    from sim.outputs.report import crossover_text
+
+    text = crossover_text(crossover(_grid_runs(delta), "proportionate"))
+    return text[text.index("In plain words: ") :]
+
+
+def test_the_gap_is_said_to_widen_only_when_it_widens():
+    widens = _crossover_words(lambda s, a: -0.02 - 0.1 * (s + a))
+    assert (
+        "no crossover" in widens
+        and "proportionate universalism ranks higher in every cell" in widens
+    )
+    assert "The gap in favour of proportionate universalism widens" in widens
+    assert "from -2.0 pp (stigma 0.0, admin 0.0) to -22.0 pp (stigma 1.0, admin 1.0)" in widens
+    narrows = _crossover_words(lambda s, a: -0.22 + 0.1 * (s + a))
+    assert "The gap in favour of proportionate universalism narrows" in narrows
+    assert "widens" not in narrows
+
+
+def test_which_configuration_reaches_more_is_read_from_the_grid():
+    targeted_ahead = _crossover_words(lambda s, a: 0.05 + 0.01 * (s + a))
+    assert "Proportionate universalism never reaches more AROPE children" in targeted_ahead
+    assert "the targeted configuration ranks higher in every cell" in targeted_ahead
+    assert "The gap in favour of the targeted configuration widens" in targeted_ahead
+    undecided = _crossover_words(lambda s, a: 0.0)
+    assert "intervals overlap zero in every cell" in undecided
+    assert "reaches more" not in undecided
+
+
+def test_a_crossover_is_said_to_run_the_expected_way_only_when_it_does():
+    expected = _crossover_words(lambda s, a: 0.1 - 0.1 * (s + a))
+    assert "the ranking crosses over (targeted ranks higher in 3 and" in expected
+    assert "Where targeted ranks higher, its stigma label and paperwork are low enough" in expected
+    against = _crossover_words(lambda s, a: -0.1 + 0.1 * (s + a))
+    assert "the ranking crosses over" in against
+    assert "against the expected direction" in against and "low enough" not in against
+
+
+def _comparison_runs(outlays: tuple[float, float], enrolled: tuple[float, float]) -> pd.DataFrame:
+    frames = []
+    for name, outlay, children in zip(
+        ("universal", "proportionate"), outlays, enrolled, strict=True
+    ):
+        runs, _ = _fake_run(3)
+        runs["scenario"] = name
+        runs["public_outlay_eur_week"] = outlay
+        runs["u3_enrolled_arope"] = children + np.arange(3.0)
+        runs["public_childcare_places"] = 1200
+        frames.append(runs)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _comparison_text(outlays: tuple[float, float], enrolled: tuple[float, float]) -> str:
+    from sim.outputs.report import comparison_report
+    from sim.scenario.schema import load_scenario
+    from sim.studies.comparison import findings
+
+    scenarios = [
+        load_scenario(ROOT / "scenarios" / f"{n}.toml") for n in ("universal", "proportionate")
+    ]
+    runs = _comparison_runs(outlays, enrolled)
+    found = findings(runs, pd.DataFrame(), ["universal", "proportionate"], "universal")
+    return comparison_report(scenarios, runs, found, [])
+
+
+def test_a_cost_per_additional_child_is_reported_only_when_outlays_differ_and_children_are_added():
+    equal = _comparison_text((350_000.0, 350_000.0), (100.0, 150.0))
+    assert "All scenarios have the same ex-ante outlay (within 0.5 %)" in equal
+    assert "cost per additional AROPE child under 3 enrolled is reported" not in equal
+    added = _comparison_text((350_000.0, 385_000.0), (100.0, 150.0))
+    assert "Outlays differ, so a cost per additional AROPE child" in added
+    assert (
+        "- proportionate: 700 EUR per week per additional AROPE child (+35,000 EUR / +50.0 children)"
+        in added
+    )
+    fewer = _comparison_text((350_000.0, 385_000.0), (150.0, 100.0))
+    assert (
+        "- proportionate: not defined: -50.0 AROPE children enrolled (no additional child)" in fewer
+    )

@@ -30,7 +30,7 @@ from sim.rules.information import (
 )
 from sim.rules.records import BarrierParams
 from sim.scenario.schema import FeeBand, FeeSpec, Scenario, TravelSpec, cents
-from sim.world.population import stationary_age_distribution
+from sim.world.planning import stationary_age_distribution
 from sim.world.services import fee_schedule
 from sim.world.travel import travel_minutes
 

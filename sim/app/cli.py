@@ -464,7 +464,8 @@ def _report_failures(statuses: list[dict], out: Path) -> int:
 
 def _print_summary(result, out_dir: Path) -> None:
     """A few headline measures, formatted as report.md formats them (report.estimate)."""
-    from sim.outputs.report import estimate, kind_of, reliability_note
+    from sim.measure.metrics import kind_of
+    from sim.outputs.report import estimate, reliability_note
 
     print(f"{result.scenario.name}: {len(result.runs)} replication(s) -> {out_dir}/")
     for column in (

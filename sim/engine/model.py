@@ -154,7 +154,9 @@ class FamilyAccessModel(mesa.Model):
             for row in range(n_families):
                 FamilyAgent(self, row)
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: _reporter(name) for name in self.engine.accumulator.snapshot()}
+            model_reporters={
+                name: _reporter(name) for name in self.engine.accumulator.snapshot(self.engine.week)
+            }
         )
 
     @property

@@ -35,7 +35,7 @@ from sim.core.codes import (
     U3_WEEKS,
     WAITLISTED,
 )
-from sim.measure.metrics import WindowAccumulator
+from sim.measure.metrics import WindowAccumulator, WindowInputs
 from sim.rules import decisions, experience, fees, life_course
 from sim.rules.allocation import admit, priority_class
 from sim.rules.information import (
@@ -161,7 +161,19 @@ class Engine:
         # family applies (its candidate's minutes), valid while waitlisted or enrolled
         self.service_minutes = np.zeros((n, N_TYPES), dtype=np.int16)
         self.set_preferred_targets(np.arange(n))
-        self.accumulator = WindowAccumulator(self)
+        self.accumulator = WindowAccumulator(
+            WindowInputs(
+                scenario=self.scenario,
+                city=world.city,
+                families=self.families,
+                services=self.svc,
+                hub_count=n_hubs,
+                fee_tables=self.fee_tables,
+                nearest_minutes=self.cand.nearest_minutes,
+                service_minutes=self.service_minutes,
+                burn_in=self.burn_in,
+            )
+        )
         self.last: dict[str, float] = {}
         self.counters: dict[str, int] = {}
 
@@ -587,8 +599,9 @@ class Engine:
         """7. Measurement: a measured week is recorded; every week's aggregates are kept as
         `last` (the time series)."""
         if self.week >= self.burn_in:
-            self.accumulator.record(plan)
-        self.last = self.accumulator.snapshot()
+            need = plan.need if plan.need is not None else self.needs()
+            self.accumulator.record(need, plan.wom_aware, plan.preferred_blocks)
+        self.last = self.accumulator.snapshot(self.week)
 
     def _count(self, counters: dict[str, int]) -> None:
         for key, value in counters.items():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,11 +28,12 @@ from sim.core.codes import (
     WAITLISTED,
 )
 from sim.core.compiled import kernel
-from sim.rules.fees import fee_cents
+from sim.rules.fees import FeeTables, fee_cents
+from sim.scenario.schema import Scenario
+from sim.world.city import City
 from sim.world.costs import OUTLAY_PARTS, outlay_parts_cents
-
-if TYPE_CHECKING:
-    from sim.engine.week import Engine, Plan
+from sim.world.population import FamilyTable
+from sim.world.services import ServiceTable
 
 # bands of minutes to the nearest service of the needed type: 0-5, 6-10, 11-15, 16-20, >20
 _INFO = DIMENSIONS.index("information")
@@ -93,13 +93,48 @@ def metric_columns() -> list[str]:
     return list(measure_kinds())
 
 
+# the one table of kinds: every measure and the configuration's column of runs.parquet
+KINDS: dict[str, Kind] = {**measure_kinds(), "public_childcare_places": PLACES}
+
+
+def kind_of(column: str) -> Kind:
+    """The kind of a measure or configuration column (KeyError for an unknown one)."""
+    return KINDS[column]
+
+
+# Under-3 participation in centre-based childcare, EU-27, 2024, as shares: all children, AROPE
+# and non-AROPE. EU-SILC figures of Eurofound (2025), cited by the EU Working Group on ECEC,
+# "Leadership for inclusion" (2025), §1.1 (seeds/eu-wg-ecec-leadership-for-inclusion.txt;
+# EVIDENCE C18). They live beside the measures they are figures of (u3_participation_*),
+# not in a report, because they are the calibration target of docs/ODD.md §1.2: a report
+# shows them beside the model's values, and a calibration reads the same numbers.
+EU_SILC_2024_U3_PARTICIPATION: dict[str, float] = {"all": 0.392, "arope": 0.236, "non_arope": 0.439}
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    """What the window accumulator reads, handed to it once by the engine. The family
+    table and `service_minutes` are the engine's own, updated in place every week, so the
+    accumulator sees each week's state without knowing the engine."""
+
+    scenario: Scenario
+    city: City
+    families: FamilyTable  # the engine's copy of the families, updated in place
+    services: ServiceTable
+    hub_count: int  # hubs of the world (their staff is part of the outlay)
+    fee_tables: FeeTables  # the services' fee schedules (rules.fees.fee_tables)
+    nearest_minutes: np.ndarray  # int32 [F, T]: minutes to the nearest service of each type
+    service_minutes: np.ndarray  # int16 [F, T]: minutes to the service waited for or used
+    burn_in: int  # weeks before the measured window
+
+
 class WindowAccumulator:
     """Running sums over the measured window; `result()` turns them into the measures."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        n = engine.families.size
-        cells = engine.world.city.n_cells
+    def __init__(self, inputs: WindowInputs) -> None:
+        self.inputs = inputs
+        n = inputs.families.size
+        cells = inputs.city.n_cells
         self.weeks = 0
         self.weekly: dict[str, list[float]] = {g: [] for g in GROUPS}
         self.need_seen = np.zeros((n, N_TYPES), dtype=bool)
@@ -120,22 +155,22 @@ class WindowAccumulator:
         self.fee_revenue_cents = 0
         self.cell_need_weeks = np.zeros(cells, dtype=np.int64)
         self.cell_unmet_weeks = np.zeros(cells, dtype=np.int64)
-        svc = engine.svc
+        svc = inputs.services
         self.outlay_parts = outlay_parts_cents(
-            engine.scenario,
+            inputs.scenario,
             svc.is_public,
             svc.capacity,
             svc.unit_cost_cents,
             svc.means_test_admin_cents,
             svc.interpreters,
-            len(engine.world.services.hub_cells),
+            inputs.hub_count,
         )
         self.outlay_cents = sum(self.outlay_parts.values())
         self.public_capacity = int(svc.capacity[svc.is_public].sum())
         self.enrolled_u3 = {"all": 0, "arope": 0}
         self.closed_band_need = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
         self.closed_band_used = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
-        self.band = np.searchsorted(TRAVEL_BAND_EDGES, engine.cand.nearest_minutes, side="left")
+        self.band = np.searchsorted(TRAVEL_BAND_EDGES, inputs.nearest_minutes, side="left")
         self.uncontacted_need_weeks = 0
         self.uncontacted_aware_weeks = 0
         self.wom_uncontacted_events = 0
@@ -146,24 +181,26 @@ class WindowAccumulator:
 
     # -- weekly --------------------------------------------------------------------------
 
-    def record(self, plan: Plan) -> None:
-        """Add this week to the window's sums (one compiled pass over the families)."""
-        e = self.engine
-        f = e.families
-        need = plan.need if plan.need is not None else e.needs()
+    def record(self, need: np.ndarray, wom_aware: np.ndarray, preferred_blocks: np.ndarray) -> None:
+        """Add this week to the window's sums (one compiled pass over the families): `need`
+        bool [F, T] this week's needs, `wom_aware` bool [F, T] newly aware through word of
+        mouth this week, `preferred_blocks` bool [F, T, D] the dimensions blocking each
+        family's preferred candidate."""
+        w = self.inputs
+        f = w.families
         sums = np.zeros(_N_SUMS, dtype=np.int64)
         measured = MeasuredWeek(
             need=need,
-            wom_aware=plan.wom_aware,
-            preferred_blocks=plan.preferred_blocks,
-            service_minutes=e.service_minutes,
+            wom_aware=wom_aware,
+            preferred_blocks=preferred_blocks,
+            service_minutes=w.service_minutes,
         )
         world = MeasuredWorld(
-            city_height=e.world.city.height,
-            nearest_minutes=e.cand.nearest_minutes,
-            is_public=e.svc.is_public,
-            schedule=e.svc.schedule,
-            fees=e.fee_tables,
+            city_height=w.city.height,
+            nearest_minutes=w.nearest_minutes,
+            is_public=w.services.is_public,
+            schedule=w.services.schedule,
+            fees=w.fee_tables,
         )
         window = WindowCounts(
             u3_weeks=self.u3_weeks,
@@ -203,19 +240,19 @@ class WindowAccumulator:
         self.fee_revenue_cents += int(sums[_FEE_REVENUE])
         self.weeks += 1
 
-    def snapshot(self) -> dict[str, int | bool | float]:
-        """This week's aggregates for the time series (every week, burn-in included): `week`
-        (int, weeks since the start), `measured` (bool, in the window), counts as int (children,
-        (family, type) pairs, families), shares and `mean_trust` as float."""
-        e = self.engine
-        f = e.families
+    def snapshot(self, week: int) -> dict[str, int | bool | float]:
+        """Week `week`'s aggregates for the time series (every week, burn-in included):
+        `week` (int, weeks since the start), `measured` (bool, in the window), counts as int
+        (children, (family, type) pairs, families), shares and `mean_trust` as float."""
+        w = self.inputs
+        f = w.families
         c = np.zeros(_N_SNAPSHOT, dtype=np.int64)
-        _snapshot_counts(measured_families(f), e.svc.is_public, c)
+        _snapshot_counts(measured_families(f), w.services.is_public, c)
         # typed at the source so the DataCollector's frame has int and bool columns
         # (`ts[ts.measured]` selects the window)
         out: dict[str, int | bool | float] = {
-            "week": int(e.week),
-            "measured": bool(e.week >= e.burn_in),
+            "week": int(week),
+            "measured": bool(week >= w.burn_in),
         }
         for name, (count, cared) in (
             ("all", (c[_U3] + c[_U3 + 1], c[_U3_CARE] + c[_U3_CARE + 1])),
@@ -237,7 +274,7 @@ class WindowAccumulator:
     # -- generations leaving -------------------------------------------------------------
 
     def close(self, rows: np.ndarray) -> None:
-        f = self.engine.families
+        f = self.inputs.families
         arope = f.is_arope[rows].astype(np.int64)
         need = self.need_seen[rows]
         used = need & self.used_seen[rows]
@@ -267,7 +304,7 @@ class WindowAccumulator:
     # -- final -----------------------------------------------------------------------------
 
     def result(self) -> dict[str, float]:
-        f = self.engine.families
+        f = self.inputs.families
         out: dict[str, float] = {}
         for name in GROUPS:
             values = np.array(self.weekly[name], dtype=float)
@@ -347,7 +384,7 @@ class WindowAccumulator:
         """Erreygers-corrected concentration index of under-3 childcare enrolment over income
         rank: E = 8 cov_w(h, r), h = share of a child's under-3 weeks in the window spent
         enrolled (bounded in [0, 1]), r = weighted fractional income rank, weight = weeks."""
-        f = self.engine.families
+        f = self.inputs.families
         has = self.u3_weeks > 0
         parts = [
             *self.closed_ci,
@@ -370,7 +407,7 @@ class WindowAccumulator:
 
     def unmet_map(self) -> np.ndarray:
         """Share of need-weeks unmet per cell [x, y] (NaN where no need)."""
-        city = self.engine.world.city
+        city = self.inputs.city
         need = self.cell_need_weeks.astype(float)
         share = np.divide(
             self.cell_unmet_weeks, need, out=np.full(need.shape, np.nan), where=need > 0

@@ -9,6 +9,8 @@ Each pattern is a paired difference over replications with a 95 % interval (DESI
 - word of mouth reaches families no outreach worker or broker ever contacted.
 And the unsettled comparison: where targeted and proportionate swap ranks in AROPE under-3
 participation as the targeted offer's stigma label and means-test complexity rise.
+
+They are records of numbers and verdicts; sim/outputs/report.py writes them in words.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.outputs.report import interval
+from sim.measure.stats import interval, paired_difference, paired_values
 from sim.scenario.schema import Scenario
 
 CROSSOVER_STIGMA = (0.0, 0.5, 1.0)
@@ -27,36 +29,25 @@ CROSSOVER_ADMIN = (0.0, 0.5, 1.0)
 
 @dataclass
 class Pattern:
+    """A pattern's paired difference over replications: mean, 95 % interval, and whether
+    the pattern holds."""
+
     name: str
     statement: str
     mean: float
     low: float
     high: float
-    holds: bool
-
-    def describe(self) -> str:
-        verdict = "holds" if self.holds else "does NOT hold"
-        span = (
-            f"[{self.low:+.4f}, {self.high:+.4f}]" if np.isfinite(self.low) else "(one replication)"
-        )
-        return f"**{self.name}** — {self.statement}: {self.mean:+.4f}, 95 % interval {span}; the pattern {verdict}."
-
-
-def _paired(runs: pd.DataFrame, a: str, b: str, col_a: str, col_b: str | None = None) -> pd.Series:
-    col_b = col_b or col_a
-    left = runs[runs["scenario"] == a].set_index("replication")[col_a]
-    right = runs[runs["scenario"] == b].set_index("replication")[col_b]
-    joined = pd.concat([left, right], axis=1, join="inner").dropna()
-    return joined.iloc[:, 0] - joined.iloc[:, 1]
+    holds: bool  # the lower end of the 95 % interval is above zero
 
 
 def positive(name: str, statement: str, differences: pd.Series) -> Pattern:
+    """A pattern that holds when the 95 % interval of `differences` lies above zero."""
     mean, lo, hi = interval(differences)
     return Pattern(name, statement, mean, lo, hi, bool(np.isfinite(lo) and lo > 0))
 
 
 def matthew_effect(runs: pd.DataFrame, scenario: str) -> Pattern:
-    diff = _paired(runs, scenario, scenario, "u3_participation_q5", "u3_participation_q1")
+    diff = paired_values(runs, scenario, scenario, "u3_participation_q5", "u3_participation_q1")
     return positive(
         f"Matthew effect ({scenario})",
         "under-3 participation in the richest income quintile minus the poorest (Q5 - Q1)",
@@ -68,7 +59,7 @@ def hubs_multi_service(runs: pd.DataFrame, hubs: str, baseline: str) -> Pattern:
     return positive(
         f"Hubs and multi-service use ({hubs} - {baseline})",
         "share of families with two or more needs who use two or more services",
-        _paired(runs, hubs, baseline, "multi_service_share"),
+        paired_values(runs, hubs, baseline, "multi_service_share"),
     )
 
 
@@ -76,7 +67,7 @@ def travel_decay(runs: pd.DataFrame, scenario: str) -> Pattern:
     return positive(
         f"Take-up falls with travel time ({scenario})",
         "take-up of needs whose nearest service is 0-5 minutes away minus 16-20 minutes away",
-        _paired(runs, scenario, scenario, "takeup_travel_00_05", "takeup_travel_16_20"),
+        paired_values(runs, scenario, scenario, "takeup_travel_00_05", "takeup_travel_16_20"),
     )
 
 
@@ -129,11 +120,27 @@ def crossover_scenarios(targeted: Scenario, replications: int) -> list[Scenario]
     return out
 
 
+# what a crossover grid shows, from Crossover.verdict()
+CROSSES = "crosses"  # targeted ranks higher in some cells, proportionate in others
+PROPORTIONATE_HIGHER = "proportionate higher"  # in some cells, targeted in none
+TARGETED_HIGHER = "targeted higher"  # in some cells, proportionate in none
+UNDECIDED = "undecided"  # every cell's interval includes zero
+
+
 @dataclass
 class Crossover:
-    table: pd.DataFrame  # stigma x admin: targeted - proportionate, AROPE u3 participation
+    """The targeted configuration's stigma x admin-complexity grid against proportionate:
+    per cell, the paired difference in AROPE under-3 participation (targeted minus
+    proportionate, share units) with its 95 % interval; and `change`, the paired difference
+    of the targeted offer's own AROPE under-3 participation between the highest cell and
+    the lowest (mean, low, high)."""
+
+    table: pd.DataFrame  # stigma (rows) x admin (columns): mean difference
     low: pd.DataFrame
     high: pd.DataFrame
+    lowest: tuple[float, float]  # (stigma, admin) of the lowest cell
+    highest: tuple[float, float]  # (stigma, admin) of the highest cell
+    change: tuple[float, float, float]
 
     def ranking(self) -> pd.DataFrame:
         """+1 targeted ranks higher (interval above 0), -1 lower (below 0), 0 undecided."""
@@ -147,63 +154,49 @@ class Crossover:
         ranks = self.ranking().to_numpy()
         return bool((ranks > 0).any() and (ranks < 0).any())
 
-    def describe(self) -> str:
-        ranks = self.ranking()
-        lines = [
-            "Difference in AROPE under-3 participation, targeted minus proportionate (paired over replications), "
-            "as the targeted childcare offer's stigma label (rows) and admin complexity incl. the means test (columns) rise:",
-            "",
-            "| stigma label \\ admin complexity | "
-            + " | ".join(f"{a:.1f}" for a in self.table.columns)
-            + " |",
-            "|---" * (len(self.table.columns) + 1) + "|",
-        ]
-        for stigma in self.table.index:
-            cells = []
-            for admin in self.table.columns:
-                m = self.table.loc[stigma, admin]
-                lo, hi = self.low.loc[stigma, admin], self.high.loc[stigma, admin]
-                mark = {1: "targeted higher", -1: "proportionate higher", 0: "no clear ranking"}[
-                    int(ranks.loc[stigma, admin])
-                ]
-                cells.append(f"{100 * m:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}] {mark}")
-            lines.append(f"| {stigma:.1f} | " + " | ".join(cells) + " |")
-        lines.append("")
-        r = ranks.to_numpy()
+    def verdict(self) -> str:
+        """CROSSES, PROPORTIONATE_HIGHER, TARGETED_HIGHER or UNDECIDED (by the intervals)."""
+        ranks = self.ranking().to_numpy()
         if self.crosses():
-            lines.append(
-                "In plain words: the ranking crosses over. Where targeted ranks higher, its stigma label and paperwork "
-                "are low enough that reserving free places for means-tested families reaches more AROPE children; as "
-                "they rise, proportionate universalism reaches more. No source gives these magnitudes, so neither "
-                "configuration can be called the better one without measuring them."
-            )
-        elif (r < 0).all() or ((r <= 0).all() and (r < 0).any()):
-            lines.append(
-                f"In plain words: there is no crossover in the range swept. The targeted configuration never "
-                f"reaches more AROPE children under 3 than proportionate universalism, even with no stigma label "
-                f"and no paperwork; proportionate ranks higher in {int((r < 0).sum())} of {r.size} cells and the "
-                "rest are undecided (intervals include zero). The gap widens as stigma and paperwork rise. The "
-                "targeted offer also loses AROPE families to its eligibility line (low work-intensity families "
-                "above the income line are AROPE but not eligible) and to barriers the two magnitudes do not touch "
-                "(see the main barriers per scenario). No source gives the true size of stigma and paperwork."
-            )
-        else:
-            lines.append(
-                "In plain words: the ranking does not cross clearly within the range swept; intervals overlap zero "
-                "in every cell. No source gives the true magnitudes, so no winner is asserted."
-            )
-        return "\n".join(lines)
+            return CROSSES
+        if (ranks < 0).any():
+            return PROPORTIONATE_HIGHER
+        if (ranks > 0).any():
+            return TARGETED_HIGHER
+        return UNDECIDED
+
+    def cells_ranked(self, rank: int) -> int:
+        """How many cells have this ranking (+1, -1 or 0)."""
+        return int((self.ranking().to_numpy() == rank).sum())
+
+    def targeted_higher_at_lower_barriers(self) -> bool:
+        """Where the ranking crosses: do the cells where targeted ranks higher have, on
+        average, a lower stigma label plus admin complexity than those where proportionate
+        does? (The expected direction: N1, N3, N5.)"""
+        ranks = self.ranking().to_numpy()
+        level = np.add.outer(
+            self.table.index.to_numpy(dtype=float), self.table.columns.to_numpy(dtype=float)
+        )
+        higher, lower = level[ranks > 0], level[ranks < 0]
+        return bool(higher.size and lower.size and higher.mean() < lower.mean())
 
 
 def crossover(runs: pd.DataFrame, proportionate: str) -> Crossover:
+    """The crossover grid from runs holding every crossover_scenarios() cell and
+    `proportionate`, with common random numbers."""
     means, lows, highs = {}, {}, {}
     for stigma in CROSSOVER_STIGMA:
         for admin in CROSSOVER_ADMIN:
             name = crossover_name(stigma, admin)
-            m, lo, hi = interval(_paired(runs, name, proportionate, "u3_participation_arope"))
+            m, lo, hi = paired_difference(runs, name, proportionate, "u3_participation_arope")
             means[(stigma, admin)], lows[(stigma, admin)], highs[(stigma, admin)] = m, lo, hi
 
     def frame(values):
         return pd.Series(values).unstack()
 
-    return Crossover(frame(means), frame(lows), frame(highs))
+    lowest = (min(CROSSOVER_STIGMA), min(CROSSOVER_ADMIN))
+    highest = (max(CROSSOVER_STIGMA), max(CROSSOVER_ADMIN))
+    change = paired_difference(
+        runs, crossover_name(*highest), crossover_name(*lowest), "u3_participation_arope"
+    )
+    return Crossover(frame(means), frame(lows), frame(highs), lowest, highest, change)

@@ -13,6 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from sim.measure.stats import interval  # noqa: E402
+
 
 def _finish(fig: Figure, path: Path | None, dpi: int) -> Figure | None:
     """Save and close the figure when a path is given (a results folder); otherwise return
@@ -88,8 +90,6 @@ def unmet_need_map(share: np.ndarray, path: Path | None, title: str) -> Figure |
 
 def quintile_gradient(runs: pd.DataFrame, path: Path | None, title: str) -> Figure | None:
     """Under-3 participation by income quintile, mean and 95 % interval over replications."""
-    from sim.outputs.report import interval
-
     fig, ax = plt.subplots(figsize=(6, 4))
     means, errs = [], []
     for q in range(1, 6):
@@ -131,8 +131,6 @@ def participation_by_scenario(
     runs: pd.DataFrame, names: list[str], path: Path | None
 ) -> Figure | None:
     """Under-3 participation by group per scenario, mean and 95 % interval."""
-    from sim.outputs.report import interval
-
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 4.5))
     width = 0.27
     for g, (group, colour) in enumerate(GROUP_COLOURS.items()):

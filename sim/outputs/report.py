@@ -1,15 +1,29 @@
-"""report.md: every measure with its mean and 95 % interval over replications, in words."""
+"""report.md: every measure with its mean and 95 % interval over replications, in words.
+
+A report renders what it is given: a run's replications, or a comparison's runs with what
+the comparison found (sim.measure.findings: paired differences, the outlay check, costs per
+additional AROPE child, patterns, crossover). A sentence that states a result is chosen by
+the numbers it states."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.core.codes import ACCESSIBILITY_DIMENSION, DIMENSIONS
-from sim.measure.metrics import PLACES, Kind, measure_kinds, metric_columns
+from sim.measure import patterns
+from sim.measure.findings import ComparisonFindings, CostPerChild
+from sim.measure.metrics import (
+    EU_SILC_2024_U3_PARTICIPATION,
+    PLACES,
+    SHARE,
+    Kind,
+    kind_of,
+    metric_columns,
+)
+from sim.measure.stats import clipped, interval
+from sim.outputs.differences import parameter_differences, parameter_text, places_source
+from sim.scenario.schema import Scenario
 
 # unit, numerator / denominator, for the table (the full glossary is docs/ODD.md)
 GLOSSARY: dict[str, str] = {
@@ -37,37 +51,6 @@ GLOSSARY: dict[str, str] = {
 }
 
 
-def interval(values: pd.Series | np.ndarray) -> tuple[float, float, float]:
-    """Mean and two-sided 95 % t-interval over replications (NaN bounds with one value)."""
-    data = np.asarray(values, dtype=float)
-    data = data[np.isfinite(data)]
-    if data.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(data.mean())
-    if data.size < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
-    return mean, mean - half, mean + half
-
-
-def summary_table(runs: pd.DataFrame, measures: list[str] | None = None) -> pd.DataFrame:
-    """measure, unit, mean, low, high (95 % t-interval over replications, cut to the range
-    the measure can take) and n (replications with a value) for each measure column of a
-    runs table, in metric_columns() order. Values are in the measure's own unit (shares in
-    0-1, not percent)."""
-    columns = measures or [c for c in KINDS if c in runs.columns]
-    rows = []
-    for column in columns:
-        kind = kind_of(column)
-        mean, low, high = interval(runs[column])
-        low, high = clipped(low, high, kind)
-        n = int(np.isfinite(np.asarray(runs[column], dtype=float)).sum())
-        rows.append(
-            {"measure": column, "unit": kind.unit, "mean": mean, "low": low, "high": high, "n": n}
-        )
-    return pd.DataFrame(rows, columns=["measure", "unit", "mean", "low", "high", "n"])
-
-
 def describe(column: str) -> str:
     """The glossary entry with the longest prefix of the column name."""
     matches = [prefix for prefix in GLOSSARY if column.startswith(prefix)]
@@ -76,8 +59,6 @@ def describe(column: str) -> str:
 
 # --- numbers as reports write them -------------------------------------------------------
 
-# the one table of kinds: every measure (sim/measure/metrics.py) and the configuration's columns
-KINDS: dict[str, Kind] = {**measure_kinds(), "public_childcare_places": PLACES}
 # fewer replications than this and a t-interval rests on too few values to be trusted
 RELIABLE_REPLICATIONS = 5
 # decimals after rounding, per kind (shares are written in percent)
@@ -100,11 +81,6 @@ TERMS = (
     "enrolment over income rank, from -1 to 1; above 0, enrolment is concentrated among "
     "higher incomes."
 )
-
-
-def kind_of(column: str) -> Kind:
-    """The kind of a measure or configuration column (KeyError for an unknown one)."""
-    return KINDS[column]
 
 
 def number(value: float, kind: Kind, signed: bool = False) -> str:
@@ -135,12 +111,6 @@ def span_text(lo: float, hi: float, kind: Kind, signed: bool = False) -> str:
     kinds with thousands separators."""
     joiner = " – " if kind.name in _SEPARATED else ", "
     return f"[{number(lo, kind, signed)}{joiner}{number(hi, kind, signed)}]"
-
-
-def clipped(lo: float, hi: float, kind: Kind) -> tuple[float, float]:
-    """An interval cut to the values the measure can take (a share within [0, 1], a count
-    or money not negative, the concentration index within [-1, 1])."""
-    return max(lo, kind.lower), min(hi, kind.upper)
 
 
 def estimate(values: pd.Series | np.ndarray, kind: Kind) -> str:
@@ -242,7 +212,11 @@ def run_report(runs: pd.DataFrame, manifest: dict, figures: list[str]) -> str:
         f"Children under 3 in childcare: {100 * part['all'][0]:.1f} % overall, "
         f"{100 * part['arope'][0]:.1f} % in AROPE families and {100 * part['non_arope'][0]:.1f} % in the others "
         f"(gap {runs['u3_gap_pp'].mean():.1f} percentage points). "
-        "For comparison, EU-SILC 2024 (EU-27) reports 39.2 %, 23.6 % and 43.9 %; the model is not yet calibrated to them.",
+        "For comparison, EU-SILC 2024 (EU-27) reports "
+        f"{value_text(EU_SILC_2024_U3_PARTICIPATION['all'], SHARE)}, "
+        f"{value_text(EU_SILC_2024_U3_PARTICIPATION['arope'], SHARE)} and "
+        f"{value_text(EU_SILC_2024_U3_PARTICIPATION['non_arope'], SHARE)}; "
+        "the model is not yet calibrated to them.",
         "",
         "By income quintile (Q1 poorest): "
         + ", ".join(f"Q{q + 1} {100 * v:.1f} %" for q, v in enumerate(quint))
@@ -279,18 +253,6 @@ HEADLINE = (
     "public_outlay_eur_week",
     "net_cost_eur_week",
 )
-DIFFERENCES = (
-    "u3_enrolled_arope",
-    "u3_participation_arope",
-    "u3_participation_non_arope",
-    "u3_gap_pp",
-    "concentration_index",
-    "unmet_need_share",
-    "multi_service_share",
-    "travel_minutes_nearest",
-    "travel_minutes_used",
-    "net_cost_eur_week",
-)
 
 
 def headline_table(
@@ -309,18 +271,17 @@ def headline_table(
     return "\n".join(lines)
 
 
-def comparison_report(comparison, figures: list[str]) -> str:
-    from sim.studies.comparison import (
-        cost_per_additional_arope_child,
-        outlay_check,
-        outlays_differ,
-        paired_difference,
-    )
-
-    runs = comparison.runs
-    names = [s.name for s in comparison.scenarios]
-    base = comparison.baseline
-    first = comparison.scenarios[0]
+def comparison_report(
+    scenarios: list[Scenario],
+    runs: pd.DataFrame,
+    findings: ComparisonFindings,
+    figures: list[str],
+) -> str:
+    """A comparison's report.md: its scenarios, what differs between them, the headline
+    estimates, and what the comparison found (`findings`, against `findings.baseline`)."""
+    names = [s.name for s in scenarios]
+    base = findings.baseline
+    first = scenarios[0]
     reps = first.run.replications
     lines = [
         f"# famsim comparison: {', '.join(names)}",
@@ -338,47 +299,39 @@ def comparison_report(comparison, figures: list[str]) -> str:
     note = reliability_note(fewest)
     if note:
         lines += [note, ""]
-    for s in comparison.scenarios:
+    for s in scenarios:
         lines.append(f"- **{s.name}**: {s.description.strip() or '(no description)'}")
     lines.append("")
-    lines += differences_section(comparison.scenarios, base, runs)
+    lines += differences_section(scenarios, base, runs)
     lines += ["## Headline", "", headline_table(runs, names), ""]
 
     lines += ["## Differences to the baseline (paired over replications)", ""]
     lines.append("| scenario | measure | difference | 95 % interval | excludes 0 |")
     lines.append("|---|---|---:|---|:---:|")
-    for name in names:
-        if name == base:
-            continue
-        for column in DIFFERENCES:
-            mean, lo, hi = paired_difference(runs, name, base, column)
-            # judged on the unrounded, unclipped interval
-            excludes = "yes" if np.isfinite(lo) and (lo > 0 or hi < 0) else "no"
-            text, span = difference_texts(mean, lo, hi, kind_of(column))
-            lines.append(f"| {name} | `{column}` | {text} | {span} | {excludes} |")
+    for d in findings.differences:
+        excludes = "yes" if d.excludes_zero else "no"
+        text, span = difference_texts(d.mean, d.low, d.high, kind_of(d.measure))
+        lines.append(f"| {d.scenario} | `{d.measure}` | {text} | {span} | {excludes} |")
     lines.append("")
 
-    outlays = outlay_check(runs)
-    differ = outlays_differ(outlays, base)
     lines += ["## Outlay check", ""]
     lines.append(
         "| scenario | ex-ante outlay (EUR/week) | differs from baseline by more than 0.5 % | ex-post net cost (EUR/week) |"
     )
     lines.append("|---|---:|:---:|---:|")
-    for name in names:
-        net = runs[runs["scenario"] == name]["net_cost_eur_week"].mean()
+    for o in findings.outlays:
         lines.append(
-            f"| {name} | {outlays[name]:,.0f} | {'**yes**' if differ[name] else 'no'} | {net:,.0f} |"
+            f"| {o.scenario} | {o.outlay_eur_week:,.0f} | {'**yes**' if o.differs else 'no'} "
+            f"| {o.net_cost_eur_week:,.0f} |"
         )
-    flagged = [n for n in names if differ[n] and n != base]
     lines.append("")
-    if flagged:
+    if findings.costs:
         lines.append(
             "Outlays differ, so a cost per additional AROPE child under 3 enrolled is reported for:"
         )
         lines.append("")
-        for name in flagged:
-            lines.append(f"- {name}: {cost_per_additional_arope_child(runs, name, base)}")
+        for cost in findings.costs:
+            lines.append(f"- {cost.scenario}: {cost_text(cost)}")
     else:
         lines.append(
             "All scenarios have the same ex-ante outlay (within 0.5 %): they are compared at equal public money, and no cost per additional child is computed."
@@ -391,7 +344,7 @@ def comparison_report(comparison, figures: list[str]) -> str:
         headline_table(runs, names, ("travel_minutes_nearest", "travel_minutes_used")),
         "",
     ]
-    lines += patterns_section(comparison)
+    lines += patterns_section(findings)
     lines += ["## Every measure", ""]
     lines.append("| measure | " + " | ".join(names) + " |")
     lines.append("|---" * (len(names) + 1) + "|")
@@ -404,6 +357,16 @@ def comparison_report(comparison, figures: list[str]) -> str:
     return "\n".join(lines)
 
 
+def cost_text(cost: CostPerChild) -> str:
+    """The cost per additional AROPE child in words, or why none is defined."""
+    if cost.eur_week_per_child is None:
+        return f"not defined: {cost.children_difference:+.1f} AROPE children enrolled (no additional child)"
+    return (
+        f"{cost.eur_week_per_child:,.0f} EUR per week per additional AROPE child "
+        f"({cost.outlay_difference_eur_week:+,.0f} EUR / {cost.children_difference:+.1f} children)"
+    )
+
+
 def places_text(values: pd.Series) -> str:
     """The public childcare places of a scenario's replications: one number when they agree
     (planning does not depend on the replication), else the range."""
@@ -414,12 +377,10 @@ def places_text(values: pd.Series) -> str:
     return text[0] if len(found) == 1 else f"{text[0]} – {text[1]}"
 
 
-def differences_section(scenarios: list, base: str, runs: pd.DataFrame) -> list[str]:
+def differences_section(scenarios: list[Scenario], base: str, runs: pd.DataFrame) -> list[str]:
     """'What differs from the baseline': every resolved parameter (dotted key path, lists
     indexed) whose value differs from the baseline's, and the public childcare places of each
     scenario with how they were set (the budget solver's choice under an outlay target)."""
-    from sim.outputs.differences import parameter_differences, parameter_text, places_source
-
     baseline = next(s for s in scenarios if s.name == base)
     lines = ["## What differs from the baseline", ""]
     lines.append(f"| scenario | key path | baseline ({base}) | this scenario |")
@@ -445,39 +406,155 @@ def differences_section(scenarios: list, base: str, runs: pd.DataFrame) -> list[
     return lines
 
 
-def patterns_section(comparison) -> list[str]:
-    """The patterns the model is judged on, for whichever configurations were compared."""
-    from sim.measure import patterns
-
-    runs = comparison.runs
-    extra = comparison.supplement_runs
-    both = pd.concat([runs, extra], ignore_index=True) if len(extra) else runs
-    names = set(both["scenario"])
-    found: list[str] = []
-    if "universal" in names:
-        found.append(patterns.matthew_effect(both, "universal").describe())
-    if "universal_zero_fee" in names:
-        found.append(patterns.matthew_effect(both, "universal_zero_fee").describe())
-    if {"one_roof", "universal"} <= names:
-        found.append(patterns.hubs_multi_service(both, "one_roof", "universal").describe())
-    if {"proportionate_one_roof", "proportionate"} <= names:
-        found.append(
-            patterns.hubs_multi_service(both, "proportionate_one_roof", "proportionate").describe()
-        )
-    for name in ("universal", "proportionate"):
-        if name in names:
-            found.append(patterns.travel_decay(both, name).describe())
-    for name in ("proportionate", "targeted"):
-        if name in names:
-            found.append(patterns.word_of_mouth_reach(both, name).describe())
+def patterns_section(findings: ComparisonFindings) -> list[str]:
+    """The patterns the model is judged on and the crossover, as the comparison found them."""
     lines: list[str] = []
-    if found:
+    if findings.patterns:
         lines += ["## Patterns (validation: the model was not built to reproduce these)", ""]
-        lines += [f"- {text}" for text in found]
+        lines += [f"- {pattern_text(p)}" for p in findings.patterns]
         lines.append("")
-    grid = [n for n in names if n.startswith("targeted_stigma")]
-    if grid and "proportionate" in names:
+    if findings.crossover is not None:
         lines += ["## Targeted versus proportionate: an unsettled comparison", ""]
-        lines.append(patterns.crossover(both, "proportionate").describe())
+        lines.append(crossover_text(findings.crossover))
         lines.append("")
     return lines
+
+
+def pattern_text(pattern: patterns.Pattern) -> str:
+    """'**name** — statement: +0.2376, 95 % interval [+0.2264, +0.2488]; the pattern holds.'"""
+    verdict = "holds" if pattern.holds else "does NOT hold"
+    span = (
+        f"[{pattern.low:+.4f}, {pattern.high:+.4f}]"
+        if np.isfinite(pattern.low)
+        else "(one replication)"
+    )
+    return f"**{pattern.name}** — {pattern.statement}: {pattern.mean:+.4f}, 95 % interval {span}; the pattern {verdict}."
+
+
+_RANK_MARK = {1: "targeted higher", -1: "proportionate higher", 0: "no clear ranking"}
+
+
+def crossover_text(crossover: patterns.Crossover) -> str:
+    """The crossover grid as a table (paired differences in percentage points, each cell's
+    ranking) and what it shows in plain words, every sentence chosen by the grid's numbers."""
+    table, ranks = crossover.table, crossover.ranking()
+    lines = [
+        "Difference in AROPE under-3 participation, targeted minus proportionate (paired over replications), "
+        "as the targeted childcare offer's stigma label (rows) and admin complexity incl. the means test (columns) rise:",
+        "",
+        "| stigma label \\ admin complexity | "
+        + " | ".join(f"{a:.1f}" for a in table.columns)
+        + " |",
+        "|---" * (len(table.columns) + 1) + "|",
+    ]
+    for stigma in table.index:
+        cells = []
+        for admin in table.columns:
+            m = table.loc[stigma, admin]
+            lo, hi = crossover.low.loc[stigma, admin], crossover.high.loc[stigma, admin]
+            mark = _RANK_MARK[int(ranks.loc[stigma, admin])]
+            cells.append(f"{100 * m:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}] {mark}")
+        lines.append(f"| {stigma:.1f} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("In plain words: " + _crossover_words(crossover))
+    return "\n".join(lines)
+
+
+def _crossover_words(crossover: patterns.Crossover) -> str:
+    verdict = crossover.verdict()
+    size = crossover.table.size
+    if verdict == patterns.CROSSES:
+        if crossover.targeted_higher_at_lower_barriers():
+            how = (
+                "Where targeted ranks higher, its stigma label and paperwork are low enough that "
+                "reserving free places for means-tested families reaches more AROPE children; as "
+                "they rise, proportionate universalism reaches more."
+            )
+        else:
+            how = (
+                "Targeted ranks higher where its stigma label and paperwork are, on average, "
+                "higher than where proportionate universalism does: against the expected "
+                "direction (N1, N3, N5), so read the cells above before the ranking."
+            )
+        return (
+            f"the ranking crosses over (targeted ranks higher in {crossover.cells_ranked(1)} and "
+            f"proportionate universalism in {crossover.cells_ranked(-1)} of {size} cells). {how} "
+            "No source gives these magnitudes, so neither configuration can be called the better "
+            "one without measuring them."
+        )
+    if verdict == patterns.UNDECIDED:
+        return (
+            "the ranking does not cross clearly within the range swept; intervals overlap zero "
+            "in every cell. No source gives the true magnitudes, so no winner is asserted."
+        )
+    if verdict == patterns.PROPORTIONATE_HIGHER:
+        ahead, behind, rank, side = (
+            "proportionate universalism",
+            "the targeted configuration",
+            -1,
+            "above",
+        )
+        extreme = _cell_words(crossover.lowest, "lowest")
+    else:
+        ahead, behind, rank, side = (
+            "the targeted configuration",
+            "proportionate universalism",
+            1,
+            "below",
+        )
+        extreme = _cell_words(crossover.highest, "highest")
+    wins = crossover.cells_ranked(rank)
+    rest = (
+        "every cell"
+        if wins == size
+        else f"{wins} of {size} cells and the rest are undecided (intervals include zero)"
+    )
+    return (
+        f"there is no crossover in the range swept. {behind.capitalize()} never reaches more AROPE "
+        f"children under 3 than {ahead} (no cell's interval lies {side} zero), {extreme}; "
+        f"{ahead} ranks higher in {rest}. {_trend_words(crossover, ahead, rank)} "
+        "The grid varies neither the targeted offer's eligibility line (low work-intensity "
+        "families above the income line are AROPE but not eligible) nor barriers other than "
+        "stigma and paperwork (see the main barriers per scenario). No source gives the true "
+        "size of stigma and paperwork."
+    )
+
+
+def _cell_words(cell: tuple[float, float], which: str) -> str:
+    """'even with no stigma label and no paperwork', or the cell's values."""
+    stigma, admin = cell
+    if stigma == 0 and admin == 0:
+        return "even with no stigma label and no paperwork"
+    return (
+        f"even at the {which} stigma label ({stigma:.1f}) and admin complexity ({admin:.1f}) swept"
+    )
+
+
+def _trend_words(crossover: patterns.Crossover, ahead: str, ahead_rank: int) -> str:
+    """Whether the lead of the configuration ranked higher (`ahead_rank`: -1 proportionate,
+    +1 targeted) grows from the lowest cell to the highest, judged on the paired interval of
+    the targeted offer's own AROPE participation between the two cells."""
+    mean, lo, hi = crossover.change
+    low_cell, high_cell = crossover.lowest, crossover.highest
+    moves = (
+        f"from {100 * crossover.table.loc[low_cell]:+.1f} pp (stigma {low_cell[0]:.1f}, admin "
+        f"{low_cell[1]:.1f}) to {100 * crossover.table.loc[high_cell]:+.1f} pp (stigma "
+        f"{high_cell[0]:.1f}, admin {high_cell[1]:.1f})"
+    )
+    if not np.isfinite(lo):
+        return f"The difference moves {moves}; with fewer than two paired replications no trend is stated."
+    change = (
+        f"the targeted offer's own AROPE participation changes by {100 * mean:+.1f} pp "
+        f"[{100 * lo:+.1f}, {100 * hi:+.1f}] between the two (paired over replications)"
+    )
+    if hi < 0 or lo > 0:
+        # the targeted offer falls behind (hi < 0) or gains (lo > 0); proportionate's lead
+        # grows when it falls behind, targeted's when it gains
+        verb = "widens" if (hi < 0) == (ahead_rank < 0) else "narrows"
+        return (
+            f"The gap in favour of {ahead} {verb} as stigma and paperwork rise: {moves}; {change}."
+        )
+    return (
+        f"The gap in favour of {ahead} does not change clearly as stigma and paperwork rise: "
+        f"{moves}; {change}, an interval that includes zero."
+    )

@@ -8,18 +8,66 @@ nothing: never a mix of two runs, never a file without its manifest.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.core.errors import ScenarioError
+from sim.measure.findings import ComparisonFindings
 from sim.outputs import plots
+from sim.outputs.differences import with_differences
 from sim.outputs.folders import job_identity, staged
-from sim.outputs.report import run_report
-from sim.studies.runner import RunResult
+from sim.outputs.report import comparison_report, run_report
+from sim.scenario.schema import Scenario
 
 RESULTS_ROOT = Path("results")
+
+
+class RunRecord(Protocol):
+    """What a results folder of `famsim run` is written from (sim.studies.runner.RunResult
+    has it): the scenario, one row per replication, the weekly time series, the unmet-need
+    map of each replication and the manifest."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def runs(self) -> pd.DataFrame: ...
+    @property
+    def timeseries(self) -> pd.DataFrame: ...
+    @property
+    def unmet_maps(self) -> list[np.ndarray]: ...
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+
+
+class ComparisonRecord(Protocol):
+    """What a results folder of `famsim compare` is written from
+    (sim.studies.comparison.Comparison has it): the scenarios and their results, the
+    supplementary analysis runs, the stacked tables, what the comparison found and the
+    manifest."""
+
+    @property
+    def scenarios(self) -> list[Scenario]: ...
+    @property
+    def results(self) -> Sequence[RunRecord]: ...
+    @property
+    def supplement(self) -> Sequence[RunRecord]: ...
+    @property
+    def baseline(self) -> str: ...
+    @property
+    def runs(self) -> pd.DataFrame: ...
+    @property
+    def supplement_runs(self) -> pd.DataFrame: ...
+    @property
+    def timeseries(self) -> pd.DataFrame: ...
+    @property
+    def findings(self) -> ComparisonFindings: ...
+    @property
+    def manifest(self) -> dict[str, Any]: ...
 
 
 def default_out_dir(name: str) -> Path:
@@ -36,7 +84,7 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
 
 
-def write_run(result: RunResult, out: Path) -> list[Path]:
+def write_run(result: RunRecord, out: Path) -> list[Path]:
     """Write a run's results folder, replacing `out` whole."""
     out = Path(out)
     with staged(out) as staging:
@@ -59,7 +107,7 @@ COMPARISON_FIGURES = (
 )
 
 
-def run_figures(result: RunResult) -> list[str]:
+def run_figures(result: RunRecord) -> list[str]:
     """The standard figures a run has data for, in the order they are written."""
     has = {
         "participation_over_time": not result.timeseries.empty,
@@ -70,7 +118,7 @@ def run_figures(result: RunResult) -> list[str]:
     return [kind for kind in RUN_FIGURES if has[kind]]
 
 
-def run_figure(result: RunResult, kind: str, path: Path | None = None) -> Figure | None:
+def run_figure(result: RunRecord, kind: str, path: Path | None = None) -> Figure | None:
     """One standard figure of a run: saved to `path`, or returned when no path is given."""
     name = result.scenario.name
     if kind not in run_figures(result):
@@ -95,7 +143,7 @@ def run_figure(result: RunResult, kind: str, path: Path | None = None) -> Figure
     return plots.barrier_attribution(result.runs, path, f"{name}: main barrier of unmet needs")
 
 
-def _write_run_files(result: RunResult, out: Path) -> list[str]:
+def _write_run_files(result: RunRecord, out: Path) -> list[str]:
     figures_dir = out / "figures"
     figures_dir.mkdir()
     result.runs.to_parquet(out / "runs.parquet", index=False)
@@ -122,7 +170,7 @@ def mean_map(maps: list[np.ndarray]) -> np.ndarray:
     return np.divide(total, seen, out=np.full(total.shape, np.nan), where=seen > 0)
 
 
-def comparison_figures(comparison) -> list[str]:
+def comparison_figures(comparison: ComparisonRecord) -> list[str]:
     """The standard figures a comparison has data for, in the order they are written."""
     has_runs = len(comparison.runs) > 0
     has = {
@@ -135,7 +183,9 @@ def comparison_figures(comparison) -> list[str]:
     return [kind for kind in COMPARISON_FIGURES if has[kind]]
 
 
-def comparison_figure(comparison, kind: str, path: Path | None = None) -> Figure | None:
+def comparison_figure(
+    comparison: ComparisonRecord, kind: str, path: Path | None = None
+) -> Figure | None:
     """One standard figure of a comparison: saved to `path`, or returned without a path."""
     available = comparison_figures(comparison)
     if kind not in available:
@@ -157,7 +207,7 @@ def comparison_figure(comparison, kind: str, path: Path | None = None) -> Figure
     return plots.unmet_maps_side_by_side(maps, path)
 
 
-def write_comparison(comparison, out: Path) -> list[Path]:
+def write_comparison(comparison: ComparisonRecord, out: Path) -> list[Path]:
     """Write a comparison's results folder, replacing `out` whole."""
     out = Path(out)
     with staged(out) as staging:
@@ -165,10 +215,7 @@ def write_comparison(comparison, out: Path) -> list[Path]:
     return [out / f for f in files]
 
 
-def _write_comparison_files(comparison, out: Path) -> list[str]:
-    from sim.outputs.differences import with_differences
-    from sim.outputs.report import comparison_report
-
+def _write_comparison_files(comparison: ComparisonRecord, out: Path) -> list[str]:
     figures_dir = out / "figures"
     figures_dir.mkdir()
     names = [s.name for s in comparison.scenarios]
@@ -183,7 +230,7 @@ def _write_comparison_files(comparison, out: Path) -> list[str]:
     for kind in comparison_figures(comparison):
         comparison_figure(comparison, kind, figures_dir / f"{kind}.png")
         figures.append(f"{kind}.png")
-    report = comparison_report(comparison, figures)
+    report = comparison_report(comparison.scenarios, runs, comparison.findings, figures)
     (out / "report.md").write_text(report, encoding="utf-8")
     files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
         f"figures/{f}" for f in figures

@@ -18,7 +18,9 @@ import pandas as pd
 
 from sim.core.errors import ScenarioError
 from sim.core.provenance import git_state, package_versions
-from sim.outputs.report import interval
+from sim.measure import patterns
+from sim.measure.findings import ComparisonFindings, CostPerChild, Difference, Outlay
+from sim.measure.stats import paired_difference, summary_table
 from sim.scenario.schema import Scenario
 from sim.studies.runner import (
     RunResult,
@@ -32,27 +34,42 @@ from sim.studies.runner import (
 # relative difference above which two outlays count as different (the shipped
 # configurations are equalised exactly; 0.5 % is the acceptance tolerance)
 OUTLAY_TOLERANCE = 0.005
+# the measures whose difference to the baseline a comparison reports, in report order
+DIFFERENCES = (
+    "u3_enrolled_arope",
+    "u3_participation_arope",
+    "u3_participation_non_arope",
+    "u3_gap_pp",
+    "concentration_index",
+    "unmet_need_share",
+    "multi_service_share",
+    "travel_minutes_nearest",
+    "travel_minutes_used",
+    "net_cost_eur_week",
+)
 
 
 @dataclass
 class Comparison:
     """Scenarios run with common random numbers: per-scenario RunResults, the baseline's
-    name and the manifest; `runs` and `timeseries` stack them with a `scenario` column."""
+    name, the manifest and what the comparison found (`findings`: paired differences,
+    outlay check, costs per additional AROPE child, patterns, crossover); `runs` and
+    `timeseries` stack the results with a `scenario` column."""
 
     scenarios: list[Scenario]
     results: list[RunResult]
     baseline: str
     manifest: dict[str, Any]
+    findings: ComparisonFindings
     supplement: list[RunResult] = field(default_factory=list)
 
     @property
     def runs(self) -> pd.DataFrame:
-        return pd.concat([r.runs for r in self.results], ignore_index=True)
+        return stacked_runs(self.results)
 
     @property
     def supplement_runs(self) -> pd.DataFrame:
-        frames = [r.runs for r in self.supplement]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return stacked_runs(self.supplement)
 
     @property
     def timeseries(self) -> pd.DataFrame:
@@ -63,8 +80,6 @@ class Comparison:
         """One row per (scenario, measure): mean, 95 % interval (low, high) and n over
         replications, and the difference to the baseline paired over replications
         (diff, diff_low, diff_high; zero for the baseline itself). Units as the measures'."""
-        from sim.outputs.report import summary_table
-
         frames = []
         runs = self.runs
         for scenario in self.scenarios:
@@ -202,17 +217,78 @@ def compare(
         "git": git_state(),
     }
     manifest["supplement"] = {r.scenario.name: r.manifest for r in extra}
-    return Comparison(scenarios, results, baseline, manifest, extra)
+    found = findings(stacked_runs(results), stacked_runs(extra), names, baseline)
+    return Comparison(scenarios, results, baseline, manifest, found, extra)
 
 
-def paired_difference(
-    runs: pd.DataFrame, scenario: str, baseline: str, column: str
-) -> tuple[float, float, float]:
-    """Mean and 95 % interval of (scenario - baseline) over replications paired by seed."""
-    a = runs[runs["scenario"] == scenario].set_index("replication")[column]
-    b = runs[runs["scenario"] == baseline].set_index("replication")[column]
-    joined = pd.concat([a, b], axis=1, join="inner").dropna()
-    return interval(joined.iloc[:, 0] - joined.iloc[:, 1])
+def stacked_runs(results: list[RunResult]) -> pd.DataFrame:
+    """The runs tables of several scenarios, one below the other (each has its `scenario`
+    column); an empty table for none."""
+    frames = [r.runs for r in results]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def findings(
+    runs: pd.DataFrame, supplement_runs: pd.DataFrame, names: list[str], baseline: str
+) -> ComparisonFindings:
+    """What a comparison's report shows beside the per-scenario estimates: each scenario's
+    difference to the baseline in every DIFFERENCES measure (paired over replications), the
+    outlay check, the cost per additional AROPE child where outlays differ, and the patterns
+    and crossover the compared and supplementary scenarios allow."""
+    differences = [
+        Difference(name, column, *paired_difference(runs, name, baseline, column))
+        for name in names
+        if name != baseline
+        for column in DIFFERENCES
+    ]
+    outlays = outlay_check(runs)
+    differ = outlays_differ(outlays, baseline)
+    checked_outlays = [
+        Outlay(
+            name,
+            outlays[name],
+            runs[runs["scenario"] == name]["net_cost_eur_week"].mean(),
+            differ[name],
+        )
+        for name in names
+    ]
+    costs = [
+        cost_per_additional_arope_child(runs, name, baseline)
+        for name in names
+        if differ[name] and name != baseline
+    ]
+    both = pd.concat([runs, supplement_runs], ignore_index=True) if len(supplement_runs) else runs
+    found, grid = applicable_patterns(both)
+    return ComparisonFindings(baseline, differences, checked_outlays, costs, found, grid)
+
+
+def applicable_patterns(
+    runs: pd.DataFrame,
+) -> tuple[list[patterns.Pattern], patterns.Crossover | None]:
+    """The patterns the model is judged on, for whichever configurations the runs hold
+    (by scenario name), and the crossover when the targeted grid and proportionate are
+    there."""
+    names = set(runs["scenario"])
+    found: list[patterns.Pattern] = []
+    if "universal" in names:
+        found.append(patterns.matthew_effect(runs, "universal"))
+    if "universal_zero_fee" in names:
+        found.append(patterns.matthew_effect(runs, "universal_zero_fee"))
+    if {"one_roof", "universal"} <= names:
+        found.append(patterns.hubs_multi_service(runs, "one_roof", "universal"))
+    if {"proportionate_one_roof", "proportionate"} <= names:
+        found.append(patterns.hubs_multi_service(runs, "proportionate_one_roof", "proportionate"))
+    for name in ("universal", "proportionate"):
+        if name in names:
+            found.append(patterns.travel_decay(runs, name))
+    for name in ("proportionate", "targeted"):
+        if name in names:
+            found.append(patterns.word_of_mouth_reach(runs, name))
+    grid = [n for n in names if n.startswith("targeted_stigma")]
+    crossover = (
+        patterns.crossover(runs, "proportionate") if grid and "proportionate" in names else None
+    )
+    return found, crossover
 
 
 def outlay_check(runs: pd.DataFrame) -> dict[str, float]:
@@ -228,12 +304,13 @@ def outlays_differ(outlays: dict[str, float], baseline: str) -> dict[str, bool]:
     }
 
 
-def cost_per_additional_arope_child(runs: pd.DataFrame, scenario: str, baseline: str) -> str:
-    """Extra outlay per extra AROPE child under 3 enrolled, only when outlays differ. Rule: when
-    the scenario enrols no more AROPE children (paired mean difference <= 0), no cost per
-    additional child is defined, and the report says so."""
+def cost_per_additional_arope_child(
+    runs: pd.DataFrame, scenario: str, baseline: str
+) -> CostPerChild:
+    """Extra outlay per extra AROPE child under 3 enrolled (asked only when outlays differ).
+    Rule: when the scenario enrols no more AROPE children (paired mean difference <= 0, or
+    none to pair), no cost per additional child is defined."""
     d_outlay, _, _ = paired_difference(runs, scenario, baseline, "public_outlay_eur_week")
-    d_children, lo, hi = paired_difference(runs, scenario, baseline, "u3_enrolled_arope")
-    if not np.isfinite(d_children) or d_children <= 0:
-        return f"not defined: {d_children:+.1f} AROPE children enrolled (no additional child)"
-    return f"{d_outlay / d_children:,.0f} EUR per week per additional AROPE child ({d_outlay:+,.0f} EUR / {d_children:+.1f} children)"
+    d_children, _, _ = paired_difference(runs, scenario, baseline, "u3_enrolled_arope")
+    defined = bool(np.isfinite(d_children) and d_children > 0)
+    return CostPerChild(scenario, d_outlay, d_children, d_outlay / d_children if defined else None)

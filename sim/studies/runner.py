@@ -26,6 +26,7 @@ from sim.core.errors import MODEL_FAILURES, ScenarioError
 from sim.core.provenance import git_state, package_versions
 from sim.engine.model import FamilyAccessModel
 from sim.measure.metrics import metric_columns
+from sim.measure.stats import summary_table
 from sim.outputs.progress import progress_bar
 from sim.scenario.schema import Scenario, scenario_from_dict
 from sim.world.build import build_world, prepare
@@ -185,8 +186,6 @@ class RunResult:
         """One row per measure: mean over replications, 95 % t-interval (`low`, `high`; NaN
         with one replication) and the number of replications `n` with a value. Units are
         the measures' own (shares in 0-1, counts, EUR a week: docs/ODD.md "Measures")."""
-        from sim.outputs.report import summary_table
-
         return summary_table(self.runs, measures)
 
     def plot(self, kind: str = "participation_over_time", path: str | Path | None = None):

@@ -23,6 +23,7 @@ from scipy.special import ndtri
 from sim.core import rng
 from sim.core.errors import ScenarioError
 from sim.scenario.schema import PopulationSpec, Scenario, missing_file_problem
+from sim.world.planning import apportion, planned_share
 
 # Bytes a family costs in the fast engine (columns, candidate lists, ties); used to refuse a
 # city too large for memory before building it. Measured on the default city, rounded up;
@@ -187,7 +188,6 @@ def estimate_world(scenario: Scenario) -> WorldEstimate:
     every service of a type within a family's reach (sim/world/travel.py)."""
     from sim.core.codes import SERVICE_TYPES
     from sim.scenario.schema import cents
-    from sim.world.services import planned_share
 
     spec = scenario.city
     families = spec.families
@@ -372,7 +372,7 @@ def synthetic_city(scenario: Scenario) -> City:
     density *= CELL_DENSITY_NOISE_LOW + CELL_DENSITY_NOISE_WIDTH * rng.uniform(
         seed, "cell_density", 0, cell_ids
     ).reshape(width, height)
-    families = _apportion(density.ravel(), spec.families).reshape(width, height)
+    families = apportion(density.ravel(), spec.families).reshape(width, height)
 
     transit = spec.transit_access_centre + (
         spec.transit_access_periphery - spec.transit_access_centre
@@ -401,24 +401,6 @@ def synthetic_city(scenario: Scenario) -> City:
 def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     total = float(weights.sum())
     return float((values * weights).sum() / total) if total > 0 else 0.0
-
-
-def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts proportional to weights summing exactly to total (largest remainder,
-    ties by index)."""
-    if weights.sum() <= 0:
-        raise ValueError("no populated cells")
-    # beyond 2**53 float64 counts lose whole units and the int64 cast can wrap around to
-    # nonsense (issue 10: 1e20 places gave zero); the schema's bounds keep totals far below
-    if not 0 <= total < 2**53:
-        raise OverflowError(f"cannot apportion {total} units: allowed: 0 to 2**53")
-    exact = weights / weights.sum() * total
-    base = np.floor(exact).astype(np.int64)
-    remainder = exact - base
-    short = total - int(base.sum())
-    order = np.lexsort((np.arange(len(weights)), -remainder))
-    base[order[:short]] += 1
-    return base
 
 
 def _language_mix(spec, seed, languages, deprivation, neighbourhood, families) -> np.ndarray:

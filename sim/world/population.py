@@ -27,6 +27,7 @@ from sim.core.codes import (
 )
 from sim.scenario.schema import PopulationSpec, Scenario, cents
 from sim.world.city import City
+from sim.world.planning import stationary_age_distribution
 
 # A family key is slot * 4096 + generation: 4,096 generations a dwelling slot. A generation
 # lasts at least gestation + youngest_child_max_age_weeks (about 13 years at the defaults),
@@ -498,24 +499,6 @@ def deprivation_rank(city: City) -> np.ndarray:
     rank = np.empty_like(rank_sorted)
     rank[order] = rank_sorted
     return rank.reshape(city.deprivation.shape)
-
-
-def stationary_age_distribution(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """Stationary distribution of the youngest child's age at the start of a week.
-
-    Each week every age rises by one; a family whose youngest is at least
-    min_birth_spacing_weeks conceives with probability next_birth_hazard_week (the youngest
-    becomes the unborn child, age -gestation); a family whose youngest reaches
-    youngest_child_max_age_weeks leaves and a new family with a first pregnancy takes the
-    slot. Every reset returns to the same state, so the stationary probability of an age is
-    proportional to the chance of reaching it without a reset: (1 - h)^(checks passed).
-    Returns (ages, probabilities).
-    """
-    pop = scenario.population
-    ages = np.arange(-pop.gestation_weeks, pop.youngest_child_max_age_weeks)
-    checks = np.maximum(0, ages - pop.min_birth_spacing_weeks + 1)
-    survival = (1.0 - pop.next_birth_hazard_week) ** checks
-    return ages, survival / survival.sum()
 
 
 def quintile_cut_points(table: FamilyTable) -> np.ndarray:

@@ -27,7 +27,7 @@ from sim.rules.fees import FeeSchedule
 from sim.scenario.schema import FeeSpec, Scenario, cents
 from sim.world.city import City
 from sim.world.costs import outlay_parts_cents
-from sim.world.population import stationary_age_distribution
+from sim.world.planning import apportion, planned_share
 
 
 def fee_schedule(spec: FeeSpec) -> FeeSchedule:
@@ -82,20 +82,6 @@ class ServiceWorld:
 def _schedule_index(schedules: list[FeeSchedule], spec: FeeSpec) -> int:
     schedules.append(fee_schedule(spec))
     return len(schedules) - 1
-
-
-def planned_share(type_name: str, scenario: Scenario) -> float:
-    """Share of families a type's capacity is planned for: those with a child in the type's
-    age range under the stationary age profile (population.stationary_age_distribution), or
-    all families for parenting support and the help desk. Planning uses these expectations,
-    so the service map depends on the city and scenario only, never on one replication."""
-    pop = scenario.population
-    ages, prob = stationary_age_distribution(scenario)
-    if type_name == "childcare":
-        return float(prob[(ages >= 0) & (ages < pop.childcare_exit_age_weeks)].sum())
-    if type_name == "health":
-        return float(prob[(ages >= 0) & (ages < pop.health_need_until_age_weeks)].sum())
-    return 1.0
 
 
 def _target_text(scenario: Scenario, target: float, file_target: float | None) -> str:
@@ -235,9 +221,8 @@ def _place_sites(scenario, city, type_index, total, site_capacity, deprived_rati
     weight = demand * (1.0 + (deprived_ratio - 1.0) * rel)
     if weight.sum() <= 0:
         weight = np.ones(k)
-    from sim.world.city import _apportion
 
-    per_nbhd = _apportion(weight, total)
+    per_nbhd = apportion(weight, total)
     xs, ys, caps = [], [], []
     cells_fam = city.families
     # each neighbourhood's cells in row-major order (as np.nonzero gives them), found once
