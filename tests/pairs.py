@@ -4,9 +4,9 @@ The engine evaluates barriers only inside its compiled weekly kernels. These wra
 the same compiled functions on given pairs: `evaluate` the formulas (`barriers.pair_barriers`),
 `fees_cents` and `trips_cents` the money (`fees.fee_cents`, `fees.trip_cents`),
 `service_barriers` a family beside a service as the weekly kernels gather it
-(`decisions.service_barriers`, through `decisions.pair_barrier_masks`) and `could_accept` the
+(`decisions.service_barriers`, through `pair_barrier_masks` here) and `could_accept` the
 bound that skips hopeless (family, type) pairs (`decisions.could_accept`, through
-`decisions.bound_masks`). `pair_inputs` alone is not production code: an independent numpy
+`bound_masks` here). `pair_inputs` alone is not production code: an independent numpy
 gathering of a pair's inputs from an engine's tables, the oracle that the compiled gathering
 is checked against.
 """
@@ -185,6 +185,26 @@ def trips_cents(params: BarrierParams, mode: np.ndarray, minutes: np.ndarray) ->
     return out
 
 
+@kernel
+def pair_barrier_masks(
+    fam, svc, fees, params, rows, types, services, minutes, enrolled_hub, masks, felt
+):
+    """The production `decisions.service_barriers` for given pairs into `masks` and `felt`."""
+    for i in range(len(rows)):
+        masks[i], felt[i] = decisions.service_barriers(
+            fam, svc, fees, params, rows[i], types[i], services[i], minutes[i], enrolled_hub
+        )
+
+
+@kernel
+def bound_masks(fam, fees, params, bounds, rows, types, nearest_minutes, out):
+    """The production `decisions.could_accept` for given (family, type) pairs into `out`."""
+    for i in range(len(rows)):
+        out[i] = decisions.could_accept(
+            fam, fees, params, bounds, rows[i], types[i], nearest_minutes
+        )
+
+
 def service_barriers(
     engine: Engine, rows: np.ndarray, types: np.ndarray, services: np.ndarray, minutes: np.ndarray
 ) -> PairBarriers:
@@ -192,7 +212,7 @@ def service_barriers(
     compute them, with the engine's state now (its hub intakes and coordinator waivers)."""
     masks = np.zeros(len(rows), dtype=np.int64)
     felt = np.zeros(len(rows))
-    decisions.pair_barrier_masks(
+    pair_barrier_masks(
         engine.family_columns(),
         engine.svc_columns,
         engine.fee_tables,
@@ -211,7 +231,7 @@ def service_barriers(
 def could_accept(engine: Engine, rows: np.ndarray, types: np.ndarray) -> np.ndarray:
     """False where no candidate of the type can be acceptable (`decisions.could_accept`)."""
     out = np.zeros(len(rows), dtype=bool)
-    decisions.bound_masks(
+    bound_masks(
         engine.family_columns(),
         engine.fee_tables,
         engine.barrier_params,

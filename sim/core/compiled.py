@@ -58,7 +58,6 @@ inline = njit(cache=True, inline="always", _nrt=False)
 # cache in the __pycache__ folder beside it, files named <module>.<function>-<line>...nbi)
 COMPILED_MODULES = (
     "core/rng",
-    "rules/barriers",
     "rules/decisions",
     "rules/experience",
     "rules/information",

@@ -300,21 +300,3 @@ def nearest_eligible(rows, fam, svc, cand, preferred):
                 preferred.service[r, t] = cand.nearest_service[r, t]
                 preferred.minutes[r, t] = cand.nearest_minutes[r, t]
             preferred.none_eligible[r, t] = indptr[r + 1] > indptr[r] and found < 0
-
-
-@kernel
-def pair_barrier_masks(
-    fam, svc, fees, params, rows, types, services, minutes, enrolled_hub, masks, felt
-):
-    """`service_barriers` for given pairs into `masks` and `felt` (inspection and tests)."""
-    for i in range(len(rows)):
-        masks[i], felt[i] = service_barriers(
-            fam, svc, fees, params, rows[i], types[i], services[i], minutes[i], enrolled_hub
-        )
-
-
-@kernel
-def bound_masks(fam, fees, params, bounds, rows, types, nearest_minutes, out):
-    """`could_accept` for given (family, type) pairs into `out` (verification tests)."""
-    for i in range(len(rows)):
-        out[i] = could_accept(fam, fees, params, bounds, rows[i], types[i], nearest_minutes)
