@@ -26,6 +26,10 @@ DIMENSIONS: tuple[str, ...] = (
     "stigma",
     "fit",
 )
+# positions in DIMENSIONS of the three dimensions that are not properties of one pair's offer
+INFORMATION_DIM = DIMENSIONS.index("information")
+CAPACITY_DIM = DIMENSIONS.index("capacity")
+FIT_DIM = DIMENSIONS.index("fit")
 # each barrier dimension's accessibility dimension (the five "A"s of the EU working group
 # report's accessibility framework: comprehensibility, availability, affordability,
 # accessibility, usefulness)

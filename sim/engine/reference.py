@@ -57,6 +57,7 @@ import numpy as np
 from sim.core import rng
 from sim.core.codes import (
     ADMIN_HELP,
+    CAPACITY_DIM,
     CHILDCARE,
     COST_SCALE,
     DIMENSIONS,
@@ -65,8 +66,10 @@ from sim.core.codes import (
     FEE_FLAT,
     FEE_FREE,
     FEE_MEANS,
+    FIT_DIM,
     GROUPS,
     HEALTH,
+    INFORMATION_DIM,
     MODE_CAR,
     MODE_TRANSIT,
     N_TYPES,
@@ -91,9 +94,6 @@ from sim.world.population import GENERATION_BITS, assign_quintiles, birth_plan, 
 
 # cost is acceptable iff cost_cents * 52 * INCOME_SCALE * 10_000 * 10 (COST_SCALE)
 #                        <= income_q * household_factor_tenths * cost_share_bp
-INFO = DIMENSIONS.index("information")
-CAPACITY = DIMENSIONS.index("capacity")
-FIT = DIMENSIONS.index("fit")
 
 # per-family columns copied from the world's table as scalars; per-type ones as lists
 SCALAR_COLUMNS = (
@@ -541,7 +541,7 @@ class FamilyAgent(mesa.Agent):
                 for name, blocked in zip(PAIR_DIMENSIONS, pair_blocks, strict=True):
                     blocks[DIMENSIONS.index(name)] = blocked
             if pref < 0 or none_eligible:
-                blocks[CAPACITY] = True
+                blocks[CAPACITY_DIM] = True
             self.plan["preferred_blocks"][t] = blocks
 
 
@@ -957,13 +957,13 @@ class ReferenceModel(mesa.Model):
         """Barrier log of one unmet need: all blocking dimensions, and the first in cascade."""
         blocks = list(f.plan["preferred_blocks"][t])
         if not f.aware[t]:
-            blocks[INFO] = True
+            blocks[INFORMATION_DIM] = True
         if f.status[t] in (WAITLISTED, REJECTED):
-            blocks[CAPACITY] = True
+            blocks[CAPACITY_DIM] = True
         if not any(blocks):
             # aware, unblocked, unserved: after a drop-out the offer did not fit; otherwise
             # the family gave up a place it could not get
-            blocks[FIT if f.status[t] == DROPPED else CAPACITY] = True
+            blocks[FIT_DIM if f.status[t] == DROPPED else CAPACITY_DIM] = True
         for d in range(len(DIMENSIONS)):
             self.blocked[d] += int(blocks[d])
         self.main[blocks.index(True)] += 1

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.core.codes import (
+    CAPACITY_DIM,
     CHILDCARE,
     DIMENSIONS,
     DROPPED,
     ENROLLED,
+    FIT_DIM,
     GROUPS,
+    INFORMATION_DIM,
     N_TYPES,
     REJECTED,
     SERVICE_TYPES,
@@ -34,11 +37,6 @@ from sim.world.city import City
 from sim.world.costs import OUTLAY_PARTS, outlay_parts_cents
 from sim.world.population import FamilyTable
 from sim.world.services import ServiceTable
-
-# bands of minutes to the nearest service of the needed type: 0-5, 6-10, 11-15, 16-20, >20
-_INFO = DIMENSIONS.index("information")
-_CAP = DIMENSIONS.index("capacity")
-_FIT = DIMENSIONS.index("fit")
 
 
 @dataclass(frozen=True)
@@ -552,9 +550,9 @@ def _record_week(fam, measured, world, window):
                 first = -1
                 for d in range(n_dims):
                     block = preferred_blocks[r, t, d]
-                    if d == _INFO:
+                    if d == INFORMATION_DIM:
                         block = block or not aware[r, t]
-                    elif d == _CAP:
+                    elif d == CAPACITY_DIM:
                         block = block or st == WAITLISTED or st == REJECTED
                     if block:
                         blocked[d] += 1
@@ -563,7 +561,7 @@ def _record_week(fam, measured, world, window):
                 if first < 0:
                     # aware, no blocking dimension, still unserved: after a drop-out the offer
                     # did not fit; otherwise the family gave up a place it could not get
-                    first = _FIT if st == DROPPED else _CAP
+                    first = FIT_DIM if st == DROPPED else CAPACITY_DIM
                     blocked[first] += 1
                 main[first] += 1
 
