@@ -169,6 +169,14 @@ class WindowAccumulator:
         self.closed_band_need = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
         self.closed_band_used = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
         self.band = np.searchsorted(TRAVEL_BAND_EDGES, inputs.nearest_minutes, side="left")
+        # what `_record_week` reads of the world: fixed for the run, so built once
+        self.world = MeasuredWorld(
+            city_height=inputs.city.height,
+            nearest_minutes=inputs.nearest_minutes,
+            is_public=inputs.services.is_public,
+            schedule=inputs.services.schedule,
+            fees=inputs.fee_tables,
+        )
         self.uncontacted_need_weeks = 0
         self.uncontacted_aware_weeks = 0
         self.wom_uncontacted_events = 0
@@ -193,13 +201,6 @@ class WindowAccumulator:
             preferred_blocks=preferred_blocks,
             service_minutes=w.service_minutes,
         )
-        world = MeasuredWorld(
-            city_height=w.city.height,
-            nearest_minutes=w.nearest_minutes,
-            is_public=w.services.is_public,
-            schedule=w.services.schedule,
-            fees=w.fee_tables,
-        )
         window = WindowCounts(
             u3_weeks=self.u3_weeks,
             u3_enrolled_weeks=self.u3_enrolled_weeks,
@@ -211,7 +212,7 @@ class WindowAccumulator:
             main=self.main,
             sums=sums,
         )
-        _record_week(measured_families(f), measured, world, window)
+        _record_week(measured_families(f), measured, self.world, window)
         by_arope, cared_arope = sums[_BY_AROPE : _BY_AROPE + 2], sums[_CARE_AROPE : _CARE_AROPE + 2]
         by_q, cared_q = sums[_BY_Q : _BY_Q + 6], sums[_CARE_Q : _CARE_Q + 6]
         counts = {
