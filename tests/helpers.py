@@ -38,6 +38,54 @@ def small_scenario(**sections: dict[str, Any]) -> Scenario:
     return scenario_from_dict(data, "<test>")
 
 
+def frictionless_scenario(**sections: dict[str, Any]) -> Scenario:
+    """A small city with no threshold a family can meet (free, open, in every language, no
+    label, no forms, long hours, any travel) and unlimited places; `sections` override it
+    as in `small_scenario`."""
+    free = {"kind": "free", "flat_eur_week": 0.0, "bands": []}
+    open_service = {
+        "places_per_100": 10_000.0,
+        "site_capacity": 100_000,
+        "fee": free,
+        "languages": "all",
+        "stigma_label": 0.0,
+        "admin_complexity": 0.0,
+        "extended_hours_share": 1.0,
+        "quality": 1.0,
+    }
+    merged = {
+        "run": {"burn_in_weeks": 10, "weeks": 20},
+        "population": {
+            "max_travel_minutes_median": 600.0,
+            "max_travel_minutes_log_sd": 0.0,
+            "trait_logit_sd": 0.0,
+            "cost_share_threshold_median": 1.0,
+            "cost_share_threshold_log_sd": 0.0,
+            "language_tolerance_median": 0.999,
+            "stigma_tolerance_median": 0.999,
+            "admin_tolerance_median": 0.999,
+            "hours_tolerance_median": 0.999,
+            "fit_threshold_median": 0.001,
+        },
+        "market": {
+            "places_per_100": 10_000.0,
+            "site_capacity": 100_000,
+            "fee_eur_week": 0.0,
+            "quality": 1.0,
+            "admin_complexity": 0.0,
+            "extended_hours_share": 1.0,
+        },
+        "behaviour": {"dropout_base_week": 0.0, "dropout_barrier_slope": 0.0},
+        **{
+            f"provision.{t}": open_service
+            for t in ("childcare", "health", "parenting", "admin_help")
+        },
+    }
+    for section, values in sections.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    return small_scenario(**merged)
+
+
 def run_engine(world: World, weeks: int | None = None, chunk_size: int | None = None) -> Engine:
     engine = Engine(world, chunk_size=chunk_size)
     total = (

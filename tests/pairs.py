@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.core.codes import NO_HUB, PAIR_DIMENSIONS
+from sim.core.codes import CHILDCARE, DAYS_PER_WEEK, NO_HUB, PAIR_DIMENSIONS
 from sim.core.compiled import kernel
 from sim.engine.week import Engine
 from sim.rules import decisions
@@ -40,6 +40,7 @@ class PairInputs:
     atypical_hours: np.ndarray
     hours_severity: np.ndarray
     extended_hours: np.ndarray
+    hours_weight: np.ndarray  # share of an atypical schedule's mismatch the rhythm meets
     hours_tolerance: np.ndarray
     admin_complexity: np.ndarray  # after any hub-intake or coordinator waiver
     paperwork: np.ndarray
@@ -105,6 +106,7 @@ def _evaluate_pairs(
     atypical_hours,
     hours_severity,
     extended_hours,
+    hours_weight,
     hours_tolerance,
     admin_complexity,
     paperwork,
@@ -148,6 +150,7 @@ def _evaluate_pairs(
             weekly_cost_cents=weekly_cost_cents[i],
             minutes=minutes[i],
             extended_hours=extended_hours[i],
+            hours_weight=hours_weight[i],
             admin_complexity=admin_complexity[i],
             speaks_language=speaks_language[i],
             interpreter_comprehension=interpreter_comprehension[i],
@@ -285,16 +288,20 @@ def pair_inputs(
     in_hub = hub != NO_HUB
     intake_done = in_hub & ((enrolled_hub[rows] == hub[:, None]).any(axis=1) | f.coordinated[rows])
     stigma_factor = np.where(in_hub, engine.scenario.hubs.stigma_factor, 1.0)
+    # childcare fees and trips are per day of the child's week; other types are weekly
+    days = np.where(types == CHILDCARE, f.care_days[rows], DAYS_PER_WEEK).astype(np.int64)
     return PairInputs(
         income_q=f.income_q[rows],
         household_factor_tenths=engine.factor_tenths,
         cost_share_bp=f.cost_share_bp[rows],
-        weekly_cost_cents=fee + s.trips_per_week[services].astype(np.int64) * trip,
+        weekly_cost_cents=fee * days // DAYS_PER_WEEK
+        + (s.trips_per_week[services].astype(np.int64) * days // DAYS_PER_WEEK) * trip,
         minutes=minutes,
         max_minutes=f.max_travel_minutes[rows],
         atypical_hours=f.atypical_hours[rows],
         hours_severity=f.hours_severity[rows],
         extended_hours=s.extended_hours[services],
+        hours_weight=s.hours_weight[services],
         hours_tolerance=f.hours_tolerance[rows],
         admin_complexity=np.where(intake_done, 0.0, s.admin_complexity[services]),
         paperwork=f.paperwork[rows],

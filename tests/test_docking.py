@@ -43,6 +43,8 @@ INTEGER_COLUMNS = (
     "income_quintile",
     "wants_formal_care",
     "care_start_age_weeks",
+    "care_days",
+    "registered",
     "broker_contacted",
     "staff_contacted",
     "coordinated",
@@ -164,7 +166,15 @@ def test_stressed_city_docks_and_every_mechanism_fires() -> None:
         "coordinator assessments": c["coordinator_assessments"],
         "births": c["births"],
         "pre-birth applications": c["pre_birth_applications"],
+        "declined offers": c["declined_offers"],
+        "requests without an offer by the desired start": c["requests_due_without_offer"],
     }
+    # part-time childcare: children in care with fewer than five days a week
+    f = engine.families
+    from sim.core.codes import CHILDCARE, ENROLLED
+
+    in_care = f.status[:, CHILDCARE] == ENROLLED
+    fired["part-time children in care"] = int((in_care & (f.care_days < 5)).sum())
     rare = {name: count for name, count in fired.items() if count < 20}
     assert not rare, f"mechanisms that fired fewer than 20 times: {rare}"
 

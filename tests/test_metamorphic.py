@@ -7,11 +7,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import build, run_engine, small_scenario, step_before_life_course
+from helpers import (
+    build,
+    frictionless_scenario,
+    run_engine,
+    small_scenario,
+    step_before_life_course,
+)
 
 from sim.core.codes import ENROLLED
 from sim.measure.metrics import metric_columns
-from sim.scenario.schema import Scenario, scenario_from_dict
+from sim.scenario.schema import scenario_from_dict
 from sim.world.build import World, _candidates
 
 MONEY_METRICS = tuple(c for c in metric_columns() if c.endswith("_eur_week"))
@@ -109,54 +115,12 @@ def test_a_service_beyond_everyones_reach_changes_nothing():
     )
 
 
-def _frictionless() -> Scenario:
-    free = {"kind": "free", "flat_eur_week": 0.0, "bands": []}
-    open_service = {
-        "places_per_100": 10_000.0,
-        "site_capacity": 100_000,
-        "fee": free,
-        "languages": "all",
-        "stigma_label": 0.0,
-        "admin_complexity": 0.0,
-        "extended_hours_share": 1.0,
-        "quality": 1.0,
-    }
-    return small_scenario(
-        run={"burn_in_weeks": 10, "weeks": 20},
-        population={
-            "max_travel_minutes_median": 600.0,
-            "max_travel_minutes_log_sd": 0.0,
-            "trait_logit_sd": 0.0,
-            "cost_share_threshold_median": 1.0,
-            "cost_share_threshold_log_sd": 0.0,
-            "language_tolerance_median": 0.999,
-            "stigma_tolerance_median": 0.999,
-            "admin_tolerance_median": 0.999,
-            "hours_tolerance_median": 0.999,
-            "fit_threshold_median": 0.001,
-        },
-        market={
-            "places_per_100": 10_000.0,
-            "site_capacity": 100_000,
-            "fee_eur_week": 0.0,
-            "quality": 1.0,
-            "admin_complexity": 0.0,
-            "extended_hours_share": 1.0,
-        },
-        behaviour={"dropout_base_week": 0.0, "dropout_barrier_slope": 0.0},
-        **{
-            f"provision.{t}": open_service
-            for t in ("childcare", "health", "parenting", "admin_help")
-        },
-    )
-
-
 def test_without_thresholds_or_capacity_limits_every_aware_family_with_a_need_is_served():
     """A closed-form case (STYLE: validate against a known result, like an M/M/c queue):
     with no barrier and unlimited places, a need known since last week is always met."""
     from sim.engine.week import Engine
 
-    engine = Engine(build(_frictionless(), seed=2))
+    engine = Engine(build(frictionless_scenario(), seed=2))
     checked = 0
     for _ in range(30):
         need = engine.needs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,21 @@ from hypothesis import strategies as st
 from pairs import PairInputs, evaluate, fees_cents, trips_cents
 
 from sim.core.codes import (
+    CHILDCARE,
+    ENROLLED,
     INCOME_SCALE,
     MODE_CAR,
     MODE_TRANSIT,
     MODE_WALK,
+    N_TYPES,
+    NO_SERVICE,
     PAIR_DIMENSIONS,
     PRIORITY_FIRST_COME,
     PRIORITY_NEED,
     PRIORITY_WORKING,
+    WAITLISTED,
 )
-from sim.rules.allocation import admit, priority_class
+from sim.rules.allocation import OFFER_SUMS, desk_order, offer_places, priority_class
 from sim.rules.fees import fee_tables
 from sim.rules.information import (
     contact_probability,
@@ -28,7 +34,7 @@ from sim.rules.information import (
     tie_user_counts,
     word_of_mouth_probability,
 )
-from sim.rules.records import BarrierParams
+from sim.rules.records import BarrierParams, Offers
 from sim.scenario.schema import FeeBand, FeeSpec, Scenario, TravelSpec, cents
 from sim.world.planning import stationary_age_distribution
 from sim.world.services import fee_schedule
@@ -46,6 +52,7 @@ def pair(n=1, **over):
         atypical_hours=np.zeros(n, dtype=bool),
         hours_severity=np.zeros(n),
         extended_hours=np.zeros(n, dtype=bool),
+        hours_weight=np.ones(n),
         hours_tolerance=np.full(n, 0.4),
         admin_complexity=np.zeros(n),
         paperwork=np.full(n, 0.7),
@@ -196,37 +203,91 @@ def test_a_trip_costs_the_car_per_minute_or_a_transit_fare_and_nothing_on_foot()
     assert got.tolist() == [50, 0, 160, 160, 0]
 
 
-def test_admission_order_is_priority_then_application_week_then_draw():
-    service = np.zeros(4, dtype=np.int64)
+def test_the_desk_orders_requests_by_type_priority_request_week_then_draw():
+    types = np.zeros(4, dtype=np.int64)
     key = np.array([10, 11, 12, 13])
     priority = np.array([1, 0, 0, 0])
     applied = np.array([0, 5, 3, 3])
-    admitted = admit(1, 9, service, key, priority, applied, np.ones(4, dtype=bool), np.array([2]))
-    # priority 0 first; among them week 3 before week 5; the two week-3 applicants fill both places
-    assert admitted.tolist() == [False, False, True, True]
-    one = admit(1, 9, service, key, priority, applied, np.ones(4, dtype=bool), np.array([1]))
-    assert one.sum() == 1 and one[2:].any()
+    order = desk_order(1, 9, types, key, priority, applied)
+    # priority 0 first; among them week 3 before week 5; the two week-3 requests by the draw
+    assert set(order[:2].tolist()) == {2, 3}
+    assert order[2:].tolist() == [1, 0]
+    # types are served one after another, each in its own order
+    two_types = desk_order(1, 9, np.array([1, 0, 1, 0]), key, np.zeros(4, int), np.zeros(4, int))
+    assert sorted(two_types[:2].tolist()) == [1, 3]
 
 
-def test_admission_never_exceeds_free_places_and_skips_families_not_ready():
-    rng_ = np.random.default_rng(0)
-    service = rng_.integers(0, 5, 200)
-    free = np.array([0, 3, 10, 100, 1])
-    ready = rng_.random(200) < 0.7
-    admitted = admit(
-        4,
-        1,
-        service,
-        np.arange(200),
-        np.zeros(200, dtype=np.int64),
-        np.zeros(200, dtype=np.int64),
-        ready,
-        free,
+_DeskFamilies = namedtuple(
+    "_DeskFamilies",
+    [
+        "key",
+        "registered",
+        "status",
+        "status_week",
+        "service",
+        "applied_week",
+        "youngest_age_weeks",
+        "care_start_age_weeks",
+        "care_days",
+    ],
+)
+
+
+def _desk_families(registered: list[list[int]], care_days: list[int]) -> _DeskFamilies:
+    n = len(registered)
+    listed = np.full((n, N_TYPES, 3), NO_SERVICE, dtype=np.int32)
+    for r, centres in enumerate(registered):
+        listed[r, CHILDCARE, : len(centres)] = centres
+    return _DeskFamilies(
+        key=np.arange(100, 100 + n, dtype=np.int64),
+        registered=listed,
+        status=np.full((n, N_TYPES), WAITLISTED, dtype=np.int8),
+        status_week=np.zeros((n, N_TYPES), dtype=np.int32),
+        service=listed[:, :, 0].copy(),
+        applied_week=np.zeros((n, N_TYPES), dtype=np.int32),
+        youngest_age_weeks=np.full(n, 30, dtype=np.int32),
+        care_start_age_weeks=np.full(n, 20, dtype=np.int32),
+        care_days=np.array(care_days, dtype=np.int8),
     )
-    assert not admitted[~ready].any()
-    counts = np.bincount(service[admitted], minlength=5)
-    assert (counts <= free).all()
-    assert (counts == np.minimum(free, np.bincount(service[ready], minlength=5))).all()
+
+
+def _offer(fam: _DeskFamilies, free: np.ndarray, decline_prob: float = 0.0) -> np.ndarray:
+    n = len(fam.key)
+    sums = np.zeros((N_TYPES, len(OFFER_SUMS)), dtype=np.int64)
+    offer_places(
+        np.arange(n, dtype=np.int64),
+        np.full(n, CHILDCARE, dtype=np.int64),
+        fam,
+        np.zeros(fam.registered.shape, dtype=np.int16),
+        np.zeros((n, N_TYPES), dtype=np.int16),
+        free,
+        Offers(decline_prob=decline_prob, week=40, decline_stream=np.uint64(7)),
+        sums,
+    )
+    return sums
+
+
+def test_the_desk_offers_the_first_listed_centre_with_room_for_the_childs_days():
+    # centre 0 has 3 free days, centre 1 has 10: a 4-day child skips centre 0
+    fam = _desk_families([[0, 1], [0, 1], [0]], care_days=[4, 2, 2])
+    free = np.array([3, 10], dtype=np.int64)
+    sums = _offer(fam, free)
+    assert fam.service[:, CHILDCARE].tolist() == [1, 0, 0]
+    assert fam.status[:, CHILDCARE].tolist() == [ENROLLED, ENROLLED, WAITLISTED]
+    assert free.tolist() == [1, 6]  # days taken: 2 at centre 0, 4 at centre 1
+    # the third request had its desired start (the start age, 10 weeks ago) long passed
+    assert sums[CHILDCARE, OFFER_SUMS.index("offers")] == 2
+    assert sums[CHILDCARE, OFFER_SUMS.index("wait_from_start")] == 2 * 10
+
+
+def test_an_offer_that_is_not_the_first_choice_may_be_declined_and_the_place_stays_free():
+    fam = _desk_families([[0, 1]], care_days=[1])
+    free = np.array([0, 5], dtype=np.int64)
+    _offer(fam, free, decline_prob=1.0)
+    assert fam.status[0, CHILDCARE] == WAITLISTED and free.tolist() == [0, 5]
+    fam = _desk_families([[1, 0]], care_days=[1])
+    _offer(fam, free, decline_prob=1.0)  # the first choice is never declined
+    assert fam.status[0, CHILDCARE] == ENROLLED and free.tolist() == [0, 4]
 
 
 def test_priority_classes_use_only_observable_information():

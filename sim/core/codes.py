@@ -18,6 +18,7 @@ CHILDCARE, HEALTH, PARENTING, ADMIN_HELP = range(N_TYPES)
 DIMENSIONS: tuple[str, ...] = (
     "information",
     "capacity",
+    "matching",
     "cost",
     "travel",
     "hours",
@@ -26,9 +27,12 @@ DIMENSIONS: tuple[str, ...] = (
     "stigma",
     "fit",
 )
-# positions in DIMENSIONS of the three dimensions that are not properties of one pair's offer
+# positions in DIMENSIONS of the dimensions that are not properties of one pair's offer
 INFORMATION_DIM = DIMENSIONS.index("information")
 CAPACITY_DIM = DIMENSIONS.index("capacity")
+# a family waiting while a place it would accept stands empty (EVIDENCE C20-C22: the local
+# registration desk offers places as they fall vacant; what it does not offer is matching)
+MATCHING_DIM = DIMENSIONS.index("matching")
 FIT_DIM = DIMENSIONS.index("fit")
 # each barrier dimension's accessibility dimension (the five "A"s of the EU working group
 # report's accessibility framework: comprehensibility, availability, affordability,
@@ -37,6 +41,7 @@ ACCESSIBILITY_DIMENSION: dict[str, str] = {
     "information": "comprehensibility",
     "language": "comprehensibility",
     "capacity": "availability",
+    "matching": "availability",
     "hours": "availability",
     "cost": "affordability",
     "travel": "accessibility",
@@ -85,6 +90,9 @@ BASIS_POINTS = 10_000
 # and a child under 14), the factor held in tenths so the comparison stays exact:
 # cost_ok  <=>  weekly_cost_cents * 52 * INCOME_SCALE * 10_000 * 10 <= income_q * factor_tenths * cost_share_bp
 COST_SCALE = WEEKS_PER_YEAR * INCOME_SCALE * BASIS_POINTS * 10
+DAYS_PER_WEEK = (
+    5  # a full-time childcare place: five days a week (places are full-time equivalents)
+)
 U3_WEEKS = 3 * WEEKS_PER_YEAR  # children under 3 (the EU-SILC age band), in weeks of age
 
 # -- measurement groups ---------------------------------------------------------------------

@@ -58,6 +58,7 @@ inline = njit(cache=True, inline="always", _nrt=False)
 # cache in the __pycache__ folder beside it, files named <module>.<function>-<line>...nbi)
 COMPILED_MODULES = (
     "core/rng",
+    "rules/allocation",
     "rules/decisions",
     "rules/experience",
     "rules/information",

@@ -141,8 +141,8 @@ def prefix_bits(seed: int, stream: str, week: int) -> int:
 # the weekly streams the compiled kernels draw from, each field named after its stream:
 # a field holds `prefix_bits(seed, <field name>, week)` as np.uint64, so a kernel reads
 # `streams.referral`, never a position. In the order the week draws them: the information
-# channels (`sim.rules.information.channel_events`), drop-out (`sim.rules.decisions.exits`)
-# and conception (`sim.rules.life_course.age_one_week`).
+# channels (`sim.rules.information.channel_events`), drop-out (`sim.rules.decisions.exits`),
+# declined offers (`sim.rules.allocation.offer_places`) and conception (`sim.rules.life_course.age_one_week`).
 WeekStreams = namedtuple(
     "WeekStreams",
     [
@@ -154,6 +154,7 @@ WeekStreams = namedtuple(
         "broker",  # contacted by the community's broker
         "referral",  # per type: referred by a service in use
         "dropout",  # per type: leaves the service in use
+        "offer_decline",  # per type: declines an offer from a centre not its first choice
         "conception",  # a next pregnancy starts
     ],
 )

@@ -60,6 +60,7 @@ from sim.core.codes import (
     CAPACITY_DIM,
     CHILDCARE,
     COST_SCALE,
+    DAYS_PER_WEEK,
     DIMENSIONS,
     DROPPED,
     ENROLLED,
@@ -69,7 +70,9 @@ from sim.core.codes import (
     FIT_DIM,
     GROUPS,
     HEALTH,
+    INCOME_SCALE,
     INFORMATION_DIM,
+    MATCHING_DIM,
     MODE_CAR,
     MODE_TRANSIT,
     N_TYPES,
@@ -78,6 +81,7 @@ from sim.core.codes import (
     NONE,
     PAIR_DIMENSIONS,
     PARENTING,
+    PRIORITY,
     PRIORITY_NEED,
     PRIORITY_WORKING,
     REJECTED,
@@ -100,7 +104,7 @@ SCALAR_COLUMNS = (
     "slot", "generation", "x", "y", "deprivation", "deprivation_rank", "language",
     "is_local_language", "proficiency", "income_q", "low_work_intensity", "employed",
     "is_arope", "income_quintile", "youngest_age_weeks", "n_children", "wants_formal_care",
-    "care_start_age_weeks", "parenting_need", "admin_need", "mode", "max_travel_minutes",
+    "care_start_age_weeks", "care_days", "parenting_need", "admin_need", "mode", "max_travel_minutes",
     "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
     "cost_share_bp", "language_tolerance", "stigma_tolerance", "admin_tolerance",
     "hours_tolerance", "fit_threshold", "broker_contacted", "staff_contacted", "coordinated",
@@ -125,6 +129,8 @@ class ServiceAgent(mesa.Agent):
         self.sid = sid
         self.type = int(s.type[sid])
         self.capacity = int(s.capacity[sid])
+        # capacity in units: a childcare place is DAYS_PER_WEEK days, other types count users
+        self.capacity_units = self.capacity * (DAYS_PER_WEEK if self.type == CHILDCARE else 1)
         self.is_public = bool(s.is_public[sid])
         self.schedule = model.world.services.schedules[int(s.schedule[sid])]
         self.means_tested = bool(s.means_tested[sid])
@@ -134,9 +140,8 @@ class ServiceAgent(mesa.Agent):
         self.stigma_label = float(s.stigma_label[sid])
         self.admin_complexity = float(s.admin_complexity[sid])
         self.extended_hours = bool(s.extended_hours[sid])
+        self.hours_weight = float(s.hours_weight[sid])
         self.quality = float(s.quality[sid])
-        self.priority = int(s.priority[sid])
-        self.priority_rank_min = float(s.priority_rank_min[sid])
         self.waitlist = bool(s.waitlist[sid])
         self.trips_per_week = int(s.trips_per_week[sid])
         self.hub = int(s.hub[sid])
@@ -164,30 +169,6 @@ class ServiceAgent(mesa.Agent):
         """Means-tested services admit only families below the line (families know it)."""
         return (not self.means_tested) or family.income_q < self.means_line_q
 
-    # twin: sim.rules.allocation.priority_class
-    def priority_class(self, family: FamilyAgent) -> int:
-        """0 is admitted first; only what a municipality can observe is used."""
-        if self.priority == PRIORITY_WORKING:
-            return 0 if family.employed else 1
-        if self.priority == PRIORITY_NEED:
-            if family.income_q < self.means_line_q:
-                return 0
-            return 1 if family.deprivation_rank >= self.priority_rank_min else 2
-        return 0
-
-    # twin: sim.rules.allocation.admit
-    def admit(self, applicants: list[tuple[FamilyAgent, int]], free: int, week: int) -> list:
-        """Rank the ready applicants by (priority class, application week, keyed draw, family
-        key) and admit the first `free`; returns the admitted (family, type) pairs."""
-        model = self.model
-        ranked = []
-        for family, t in applicants:
-            draw = rng.bits_one(model.seed, "admission", week, family.key, self.sid)
-            order = (self.priority_class(family), family.applied_week[t], draw, family.key)
-            ranked.append((order, family, t))
-        ranked.sort(key=lambda item: item[0])
-        return [(family, t) for _, family, t in ranked[:free]]
-
 
 class FamilyAgent(mesa.Agent):
     """One family (a dwelling slot's current generation) with its own state."""
@@ -200,6 +181,8 @@ class FamilyAgent(mesa.Agent):
             setattr(self, name, _py(getattr(table, name)[row]))
         for name in TYPE_COLUMNS:
             setattr(self, name, [_py(v) for v in getattr(table, name)[row]])
+        # the centres listed with the desk per type (valid while waitlisted)
+        self.registered = [[int(v) for v in per_type] for per_type in table.registered[row]]
         self.ties: list[int] = [
             int(i) for i in table.ties_indices[table.ties_indptr[row] : table.ties_indptr[row + 1]]
         ]
@@ -266,6 +249,38 @@ class FamilyAgent(mesa.Agent):
         """A place can be taken now (childcare only once leave has ended)."""
         return t != CHILDCARE or self.youngest_age_weeks >= self.care_start_age_weeks
 
+    # twin: sim.rules.decisions.week_days
+    # twin: sim.rules.decisions.units
+    def days_and_units(self, t: int) -> tuple[int, int]:
+        """Days a week of use (fees and trips scale with them) and capacity units taken:
+        childcare by its days, every other type a full week and one user."""
+        if t == CHILDCARE:
+            return self.care_days, self.care_days
+        return DAYS_PER_WEEK, 1
+
+    # twin: sim.rules.priority_class
+    def priority_class(self, t: int) -> int:
+        """0 is offered first by the desk of type t; only what a municipality can observe."""
+        spec = self.model.spec.provision[SERVICE_TYPES[t]]
+        rule = PRIORITY[spec.priority]
+        if rule == PRIORITY_WORKING:
+            return 0 if self.employed else 1
+        if rule == PRIORITY_NEED:
+            if self.income_q < cents(spec.means_test_line_eur_year) * INCOME_SCALE:
+                return 0
+            return 1 if self.deprivation_rank >= 1.0 - spec.priority_deprived_share else 2
+        return 0
+
+    # twin: sim.rules.allocation._desired_start
+    def desired_start(self, t: int, week: int) -> int:
+        """The week a ready request wanted its place from (childcare: not before the child
+        reached its planned start age)."""
+        if t != CHILDCARE:
+            return self.applied_week[t]
+        return max(
+            self.applied_week[t], week - (self.youngest_age_weeks - self.care_start_age_weeks)
+        )
+
     # twin: sim.rules.decisions.enrolled_hubs
     def enrolled_hubs(self) -> list[int]:
         services = self.model.services
@@ -288,10 +303,14 @@ class FamilyAgent(mesa.Agent):
         return 0
 
     def minutes_to(self, t: int, sid: int) -> tuple[int, int]:
-        """Travel minutes and trip cost to a given service (0, 0 if not a candidate)."""
+        """Travel minutes and trip cost to a given service: a candidate's, the nearest
+        service's (a home-visit registration may be beyond reach), else (0, 0)."""
         for service, minutes, trip in self.candidates[t]:
             if service == sid:
                 return minutes, trip
+        if sid == self.nearest_service[t]:  # registered by the home visit beyond its reach
+            minutes = self.nearest_minutes[t]
+            return minutes, self.trip_cents(minutes)
         return 0, 0
 
     # --- barriers against the family's own thresholds -------------------------------------
@@ -304,13 +323,21 @@ class FamilyAgent(mesa.Agent):
         scenario = self.model.spec
         info = scenario.information
         factor_tenths = int(round(scenario.population.household_equivalence_factor * 10))
-        weekly_cost = svc.fee_cents(self.income_q) + svc.trips_per_week * trip_cents
+        days, _ = self.days_and_units(t)
+        weekly_cost = (
+            svc.fee_cents(self.income_q) * days // DAYS_PER_WEEK
+            + (svc.trips_per_week * days // DAYS_PER_WEEK) * trip_cents
+        )
         # cost: exact integer comparison
         cost_block = weekly_cost * COST_SCALE > self.income_q * factor_tenths * self.cost_share_bp
         # travel: integer minutes
         travel_block = minutes > self.max_travel_minutes
-        # hours: mismatch only for atypical hours at a service without extended hours
-        hours = self.hours_severity if (self.atypical_hours and not svc.extended_hours) else 0.0
+        # hours: mismatch only for atypical hours at a service without extended hours, times
+        # the share of it the service's rhythm meets (daily 1, appointments 0, ...)
+        if self.atypical_hours and not svc.extended_hours:
+            hours = self.hours_severity * svc.hours_weight
+        else:
+            hours = 0.0
         hours_block = hours > self.hours_tolerance
         # admin: waived when the family has done the hub's intake (or was coordinated)
         intake_done = svc.hub != NO_HUB and (svc.hub in hubs or self.coordinated)
@@ -370,7 +397,10 @@ class FamilyAgent(mesa.Agent):
             "broker_contacted": False,
             "staff_contacted": False,
             "coordinated": False,
+            "first_contact": False,
             "chosen": [NO_SERVICE] * N_TYPES,
+            "registered": [[] for _ in range(N_TYPES)],
+            "empty_place": [False] * N_TYPES,
             "dropout": [False] * N_TYPES,
             "give_up": [False] * N_TYPES,
             "preferred_blocks": [[False] * len(DIMENSIONS) for _ in range(N_TYPES)],
@@ -398,6 +428,7 @@ class FamilyAgent(mesa.Agent):
                 < info.first_contact_reach
             ):
                 events[HEALTH] = True
+                plan["first_contact"] = True
                 comp_fc = max(comp_local, model.first_contact_interpreter)
                 for t in range(N_TYPES):
                     if SERVICE_TYPES[t] in info.first_contact_informs:
@@ -470,13 +501,15 @@ class FamilyAgent(mesa.Agent):
 
     # twin: sim.rules.decisions.applications
     def applications(self, need: list[bool], hubs: list[int]) -> None:
-        """Apply to the best acceptable candidate: least travel time, ties by service id."""
+        """Register with the desk: up to K acceptable candidates, least travel time first
+        (ties by service id)."""
         model = self.model
         applicable = self.may_apply(need)
+        choices = model.spec.behaviour.registration_choices
         for t in range(N_TYPES):
             if not (applicable[t] and self.aware[t] and self.status[t] == NONE):
                 continue
-            best = None
+            acceptable = []
             for sid, minutes, trip in self.candidates[t]:
                 svc = model.services[sid]
                 if not svc.eligible(self) or sid == self.excluded_service[t]:
@@ -487,10 +520,32 @@ class FamilyAgent(mesa.Agent):
                 blocks, _ = self.barriers(t, svc, minutes, trip, hubs)
                 if any(blocks):
                     continue
-                if best is None or (minutes, sid) < best:
-                    best = (minutes, sid)
-            if best is not None:
-                self.plan["chosen"][t] = best[1]
+                acceptable.append((minutes, sid))
+            acceptable.sort()
+            listed = [sid for _, sid in acceptable[:choices]]
+            if listed:
+                self.plan["chosen"][t] = listed[0]
+                self.plan["registered"][t] = listed
+        self.home_visit_registration()
+
+    # twin: sim.engine.week.Engine._register_at_home_visit
+    def home_visit_registration(self) -> None:
+        """The health service's home visit after birth registers the child at its nearest
+        consultation sites (the first K candidates, else the nearest site anywhere) if the
+        family has not registered itself."""
+        plan = self.plan
+        nearest = self.nearest_service[HEALTH]
+        if (
+            plan["first_contact"]
+            and self.status[HEALTH] == NONE
+            and plan["chosen"][HEALTH] == NO_SERVICE
+            and nearest >= 0
+        ):
+            choices = self.model.spec.behaviour.registration_choices
+            sites = [sid for _, sid in sorted((m, sid) for sid, m, _ in self.candidates[HEALTH])]
+            listed = sites[:choices] or [nearest]
+            plan["chosen"][HEALTH] = listed[0]
+            plan["registered"][HEALTH] = listed
 
     # twin: sim.rules.decisions.exits
     def exits(self, hubs: list[int]) -> None:
@@ -543,6 +598,25 @@ class FamilyAgent(mesa.Agent):
             if pref < 0 or none_eligible:
                 blocks[CAPACITY_DIM] = True
             self.plan["preferred_blocks"][t] = blocks
+            if self.aware[t]:
+                self.plan["empty_place"][t] = self.room_at_acceptable(t, hubs)
+
+    # twin: sim.rules.decisions._room_at_acceptable
+    def room_at_acceptable(self, t: int, hubs: list[int]) -> bool:
+        """Whether a candidate this family would accept had room for it at the end of last
+        week (then waiting is matching, not capacity)."""
+        model = self.model
+        _, need_units = self.days_and_units(t)
+        for sid, minutes, trip in self.candidates[t]:
+            svc = model.services[sid]
+            if model.free_units[sid] < need_units:
+                continue
+            if not svc.eligible(self) or sid == self.excluded_service[t]:
+                continue
+            blocks, _ = self.barriers(t, svc, minutes, trip, hubs)
+            if not any(blocks):
+                return True
+        return False
 
 
 class ReferenceModel(mesa.Model):
@@ -592,11 +666,22 @@ class ReferenceModel(mesa.Model):
 
     def step(self) -> None:
         self.contact_pools()
+        self.free_units = self.units_free()
         # phase A: every family steps on last week's state (any order gives the same plans)
         self.agents_by_type[FamilyAgent].do("step")
         self.apply()
         self.life_course()
         self.week += 1
+
+    # twin: sim.rules.allocation.used_units
+    def units_free(self) -> list[int]:
+        """Units free at each service now: capacity units less those in use (never < 0)."""
+        used = [0] * len(self.services)
+        for f in self.families:
+            for t in range(N_TYPES):
+                if f.status[t] == ENROLLED:
+                    used[f.service[t]] += f.days_and_units(t)[1]
+        return [max(svc.capacity_units - used[svc.sid], 0) for svc in self.services]
 
     # twin: sim.rules.information.contact_probability
     def contact_pools(self) -> None:
@@ -689,18 +774,19 @@ class ReferenceModel(mesa.Model):
 
     # twin: sim.rules.decisions.settle_exits_and_applications
     def _give_ups(self, count: dict[str, int]) -> None:
-        """4. Give-ups leave the waiting list; the service is not chosen again this spell."""
+        """4. A request that waited too long ends without an offer (the family may register
+        again after the cooldown)."""
         count["give_ups"] = 0
         for f in self.families:
             for t in range(N_TYPES):
                 if f.plan["give_up"][t] and f.status[t] == WAITLISTED:
-                    f.status[t] = NONE
-                    f.excluded_service[t] = f.service[t]
+                    f.status[t] = REJECTED
+                    f.status_week[t] = self.week
                     count["give_ups"] += 1
 
     # twin: sim.rules.decisions.settle_exits_and_applications
     def _join_queues(self, count: dict[str, int]) -> None:
-        """5a. This week's applications join their service's queue."""
+        """5a. This week's registrations join their desk's list."""
         week = self.week
         count["applications"] = count["pre_birth_applications"] = 0
         for f in self.families:
@@ -709,48 +795,79 @@ class ReferenceModel(mesa.Model):
                 if chosen != NO_SERVICE and f.status[t] == NONE:
                     f.status[t] = WAITLISTED
                     f.service[t] = chosen
+                    listed = f.plan["registered"][t]
+                    f.registered[t] = listed + [NO_SERVICE] * (len(f.registered[t]) - len(listed))
                     f.applied_week[t] = week
                     f.status_week[t] = week
                     count["applications"] += 1
                     if t == CHILDCARE and f.youngest_age_weeks < 0:
                         count["pre_birth_applications"] += 1
 
+    # twin: sim.engine.week.Engine.allocate
+    # twin: sim.rules.allocation.desk_order
+    # twin: sim.rules.allocation.offer_places
     def _allocate(self, count: dict[str, int]) -> None:
-        """5b. Each service admits its ready queue into the places free after this week's
-        exits; a ready newcomer not admitted waits, or is rejected where there is no list."""
+        """5b. Each type's desk goes through the ready requests in its priority order and
+        offers each the first centre of its list with room for it after this week's exits;
+        an offer not from the first choice may be declined; a ready newcomer without an
+        offer waits, or is rejected where none of its centres keeps a list."""
         beh = self.spec.behaviour
         week = self.week
         families = self.families
-        enrolled_count = [0] * len(self.services)
-        queues: list[list] = [[] for _ in self.services]
-        queued = []
+        free = self.units_free()
+        requests = []
         for f in families:
             for t in range(N_TYPES):
-                if f.status[t] == ENROLLED:
-                    enrolled_count[f.service[t]] += 1
-                elif f.status[t] == WAITLISTED:
-                    queued.append((f, t))
-                    if f.ready(t):
-                        queues[f.service[t]].append((f, t))
-        admitted = set()
-        count["admissions"] = 0
-        for svc in self.services:
-            free = max(svc.capacity - enrolled_count[svc.sid], 0)
-            for f, t in svc.admit(queues[svc.sid], free, week):
-                admitted.add((f.row, t))
-        count["capacity_binding"] = count["rejections"] = 0
-        for f, t in queued:
-            if (f.row, t) in admitted:
+                if f.status[t] == WAITLISTED and f.ready(t):
+                    draw = rng.bits_one(self.seed, "admission", week, f.key, t)
+                    order = (t, f.priority_class(t), f.applied_week[t], draw, f.key)
+                    requests.append((order, f, t))
+        requests.sort(key=lambda item: item[0])
+        offers = [[0] * 5 for _ in range(N_TYPES)]
+        count["admissions"] = count["declined_offers"] = 0
+        for _, f, t in requests:
+            _, need_units = f.days_and_units(t)
+            for k, sid in enumerate(f.registered[t]):
+                if sid == NO_SERVICE:
+                    break
+                if free[sid] < need_units:
+                    continue
+                if k > 0 and (
+                    rng.uniform_one(self.seed, "offer_decline", week, f.key, t)
+                    < beh.offer_decline_prob
+                ):
+                    count["declined_offers"] += 1
+                    break
+                free[sid] -= need_units
                 f.status[t] = ENROLLED
                 f.status_week[t] = week
+                f.service[t] = sid
                 count["admissions"] += 1
+                offers[t][0] += 1
+                offers[t][1] += week - f.applied_week[t]
+                offers[t][2] += week - f.desired_start(t, week)
+                break
+        for _, f, t in requests:
+            if f.desired_start(t, week) == week:
+                offers[t][3] += 1
+                if f.status[t] != ENROLLED:
+                    offers[t][4] += 1
+        if week >= self.burn_in:
+            for t in range(N_TYPES):
+                for i in range(5):
+                    self.offer_sums[t][i] += offers[t][i]
+        count["capacity_binding"] = count["rejections"] = 0
         trust_loss: dict[int, list[float]] = {}
-        for f, t in queued:
-            if (f.row, t) in admitted or not f.ready(t):
+        for _, f, t in requests:
+            if f.status[t] == ENROLLED:
                 continue
             count["capacity_binding"] += 1
-            # a ready newcomer not admitted: waiting list, or rejection where there is none
-            if f.applied_week[t] == week and not self.services[f.service[t]].waitlist:
+            # a ready newcomer without an offer: it waits, or is rejected where none of its
+            # centres keeps a list
+            keeps_list = any(
+                sid != NO_SERVICE and self.services[sid].waitlist for sid in f.registered[t]
+            )
+            if f.applied_week[t] == week and not keeps_list:
                 f.status[t] = REJECTED
                 f.status_week[t] = week
                 f.excluded_service[t] = f.service[t]
@@ -763,6 +880,8 @@ class ReferenceModel(mesa.Model):
         count["waitlisted"] = sum(
             1 for f in families for t in range(N_TYPES) if f.status[t] == WAITLISTED
         )
+        count["requests_due"] = sum(offers[t][3] for t in range(N_TYPES))
+        count["requests_due_without_offer"] = sum(offers[t][4] for t in range(N_TYPES))
 
     # twin: sim.rules.experience.experience
     def _experience(self) -> None:
@@ -819,6 +938,7 @@ class ReferenceModel(mesa.Model):
                     )
                     f.wants_formal_care = bool(plan["wants_formal_care"][0])
                     f.care_start_age_weeks = int(plan["care_start_age_weeks"][0])
+                    f.care_days = int(plan["care_days"][0])
                     for t in (CHILDCARE, HEALTH):
                         f.status[t] = NONE
                         f.excluded_service[t] = NO_SERVICE
@@ -847,7 +967,9 @@ class ReferenceModel(mesa.Model):
         )
         for name, values in columns.items():
             value = values[0]
-            if name in TYPE_COLUMNS:
+            if name == "registered":
+                f.registered = [[int(v) for v in per_type] for per_type in value]
+            elif name in TYPE_COLUMNS:
                 setattr(f, name, [_py(v) for v in value])
             else:
                 setattr(f, name, _py(value))
@@ -861,13 +983,14 @@ class ReferenceModel(mesa.Model):
     def _init_measures(self) -> None:
         self.measured_weeks = 0
         self.weekly = {g: [] for g in GROUPS}
-        self.closed_need = [[0] * N_TYPES for _ in range(2)]  # [arope][type]
-        self.closed_used = [[0] * N_TYPES for _ in range(2)]
+        # [group][type], group = AROPE (0/1) + 2 x non-local home language (0/1)
+        self.closed_need = [[0] * N_TYPES for _ in range(4)]
+        self.closed_used = [[0] * N_TYPES for _ in range(4)]
         self.closed_multi_need = 0
         self.closed_multi_used = 0
         self.closed_ci: list[tuple[int, int, int, int]] = []  # (weeks, enrolled, income, key)
-        self.blocked = [0] * len(DIMENSIONS)
-        self.main = [0] * len(DIMENSIONS)
+        self.blocked = [[0] * len(DIMENSIONS) for _ in range(N_TYPES)]  # [type][dimension]
+        self.main = [[0] * len(DIMENSIONS) for _ in range(N_TYPES)]
         self.unmet_weeks = 0
         self.waitlist_sum = 0
         self.capacity_use_sum = 0.0
@@ -894,7 +1017,9 @@ class ReferenceModel(mesa.Model):
             len(self.world.services.hub_cells),
         )
         self.outlay_cents = sum(self.outlay_parts.values())
-        self.public_capacity = sum(svc.capacity for svc in self.services if svc.is_public)
+        self.public_capacity = sum(svc.capacity_units for svc in self.services if svc.is_public)
+        self.offer_sums = [[0] * 5 for _ in range(N_TYPES)]
+        self.care_days_sum = 0
 
     @staticmethod
     def band(minutes: int) -> int:
@@ -914,6 +1039,7 @@ class ReferenceModel(mesa.Model):
                 f.u3_weeks += 1
             if in_care:
                 f.u3_enrolled_weeks += 1
+                self.care_days_sum += f.care_days
                 self.enrolled_u3["all"] += 1
                 if f.is_arope:
                     self.enrolled_u3["arope"] += 1
@@ -940,8 +1066,9 @@ class ReferenceModel(mesa.Model):
                 if enrolled:
                     svc = self.services[f.service[t]]
                     if svc.is_public:
-                        self.capacity_use_count += 1
-                        self.fee_revenue_cents += svc.fee_cents(f.income_q)
+                        days, used = f.days_and_units(t)
+                        self.capacity_use_count += used
+                        self.fee_revenue_cents += svc.fee_cents(f.income_q) * days // DAYS_PER_WEEK
                 if f.status[t] == WAITLISTED:
                     self.waitlist_sum += 1
         for g in GROUPS:
@@ -956,23 +1083,28 @@ class ReferenceModel(mesa.Model):
     def log_unmet(self, f: FamilyAgent, t: int) -> None:
         """Barrier log of one unmet need: all blocking dimensions, and the first in cascade."""
         blocks = list(f.plan["preferred_blocks"][t])
-        if not f.aware[t]:
+        room = f.plan["empty_place"][t]
+        if not f.aware[t] or f.plan["new_aware"][t]:  # unaware when the week's decisions were made
             blocks[INFORMATION_DIM] = True
         if f.status[t] in (WAITLISTED, REJECTED):
-            blocks[CAPACITY_DIM] = True
+            # waiting while a place it would accept stood empty is matching, not capacity
+            blocks[MATCHING_DIM if room else CAPACITY_DIM] = True
         if not any(blocks):
             # aware, unblocked, unserved: after a drop-out the offer did not fit; otherwise
-            # the family gave up a place it could not get
-            blocks[FIT_DIM if f.status[t] == DROPPED else CAPACITY_DIM] = True
+            # the family did not get a place: one stood empty (matching) or none (capacity)
+            if f.status[t] == DROPPED:
+                blocks[FIT_DIM] = True
+            else:
+                blocks[MATCHING_DIM if room else CAPACITY_DIM] = True
         for d in range(len(DIMENSIONS)):
-            self.blocked[d] += int(blocks[d])
-        self.main[blocks.index(True)] += 1
+            self.blocked[t][d] += int(blocks[d])
+        self.main[t][blocks.index(True)] += 1
         self.unmet_weeks += 1
 
     # twin: sim.measure.metrics.WindowAccumulator.close
     def close(self, f: FamilyAgent) -> None:
         """A generation leaves during the window: its family-level measures are closed."""
-        g = int(f.is_arope)
+        g = int(f.is_arope) + 2 * int(not f.is_local_language)
         needs, useds = 0, 0
         for t in range(N_TYPES):
             need = f.need_seen[t]
@@ -1017,7 +1149,8 @@ class ReferenceModel(mesa.Model):
             for t in range(N_TYPES):
                 if f.status[t] == ENROLLED:
                     enrolled[t] += 1
-                    public_enrolled += int(self.services[f.service[t]].is_public)
+                    if self.services[f.service[t]].is_public:
+                        public_enrolled += f.days_and_units(t)[1]
                 if f.status[t] == WAITLISTED:
                     waitlist += 1
                 aware[t] += int(f.aware[t])
@@ -1056,7 +1189,7 @@ class ReferenceModel(mesa.Model):
         band_need = list(self.closed_band_need)
         band_used = list(self.closed_band_used)
         for f in self.families:
-            g = int(f.is_arope)
+            g = int(f.is_arope) + 2 * int(not f.is_local_language)
             needs = useds = 0
             for t in range(N_TYPES):
                 need = f.need_seen[t]
@@ -1073,10 +1206,15 @@ class ReferenceModel(mesa.Model):
                 multi_need += 1
                 multi_used += int(useds >= 2)
         for t, name in enumerate(SERVICE_TYPES):
-            for g, label in ((1, "arope"), (0, "non_arope")):
-                out[f"takeup_{name}_{label}"] = (
-                    used_cnt[g][t] / need_cnt[g][t] if need_cnt[g][t] else nan
-                )
+            for groups, label in (
+                ((1, 3), "arope"),
+                ((0, 2), "non_arope"),
+                ((0, 1), "local"),
+                ((2, 3), "non_local"),
+            ):
+                need_g = sum(need_cnt[g][t] for g in groups)
+                used_g = sum(used_cnt[g][t] for g in groups)
+                out[f"takeup_{name}_{label}"] = used_g / need_g if need_g else nan
         total_need = sum(map(sum, need_cnt))
         total_used = sum(map(sum, used_cnt))
         out["unmet_need_share"] = (total_need - total_used) / total_need if total_need else nan
@@ -1093,12 +1231,15 @@ class ReferenceModel(mesa.Model):
             self.measured_weeks, 1
         )
         for d, name in enumerate(DIMENSIONS):
-            out[f"blocked_by_{name}"] = (
-                self.blocked[d] / self.unmet_weeks if self.unmet_weeks else 0.0
-            )
-            out[f"main_barrier_{name}"] = (
-                self.main[d] / self.unmet_weeks if self.unmet_weeks else 0.0
-            )
+            blocked = sum(self.blocked[t][d] for t in range(N_TYPES))
+            main = sum(self.main[t][d] for t in range(N_TYPES))
+            out[f"blocked_by_{name}"] = blocked / self.unmet_weeks if self.unmet_weeks else 0.0
+            out[f"main_barrier_{name}"] = main / self.unmet_weeks if self.unmet_weeks else 0.0
+        for t, type_name in enumerate(SERVICE_TYPES):
+            unmet = sum(self.main[t])
+            for d, name in enumerate(DIMENSIONS):
+                out[f"blocked_by_{name}_{type_name}"] = self.blocked[t][d] / unmet if unmet else 0.0
+                out[f"main_barrier_{name}_{type_name}"] = self.main[t][d] / unmet if unmet else 0.0
         weeks = max(self.measured_weeks, 1)
         out["waitlist_total"] = self.waitlist_sum / weeks
         out["capacity_use"] = self.capacity_use_sum / weeks
@@ -1115,6 +1256,16 @@ class ReferenceModel(mesa.Model):
         out["travel_minutes_used"] = (
             self.used_minutes_sum / self.use_weeks if self.use_weeks else nan
         )
+        offers = self.offer_sums
+        for t, name in enumerate(SERVICE_TYPES):
+            n = offers[t][0]
+            out[f"waiting_weeks_{name}"] = offers[t][1] / n if n else nan
+        n = offers[CHILDCARE][0]
+        out["waiting_weeks_after_start_childcare"] = offers[CHILDCARE][2] / n if n else nan
+        due = offers[CHILDCARE][3]
+        out["requests_without_offer_share"] = offers[CHILDCARE][4] / due if due else nan
+        cared = self.enrolled_u3["all"]
+        out["childcare_days_mean"] = self.care_days_sum / cared if cared else nan
         return out
 
     # twin: sim.measure.metrics.WindowAccumulator._erreygers

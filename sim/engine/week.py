@@ -22,14 +22,17 @@ from sim.core import rng
 from sim.core.codes import (
     ADMIN_HELP,
     CHILDCARE,
+    DAYS_PER_WEEK,
     DIMENSIONS,
     ENROLLED,
     HEALTH,
+    INCOME_SCALE,
     N_TYPES,
     NO_HUB,
     NO_SERVICE,
     NONE,
     PARENTING,
+    PRIORITY,
     REJECTED,
     SERVICE_TYPES,
     U3_WEEKS,
@@ -37,7 +40,7 @@ from sim.core.codes import (
 )
 from sim.measure.metrics import WindowAccumulator, WindowInputs
 from sim.rules import decisions, experience, fees, life_course
-from sim.rules.allocation import admit, priority_class
+from sim.rules.allocation import OFFER_SUMS, desk_order, offer_places, priority_class, used_units
 from sim.rules.information import (
     channel_events,
     contact_probability,
@@ -52,11 +55,13 @@ from sim.rules.records import (
     Candidates,
     Chosen,
     ContactPools,
+    Desk,
     ExitFlags,
     FamilyColumns,
     InformationChannels,
     InformationEvents,
     LifeCourse,
+    Offers,
     Preferred,
     ServiceColumns,
     TypeBounds,
@@ -75,13 +80,17 @@ class Plan:
     broker_contacted: np.ndarray  # bool [F]
     staff_contacted: np.ndarray  # bool [F]
     coordinated: np.ndarray  # bool [F]
+    first_contact: np.ndarray  # bool [F]: the home visit after birth reached the family
     wom_heard: np.ndarray  # bool [F, T]: ties used the type last week (fit rises)
     wom_aware: np.ndarray  # bool [F, T]: newly aware this week through word of mouth
-    chosen: np.ndarray  # int32 [F, T]: service applied to this week, or NO_SERVICE
-    chosen_minutes: np.ndarray  # int16 [F, T]: travel minutes to the chosen service
+    chosen: np.ndarray  # int32 [F, T]: first choice registered this week, or NO_SERVICE
+    chosen_minutes: np.ndarray  # int16 [F, T]: travel minutes to the first choice
+    chosen_registered: np.ndarray  # int32 [F, T, K]: every centre listed, NO_SERVICE after
+    chosen_registered_minutes: np.ndarray  # int16 [F, T, K]: their travel minutes
     dropout: np.ndarray  # bool [F, T]
     give_up: np.ndarray  # bool [F, T]
     preferred_blocks: np.ndarray  # bool [F, T, D] dims blocking the preferred candidate
+    empty_place: np.ndarray  # bool [F, T]: an acceptable candidate had room (measured weeks)
     need: np.ndarray | None = None  # bool [F, T]: this week's needs (read by measurement)
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -134,7 +143,12 @@ class Engine:
         self._users: np.ndarray | None = None
         self._using: np.ndarray | None = None
         self.factor_tenths = int(round(self.scenario.population.household_equivalence_factor * 10))
+        # capacity in units: a childcare place is DAYS_PER_WEEK days, other services count users
+        self.capacity_units = self.svc.capacity * np.where(
+            self.svc.type == CHILDCARE, DAYS_PER_WEEK, 1
+        ).astype(np.int64)
         self.svc_columns = self._service_columns()
+        self.desk = self._desk()
         self.fee_tables = fees.fee_tables(self.schedules)
         self.barrier_params = self._barrier_params()
         self.type_bounds = self._type_bounds()
@@ -160,6 +174,8 @@ class Engine:
         # travel minutes to the service each (family, type) waits for or uses: set when the
         # family applies (its candidate's minutes), valid while waitlisted or enrolled
         self.service_minutes = np.zeros((n, N_TYPES), dtype=np.int16)
+        # travel minutes to each centre of a registration (valid while waitlisted)
+        self.registered_minutes = np.zeros(self.families.registered.shape, dtype=np.int16)
         self.set_preferred_targets(np.arange(n))
         self.accumulator = WindowAccumulator(
             WindowInputs(
@@ -172,6 +188,7 @@ class Engine:
                 nearest_minutes=self.cand.nearest_minutes,
                 service_minutes=self.service_minutes,
                 burn_in=self.burn_in,
+                capacity_units=self.capacity_units,
             )
         )
         self.last: dict[str, float] = {}
@@ -247,6 +264,16 @@ class Engine:
         mask = f.status == ENROLLED
         return np.bincount(f.service[mask], minlength=self.svc.size).astype(np.int64)
 
+    def used_units(self) -> np.ndarray:
+        """Units in use per service: childcare days, users of every other type."""
+        out = np.zeros(self.svc.size, dtype=np.int64)
+        used_units(self.family_columns(), out)
+        return out
+
+    def free_units(self) -> np.ndarray:
+        """Units free per service now (never below zero)."""
+        return np.maximum(self.capacity_units - self.used_units(), 0)
+
     # ----------------------------------------------------------------------------------
     # what the compiled kernels read
 
@@ -259,8 +286,24 @@ class Engine:
 
     def _service_columns(self) -> ServiceColumns:
         s = self.svc
+        own = {"capacity_units": self.capacity_units}
         return ServiceColumns(
-            **{name: np.ascontiguousarray(getattr(s, name)) for name in ServiceColumns._fields}
+            **{
+                name: np.ascontiguousarray(own[name] if name in own else getattr(s, name))
+                for name in ServiceColumns._fields
+            }
+        )
+
+    def _desk(self) -> Desk:
+        """Each type's registration desk applies its public provision's priority rule (C22)."""
+        provision = self.scenario.provision
+        specs = [provision[name] for name in SERVICE_TYPES]
+        return Desk(
+            rule=np.array([PRIORITY[p.priority] for p in specs], dtype=np.int64),
+            means_line_q=np.array(
+                [cents(p.means_test_line_eur_year) * INCOME_SCALE for p in specs], dtype=np.int64
+            ),
+            rank_min=np.array([1.0 - p.priority_deprived_share for p in specs]),
         )
 
     def _information_channels(self) -> InformationChannels:
@@ -324,6 +367,7 @@ class Engine:
             schedules=np.zeros((N_TYPES, max(1, *map(len, schedules))), dtype=np.int64),
             trips=np.zeros(N_TYPES, dtype=np.int64),
             extended=np.zeros(N_TYPES, dtype=bool),
+            hours_weight=np.zeros(N_TYPES),
             admin=np.zeros(N_TYPES),
             speaks=np.zeros((N_TYPES, s.speaks.shape[1]), dtype=bool),
             interpreter=np.zeros(N_TYPES),
@@ -337,6 +381,7 @@ class Engine:
                 continue
             bounds.trips[t] = int(s.trips_per_week[of].min())
             bounds.extended[t] = bool(s.extended_hours[of].any())
+            bounds.hours_weight[t] = s.hours_weight[of].min()
             bounds.admin[t] = 0.0 if (s.hub[of] != NO_HUB).any() else s.admin_complexity[of].min()
             bounds.speaks[t] = s.speaks[of].any(axis=0)
             bounds.interpreter[t] = (
@@ -362,6 +407,7 @@ class Engine:
         for rows in self._chunks():
             hub_referrals += self._hear_of_services(rows, fam, state, contacts, plan)
             self._choose_applications(rows, fam, state, plan)
+            self._register_at_home_visit(rows, plan)
             self._choose_exits(rows, fam, state, plan)
             if measuring:
                 self._log_preferred_barriers(rows, fam, state, plan)
@@ -379,25 +425,31 @@ class Engine:
             tie_users=self.tie_users(),
             service_minutes=self.service_minutes,
             streams=rng.week_streams(self.seed, self.week),
+            free_units=self.free_units(),
         )
 
     def _empty_plan(self, need: np.ndarray, measuring: bool) -> Plan:
         """A plan with no event and no decision yet; the barrier log only in measured weeks."""
         n = self.families.size
+        choices = self.families.registered.shape[2]
         return Plan(
             new_aware=np.zeros((n, N_TYPES), dtype=bool),
             broker_contacted=np.zeros(n, dtype=bool),
             staff_contacted=np.zeros(n, dtype=bool),
             coordinated=np.zeros(n, dtype=bool),
+            first_contact=np.zeros(n, dtype=bool),
             wom_heard=np.zeros((n, N_TYPES), dtype=bool),
             wom_aware=np.zeros((n, N_TYPES), dtype=bool),
             chosen=np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
             chosen_minutes=np.zeros((n, N_TYPES), dtype=np.int16),
+            chosen_registered=np.full((n, N_TYPES, choices), NO_SERVICE, dtype=np.int32),
+            chosen_registered_minutes=np.zeros((n, N_TYPES, choices), dtype=np.int16),
             dropout=np.zeros((n, N_TYPES), dtype=bool),
             give_up=np.zeros((n, N_TYPES), dtype=bool),
             preferred_blocks=np.zeros(
                 (n if measuring else 0, N_TYPES, len(DIMENSIONS)), dtype=bool
             ),
+            empty_place=np.zeros((n if measuring else 0, N_TYPES), dtype=bool),
             need=need,
         )
 
@@ -453,6 +505,7 @@ class Engine:
             broker_contacted=plan.broker_contacted,
             staff_contacted=plan.staff_contacted,
             coordinated=plan.coordinated,
+            first_contact=plan.first_contact,
         )
         return channel_events(rows, fam, state, self.information_channels, contacts, events)
 
@@ -469,8 +522,46 @@ class Engine:
             self.type_bounds,
             state,
             self.cand_columns,
-            Chosen(service=plan.chosen, minutes=plan.chosen_minutes),
+            self._chosen(plan),
         )
+
+    @staticmethod
+    def _chosen(plan: Plan) -> Chosen:
+        return Chosen(
+            service=plan.chosen,
+            minutes=plan.chosen_minutes,
+            registered=plan.chosen_registered,
+            registered_minutes=plan.chosen_registered_minutes,
+        )
+
+    def _register_at_home_visit(self, rows: np.ndarray, plan: Plan) -> None:
+        """The preventive health service's home visit after birth (H4: visits at 2 and 6
+        weeks) registers the child with the consultation service: a family it reached that
+        has not registered itself is registered at its nearest consultation sites (the first
+        `registration_choices` candidates, else the nearest site anywhere), whatever its own
+        thresholds (H3: enrolment at the consultation bureaus of 91-98 %, 98.1 % for
+        disadvantaged non-Belgian families)."""
+        f = self.families
+        visited = rows[
+            plan.first_contact[rows]
+            & (f.status[rows, HEALTH] == NONE)
+            & (plan.chosen[rows, HEALTH] == NO_SERVICE)
+            & (self.cand.nearest_service[rows, HEALTH] >= 0)
+        ]
+        indptr = self.cand.indptr[HEALTH]
+        services, minutes = self.cand.service[HEALTH], self.cand.minutes[HEALTH]
+        choices = plan.chosen_registered.shape[2]
+        for r in visited:
+            lo, hi = indptr[r], min(indptr[r + 1], indptr[r] + choices)
+            if hi > lo:
+                sites, mins = services[lo:hi], minutes[lo:hi]
+            else:
+                sites = self.cand.nearest_service[r : r + 1, HEALTH]
+                mins = self.cand.nearest_minutes[r : r + 1, HEALTH]
+            plan.chosen[r, HEALTH] = sites[0]
+            plan.chosen_minutes[r, HEALTH] = mins[0]
+            plan.chosen_registered[r, HEALTH, : len(sites)] = sites
+            plan.chosen_registered_minutes[r, HEALTH, : len(sites)] = mins
 
     def _choose_exits(
         self, rows: np.ndarray, fam: FamilyColumns, state: WeekState, plan: Plan
@@ -498,8 +589,10 @@ class Engine:
             self.fee_tables,
             self.barrier_params,
             state,
+            self.cand_columns,
             self.preferred,
             plan.preferred_blocks,
+            plan.empty_place,
         )
 
     def set_preferred_targets(self, rows: np.ndarray) -> None:
@@ -535,13 +628,15 @@ class Engine:
 
     def settle(self, plan: Plan) -> None:
         """2.-5a. The decisions take effect: cooldowns end, drop-outs leave their service,
-        give-ups their waiting list, and this week's applications join their service's queue."""
+        requests that waited too long end without an offer, and this week's registrations
+        join their desk's list."""
         settled = np.zeros(len(decisions.SETTLED_COUNTS), dtype=np.int64)
         decisions.settle_exits_and_applications(
             self.family_columns(),
             self.service_minutes,
+            self.registered_minutes,
             ExitFlags(dropout=plan.dropout, give_up=plan.give_up),
-            Chosen(service=plan.chosen, minutes=plan.chosen_minutes),
+            self._chosen(plan),
             self.behaviour,
             self.week,
             settled,
@@ -554,40 +649,66 @@ class Engine:
         )
 
     def allocate(self, plan: Plan) -> None:
-        """5b. Allocation: every ready queued family is ranked and admitted to the places free
-        after this week's exits; a ready newcomer not admitted stays on the waiting list, or
-        is rejected where there is none, and rejection lowers trust."""
+        """5b. Allocation: each type's desk goes through the requests of families ready to
+        start, in its priority order, and offers each the first centre of its list with room
+        for it after this week's exits (`sim.rules.allocation`); a ready newcomer without an
+        offer stays on the list, or is rejected where none of its centres keeps one, and
+        rejection lowers trust."""
         f = self.families
         week = self.week
         qr, qt = np.nonzero(f.status == WAITLISTED)
-        svc = f.service[qr, qt]
-        free = np.maximum(self.svc.capacity - self.enrolled_counts(), 0)
-        s = self.svc
-        prio = priority_class(
-            s.priority[svc],
-            f.employed[qr],
-            f.income_q[qr] < s.means_line_q[svc],
-            f.deprivation_rank[qr],
-            s.priority_rank_min[svc],
-        )
         ready = self.ready(qr, qt)
-        adm = admit(self.seed, week, svc, f.key[qr], prio, f.applied_week[qr, qt], ready, free)
-        f.status[qr[adm], qt[adm]] = ENROLLED
-        f.status_week[qr[adm], qt[adm]] = week
-        newcomer = (f.applied_week[qr, qt] == week) & ready & ~adm
-        rejected = newcomer & ~s.waitlist[svc]
-        rr, rt = qr[rejected], qt[rejected]
-        f.status[rr, rt] = REJECTED
-        f.status_week[rr, rt] = week
-        f.excluded_service[rr, rt] = f.service[rr, rt]
+        rr, rt = qr[ready], qt[ready]
+        desk = self.desk
+        prio = priority_class(
+            desk.rule[rt],
+            f.employed[rr],
+            f.income_q[rr] < desk.means_line_q[rt],
+            f.deprivation_rank[rr],
+            desk.rank_min[rt],
+        )
+        order = desk_order(self.seed, week, rt, f.key[rr], prio, f.applied_week[rr, rt])
+        applied_now = f.applied_week[rr, rt] == week
+        sums = np.zeros((N_TYPES, len(OFFER_SUMS)), dtype=np.int64)
+        offers = Offers(
+            decline_prob=self.scenario.behaviour.offer_decline_prob,
+            week=week,
+            decline_stream=rng.week_streams(self.seed, week).offer_decline,
+        )
+        declined = offer_places(
+            rr[order].astype(np.int64),
+            rt[order].astype(np.int64),
+            self.family_columns(),
+            self.registered_minutes,
+            self.service_minutes,
+            self.free_units(),
+            offers,
+            sums,
+        )
+        if week >= self.burn_in:
+            self.accumulator.record_offers(sums)
+        offered = f.status[rr, rt] == ENROLLED
+        # a ready newcomer without an offer is rejected where none of its centres keeps a list
+        listed = f.registered[rr, rt]
+        keeps_list = ((listed != NO_SERVICE) & self.svc.waitlist[np.maximum(listed, 0)]).any(axis=1)
+        rejected = applied_now & ~offered & ~keeps_list
+        xr, xt = rr[rejected], rt[rejected]
+        f.status[xr, xt] = REJECTED
+        f.status_week[xr, xt] = week
+        f.excluded_service[xr, xt] = f.service[xr, xt]
         # rejection lowers trust (DESIGN §2; IAS focus groups: 'they never say no' as what helps)
-        np.subtract.at(f.trust, rr, self.scenario.behaviour.trust_loss_rejection * f.trust[rr])
+        np.subtract.at(f.trust, xr, self.scenario.behaviour.trust_loss_rejection * f.trust[xr])
         self._count(
             {
-                "admissions": int(adm.sum()),
-                "capacity_binding": int((ready & ~adm).sum()),
-                "rejections": len(rr),
+                "admissions": int(offered.sum()),
+                "declined_offers": int(declined),
+                "capacity_binding": int((~offered).sum()),
+                "rejections": len(xr),
                 "waitlisted": int((f.status == WAITLISTED).sum()),
+                "requests_due": int(sums[:, OFFER_SUMS.index("due")].sum()),
+                "requests_due_without_offer": int(
+                    sums[:, OFFER_SUMS.index("due_without_offer")].sum()
+                ),
             }
         )
 
@@ -600,7 +721,9 @@ class Engine:
         `last` (the time series)."""
         if self.week >= self.burn_in:
             need = plan.need if plan.need is not None else self.needs()
-            self.accumulator.record(need, plan.wom_aware, plan.preferred_blocks)
+            self.accumulator.record(
+                need, plan.wom_aware, plan.new_aware, plan.preferred_blocks, plan.empty_place
+            )
         self.last = self.accumulator.snapshot(self.week)
 
     def _count(self, counters: dict[str, int]) -> None:
@@ -626,6 +749,7 @@ class Engine:
             plan = birth_plan(self.scenario, seed, f.key[rows], week, f.employed[rows])
             f.wants_formal_care[rows] = plan["wants_formal_care"]
             f.care_start_age_weeks[rows] = plan["care_start_age_weeks"]
+            f.care_days[rows] = plan["care_days"]
             for t in (CHILDCARE, HEALTH):
                 f.status[rows, t] = NONE
                 f.excluded_service[rows, t] = NO_SERVICE

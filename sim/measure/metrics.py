@@ -16,12 +16,14 @@ import numpy as np
 from sim.core.codes import (
     CAPACITY_DIM,
     CHILDCARE,
+    DAYS_PER_WEEK,
     DIMENSIONS,
     DROPPED,
     ENROLLED,
     FIT_DIM,
     GROUPS,
     INFORMATION_DIM,
+    MATCHING_DIM,
     N_TYPES,
     REJECTED,
     SERVICE_TYPES,
@@ -61,6 +63,8 @@ MONEY = Kind("money", "EUR", 0.0, math.inf)  # EUR per week
 NET_MONEY = Kind("money", "EUR", -math.inf, math.inf)  # fee revenue can exceed the outlay
 MINUTES = Kind("minutes", "min", 0.0, math.inf)
 PLACES = Kind("places", "places", 0.0, math.inf)  # an integer fixed by the configuration
+WEEKS = Kind("weeks", "weeks", 0.0, math.inf)
+DAYS = Kind("days a week", "days", 0.0, float(DAYS_PER_WEEK))
 
 
 def measure_kinds() -> dict[str, Kind]:
@@ -71,11 +75,17 @@ def measure_kinds() -> dict[str, Kind]:
     kinds |= {f"u3_participation_q{q}": SHARE for q in range(1, 6)}
     for t in SERVICE_TYPES:
         kinds |= {f"takeup_{t}_arope": SHARE, f"takeup_{t}_non_arope": SHARE}
+    for t in SERVICE_TYPES:
+        kinds |= {f"takeup_{t}_local": SHARE, f"takeup_{t}_non_local": SHARE}
     kinds |= {"concentration_index": INDEX, "unmet_need_share": SHARE, "multi_service_share": SHARE}
     # blocked_by is multi-label: one need-week can be blocked by several dimensions, but each
     # column is still a share of the unmet need-weeks
     kinds |= {f"blocked_by_{d}": SHARE for d in DIMENSIONS}
     kinds |= {f"main_barrier_{d}": SHARE for d in DIMENSIONS}
+    # the same per service type, as shares of that type's unmet need-weeks
+    for t in SERVICE_TYPES:
+        kinds |= {f"blocked_by_{d}_{t}": SHARE for d in DIMENSIONS}
+        kinds |= {f"main_barrier_{d}_{t}": SHARE for d in DIMENSIONS}
     kinds |= {"waitlist_total": COUNT, "capacity_use": SHARE}
     kinds |= {"public_outlay_eur_week": MONEY, "net_cost_eur_week": NET_MONEY}
     kinds |= {f"outlay_{part}_eur_week": MONEY for part in OUTLAY_PARTS}
@@ -83,6 +93,9 @@ def measure_kinds() -> dict[str, Kind]:
     kinds |= {"travel_minutes_nearest": MINUTES, "travel_minutes_used": MINUTES}
     kinds |= {f"takeup_travel_{label}": SHARE for label in TRAVEL_BAND_LABELS}
     kinds |= {"aware_share_uncontacted": SHARE, "wom_awareness_uncontacted_week": COUNT}
+    kinds |= {f"waiting_weeks_{t}": WEEKS for t in SERVICE_TYPES}
+    kinds |= {"waiting_weeks_after_start_childcare": WEEKS, "requests_without_offer_share": SHARE}
+    kinds |= {"childcare_days_mean": DAYS}
     return kinds
 
 
@@ -124,6 +137,7 @@ class WindowInputs:
     nearest_minutes: np.ndarray  # int32 [F, T]: minutes to the nearest service of each type
     service_minutes: np.ndarray  # int16 [F, T]: minutes to the service waited for or used
     burn_in: int  # weeks before the measured window
+    capacity_units: np.ndarray  # int64 [S]: childcare days a week, users of other types
 
 
 class WindowAccumulator:
@@ -139,14 +153,16 @@ class WindowAccumulator:
         self.used_seen = np.zeros((n, N_TYPES), dtype=bool)
         self.u3_weeks = np.zeros(n, dtype=np.int64)
         self.u3_enrolled_weeks = np.zeros(n, dtype=np.int64)
-        # closed generations: need / need-and-used counts by [arope, type]
-        self.closed_need = np.zeros((2, N_TYPES), dtype=np.int64)
-        self.closed_used = np.zeros((2, N_TYPES), dtype=np.int64)
+        # closed generations: need / need-and-used counts by [group, type], group = AROPE
+        # (0/1) + 2 x non-local home language (0/1)
+        self.closed_need = np.zeros((4, N_TYPES), dtype=np.int64)
+        self.closed_used = np.zeros((4, N_TYPES), dtype=np.int64)
         self.closed_multi_need = 0
         self.closed_multi_used = 0
         self.closed_ci: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self.blocked = np.zeros(len(DIMENSIONS), dtype=np.int64)
-        self.main = np.zeros(len(DIMENSIONS), dtype=np.int64)
+        # per [type, dimension]: unmet need-weeks it blocks, and where it is the main barrier
+        self.blocked = np.zeros((N_TYPES, len(DIMENSIONS)), dtype=np.int64)
+        self.main = np.zeros((N_TYPES, len(DIMENSIONS)), dtype=np.int64)
         self.unmet_weeks = 0
         self.waitlist_sum = 0
         self.capacity_use_sum = 0.0
@@ -164,7 +180,10 @@ class WindowAccumulator:
             inputs.hub_count,
         )
         self.outlay_cents = sum(self.outlay_parts.values())
-        self.public_capacity = int(svc.capacity[svc.is_public].sum())
+        # public capacity in units (childcare days, users of other types)
+        self.public_capacity = int(inputs.capacity_units[svc.is_public].sum())
+        self.offer_sums = np.zeros((N_TYPES, 5), dtype=np.int64)
+        self.care_days_sum = 0
         self.enrolled_u3 = {"all": 0, "arope": 0}
         self.closed_band_need = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
         self.closed_band_used = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
@@ -187,19 +206,33 @@ class WindowAccumulator:
 
     # -- weekly --------------------------------------------------------------------------
 
-    def record(self, need: np.ndarray, wom_aware: np.ndarray, preferred_blocks: np.ndarray) -> None:
+    def record_offers(self, sums: np.ndarray) -> None:
+        """Add a measured week's desk sums (`sim.rules.allocation.OFFER_SUMS` per type)."""
+        self.offer_sums += sums
+
+    def record(
+        self,
+        need: np.ndarray,
+        wom_aware: np.ndarray,
+        new_aware: np.ndarray,
+        preferred_blocks: np.ndarray,
+        empty_place: np.ndarray,
+    ) -> None:
         """Add this week to the window's sums (one compiled pass over the families): `need`
         bool [F, T] this week's needs, `wom_aware` bool [F, T] newly aware through word of
-        mouth this week, `preferred_blocks` bool [F, T, D] the dimensions blocking each
-        family's preferred candidate."""
+        mouth this week, `new_aware` bool [F, T] aware only since this week, `preferred_blocks` bool [F, T, D] the dimensions blocking each
+        family's preferred candidate, `empty_place` bool [F, T] whether an acceptable
+        candidate had room at the end of last week."""
         w = self.inputs
         f = w.families
         sums = np.zeros(_N_SUMS, dtype=np.int64)
         measured = MeasuredWeek(
             need=need,
             wom_aware=wom_aware,
+            new_aware=new_aware,
             preferred_blocks=preferred_blocks,
             service_minutes=w.service_minutes,
+            empty_place=empty_place,
         )
         window = WindowCounts(
             u3_weeks=self.u3_weeks,
@@ -237,6 +270,7 @@ class WindowAccumulator:
         cap = self.public_capacity
         self.capacity_use_sum += float(sums[_PUBLIC_ENROLLED]) / cap if cap else 0.0
         self.fee_revenue_cents += int(sums[_FEE_REVENUE])
+        self.care_days_sum += int(sums[_CARE_DAYS])
         self.weeks += 1
 
     def snapshot(self, week: int) -> dict[str, int | bool | float]:
@@ -274,7 +308,7 @@ class WindowAccumulator:
 
     def close(self, rows: np.ndarray) -> None:
         f = self.inputs.families
-        arope = f.is_arope[rows].astype(np.int64)
+        arope = _takeup_group(f, rows)
         need = self.need_seen[rows]
         used = need & self.used_seen[rows]
         np.add.at(self.closed_need, arope, need.astype(np.int64))
@@ -316,17 +350,22 @@ class WindowAccumulator:
         non = out["u3_participation_non_arope"]
         out["u3_ratio"] = out["u3_participation_arope"] / non if non > 0 else float("nan")
 
-        arope = f.is_arope.astype(np.int64)
+        arope = _takeup_group(f, slice(None))
         need_cnt = self.closed_need.copy()
         used_cnt = self.closed_used.copy()
         used_now = self.need_seen & self.used_seen
         np.add.at(need_cnt, arope, self.need_seen.astype(np.int64))
         np.add.at(used_cnt, arope, used_now.astype(np.int64))
         for t, name in enumerate(SERVICE_TYPES):
-            for g, label in ((1, "arope"), (0, "non_arope")):
-                out[f"takeup_{name}_{label}"] = (
-                    float(used_cnt[g, t] / need_cnt[g, t]) if need_cnt[g, t] else float("nan")
-                )
+            for groups, label in (
+                ((1, 3), "arope"),
+                ((0, 2), "non_arope"),
+                ((0, 1), "local"),
+                ((2, 3), "non_local"),
+            ):
+                need_g = int(need_cnt[list(groups), t].sum())
+                used_g = int(used_cnt[list(groups), t].sum())
+                out[f"takeup_{name}_{label}"] = used_g / need_g if need_g else float("nan")
 
         total_need = int(need_cnt.sum())
         total_used = int(used_cnt.sum())
@@ -354,13 +393,23 @@ class WindowAccumulator:
             else float("nan")
         )
         out["wom_awareness_uncontacted_week"] = self.wom_uncontacted_events / max(self.weeks, 1)
+        blocked, main = self.blocked.sum(axis=0), self.main.sum(axis=0)
         for d, name in enumerate(DIMENSIONS):
             out[f"blocked_by_{name}"] = (
-                float(self.blocked[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
+                float(blocked[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
             )
             out[f"main_barrier_{name}"] = (
-                float(self.main[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
+                float(main[d] / self.unmet_weeks) if self.unmet_weeks else 0.0
             )
+        for t, type_name in enumerate(SERVICE_TYPES):
+            unmet = int(self.main[t].sum())  # every unmet need-week has one main barrier
+            for d, name in enumerate(DIMENSIONS):
+                out[f"blocked_by_{name}_{type_name}"] = (
+                    float(self.blocked[t, d] / unmet) if unmet else 0.0
+                )
+                out[f"main_barrier_{name}_{type_name}"] = (
+                    float(self.main[t, d] / unmet) if unmet else 0.0
+                )
         weeks = max(self.weeks, 1)
         out["waitlist_total"] = self.waitlist_sum / weeks
         out["capacity_use"] = self.capacity_use_sum / weeks
@@ -377,6 +426,20 @@ class WindowAccumulator:
         out["travel_minutes_used"] = (
             self.used_minutes_sum / self.use_weeks if self.use_weeks else float("nan")
         )
+        offers = self.offer_sums
+        for t, name in enumerate(SERVICE_TYPES):
+            n = int(offers[t, 0])
+            out[f"waiting_weeks_{name}"] = int(offers[t, 1]) / n if n else float("nan")
+        n = int(offers[CHILDCARE, 0])
+        out["waiting_weeks_after_start_childcare"] = (
+            int(offers[CHILDCARE, 2]) / n if n else float("nan")
+        )
+        due = int(offers[CHILDCARE, 3])
+        out["requests_without_offer_share"] = (
+            int(offers[CHILDCARE, 4]) / due if due else float("nan")
+        )
+        cared = self.enrolled_u3["all"]
+        out["childcare_days_mean"] = self.care_days_sum / cared if cared else float("nan")
         return out
 
     def _erreygers(self) -> float:
@@ -428,12 +491,14 @@ MeasuredFamilies = namedtuple(
         "x",
         "y",
         "income_q",
+        "care_days",
     ],
 )
 # this week's needs, awareness through word of mouth and barrier log (from the plan), and
 # the minutes to each service waited for or used ([F, T])
 MeasuredWeek = namedtuple(
-    "MeasuredWeek", ["need", "wom_aware", "preferred_blocks", "service_minutes"]
+    "MeasuredWeek",
+    ["need", "wom_aware", "new_aware", "preferred_blocks", "service_minutes", "empty_place"],
 )
 # the world: the city's height (cell = x * height + y), minutes to the nearest service of
 # each type [F, T], and per service whether it is public and its fee schedule
@@ -459,6 +524,13 @@ WindowCounts = namedtuple(
 )
 
 
+def _takeup_group(families: FamilyTable, rows: np.ndarray | slice) -> np.ndarray:
+    """The take-up group of each family: AROPE (0/1) + 2 x non-local home language (0/1)."""
+    return families.is_arope[rows].astype(np.int64) + 2 * (
+        ~families.is_local_language[rows]
+    ).astype(np.int64)
+
+
 def measured_families(families: object) -> MeasuredFamilies:
     """The measurement kernels' view of a FamilyTable (its arrays, not copies)."""
     return MeasuredFamilies(*(getattr(families, name) for name in MeasuredFamilies._fields))
@@ -480,10 +552,11 @@ _CARE_Q = _BY_Q + 6
     _USE_WEEKS,
     _UNMET_WEEKS,
     _WAITLISTED,
-    _PUBLIC_ENROLLED,
+    _PUBLIC_ENROLLED,  # units in use at public services (childcare days, users)
     _FEE_REVENUE,  # cents
-) = range(_CARE_Q + 6, _CARE_Q + 6 + 11)
-_N_SUMS = _FEE_REVENUE + 1
+    _CARE_DAYS,  # childcare days a week of children under 3 in care
+) = range(_CARE_Q + 6, _CARE_Q + 6 + 12)
+_N_SUMS = _CARE_DAYS + 1
 
 
 @kernel
@@ -500,13 +573,15 @@ def _record_week(fam, measured, world, window):
     staff_contacted, x, y, income_q = fam.staff_contacted, fam.x, fam.y, fam.income_q
     need, wom_aware = measured.need, measured.wom_aware
     preferred_blocks, service_minutes = measured.preferred_blocks, measured.service_minutes
+    empty_place, care_days = measured.empty_place, fam.care_days
+    new_aware = measured.new_aware
     height, nearest_minutes = world.city_height, world.nearest_minutes
     is_public, schedule, fees = world.is_public, world.schedule, world.fees
     u3_weeks, u3_enrolled_weeks = window.u3_weeks, window.u3_enrolled_weeks
     need_seen, used_seen = window.need_seen, window.used_seen
     cell_need_weeks, cell_unmet_weeks = window.cell_need_weeks, window.cell_unmet_weeks
     blocked, main, sums = window.blocked, window.main, window.sums
-    n_dims = blocked.shape[0]
+    n_dims = blocked.shape[1]
     for r in range(len(age)):
         u3 = age[r] >= 0 and age[r] < U3_WEEKS
         in_care = u3 and status[r, CHILDCARE] == ENROLLED
@@ -517,6 +592,7 @@ def _record_week(fam, measured, world, window):
             if in_care:
                 sums[_CARE_AROPE + group] += 1
                 sums[_CARE_Q + quintile[r]] += 1
+                sums[_CARE_DAYS] += care_days[r]
             u3_weeks[r] += 1
             if in_care:
                 u3_enrolled_weeks[r] += 1
@@ -540,31 +616,43 @@ def _record_week(fam, measured, world, window):
                 sums[_USED_MINUTES] += service_minutes[r, t]
                 s = service[r, t]
                 if is_public[s]:
-                    sums[_PUBLIC_ENROLLED] += 1
-                    sums[_FEE_REVENUE] += fee_cents(fees, schedule[s], income_q[r])
+                    days = np.int64(care_days[r]) if t == CHILDCARE else np.int64(DAYS_PER_WEEK)
+                    sums[_PUBLIC_ENROLLED] += days if t == CHILDCARE else 1
+                    sums[_FEE_REVENUE] += (
+                        fee_cents(fees, schedule[s], income_q[r]) * days // DAYS_PER_WEEK
+                    )
             elif status[r, t] == WAITLISTED:
                 sums[_WAITLISTED] += 1
             if need[r, t] and not enrolled:
                 sums[_UNMET_WEEKS] += 1
                 cell_unmet_weeks[cell] += 1
                 st = status[r, t]
+                waiting = st == WAITLISTED or st == REJECTED
+                room = empty_place[r, t]
                 first = -1
                 for d in range(n_dims):
                     block = preferred_blocks[r, t, d]
                     if d == INFORMATION_DIM:
-                        block = block or not aware[r, t]
+                        # unaware when the week's decisions were made
+                        block = block or not aware[r, t] or new_aware[r, t]
                     elif d == CAPACITY_DIM:
-                        block = block or st == WAITLISTED or st == REJECTED
+                        block = block or (waiting and not room)
+                    elif d == MATCHING_DIM:
+                        block = waiting and room
                     if block:
-                        blocked[d] += 1
+                        blocked[t, d] += 1
                         if first < 0:
                             first = d
                 if first < 0:
                     # aware, no blocking dimension, still unserved: after a drop-out the offer
-                    # did not fit; otherwise the family gave up a place it could not get
-                    first = FIT_DIM if st == DROPPED else CAPACITY_DIM
-                    blocked[first] += 1
-                main[first] += 1
+                    # did not fit; otherwise the family gave up a place it could not get (or
+                    # did not get one that stood empty)
+                    if st == DROPPED:
+                        first = FIT_DIM
+                    else:
+                        first = MATCHING_DIM if room else CAPACITY_DIM
+                    blocked[t, first] += 1
+                main[t, first] += 1
 
 
 # the counts `_snapshot_counts` returns, by position
@@ -596,7 +684,7 @@ def _snapshot_counts(fam, is_public, counts):
             if status[r, t] == ENROLLED:
                 counts[_ENROLLED_TYPE + t] += 1
                 if is_public[service[r, t]]:
-                    counts[_SNAP_PUBLIC] += 1
+                    counts[_SNAP_PUBLIC] += fam.care_days[r] if t == CHILDCARE else 1
             elif status[r, t] == WAITLISTED:
                 counts[_SNAP_WAITLISTED] += 1
             if aware[r, t]:

@@ -106,23 +106,27 @@ def quintile_gradient(runs: pd.DataFrame, path: Path | None, title: str) -> Figu
 
 
 def barrier_attribution(runs: pd.DataFrame, path: Path | None, title: str) -> Figure | None:
-    """Main barrier of unmet needs (exclusive cascade), grouped by accessibility dimension."""
-    from sim.core.codes import ACCESSIBILITY_DIMENSION, DIMENSIONS
+    """Main barrier of unmet needs (exclusive cascade) per service type, coloured by
+    accessibility dimension: one panel per type, each a share of that type's unmet
+    need-weeks (pooling the types would hide childcare behind the others)."""
+    from sim.core.codes import ACCESSIBILITY_DIMENSION, DIMENSIONS, SERVICE_TYPES
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    shares = [100 * runs[f"main_barrier_{d}"].mean() for d in DIMENSIONS]
+    fig, axes = plt.subplots(1, len(SERVICE_TYPES), figsize=(13, 4), sharey=True)
     colours = plt.get_cmap("tab10")
     groups = sorted(set(ACCESSIBILITY_DIMENSION.values()))
-    ax.bar(
-        range(len(DIMENSIONS)),
-        shares,
-        color=[colours(groups.index(ACCESSIBILITY_DIMENSION[d])) for d in DIMENSIONS],
-    )
-    ax.set_xticks(range(len(DIMENSIONS)), DIMENSIONS, rotation=35, ha="right")
-    ax.set_ylabel("share of unmet need-weeks (%)")
-    ax.set_title(title)
+    for ax, service_type in zip(axes, SERVICE_TYPES, strict=True):
+        shares = [100 * runs[f"main_barrier_{d}_{service_type}"].mean() for d in DIMENSIONS]
+        ax.bar(
+            range(len(DIMENSIONS)),
+            shares,
+            color=[colours(groups.index(ACCESSIBILITY_DIMENSION[d])) for d in DIMENSIONS],
+        )
+        ax.set_xticks(range(len(DIMENSIONS)), DIMENSIONS, rotation=55, ha="right", fontsize=8)
+        ax.set_title(service_type.replace("_", " "), fontsize=10)
+    axes[0].set_ylabel("share of the type's unmet need-weeks (%)")
+    fig.suptitle(title)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(groups))]
-    ax.legend(handles, groups, frameon=False, fontsize=8)
+    axes[-1].legend(handles, groups, frameon=False, fontsize=8)
     fig.tight_layout()
     return _finish(fig, path, 110)
 

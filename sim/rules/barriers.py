@@ -29,7 +29,7 @@ from sim.core.compiled import inline
 # cost_ok  <=>  weekly_cost_cents * 52 * INCOME_SCALE * 10_000 * 10 <= income_q * factor_tenths * cost_share_bp
 
 # order of the blocking dimensions of a pair (bit i of the mask is dimension i): the cascade
-# order of DESIGN §2 after information and capacity, which are not properties of a pair
+# order of DESIGN §2 after information, capacity and matching, which are not properties of a pair
 
 
 @inline
@@ -40,7 +40,7 @@ def pair_barriers(family, offer):
 
     cost: weekly cost x 52 above the family's share of household income (exact integers);
     travel: minutes above the family's maximum; hours: the severity of an atypical schedule
-    at a service without extended hours; admin: complexity x (1 - paperwork capacity);
+    at a service without extended hours, times the share of it the service's rhythm meets; admin: complexity x (1 - paperwork capacity);
     language: 1 - comprehension (1 in the family's own language, else its proficiency or
     the interpreter's level, plus a broker's gain, at most 1); stigma: label x sensitivity x
     (1 - trust); fit: perceived fit + quality - 0.5 clipped to [0, 1], below the threshold.
@@ -51,7 +51,9 @@ def pair_barriers(family, offer):
         mask |= 1 << COST_BIT
     if o.minutes > f.max_minutes:
         mask |= 1 << TRAVEL_BIT
-    hours = f.hours_severity if (f.atypical_hours and not o.extended_hours) else 0.0
+    hours = (
+        f.hours_severity * o.hours_weight if (f.atypical_hours and not o.extended_hours) else 0.0
+    )
     if hours > f.hours_tolerance:
         mask |= 1 << HOURS_BIT
     admin = o.admin_complexity * (1.0 - f.paperwork)

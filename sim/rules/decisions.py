@@ -17,6 +17,7 @@ import numpy as np
 
 from sim.core.codes import (
     CHILDCARE,
+    DAYS_PER_WEEK,
     DIMENSIONS,
     DROPPED,
     ENROLLED,
@@ -40,6 +41,7 @@ _PAIR_TO_DIMENSION = np.array([DIMENSIONS.index(d) for d in PAIR_DIMENSIONS], dt
 _CAPACITY = DIMENSIONS.index("capacity")
 # what `settle_exits_and_applications` counts, by position in its `counts`
 SETTLED_COUNTS = ("dropouts", "give_ups", "applications", "pre_birth_applications")
+# (a give-up is a request that ended without an offer)
 _DROPOUTS, _GIVE_UPS, _APPLICATIONS, _PRE_BIRTH_APPLICATIONS = range(len(SETTLED_COUNTS))
 
 
@@ -62,8 +64,9 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
                 intake_done = True
     complexity = 0.0 if intake_done else svc.admin_complexity[s]
     label_factor = params.hub_stigma_factor if in_hub else 1.0
-    weekly = fee_cents(fees, svc.schedule[s], fam.income_q[r]) + np.int64(
-        svc.trips_per_week[s]
+    days = week_days(fam, r, t)
+    weekly = fee_cents(fees, svc.schedule[s], fam.income_q[r]) * days // DAYS_PER_WEEK + (
+        np.int64(svc.trips_per_week[s]) * days // DAYS_PER_WEEK
     ) * trip_cents(params, fam.mode[r], minutes)
     # numba reads no conditional expression as a keyword argument: each is a local first
     interpreter = params.interpreter_comprehension if svc.interpreters[s] else 0.0
@@ -71,6 +74,7 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
         weekly_cost_cents=weekly,
         minutes=minutes,
         extended_hours=svc.extended_hours[s],
+        hours_weight=svc.hours_weight[s],
         admin_complexity=complexity,
         speaks_language=svc.speaks[s, fam.language[r]],
         interpreter_comprehension=interpreter,
@@ -109,7 +113,7 @@ def pair_family(fam, params, r, t):
 def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
     """False only where no candidate of type t can be acceptable to family r: the barriers
     at the most favourable value of every attribute among the type's services (cheapest fee,
-    fewest trips, the nearest candidate, extended hours, waived intake, the family's
+    fewest trips, the nearest candidate, extended hours, the least hours weight, waived intake, the family's
     language, least stigma, best quality). Every barrier grows monotonically with each
     attribute, so this never rules out an acceptable candidate."""
     fee = np.int64(0)
@@ -117,11 +121,15 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
         f = fee_cents(fees, bounds.schedules[t, k], fam.income_q[r])
         fee = f if k == 0 else min(fee, f)
     minutes = nearest_minutes[r, t]
-    weekly = fee + bounds.trips[t] * trip_cents(params, fam.mode[r], minutes)
+    days = week_days(fam, r, t)
+    weekly = fee * days // DAYS_PER_WEEK + (bounds.trips[t] * days // DAYS_PER_WEEK) * trip_cents(
+        params, fam.mode[r], minutes
+    )
     offer = PairOffer(
         weekly_cost_cents=weekly,
         minutes=minutes,
         extended_hours=bounds.extended[t],
+        hours_weight=bounds.hours_weight[t],
         admin_complexity=bounds.admin[t],
         speaks_language=bounds.speaks[t, fam.language[r]],
         interpreter_comprehension=bounds.interpreter[t],
@@ -130,6 +138,20 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
     )
     mask, _ = pair_barriers(pair_family(fam, params, r, t), offer)
     return mask == 0
+
+
+@inline
+def week_days(fam, r, t):
+    """Days a week family row r uses a service of type t: its childcare days (fees and trips
+    are per day), a full week for every other type (its fee and trips are weekly)."""
+    return np.int64(fam.care_days[r]) if t == CHILDCARE else np.int64(DAYS_PER_WEEK)
+
+
+@inline
+def units(fam, r, t):
+    """Capacity units family row r takes at a service of type t: childcare days (a place is
+    DAYS_PER_WEEK days), one user at any other type."""
+    return np.int64(fam.care_days[r]) if t == CHILDCARE else np.int64(1)
 
 
 @inline
@@ -160,10 +182,12 @@ def enrolled_hubs(fam, svc, out):
 
 @kernel
 def applications(rows, fam, svc, fees, params, bounds, state, cand, chosen):
-    """Each aware family with an open need applies to its best acceptable candidate: the
-    first in (minutes, service id) order that it is eligible for, has not left this spell,
-    can register now (before the child can start, only services keeping a waiting list) and
-    where no barrier reaches its threshold. Writes `chosen` (`Chosen`)."""
+    """Each aware family with an open need registers with the desk (EVIDENCE C20-C22): it
+    lists up to K acceptable centres in (minutes, service id) order, each one it is eligible
+    for, has not left this spell, can register at now (before the child can start, only
+    services keeping a waiting list) and where no barrier reaches its threshold. Writes
+    `chosen` (`Chosen`; K is the width of `chosen.registered`)."""
+    choices = chosen.registered.shape[2]
     for r in rows:
         for t in range(N_TYPES):
             if not (state.applicable[r, t] and fam.aware[r, t] and fam.status[r, t] == NONE):
@@ -175,6 +199,7 @@ def applications(rows, fam, svc, fees, params, bounds, state, cand, chosen):
             ready = _ready(fam, r, t)
             services = cand.service[t]
             minutes = cand.minutes[t]
+            listed = 0
             for j in range(lo, hi):
                 s = services[j]
                 if not _eligible(fam, svc, r, s) or s == fam.excluded_service[r, t]:
@@ -185,16 +210,21 @@ def applications(rows, fam, svc, fees, params, bounds, state, cand, chosen):
                     fam, svc, fees, params, r, t, s, minutes[j], state.enrolled_hub
                 )
                 if mask == 0:
-                    chosen.service[r, t] = s
-                    chosen.minutes[r, t] = minutes[j]
-                    break
+                    if listed == 0:
+                        chosen.service[r, t] = s
+                        chosen.minutes[r, t] = minutes[j]
+                    chosen.registered[r, t, listed] = s
+                    chosen.registered_minutes[r, t, listed] = minutes[j]
+                    listed += 1
+                    if listed == choices:
+                        break
 
 
 @kernel
 def exits(rows, fam, svc, fees, params, behaviour, state, out):
     """Drop-out with a weekly hazard that grows with the felt barriers of the service in
-    use (keyed stream `dropout`); give-up once a ready family has waited
-    `behaviour.patience_weeks` on a waiting list. Writes `out` (`ExitFlags`)."""
+    use (keyed stream `dropout`); a request ends without an offer once a ready family has
+    waited `behaviour.patience_weeks` for one. Writes `out` (`ExitFlags`)."""
     week = state.week
     for r in rows:
         for t in range(N_TYPES):
@@ -219,11 +249,14 @@ def exits(rows, fam, svc, fees, params, behaviour, state, out):
 
 
 @kernel
-def preferred_blocks(rows, fam, svc, fees, params, state, preferred, blocks):
+def preferred_blocks(rows, fam, svc, fees, params, state, cand, preferred, blocks, empty_place):
     """Barrier log: every dimension blocking the preferred candidate of each unmet need (the
     nearest eligible service within reach, else the nearest of the type anywhere; see
     `Preferred`); capacity where the city has no service of the type, or none open to the
-    family. blocks: bool [F, T, DIMENSIONS]."""
+    family. blocks: bool [F, T, DIMENSIONS]. For an unmet need of an aware family,
+    `empty_place` [F, T] marks whether some candidate it would accept (eligible, not left
+    this spell, no barrier at its threshold) had room for it at the end of last week: a
+    family kept waiting then is blocked by matching, not by capacity."""
     for r in rows:
         for t in range(N_TYPES):
             if not state.need[r, t] or fam.status[r, t] == ENROLLED:
@@ -237,20 +270,44 @@ def preferred_blocks(rows, fam, svc, fees, params, state, preferred, blocks):
                     blocks[r, t, _PAIR_TO_DIMENSION[k]] = (mask >> k) & 1 == 1
             if s < 0 or preferred.none_eligible[r, t]:
                 blocks[r, t, _CAPACITY] = True
+            if fam.aware[r, t]:
+                empty_place[r, t] = _room_at_acceptable(fam, svc, fees, params, state, cand, r, t)
+
+
+@inline
+def _room_at_acceptable(fam, svc, fees, params, state, cand, r, t):
+    """Whether a candidate of type t that family row r would accept had its units free."""
+    need_units = units(fam, r, t)
+    services, minutes = cand.service[t], cand.minutes[t]
+    for j in range(cand.indptr[t][r], cand.indptr[t][r + 1]):
+        s = services[j]
+        if state.free_units[s] < need_units:
+            continue
+        if not _eligible(fam, svc, r, s) or s == fam.excluded_service[r, t]:
+            continue
+        mask, _ = service_barriers(fam, svc, fees, params, r, t, s, minutes[j], state.enrolled_hub)
+        if mask == 0:
+            return True
+    return False
 
 
 # -- phase B -------------------------------------------------------------------------------
 
 
 @kernel
-def settle_exits_and_applications(fam, service_minutes, leaving, chosen, behaviour, week, counts):
+def settle_exits_and_applications(
+    fam, service_minutes, registered_minutes, leaving, chosen, behaviour, week, counts
+):
     """Phase B steps 2-5a for every (family, type), in that order: a rejection's or drop-out's
-    cooldown ends; a drop-out leaves its service; a give-up leaves its waiting list (neither
-    service is chosen again this spell); a new application joins the service's queue (with
-    its minutes into `service_minutes`). `leaving` is the week's `ExitFlags`, `chosen` its
-    `Chosen`; counts, by position, are SETTLED_COUNTS."""
+    cooldown ends; a drop-out leaves its service (not chosen again this spell); a request
+    that waited too long ends without an offer (the family may register again once the
+    cooldown is over); a new registration joins the desk's list (its centres into
+    `fam.registered`, their minutes into `registered_minutes`, the first choice's into
+    `service_minutes`). `leaving` is the week's `ExitFlags`, `chosen` its `Chosen`;
+    counts, by position, are SETTLED_COUNTS."""
     status, status_week, service = fam.status, fam.status_week, fam.service
     cooldown_weeks = behaviour.cooldown_weeks
+    choices = fam.registered.shape[2]
     for r in range(status.shape[0]):
         for t in range(N_TYPES):
             st = status[r, t]
@@ -262,13 +319,16 @@ def settle_exits_and_applications(fam, service_minutes, leaving, chosen, behavio
                 fam.excluded_service[r, t] = service[r, t]
                 counts[_DROPOUTS] += 1
             elif leaving.give_up[r, t] and st == WAITLISTED:
-                st = NONE
-                fam.excluded_service[r, t] = service[r, t]
+                st = REJECTED
+                status_week[r, t] = week
                 counts[_GIVE_UPS] += 1
             elif chosen.service[r, t] != NO_SERVICE and st == NONE:
                 st = WAITLISTED
                 service[r, t] = chosen.service[r, t]
                 service_minutes[r, t] = chosen.minutes[r, t]
+                for k in range(choices):
+                    fam.registered[r, t, k] = chosen.registered[r, t, k]
+                    registered_minutes[r, t, k] = chosen.registered_minutes[r, t, k]
                 fam.applied_week[r, t] = week
                 status_week[r, t] = week
                 counts[_APPLICATIONS] += 1

@@ -79,6 +79,7 @@ def channel_events(rows, fam, state, channels, contacts, events):
         if fam.youngest_age_weeks[r] == 0:
             if uniform_from(streams.first_contact, key, NO_SERVICE) < channels.first_contact_reach:
                 heard |= 1 << HEALTH
+                events.first_contact[r] = True
                 comp_fc = max(comp_local, channels.first_contact_interpreter)
                 for t in range(N_TYPES):
                     if (

@@ -27,6 +27,7 @@ FamilyColumns = namedtuple(
         "key",
         "youngest_age_weeks",
         "care_start_age_weeks",
+        "care_days",
         "n_children",
         "income_q",
         "cost_share_bp",
@@ -54,6 +55,9 @@ FamilyColumns = namedtuple(
         "status_week",
         "applied_week",
         "excluded_service",
+        "registered",
+        "employed",
+        "deprivation_rank",
     ],
 )
 # what they read of the services
@@ -65,6 +69,7 @@ ServiceColumns = namedtuple(
         "speaks",
         "interpreters",
         "extended_hours",
+        "hours_weight",
         "admin_complexity",
         "schedule",
         "trips_per_week",
@@ -72,6 +77,7 @@ ServiceColumns = namedtuple(
         "means_tested",
         "means_line_q",
         "waitlist",
+        "capacity_units",
     ],
 )
 # scenario constants the barrier formulas read
@@ -94,6 +100,7 @@ TypeBounds = namedtuple(
         "schedules",
         "trips",
         "extended",
+        "hours_weight",
         "admin",
         "speaks",
         "interpreter",
@@ -118,9 +125,19 @@ Preferred = namedtuple("Preferred", ["service", "minutes", "none_eligible"])
 # (int [F, T], NO_HUB if none); how many of each family's ties use each type (int [F, T]);
 # the minutes to each service waited for or used (int [F, T]); the hash states of the
 # week's keyed streams (`sim.core.rng.WeekStreams`)
+# and the units (childcare days, or users) each service had free at the end of last week
 WeekState = namedtuple(
     "WeekState",
-    ["week", "need", "applicable", "enrolled_hub", "tie_users", "service_minutes", "streams"],
+    [
+        "week",
+        "need",
+        "applicable",
+        "enrolled_hub",
+        "tie_users",
+        "service_minutes",
+        "streams",
+        "free_units",
+    ],
 )
 # scenario constants of the week's behaviour: the weekly drop-out hazard (base + slope x
 # felt barrier), weeks on a waiting list before a ready family gives up, weeks before a
@@ -177,13 +194,21 @@ InformationEvents = namedtuple(
         "broker_contacted",  # bool [F]
         "staff_contacted",  # bool [F]: an outreach visit or a broker
         "coordinated",  # bool [F]: assessed by a hub coordinator
+        "first_contact",  # bool [F]: reached by the health service's home visit after birth
     ],
 )
 
 # -- decisions (`sim.rules.decisions`) -------------------------------------------------------
 
-# the service applied to this week [F, T] (NO_SERVICE if none) and its travel minutes
-Chosen = namedtuple("Chosen", ["service", "minutes"])
+# the registration made this week: its first choice [F, T] (NO_SERVICE if none) and its travel
+# minutes, and every centre listed [F, T, K] (NO_SERVICE after the last) with its minutes
+Chosen = namedtuple("Chosen", ["service", "minutes", "registered", "registered_minutes"])
+# the registration desk of each type (`sim.rules.allocation`): its priority rule, the means
+# line its need-weighted rule reads, and the deprivation rank from which it gives priority
+Desk = namedtuple("Desk", ["rule", "means_line_q", "rank_min"])
+# what the desks' week reads: the decline chance of an offer that is not the first choice,
+# the week, and the hash state of the week's `offer_decline` stream
+Offers = namedtuple("Offers", ["decline_prob", "week", "decline_stream"])
 # this week's drop-outs and give-ups (bool [F, T])
 ExitFlags = namedtuple("ExitFlags", ["dropout", "give_up"])
 
@@ -219,6 +244,7 @@ PairOffer = namedtuple(
         "weekly_cost_cents",  # fee + trips x trip cost
         "minutes",
         "extended_hours",
+        "hours_weight",  # share of an atypical schedule's mismatch this service's rhythm meets
         "admin_complexity",  # after any hub-intake or coordinator waiver
         "speaks_language",  # the family's language
         "interpreter_comprehension",  # 0 where the service has no interpreters

@@ -185,6 +185,12 @@ class PopulationSpec(Strict):
     employed_share_arope: Share = 0.40
     formal_care_preference_employed: Share = 0.80
     formal_care_preference_not_employed: Share = 0.40
+    # days a week of childcare wanted (1-5), mean by employment. Derived: 44 places per 100
+    # children (C1) used by 64.8 % of them (C13) is 5 x 44 / 64.8 = 3.4 days a week on
+    # average; the split by employment is an assumption (C15: Belgium 32.2 % of under-3s in
+    # care 30 h a week or more); swept
+    care_days_mean_employed: Annotated[float, Field(ge=1.0, le=5.0)] = 3.6
+    care_days_mean_not_employed: Annotated[float, Field(ge=1.0, le=5.0)] = 2.6
     leave_weeks_min: Annotated[int, Field(ge=0, le=156)] = 14
     leave_weeks_max: Annotated[int, Field(ge=0, le=156)] = 40
     gestation_weeks: Annotated[int, Field(ge=30, le=44)] = 40
@@ -347,6 +353,11 @@ class ProvisionSpec(Strict):
     priority_deprived_share: Share = 0.3
     waitlist: bool = True
     trips_per_week: Annotated[int, Field(ge=0, le=28)] = 2
+    # share of an atypical working schedule's mismatch that applies to this service's
+    # rhythm: 1 for a daily service at set hours (childcare), 0 for appointments a family
+    # books around its work, in between for fixed weekly sessions or office-hours episodes
+    # (assumption: no evidence on opening-hours mismatch by rhythm; swept)
+    hours_mismatch_weight: Share = 1.0
     unit_cost_eur_week: EurWeekEach = 0.0
     means_test_admin_eur_place_week: EurWeekEach = 0.0
 
@@ -412,6 +423,12 @@ class BehaviourSpec(Strict):
     dropout_barrier_slope: Annotated[float, Field(ge=0.0, le=1.0)] = 0.001
     cooldown_weeks: Annotated[int, Field(ge=0, le=520)] = 8
     waitlist_patience_weeks: Annotated[int, Field(ge=1, le=520)] = 26
+    # acceptable centres a family lists when it registers with the desk (EVIDENCE C20-C22:
+    # one local registration desk; how many centres a family lists: assumption, swept)
+    registration_choices: Annotated[int, Field(ge=1, le=16)] = 3
+    # chance a family declines an offer from a centre other than its first choice and keeps
+    # waiting (no evidence: assumption, swept)
+    offer_decline_prob: Share = 0.2
 
 
 def _default_provision() -> dict[str, ProvisionSpec]:
@@ -444,6 +461,8 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             trips_per_week=1,
             unit_cost_eur_week=6.0,
             quality=0.6,
+            hours_mismatch_weight=0.0,
+            interpreters=True,
         ),
         "parenting": ProvisionSpec(
             places_per_100=6.0,
@@ -452,6 +471,7 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             stigma_label=0.15,
             trips_per_week=1,
             unit_cost_eur_week=18.0,
+            hours_mismatch_weight=0.5,
         ),
         "admin_help": ProvisionSpec(
             places_per_100=3.0,
@@ -460,6 +480,7 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             stigma_label=0.30,
             trips_per_week=1,
             unit_cost_eur_week=30.0,
+            hours_mismatch_weight=0.5,
         ),
     }
 

@@ -8,6 +8,7 @@ keyed by the family key = slot * 4096 + generation (see rng.py), never by the ro
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -16,6 +17,7 @@ import numpy as np
 
 from sim.core import rng
 from sim.core.codes import (
+    DAYS_PER_WEEK,
     INCOME_SCALE,
     MODE_CAR,
     MODE_TRANSIT,
@@ -80,6 +82,7 @@ class FamilyTable:
     n_children: np.ndarray  # int16
     wants_formal_care: np.ndarray  # bool
     care_start_age_weeks: np.ndarray  # int32, end of leave / earliest use
+    care_days: np.ndarray  # int8 1..DAYS_PER_WEEK: childcare days a week wanted
     parenting_need: np.ndarray  # bool
     admin_need: np.ndarray  # bool
     mode: np.ndarray  # int8 walk / transit / car
@@ -102,6 +105,9 @@ class FamilyTable:
     status_week: np.ndarray  # int32 [F, T]: week the status was entered
     applied_week: np.ndarray  # int32 [F, T]
     excluded_service: np.ndarray  # int32 [F, T]: not to be chosen again this spell
+    registered: (
+        np.ndarray
+    )  # int32 [F, T, K]: the centres listed with the desk, nearest first (valid while waitlisted)
     broker_contacted: np.ndarray  # bool
     staff_contacted: np.ndarray  # bool: ever visited by outreach or a broker
     coordinated: np.ndarray  # bool: assessed by a hub coordinator
@@ -237,7 +243,7 @@ def draw_generation(
         "fit_threshold": bounded["fit_threshold"],
         "perceived_fit": perceived_fit,
         "aware": aware,
-        **_fresh_state(youngest_age_weeks),
+        **_fresh_state(youngest_age_weeks, scenario.behaviour.registration_choices),
     }
     columns.update(birth_plan(scenario, seed, keys, 0, employed))
     return columns
@@ -357,9 +363,10 @@ def _initial_view_of_services(
     return perceived_fit, aware
 
 
-def _fresh_state(youngest_age_weeks: np.ndarray) -> dict[str, np.ndarray]:
+def _fresh_state(youngest_age_weeks: np.ndarray, choices: int) -> dict[str, np.ndarray]:
     """A new generation's state: its youngest child (a child once born), no contact with
-    staff, no status at any service."""
+    staff, no status at any service, no registration (`choices` centres a registration
+    may list)."""
     n = len(youngest_age_weeks)
     return {
         "youngest_age_weeks": youngest_age_weeks.astype(np.int32),
@@ -372,6 +379,7 @@ def _fresh_state(youngest_age_weeks: np.ndarray) -> dict[str, np.ndarray]:
         "status_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),
         "applied_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),
         "excluded_service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
+        "registered": np.full((n, N_TYPES, choices), NO_SERVICE, dtype=np.int32),
     }
 
 
@@ -410,12 +418,16 @@ def draw_travel(
 def birth_plan(
     scenario: Scenario, seed: int, keys: np.ndarray, week: int | np.ndarray, employed: np.ndarray
 ):
-    """Plans made for each pregnancy: formal care wanted, and when leave ends.
+    """Plans made for each pregnancy: formal care wanted, when leave ends, and how many days
+    a week of care.
 
     Leave: 15 weeks of maternity leave and up to 4 months of parental leave (EVIDENCE C24),
     spread uniformly between leave_weeks_min and leave_weeks_max (assumption). Preference
     for formal care depends on employment (need is not vulnerability; informal care is the
-    alternative, EVIDENCE C12).
+    alternative, EVIDENCE C12). Days a week: 1 + Binomial(4, p) with the mean of the
+    parents' employment (`care_days_mean_*`, assumption; most children attend part time,
+    EVIDENCE C1 vs C12-C13: about 1.5 children per place), drawn by inverting the binomial
+    distribution at one keyed uniform.
     """
     pop = scenario.population
     pref = np.where(
@@ -427,7 +439,17 @@ def birth_plan(
         rng.uniform(seed, "leave_weeks", week, keys) * span
     ).astype(np.int32)
     start = np.maximum(leave, pop.childcare_entry_age_weeks).astype(np.int32)
-    return {"wants_formal_care": wants, "care_start_age_weeks": start}
+    mean_days = np.where(employed, pop.care_days_mean_employed, pop.care_days_mean_not_employed)
+    p = (mean_days - 1.0) / (DAYS_PER_WEEK - 1)
+    u = rng.uniform(seed, "care_days", week, keys)
+    trials = DAYS_PER_WEEK - 1
+    extra = np.zeros(len(keys), dtype=np.int64)
+    cdf = np.zeros(len(keys))
+    for k in range(trials):  # extra days = the number of CDF values at or below u
+        cdf = cdf + math.comb(trials, k) * p**k * (1.0 - p) ** (trials - k)
+        extra += u >= cdf
+    days = (1 + extra).astype(np.int8)
+    return {"wants_formal_care": wants, "care_start_age_weeks": start, "care_days": days}
 
 
 def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:

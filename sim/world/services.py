@@ -18,8 +18,6 @@ from sim.core.codes import (
     FEE_KIND,
     INCOME_SCALE,
     NO_HUB,
-    PRIORITY,
-    PRIORITY_FIRST_COME,
     SERVICE_TYPES,
 )
 from sim.core.errors import ScenarioError
@@ -58,8 +56,7 @@ class ServiceTable:
     admin_complexity: np.ndarray  # float64
     extended_hours: np.ndarray  # bool
     quality: np.ndarray  # float64
-    priority: np.ndarray  # int8
-    priority_rank_min: np.ndarray  # float64: need-weighted priority from this deprivation rank
+    hours_weight: np.ndarray  # float64: how much of an atypical schedule's mismatch applies
     waitlist: np.ndarray  # bool
     trips_per_week: np.ndarray  # int32
     unit_cost_cents: np.ndarray  # int64 per unit of capacity per week
@@ -359,10 +356,8 @@ def _expand(part: dict[str, object], city: City, seed: int, block: int) -> dict[
         "admin_complexity": np.full(n, spec.admin_complexity),
         "extended_hours": extended,
         "quality": np.full(n, spec.quality),
-        "priority": np.full(
-            n, PRIORITY[spec.priority] if public else PRIORITY_FIRST_COME, dtype=np.int8
-        ),
-        "priority_rank_min": np.full(n, 1.0 - spec.priority_deprived_share if public else 2.0),
+        # market childcare is daily: the whole mismatch applies
+        "hours_weight": np.full(n, spec.hours_mismatch_weight if public else 1.0),
         "waitlist": np.full(n, spec.waitlist if public else True),
         "trips_per_week": np.full(n, spec.trips_per_week, dtype=np.int32),
         "unit_cost_cents": np.full(
