@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import build, small_scenario
 from hypothesis import given
 from hypothesis import strategies as st
 from pairs import PairInputs, evaluate, fees_cents, trips_cents
@@ -26,6 +26,7 @@ from sim.core.codes import (
     PRIORITY_WORKING,
     WAITLISTED,
 )
+from sim.engine.week import Engine
 from sim.rules.allocation import OFFER_SUMS, desk_order, offer_places, priority_class
 from sim.rules.fees import fee_tables
 from sim.rules.information import (
@@ -217,42 +218,27 @@ def test_the_desk_orders_requests_by_type_priority_request_week_then_draw():
     assert sorted(two_types[:2].tolist()) == [1, 3]
 
 
-_DeskFamilies = namedtuple(
-    "_DeskFamilies",
-    [
-        "key",
-        "registered",
-        "status",
-        "status_week",
-        "service",
-        "applied_week",
-        "youngest_age_weeks",
-        "care_start_age_weeks",
-        "care_days",
-    ],
-)
-
-
-def _desk_families(registered: list[list[int]], care_days: list[int]) -> _DeskFamilies:
+def _desk_families(registered: list[list[int]], care_days: list[int]):
+    """The engine's own family columns (the production record type), the first rows set
+    to registered childcare requests of families ready since week 30."""
+    engine = Engine(build(small_scenario(), seed=3))
+    fam = engine.family_columns()
     n = len(registered)
-    listed = np.full((n, N_TYPES, 3), NO_SERVICE, dtype=np.int32)
+    fam.registered[:n] = NO_SERVICE
     for r, centres in enumerate(registered):
-        listed[r, CHILDCARE, : len(centres)] = centres
-    return _DeskFamilies(
-        key=np.arange(100, 100 + n, dtype=np.int64),
-        registered=listed,
-        status=np.full((n, N_TYPES), WAITLISTED, dtype=np.int8),
-        status_week=np.zeros((n, N_TYPES), dtype=np.int32),
-        service=listed[:, :, 0].copy(),
-        applied_week=np.zeros((n, N_TYPES), dtype=np.int32),
-        youngest_age_weeks=np.full(n, 30, dtype=np.int32),
-        care_start_age_weeks=np.full(n, 20, dtype=np.int32),
-        care_days=np.array(care_days, dtype=np.int8),
-    )
+        fam.registered[r, CHILDCARE, : len(centres)] = centres
+    fam.status[:n] = WAITLISTED
+    fam.status_week[:n] = 0
+    fam.service[:n, CHILDCARE] = fam.registered[:n, CHILDCARE, 0]
+    fam.applied_week[:n] = 0
+    fam.youngest_age_weeks[:n] = 30
+    fam.care_start_age_weeks[:n] = 20
+    fam.care_days[:n] = care_days
+    return fam, n
 
 
-def _offer(fam: _DeskFamilies, free: np.ndarray, decline_prob: float = 0.0) -> np.ndarray:
-    n = len(fam.key)
+def _offer(desk: tuple, free: np.ndarray, decline_prob: float = 0.0) -> np.ndarray:
+    fam, n = desk
     sums = np.zeros((N_TYPES, len(OFFER_SUMS)), dtype=np.int64)
     offer_places(
         np.arange(n, dtype=np.int64),
@@ -269,25 +255,28 @@ def _offer(fam: _DeskFamilies, free: np.ndarray, decline_prob: float = 0.0) -> n
 
 def test_the_desk_offers_the_first_listed_centre_with_room_for_the_childs_days():
     # centre 0 has 3 free days, centre 1 has 10: a 4-day child skips centre 0
-    fam = _desk_families([[0, 1], [0, 1], [0]], care_days=[4, 2, 2])
-    free = np.array([3, 10], dtype=np.int64)
-    sums = _offer(fam, free)
-    assert fam.service[:, CHILDCARE].tolist() == [1, 0, 0]
-    assert fam.status[:, CHILDCARE].tolist() == [ENROLLED, ENROLLED, WAITLISTED]
-    assert free.tolist() == [1, 6]  # days taken: 2 at centre 0, 4 at centre 1
+    desk = _desk_families([[0, 1], [0, 1], [0]], care_days=[4, 2, 2])
+    fam = desk[0]
+    free = np.zeros(len(fam.registered), dtype=np.int64)  # every other service is full
+    free[:2] = [3, 10]
+    sums = _offer(desk, free)
+    assert fam.service[:3, CHILDCARE].tolist() == [1, 0, 0]
+    assert fam.status[:3, CHILDCARE].tolist() == [ENROLLED, ENROLLED, WAITLISTED]
+    assert free[:2].tolist() == [1, 6]  # days taken: 2 at centre 0, 4 at centre 1
     # the third request had its desired start (the start age, 10 weeks ago) long passed
     assert sums[CHILDCARE, OFFER_SUMS.index("offers")] == 2
     assert sums[CHILDCARE, OFFER_SUMS.index("wait_from_start")] == 2 * 10
 
 
 def test_an_offer_that_is_not_the_first_choice_may_be_declined_and_the_place_stays_free():
-    fam = _desk_families([[0, 1]], care_days=[1])
-    free = np.array([0, 5], dtype=np.int64)
-    _offer(fam, free, decline_prob=1.0)
-    assert fam.status[0, CHILDCARE] == WAITLISTED and free.tolist() == [0, 5]
-    fam = _desk_families([[1, 0]], care_days=[1])
-    _offer(fam, free, decline_prob=1.0)  # the first choice is never declined
-    assert fam.status[0, CHILDCARE] == ENROLLED and free.tolist() == [0, 4]
+    desk = _desk_families([[0, 1]], care_days=[1])
+    free = np.zeros(len(desk[0].registered), dtype=np.int64)
+    free[1] = 5
+    _offer(desk, free, decline_prob=1.0)
+    assert desk[0].status[0, CHILDCARE] == WAITLISTED and free[:2].tolist() == [0, 5]
+    desk = _desk_families([[1, 0]], care_days=[1])
+    _offer(desk, free, decline_prob=1.0)  # the first choice is never declined
+    assert desk[0].status[0, CHILDCARE] == ENROLLED and free[:2].tolist() == [0, 4]
 
 
 def test_priority_classes_use_only_observable_information():

@@ -258,7 +258,7 @@ class FamilyAgent(mesa.Agent):
             return self.care_days, self.care_days
         return DAYS_PER_WEEK, 1
 
-    # twin: sim.rules.priority_class
+    # twin: sim.rules.allocation.priority_class
     def priority_class(self, t: int) -> int:
         """0 is offered first by the desk of type t; only what a municipality can observe."""
         spec = self.model.spec.provision[SERVICE_TYPES[t]]
@@ -770,6 +770,8 @@ class ReferenceModel(mesa.Model):
                     f.status[t] = DROPPED
                     f.status_week[t] = self.week
                     f.excluded_service[t] = f.service[t]
+                    # a drop-out lowers trust (DESIGN §2; EU WG ECEC: distrust as a barrier)
+                    f.trust -= self.spec.behaviour.trust_loss_rejection * f.trust
                     count["dropouts"] += 1
 
     # twin: sim.rules.decisions.settle_exits_and_applications
@@ -782,6 +784,8 @@ class ReferenceModel(mesa.Model):
                 if f.plan["give_up"][t] and f.status[t] == WAITLISTED:
                     f.status[t] = REJECTED
                     f.status_week[t] = self.week
+                    # so does a request that ended without an offer
+                    f.trust -= self.spec.behaviour.trust_loss_rejection * f.trust
                     count["give_ups"] += 1
 
     # twin: sim.rules.decisions.settle_exits_and_applications

@@ -327,6 +327,7 @@ class Engine:
             patience_weeks=beh.waitlist_patience_weeks,
             cooldown_weeks=beh.cooldown_weeks,
             trust_gain=beh.trust_gain_enrolled_week,
+            trust_loss=beh.trust_loss_rejection,
             fit_gain=beh.fit_gain_enrolled_week,
             wom_fit_gain=self.scenario.information.wom_fit_gain,
         )

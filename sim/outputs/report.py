@@ -71,6 +71,8 @@ _DECIMALS = {
     "money": 0,
     "minutes": 1,
     "places": 0,
+    "weeks": 1,
+    "days a week": 1,
 }
 # kinds written with thousands separators; their interval bounds are joined by a dash, as
 # a comma between them would read as part of a number

@@ -301,7 +301,7 @@ def settle_exits_and_applications(
     """Phase B steps 2-5a for every (family, type), in that order: a rejection's or drop-out's
     cooldown ends; a drop-out leaves its service (not chosen again this spell); a request
     that waited too long ends without an offer (the family may register again once the
-    cooldown is over); a new registration joins the desk's list (its centres into
+    cooldown is over); both lower trust by `behaviour.trust_loss` x trust; a new registration joins the desk's list (its centres into
     `fam.registered`, their minutes into `registered_minutes`, the first choice's into
     `service_minutes`). `leaving` is the week's `ExitFlags`, `chosen` its `Chosen`;
     counts, by position, are SETTLED_COUNTS."""
@@ -317,10 +317,12 @@ def settle_exits_and_applications(
                 st = DROPPED
                 status_week[r, t] = week
                 fam.excluded_service[r, t] = service[r, t]
+                fam.trust[r] -= behaviour.trust_loss * fam.trust[r]
                 counts[_DROPOUTS] += 1
             elif leaving.give_up[r, t] and st == WAITLISTED:
                 st = REJECTED
                 status_week[r, t] = week
+                fam.trust[r] -= behaviour.trust_loss * fam.trust[r]
                 counts[_GIVE_UPS] += 1
             elif chosen.service[r, t] != NO_SERVICE and st == NONE:
                 st = WAITLISTED

@@ -150,6 +150,7 @@ Behaviour = namedtuple(
         "patience_weeks",
         "cooldown_weeks",
         "trust_gain",  # using any service, a week
+        "trust_loss",  # share of trust lost at a drop-out or a request ended without an offer
         "fit_gain",  # using a service of the type, a week
         "wom_fit_gain",  # hearing of the type from ties who use it, a week
     ],
