@@ -237,8 +237,8 @@ def test_the_kept_tie_user_counts_equal_the_full_product():
 
 def brute_force_redraw(engine: Engine, row: int, week: int) -> set[int]:
     """The rows a new family in `row` draws ties to this week, written out from the rules:
-    its spatial picks among the neighbours in their canonical order (offset, then language
-    and key), then its community picks among its language group in key order."""
+    its spatial picks among the neighbours in key order, then its community picks among its
+    language group in key order."""
     f = engine.families
     pop = engine.scenario.population
     seed, key = engine.seed, int(f.key[row])
@@ -249,8 +249,8 @@ def brute_force_redraw(engine: Engine, row: int, week: int) -> set[int]:
             if dx * dx + dy * dy > r * r:
                 continue
             cell = np.flatnonzero((f.x == f.x[row] + dx) & (f.y == f.y[row] + dy))
-            cell = sorted(cell.tolist(), key=lambda m: (int(f.language[m]), int(f.key[m])))
-            neighbours += [m for m in cell if m != row]
+            neighbours += [m for m in cell.tolist() if m != row]
+    neighbours.sort(key=lambda m: int(f.key[m]))
     same = [m for m in neighbours if f.language[m] == f.language[row]]
     picks = set()
     for k in range(pop.ties_spatial):

@@ -926,23 +926,21 @@ class ReferenceModel(mesa.Model):
         count[formed] += 1
 
     def neighbours(self, f: FamilyAgent) -> list[FamilyAgent]:
-        """The other families within tie_radius_cells (dx^2 + dy^2 <= r^2), by offset (dx,
-        then dy), within a cell by (language, key)."""
+        """The other families within tie_radius_cells (dx^2 + dy^2 <= r^2), in key order."""
         r = self.spec.population.tie_radius_cells
         out = []
         for dx in range(-r, r + 1):
             for dy in range(-r, r + 1):
                 if dx * dx + dy * dy > r * r:
                     continue
-                cell = self.in_cell.get((f.x + dx, f.y + dy), [])
-                for g in sorted(cell, key=lambda g: (g.language, g.key)):
+                for g in self.in_cell.get((f.x + dx, f.y + dy), []):
                     if g is not f:
                         out.append(g)
-        return out
+        return sorted(out, key=lambda g: g.key)
 
     # twin: sim.engine.week.Engine._redraw_ties
     # twin: sim.world.population.redraw_ties
-    # twin: sim.world.population.TieIndex.spatial_picks
+    # twin: sim.world.population.TieIndex.neighbour_picks_by_key
     def redraw_ties(self, renewed: list[FamilyAgent], count: dict[str, int]) -> None:
         """The new families of the week draw their own ties, by the rules of the build keyed
         by their key and the week: in key order, each its spatial ties (a same-language

@@ -582,8 +582,10 @@ def redraw_ties(
     """The ties new families draw when they take their slots in `week`: the rules of
     `build_ties` (spatial picks with homophily, community picks; a pick of oneself is no
     tie), keyed by the new family key and the week (tie k in the draw's service place), over
-    the current population. Returns (family, partner) rows in the order the ties are to be
-    added: families by key, each its spatial ties k = 0, 1, ... then its community ties."""
+    the current population. A spatial pick indexes the neighbours in key order
+    (`TieIndex.neighbour_picks_by_key`), an order that neither storage nor a reflection of
+    the city changes. Returns (family, partner) rows in the order the ties are to be added:
+    families by key, each its spatial ties k = 0, 1, ... then its community ties."""
     pop = scenario.population
     rows = np.asarray(rows, dtype=np.int64)
     rows = rows[np.argsort(keys[rows], kind="stable")]
@@ -597,7 +599,8 @@ def redraw_ties(
             )
             for k in range(pop.ties_spatial)
         ]
-        for k, (ok, pick) in enumerate(index.spatial_picks(rows, draws, pop.tie_homophily)):
+        chosen = index.neighbour_picks_by_key(rows, draws, pop.tie_homophily)
+        for k, (ok, pick) in enumerate(chosen):
             picks[ok, k] = pick[ok]
     if pop.ties_community > 0:
         groups = index.language_groups()
@@ -637,6 +640,7 @@ class TieIndex:
     by_lang: np.ndarray  # int32 [cells, L]
     by_language: np.ndarray  # int64 [F]: rows by (language, key)
     language_first: np.ndarray  # int64 [L + 1]: each language's first place in by_language
+    key_rank: np.ndarray  # int64 [F]: each row's place in key order
     radius: int  # tie_radius_cells
 
     @property
@@ -680,6 +684,7 @@ class TieIndex:
             by_lang=by_lang.astype(np.int32),
             by_language=by_language,
             language_first=language_first,
+            key_rank=np.argsort(np.argsort(keys, kind="stable"), kind="stable"),
             radius=radius,
         )
 
@@ -687,6 +692,48 @@ class TieIndex:
         """Per language index, its families' rows in key order."""
         first = self.language_first
         return [self.by_language[first[i] : first[i + 1]] for i in range(len(first) - 1)]
+
+    def neighbour_picks_by_key(
+        self, rows: np.ndarray, draws: list[tuple[np.ndarray, np.ndarray]], homophily: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per draw k, (has a neighbour, the picked neighbour's row) for each of `rows`, the
+        neighbours (as in `spatial_picks`) listed and put in key order: a same-language pick
+        (draw k's first uniform below `homophily`, if there is any) indexes the
+        same-language neighbours in key order, any other pick all neighbours in key order.
+        Meant for the few new families of a week: it lists their neighbours."""
+        dx, dy, _ = _offsets(self.radius)
+        bx = self.x[rows, None] + dx[None, :]
+        by = self.y[rows, None] + dy[None, :]
+        inside = (bx >= 0) & (bx < self.width) & (by >= 0) & (by < self.height)
+        bcell = np.where(inside, bx.astype(np.int64) * self.height + by, 0)
+        counts = np.where(inside, self.occupancy[bcell], 0).astype(np.int64).ravel()
+        owner = np.repeat(np.repeat(np.arange(len(rows)), len(dx)), counts)
+        first = self.cell_start[bcell.ravel()]
+        offsets = np.repeat(first - np.cumsum(counts) + counts, counts)
+        member = self.order[offsets + np.arange(int(counts.sum()))]
+        other = member != rows[owner]
+        owner, member = owner[other], member[other]
+        by_key = np.lexsort((self.key_rank[member], owner))
+        owner, member = owner[by_key], member[by_key]
+        same = self.lang[member] == self.lang[rows[owner]]
+        pools = {}
+        for use_same in (False, True):
+            o = owner[same] if use_same else owner
+            m = member[same] if use_same else member
+            size = np.bincount(o, minlength=len(rows))
+            pools[use_same] = (m, np.cumsum(size) - size, size)
+        out = []
+        for u_homophily, u_pick in draws:
+            use_same = (u_homophily < homophily) & (pools[True][2] > 0)
+            size = np.where(use_same, pools[True][2], pools[False][2])
+            j = np.minimum(np.floor(u_pick * size).astype(np.int64), np.maximum(size - 1, 0))
+            pick = np.full(len(rows), -1, dtype=np.int64)
+            for flag in (False, True):
+                i = np.flatnonzero((use_same == flag) & (size > 0))
+                m, start, _ = pools[flag]
+                pick[i] = m[start[i] + j[i]]
+            out.append((size > 0, pick))
+        return out
 
     def spatial_picks(
         self, rows: np.ndarray, draws: list[tuple[np.ndarray, np.ndarray]], homophily: float
