@@ -129,7 +129,32 @@ def state_by_key(engine: Engine) -> dict[str, np.ndarray]:
     order = np.argsort(f.slot, kind="stable")
     out = {name: getattr(f, name)[order] for name in STATE_COLUMNS}
     out["slot"] = f.slot[order]
+    out["tie_slots"] = tie_slots(f)[order]
     return out
+
+
+def tie_slots(families) -> np.ndarray:
+    """Per family row, the slots of its ties in ascending order, padded with -1 ([F, D]):
+    the tie structure as storage order cannot change it."""
+    width = families.ties.shape[1]
+    held = np.arange(width)[None, :] < families.tie_count[:, None]
+    slots = np.where(held, families.slot[np.where(held, families.ties, 0)], np.iinfo(np.int64).max)
+    slots.sort(axis=1)
+    slots[slots == np.iinfo(np.int64).max] = -1
+    return slots
+
+
+def assert_valid_ties(families) -> None:
+    """The tie structure's invariants: within the limit, no self-tie, no tie twice, and
+    undirected (b among a's ties exactly when a is among b's)."""
+    ties, count = families.ties, families.tie_count
+    assert ((count >= 0) & (count <= ties.shape[1])).all()
+    owner, other = families.tie_pairs()
+    assert (owner != other).all(), "a self-tie"
+    pairs = owner * families.size + other
+    assert np.unique(pairs).size == pairs.size, "a tie held twice"
+    mirrored = np.sort(other * families.size + owner)
+    assert np.array_equal(np.sort(pairs), mirrored), "a tie held in one direction only"
 
 
 def build(scenario: Scenario, seed: int = 11) -> World:

@@ -72,6 +72,17 @@ def _first_divergence(engine: Engine, name: str, fast: np.ndarray, ref: np.ndarr
     )
 
 
+def _assert_same_ties(engine: Engine, reference: ReferenceModel) -> None:
+    """Every family has the same ties in both engines (as sets of rows)."""
+    f = engine.families
+    for row, agent in enumerate(reference.families):
+        fast = sorted(f.ties[row, : f.tie_count[row]].tolist())
+        assert fast == sorted(agent.ties), (
+            f"ties of family key {int(f.key[row])} diverged in week {engine.week - 1}: "
+            f"fast={fast} reference={sorted(agent.ties)}"
+        )
+
+
 def dock(world, weeks: int) -> tuple[Engine, ReferenceModel]:
     """Step both engines week by week on the same world, asserting agreement as they go."""
     engine = Engine(world)
@@ -84,6 +95,7 @@ def dock(world, weeks: int) -> tuple[Engine, ReferenceModel]:
             fast = np.asarray(getattr(engine.families, name))
             ref = state[name].astype(fast.dtype)
             assert np.array_equal(fast, ref), _first_divergence(engine, name, fast, ref)
+        _assert_same_ties(engine, reference)
         for name in FLOAT_COLUMNS:
             fast = getattr(engine.families, name)
             ref = state[name]
@@ -124,7 +136,9 @@ def test_shipped_scenarios_dock(path: Path, seed: int) -> None:
 def stressed_scenario():
     """A small city where every mechanism fires: scarce childcare with waiting lists, scarce
     parenting support without them (rejections), outreach, a broker for one language, hubs
-    with a coordinator, high drop-out, a short cooldown and patience, many births."""
+    with a coordinator, high drop-out, a short cooldown and patience, many births, families
+    meeting at sites often (ties formed at sites, some refused by the limit on a family's
+    ties) and a short youngest-child age range (many new families drawing their ties)."""
     return small_scenario(
         city={"families": 1000, "width": 24, "height": 24, "neighbourhoods": 4},
         run={"burn_in_weeks": 10, "weeks": 24},
@@ -145,7 +159,13 @@ def stressed_scenario():
             "cooldown_weeks": 2,
             "waitlist_patience_weeks": 4,
         },
-        population={"next_birth_hazard_week": 0.01},
+        population={
+            "next_birth_hazard_week": 0.01,
+            "attendance_tie_prob_week": 0.5,
+            "ties_spatial": 2,
+            "ties_community": 0,
+            "youngest_child_max_age_weeks": 300,
+        },
     )
 
 
@@ -168,6 +188,10 @@ def test_stressed_city_docks_and_every_mechanism_fires() -> None:
         "pre-birth applications": c["pre_birth_applications"],
         "declined offers": c["declined_offers"],
         "requests without an offer by the desired start": c["requests_due_without_offer"],
+        "new families": c["renewals"],
+        "ties redrawn by new families": c["ties_redrawn"],
+        "ties formed at sites": c["ties_formed_attendance"],
+        "ties over the limit": c["ties_over_limit"],
     }
     # part-time childcare: children in care with fewer than five days a week
     f = engine.families

@@ -100,9 +100,12 @@ def test_processing_families_in_chunks_changes_no_family(tiny_world, chunk):
 
 def test_deleting_an_unrelated_family_changes_no_other_family():
     """'Unrelated': no ties, and no competition for places or contact capacity — capacity
-    is unlimited and there is no outreach or broker pool the family could share."""
+    is unlimited and there is no outreach or broker pool the family could share. Since new
+    families draw ties among all their neighbours and families meet at sites, any family
+    can become another's tie: only a city without ties has families unrelated for a run."""
     scenario = small_scenario(
         run={"burn_in_weeks": 30, "weeks": 10},
+        population={"ties_spatial": 0, "ties_community": 0, "attendance_tie_prob_week": 0.0},
         market={"places_per_100": 1000.0},
         **{
             "provision.childcare": {"places_per_100": 1000.0},
@@ -113,10 +116,10 @@ def test_deleting_an_unrelated_family_changes_no_other_family():
     )
     world = build(scenario, seed=5)
     victim = world.families.size // 2
-    isolated = world.with_families(world.families.without_ties_of(np.array([victim])))
+    assert not world.families.tie_count.any()
     keep = np.delete(np.arange(world.families.size), victim)
-    baseline = state_by_key(run_engine(isolated))
-    deleted = state_by_key(run_engine(isolated.take(keep)))
+    baseline = state_by_key(run_engine(world))
+    deleted = state_by_key(run_engine(world.take(keep)))
     victim_slot = world.families.slot[victim]
     mask = baseline["slot"] != victim_slot
     for name in deleted:

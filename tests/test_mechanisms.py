@@ -7,7 +7,7 @@ import pytest
 from helpers import build, small_scenario, step_before_life_course
 from pairs import service_barriers
 
-from sim.core.codes import ENROLLED, HEALTH, N_TYPES, NO_HUB, NONE, PARENTING
+from sim.core.codes import CHILDCARE, ENROLLED, HEALTH, N_TYPES, NO_HUB, NONE, PARENTING
 from sim.engine.week import Engine
 
 pytestmark = pytest.mark.verification
@@ -170,3 +170,54 @@ def test_rejection_lowers_trust_and_a_family_does_not_reapply_to_the_same_servic
         engine.life_course()
     assert engine.counters["rejections"] > 20
     assert N_TYPES == 4 and NONE == 0
+
+
+def test_families_meet_only_families_enrolled_at_the_same_site():
+    """IAS focus groups: parents meet other parents at the childcare centre or the parenting
+    meeting place. Every tie formed in the week's meetings joins two families enrolled at
+    the same childcare or parenting site, about attendance_tie_prob_week of the enrolled
+    families form one, and none is formed with the probability at zero."""
+    scenario = small_scenario(
+        population={"attendance_tie_prob_week": 0.3}, run={"burn_in_weeks": 0, "weeks": 12}
+    )
+    engine = Engine(build(scenario, seed=17))
+    f = engine.families
+    formed = meeting = 0
+    for _ in range(12):
+        plan = engine.decide()
+        engine.information(plan)
+        engine.settle(plan)
+        engine.allocate(plan)
+        engine.experience(plan)
+        before = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
+        engine.meet(plan)
+        after = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
+        new = after - before
+        assert not before - after  # meeting removes no tie
+        for a, b in new:
+            shared = [
+                t
+                for t in (CHILDCARE, PARENTING)
+                if f.status[a, t] == ENROLLED
+                and f.status[b, t] == ENROLLED
+                and f.service[a, t] == f.service[b, t]
+            ]
+            assert shared, (a, b)
+        formed += len(new) // 2
+        for t in (CHILDCARE, PARENTING):
+            sites = f.service[f.status[:, t] == ENROLLED, t]
+            sizes = np.bincount(sites)
+            meeting += int(sizes[sizes >= 2].sum())  # families with someone to meet
+        engine.measure(plan)
+        engine.life_course()
+    assert formed == engine.counters["ties_formed_attendance"] > 100
+    # each enrolment with someone to meet meets with probability 0.3 (within 4 binomial
+    # standard deviations); a meeting of two families already tied forms no tie
+    held = engine.counters["attendance_meetings"]
+    assert abs(held - 0.3 * meeting) < 4 * np.sqrt(0.3 * 0.7 * meeting)
+    assert formed <= held
+
+    quiet = Engine(build(small_scenario(population={"attendance_tie_prob_week": 0.0}), seed=17))
+    for _ in range(5):
+        quiet.step()
+    assert quiet.counters["ties_formed_attendance"] == 0

@@ -44,7 +44,16 @@ def test_the_model_runs_weeks_on_mesa_time(model):
     assert model.engine.week == model.time - 1
 
 
-PHASES = ("decide", "information", "settle", "allocate", "experience", "measure", "life_course")
+PHASES = (
+    "decide",
+    "information",
+    "settle",
+    "allocate",
+    "experience",
+    "meet",
+    "measure",
+    "life_course",
+)
 
 
 def _record_phases(engine, calls: list[str]) -> None:

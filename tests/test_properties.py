@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import numpy as np
-from helpers import build, small_scenario
+from helpers import assert_valid_ties, build, small_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.core.codes import DIMENSIONS, ENROLLED
 from sim.engine.week import Engine
+from sim.rules.information import tie_matrix, tie_user_counts
 
 SHARE_PREFIXES = (
     "u3_participation_",
@@ -38,6 +39,9 @@ def scenarios(draw):
             "cost_share_threshold_median": draw(st.floats(0.01, 0.5)),
             "next_birth_hazard_week": draw(st.floats(0.0, 0.05)),
             "youngest_child_max_age_weeks": draw(st.integers(156, 300)),
+            "attendance_tie_prob_week": draw(st.floats(0.0, 1.0)),
+            "ties_spatial": draw(st.integers(0, 5)),
+            "ties_community": draw(st.integers(0, 3)),
         },
         information={
             "wom_prob_per_tie_week": draw(st.floats(0.0, 1.0)),
@@ -64,7 +68,6 @@ def test_invariants_hold_every_week(scenario, seed):
     world = build(scenario, seed)
     engine = Engine(world)
     n = world.families.size
-    capacity = engine.svc.capacity
     total = scenario.run.burn_in_weeks + scenario.run.weeks
     for _ in range(total):
         engine.step()
@@ -78,6 +81,11 @@ def test_invariants_hold_every_week(scenario, seed):
         assert (engine.svc.type[f.service[er, et]] == et).all()
         assert ((f.trust >= 0) & (f.trust <= 1)).all()
         assert ((f.perceived_fit >= 0) & (f.perceived_fit <= 1)).all()
+        # ties: within the limit, undirected, never twice or to oneself; the kept tie-user
+        # counts are the tie matrix times this week's use
+        assert_valid_ties(f)
+        full = tie_user_counts(tie_matrix(f.ties, f.tie_count), f.status == ENROLLED)
+        assert np.array_equal(engine.tie_users(), full)
     metrics = engine.accumulator.result()
     for name, value in metrics.items():
         if name.startswith(SHARE_PREFIXES) and np.isfinite(value):

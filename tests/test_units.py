@@ -305,10 +305,12 @@ def test_word_of_mouth_needs_a_user_among_the_ties_and_rises_with_their_number()
 
 
 def test_tie_user_counts_sum_the_ties_that_use_each_type():
-    indptr = np.array([0, 2, 3, 3])
-    indices = np.array([1, 2, 0])
+    # row 0 holds ties to 1 and 2, row 1 to 0, row 2 none listed (one-sided on purpose:
+    # the product counts what each row holds); entries past a row's count are ignored
+    ties = np.array([[1, 2], [0, 7], [5, 5]], dtype=np.int32)
+    tie_count = np.array([2, 1, 0], dtype=np.int32)
     using = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 1]], dtype=bool)
-    counts = tie_user_counts(tie_matrix(indptr, indices), using)
+    counts = tie_user_counts(tie_matrix(ties, tie_count), using)
     assert counts.tolist() == [[1, 2, 0, 1], [1, 0, 0, 0], [0, 0, 0, 0]]
 
 

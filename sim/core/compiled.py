@@ -63,6 +63,7 @@ COMPILED_MODULES = (
     "rules/experience",
     "rules/information",
     "rules/life_course",
+    "rules/ties",
     "measure/metrics",
 )
 PACKAGE_DIR = Path(__file__).resolve().parent.parent

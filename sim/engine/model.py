@@ -179,6 +179,7 @@ class FamilyAccessModel(mesa.Model):
         engine.settle(plan)  # cooldowns end; drop-outs, give-ups; applications join queues
         engine.allocate(plan)  # queues ranked, places filled, rejections
         engine.experience(plan)  # use raises trust and fit; word of mouth raises fit
+        engine.meet(plan)  # families at the same childcare or parenting site form ties
         engine.measure(plan)  # the window's sums (measured weeks) and the week's aggregates
         engine.life_course()  # ageing, births, conceptions, new families in renewed slots
         self.datacollector.collect(self)

@@ -94,7 +94,13 @@ from sim.core.codes import (
 from sim.scenario.schema import Scenario, cents
 from sim.world.build import World, build_world
 from sim.world.costs import outlay_parts_cents
-from sim.world.population import GENERATION_BITS, assign_quintiles, birth_plan, draw_generation
+from sim.world.population import (
+    GENERATION_BITS,
+    assign_quintiles,
+    birth_plan,
+    draw_generation,
+    max_tie_degree,
+)
 
 # cost is acceptable iff cost_cents * 52 * INCOME_SCALE * 10_000 * 10 (COST_SCALE)
 #                        <= income_q * household_factor_tenths * cost_share_bp
@@ -183,9 +189,8 @@ class FamilyAgent(mesa.Agent):
             setattr(self, name, [_py(v) for v in getattr(table, name)[row]])
         # the centres listed with the desk per type (valid while waitlisted)
         self.registered = [[int(v) for v in per_type] for per_type in table.registered[row]]
-        self.ties: list[int] = [
-            int(i) for i in table.ties_indices[table.ties_indptr[row] : table.ties_indptr[row + 1]]
-        ]
+        # the rows of the family's ties (undirected: each is in the other's list too)
+        self.ties: list[int] = [int(i) for i in table.ties[row, : table.tie_count[row]]]
         cand = model.world.candidates
         # candidate services per type (every one within reach): (service, minutes, trip cost)
         self.candidates: list[list[tuple[int, int, int]]] = []
@@ -635,6 +640,13 @@ class ReferenceModel(mesa.Model):
             ServiceAgent(self, sid) for sid in range(self.world.services.services.size)
         ]
         self.families = [FamilyAgent(self, row) for row in range(self.world.families.size)]
+        # where families live and which language group they are in, for drawing ties
+        self.max_ties = max_tie_degree(self.spec.population)
+        self.in_cell: dict[tuple[int, int], list[FamilyAgent]] = {}
+        self.in_language: dict[int, list[FamilyAgent]] = {}
+        for f in self.families:
+            self.in_cell.setdefault((f.x, f.y), []).append(f)
+            self.in_language.setdefault(f.language, []).append(f)
         n_hubs = len(self.world.services.hub_cells)
         self.hub_has_type = [[False] * N_TYPES for _ in range(max(n_hubs, 1))]
         for svc in self.services:
@@ -729,6 +741,7 @@ class ReferenceModel(mesa.Model):
         self._join_queues(count)
         self._allocate(count)
         self._experience()
+        self._meet(count)
         self._measure()
         self._count(count)
 
@@ -901,6 +914,39 @@ class ReferenceModel(mesa.Model):
                 elif f.plan["wom_heard"][t]:
                     f.perceived_fit[t] += wom_gain * (1.0 - f.perceived_fit[t])
 
+    # twin: sim.engine.week.Engine.meet
+    # twin: sim.rules.ties.attendance_partners
+    def _meet(self, count: dict[str, int]) -> None:
+        """6b. Attendance ties: each family enrolled at a childcare or parenting site meets
+        another family enrolled there with probability attendance_tie_prob_week, picked
+        among the site's other families in key order; the meetings become ties in (family
+        key, type) order."""
+        prob = self.spec.population.attendance_tie_prob_week
+        seed, week = self.seed, self.week
+        count["ties_formed_attendance"] = 0
+        count.setdefault("ties_over_limit", 0)
+        at_site: dict[int, list[FamilyAgent]] = {}
+        for f in self.families:
+            for t in (CHILDCARE, PARENTING):
+                if f.status[t] == ENROLLED:
+                    at_site.setdefault(f.service[t], []).append(f)
+        meetings = []
+        for sid, members in at_site.items():
+            if prob <= 0.0 or len(members) < 2:
+                continue
+            members.sort(key=lambda g: g.key)
+            t = self.services[sid].type
+            for i, f in enumerate(members):
+                if rng.uniform_one(seed, "attendance_tie", week, f.key, t) < prob:
+                    u = rng.uniform_one(seed, "attendance_partner", week, f.key, t)
+                    j = min(int(u * (len(members) - 1)), len(members) - 2)
+                    partner = members[j + 1] if j >= i else members[j]
+                    meetings.append((f.key, t, f, partner))
+        meetings.sort(key=lambda m: (m[0], m[1]))
+        count["attendance_meetings"] = len(meetings)
+        for _, _, f, g in meetings:
+            self.add_tie(f, g, count, "ties_formed_attendance")
+
     def _measure(self) -> None:
         """7. Measurement: the window's sums (after the burn-in) and the week's snapshot."""
         if self.week >= self.burn_in:
@@ -918,6 +964,7 @@ class ReferenceModel(mesa.Model):
         pop = self.spec.population
         seed, week = self.seed, self.week
         births = conceptions = renewals = 0
+        renewed: list[FamilyAgent] = []
         for f in self.families:
             f.youngest_age_weeks += 1
             age = f.youngest_age_weeks
@@ -952,6 +999,10 @@ class ReferenceModel(mesa.Model):
                 if week >= self.burn_in:
                     self.close(f)
                 self.renew(f)
+                renewed.append(f)
+        count = {"ties_redrawn": 0, "ties_over_limit": 0}
+        self.redraw_ties(renewed, count)
+        self._count(count)
         self._count({"births": births, "conceptions": conceptions, "renewals": renewals})
 
     def renew(self, f: FamilyAgent) -> None:
@@ -980,6 +1031,67 @@ class ReferenceModel(mesa.Model):
         f.income_quintile = int(
             assign_quintiles(np.array([f.income_q], dtype=np.int64), self.world.quintile_cuts)[0]
         )
+        # the previous family's ties leave with it, in both directions
+        for row in f.ties:
+            self.families[row].ties.remove(f.row)
+        f.ties = []
+
+    # --- ties ------------------------------------------------------------------------------
+
+    # twin: sim.rules.ties.add_ties
+    def add_tie(self, f: FamilyAgent, g: FamilyAgent, count: dict[str, int], formed: str) -> None:
+        """A tie between f and g, unless it is a self-tie, exists already, or either family
+        holds the most ties it can (then counted as over the limit)."""
+        if f is g or g.row in f.ties:
+            return
+        if len(f.ties) >= self.max_ties or len(g.ties) >= self.max_ties:
+            count["ties_over_limit"] += 1
+            return
+        f.ties.append(g.row)
+        g.ties.append(f.row)
+        count[formed] += 1
+
+    def neighbours(self, f: FamilyAgent) -> list[FamilyAgent]:
+        """The other families within tie_radius_cells (dx^2 + dy^2 <= r^2), in key order."""
+        r = self.spec.population.tie_radius_cells
+        out = []
+        for dx in range(-r, r + 1):
+            for dy in range(-r, r + 1):
+                if dx * dx + dy * dy > r * r:
+                    continue
+                for g in self.in_cell.get((f.x + dx, f.y + dy), []):
+                    if g is not f:
+                        out.append(g)
+        return sorted(out, key=lambda g: g.key)
+
+    # twin: sim.engine.week.Engine._redraw_ties
+    # twin: sim.world.population.redraw_ties
+    # twin: sim.world.population.TieIndex.neighbour_picks_by_key
+    def redraw_ties(self, renewed: list[FamilyAgent], count: dict[str, int]) -> None:
+        """The new families of the week draw their own ties, by the rules of the build keyed
+        by their key and the week: in key order, each its spatial ties (a same-language
+        neighbour with probability tie_homophily if there is one, else any neighbour), then
+        its community ties (anyone of its language group, in key order)."""
+        pop = self.spec.population
+        seed, week = self.seed, self.week
+        for f in sorted(renewed, key=lambda g: g.key):
+            partners = []
+            if pop.ties_spatial > 0:
+                neighbours = self.neighbours(f)
+                same = [g for g in neighbours if g.language == f.language]
+                for k in range(pop.ties_spatial):
+                    homophilous = rng.uniform_one(seed, "tie_homophily", week, f.key, k)
+                    pool = same if (homophilous < pop.tie_homophily and same) else neighbours
+                    u = rng.uniform_one(seed, "tie_spatial", week, f.key, k)
+                    if pool:
+                        partners.append(pool[min(int(u * len(pool)), len(pool) - 1)])
+            members = sorted(self.in_language[f.language], key=lambda g: g.key)
+            if len(members) >= 2:
+                for k in range(pop.ties_community):
+                    u = rng.uniform_one(seed, "tie_community", week, f.key, k)
+                    partners.append(members[min(int(u * len(members)), len(members) - 1)])
+            for g in partners:
+                self.add_tie(f, g, count, "ties_redrawn")
 
     # --- measures --------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Phase A (`decide`) reads only last week's state and may run over any partition o
 families (chunks of 1, 7 or all give identical results): information events, applications,
 drop-outs and give-ups go into the week's `Plan`. Phase B then changes the state in a fixed
 order, one method each: `information` (awareness), `settle` (cooldowns, drop-outs, give-ups,
-applications), `allocate`, `experience`, `measure`; `life_course` ends the week.
+applications), `allocate`, `experience`, `meet` (ties formed at sites), `measure`;
+`life_course` ends the week (new families in renewed slots draw their own ties).
 `FamilyAccessModel.step` (sim.engine.model) calls them in that order, so the Mesa model shows
 the schedule; `Engine.step` runs the same week for an engine on its own. The per-family rules
 run in compiled kernels (`sim.rules`, `sim.measure.metrics`); this module orders them and
@@ -67,9 +68,28 @@ from sim.rules.records import (
     TypeBounds,
     WeekState,
 )
+from sim.rules.ties import (
+    TIE_FORMED,
+    TIE_OUTCOMES,
+    TIE_OVER_LIMIT,
+    add_ties,
+    attendance_partners,
+    remove_ties_of,
+)
 from sim.scenario.schema import cents
 from sim.world.build import World
-from sim.world.population import GENERATION_BITS, assign_quintiles, birth_plan, draw_generation
+from sim.world.population import (
+    GENERATION_BITS,
+    TieIndex,
+    assign_quintiles,
+    birth_plan,
+    draw_generation,
+    redraw_ties,
+)
+
+# the types whose sites are meeting places: families enrolled at the same childcare centre
+# or parenting meeting place form ties there (Engine.meet)
+MEETING_TYPES = np.array([CHILDCARE, PARENTING], dtype=np.int64)
 
 
 @dataclass
@@ -139,9 +159,9 @@ class Engine:
         self.first_contact_interpreter = (
             info.interpreter_comprehension if health_interpreters else 0.0
         )
-        self.ties = tie_matrix(self.families.ties_indptr, self.families.ties_indices)
         self._users: np.ndarray | None = None
         self._using: np.ndarray | None = None
+        self._tie_index: TieIndex | None = None  # built at the first renewal
         self.factor_tenths = int(round(self.scenario.population.household_equivalence_factor * 10))
         # capacity in units: a childcare place is DAYS_PER_WEEK days, other services count users
         self.capacity_units = self.svc.capacity * np.where(
@@ -160,7 +180,7 @@ class Engine:
             nearest_minutes=self.cand.nearest_minutes,
         )
         self.first_contact_informs = np.isin(SERVICE_TYPES, info.first_contact_informs)
-        most_ties = int(np.diff(self.families.ties_indptr).max(initial=0))
+        most_ties = self.families.ties.shape[1]  # ties can grow up to the limit
         self.wom_probability = word_of_mouth_probability(info.wom_prob_per_tie_week, most_ties)
         self.information_channels = self._information_channels()
         self.behaviour = self._behaviour()
@@ -209,10 +229,33 @@ class Engine:
         f = self.families
         if self._users is None:
             self._using = f.status == ENROLLED
-            self._users = tie_user_counts(self.ties, self._using)
+            self._users = tie_user_counts(tie_matrix(f.ties, f.tie_count), self._using)
         else:
-            update_tie_users(f.status, self._using, f.ties_indptr, f.ties_indices, self._users)
+            update_tie_users(f.status, self._using, f.ties, f.tie_count, self._users)
         return self._users
+
+    def _kept_tie_users(self) -> tuple[np.ndarray, np.ndarray]:
+        """The recorded use and tie-user counts that a change of ties must keep exact (both
+        empty before tie_users has first been asked for)."""
+        if self._users is None or self._using is None:
+            return np.zeros((0, N_TYPES), dtype=bool), np.zeros((0, N_TYPES), dtype=np.int64)
+        return self._using, self._users
+
+    def _add_ties(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Add ties (a[i], b[i]) in that order (sim.rules.ties.add_ties); the outcome counts."""
+        f = self.families
+        outcome = np.zeros(len(TIE_OUTCOMES), dtype=np.int64)
+        using, users = self._kept_tie_users()
+        add_ties(
+            np.ascontiguousarray(a, dtype=np.int64),
+            np.ascontiguousarray(b, dtype=np.int64),
+            f.ties,
+            f.tie_count,
+            using,
+            users,
+            outcome,
+        )
+        return outcome
 
     def needs(self) -> np.ndarray:
         """need[f, t]: the family needs the type now (need is not vulnerability, DESIGN §2)."""
@@ -717,6 +760,46 @@ class Engine:
         """6. Experience: use raises trust and perceived fit; hearing from users raises fit."""
         experience.experience(self.family_columns(), plan.wom_heard, self.behaviour)
 
+    def meet(self, plan: Plan) -> None:
+        """6b. Attendance ties: each family enrolled at a childcare or parenting site meets
+        another family enrolled there with probability `attendance_tie_prob_week`, the
+        partner a keyed pick among the site's other families in key order; the meetings
+        become ties in (family key, type) order, never twice, within the limit."""
+        f = self.families
+        prob = self.scenario.population.attendance_tie_prob_week
+        outcome = np.zeros(len(TIE_OUTCOMES), dtype=np.int64)
+        n = 0
+        rows, which = np.nonzero(f.status[:, MEETING_TYPES] == ENROLLED)
+        if prob > 0.0 and rows.size > 1:
+            types = MEETING_TYPES[which]
+            sites = f.service[rows, types].astype(np.int64)
+            order = np.lexsort((f.key[rows], sites))  # by site, then family key
+            rows, types, sites = rows[order], types[order], sites[order]
+            site_start = np.flatnonzero(np.r_[True, sites[1:] != sites[:-1], True])
+            met = np.empty(rows.size, dtype=np.int64)
+            chosen = np.empty(rows.size, dtype=np.int64)
+            n = attendance_partners(
+                site_start.astype(np.int64),
+                rows.astype(np.int64),
+                types,
+                f.key,
+                prob,
+                np.uint64(rng.prefix_bits(self.seed, "attendance_tie", self.week)),
+                np.uint64(rng.prefix_bits(self.seed, "attendance_partner", self.week)),
+                met,
+                chosen,
+            )
+            met, chosen = met[:n], chosen[:n]
+            first = np.lexsort((types[met], f.key[rows[met]]))  # by family key, then type
+            outcome = self._add_ties(rows[met][first], chosen[first])
+        self._count(
+            {
+                "attendance_meetings": int(n),
+                "ties_formed_attendance": int(outcome[TIE_FORMED]),
+                "ties_over_limit": int(outcome[TIE_OVER_LIMIT]),
+            }
+        )
+
     def measure(self, plan: Plan) -> None:
         """7. Measurement: a measured week is recorded; every week's aggregates are kept as
         `last` (the time series)."""
@@ -761,6 +844,8 @@ class Engine:
             if week >= self.burn_in:
                 self.accumulator.close(renew)
             self._renew(renew)
+        else:
+            self._count({"ties_redrawn": 0, "ties_over_limit": 0})
         self._count({"births": births, "conceptions": int(rows.size), "renewals": int(renew.size)})
         if self._clock is None:
             self._weeks += 1
@@ -786,6 +871,27 @@ class Engine:
             getattr(f, name)[rows] = values
         f.income_quintile[rows] = assign_quintiles(f.income_q[rows], self.world.quintile_cuts)
         self.set_preferred_targets(rows)
+        self._redraw_ties(rows)
+
+    def _redraw_ties(self, rows: np.ndarray) -> None:
+        """Ties belong to families, not slots: the previous families' ties go, in both
+        directions, and each new family draws its own (population.redraw_ties, keyed by its
+        key and the week), added in that draw's order."""
+        f = self.families
+        using, users = self._kept_tie_users()
+        remove_ties_of(
+            np.ascontiguousarray(rows, dtype=np.int64), f.ties, f.tie_count, using, users
+        )
+        if self._tie_index is None:
+            self._tie_index = TieIndex.of(f, self.scenario.population.tie_radius_cells)
+        a, b = redraw_ties(self.scenario, self.seed, self._tie_index, f.key, rows, self.week)
+        outcome = self._add_ties(a, b)
+        self._count(
+            {
+                "ties_redrawn": int(outcome[TIE_FORMED]),
+                "ties_over_limit": int(outcome[TIE_OVER_LIMIT]),
+            }
+        )
 
     def step(self) -> None:
         """One week of an engine run on its own (tests, benchmarks, the docking): the phases in
@@ -798,6 +904,7 @@ class Engine:
         self.settle(plan)
         self.allocate(plan)
         self.experience(plan)
+        self.meet(plan)
         self.measure(plan)
         self.life_course()
 

@@ -19,11 +19,16 @@ from sim.core.compiled import kernel
 from sim.core.rng import uniform_from
 
 
-def tie_matrix(ties_indptr: np.ndarray, ties_indices: np.ndarray) -> sparse.csr_matrix:
-    """The tie adjacency as a sparse matrix (rows and columns are table rows)."""
-    n = len(ties_indptr) - 1
-    data = np.ones(len(ties_indices), dtype=np.int32)  # counts of ties: exact in int32
-    return sparse.csr_matrix((data, ties_indices, ties_indptr), shape=(n, n))
+def tie_matrix(ties: np.ndarray, tie_count: np.ndarray) -> sparse.csr_matrix:
+    """The tie adjacency as a sparse matrix (rows and columns are table rows), from the tie
+    structure of `sim.rules.ties` (row r's ties are ties[r, :tie_count[r]])."""
+    n = len(tie_count)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(tie_count, out=indptr[1:])
+    held = np.arange(ties.shape[1])[None, :] < tie_count[:, None]
+    indices = ties[held].astype(np.int64)
+    data = np.ones(len(indices), dtype=np.int32)  # counts of ties: exact in int32
+    return sparse.csr_matrix((data, indices, indptr), shape=(n, n))
 
 
 def tie_user_counts(ties: sparse.csr_matrix, using: np.ndarray) -> np.ndarray:
@@ -44,18 +49,19 @@ def contact_probability(capacity: float, eligible: np.ndarray) -> float:
 
 
 @kernel
-def update_tie_users(status, using, ties_indptr, ties_indices, users):
+def update_tie_users(status, using, ties, tie_count, users):
     """Bring users[f, t] (how many of f's ties use type t) up to date with this week's use,
     from the families whose use of a type changed since `using` was recorded: ties are
     undirected, so each changes the counts of its neighbours by one. Exact integers, so this
-    equals the full product of the tie matrix with the use matrix."""
+    equals the full product of the tie matrix with the use matrix. A tie added or removed
+    since keeps the counts exact itself (`sim.rules.ties`)."""
     for r in range(status.shape[0]):
         for t in range(N_TYPES):
             now = status[r, t] == ENROLLED
             if now != using[r, t]:
                 delta = 1 if now else -1
-                for j in range(ties_indptr[r], ties_indptr[r + 1]):
-                    users[ties_indices[j], t] += delta
+                for j in range(tie_count[r]):
+                    users[ties[r, j], t] += delta
                 using[r, t] = now
 
 

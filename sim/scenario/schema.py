@@ -243,6 +243,10 @@ class PopulationSpec(Strict):
     ties_community: Annotated[int, Field(ge=0, le=50)] = 3
     tie_radius_cells: Annotated[int, Field(ge=1, le=100)] = 6
     tie_homophily: Share = 0.7
+    # assumption (no evidence; swept): weekly chance that a family enrolled at a childcare or
+    # parenting site forms a tie with another family enrolled there (IAS focus groups:
+    # meeting other parents is 'the most powerful way' to support parents)
+    attendance_tie_prob_week: Share = 0.02
     initial_awareness: dict[str, Share] = Field(
         default_factory=lambda: {
             "childcare": 0.70,

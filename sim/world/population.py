@@ -8,6 +8,7 @@ keyed by the family key = slot * 4096 + generation (see rng.py), never by the ro
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from sim.core.codes import (
     SERVICE_TYPES,
     U3_WEEKS,
 )
+from sim.rules.ties import TIE_OUTCOMES, TIE_OVER_LIMIT, add_ties
 from sim.scenario.schema import PopulationSpec, Scenario, cents
 from sim.world.city import City
 from sim.world.planning import stationary_age_distribution
@@ -111,8 +113,10 @@ class FamilyTable:
     broker_contacted: np.ndarray  # bool
     staff_contacted: np.ndarray  # bool: ever visited by outreach or a broker
     coordinated: np.ndarray  # bool: assessed by a hub coordinator
-    ties_indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
-    ties_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # social ties (sim.rules.ties): row r's ties are ties[r, :tie_count[r]] (table rows),
+    # undirected; the width is the limit on a family's ties (max_tie_degree)
+    ties: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))
+    tie_count: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     @property
     def size(self) -> int:
@@ -123,7 +127,13 @@ class FamilyTable:
         return (self.slot << GENERATION_BITS) | self.generation
 
     def column_names(self) -> list[str]:
-        return [f.name for f in fields(self) if not f.name.startswith("ties_")]
+        return [f.name for f in fields(self) if f.name not in _TIE_FIELDS]
+
+    def tie_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every tie as (row, neighbour), in row order and within a row in stored order."""
+        owner = np.repeat(np.arange(self.size), self.tie_count)
+        held = np.arange(self.ties.shape[1])[None, :] < self.tie_count[:, None]
+        return owner, self.ties[held].astype(np.int64)
 
     def take(self, rows: np.ndarray) -> FamilyTable:
         """A new table with the given rows in the given order; ties are remapped and ties
@@ -132,38 +142,28 @@ class FamilyTable:
         columns = {name: getattr(self, name)[rows].copy() for name in self.column_names()}
         new_index = np.full(self.size, -1, dtype=np.int64)
         new_index[rows] = np.arange(len(rows))
-        starts, stops = self.ties_indptr[rows], self.ties_indptr[rows + 1]
-        counts = stops - starts
-        gathered = self.ties_indices[_ranges(starts, counts)]
-        mapped = new_index[gathered]
-        keep = mapped >= 0
-        owner = np.repeat(np.arange(len(rows)), counts)[keep]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.add.at(indptr, owner + 1, 1)
-        return FamilyTable(**columns, ties_indptr=np.cumsum(indptr), ties_indices=mapped[keep])
-
-    def without_ties_of(self, rows: np.ndarray) -> FamilyTable:
-        """A copy in which the given rows have no ties at all (in either direction)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        isolated = np.zeros(self.size, dtype=bool)
-        isolated[rows] = True
-        owner = np.repeat(np.arange(self.size), np.diff(self.ties_indptr))
-        keep = ~isolated[owner] & ~isolated[self.ties_indices]
-        indptr = np.zeros(self.size + 1, dtype=np.int64)
-        np.add.at(indptr, owner[keep] + 1, 1)
-        copy = self.take(np.arange(self.size))
-        copy.ties_indptr = np.cumsum(indptr)
-        copy.ties_indices = self.ties_indices[keep].copy()
-        return copy
+        ties, tie_count = _kept_ties(self.ties[rows], self.tie_count[rows], new_index)
+        return FamilyTable(**columns, ties=ties, tie_count=tie_count)
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(start, start + count) for each pair, vectorised."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
-    return offsets + np.arange(total)
+_TIE_FIELDS = ("ties", "tie_count")
+
+
+def _kept_ties(
+    ties: np.ndarray, tie_count: np.ndarray, new_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ties with every neighbour renamed by new_index, those mapped to -1 dropped, each row's
+    remaining ties moved to its front in their order."""
+    width = ties.shape[1]
+    held = np.arange(width)[None, :] < tie_count[:, None]
+    mapped = np.where(held, new_index[np.where(held, ties, 0)], -1)
+    keep = mapped >= 0
+    # a stable sort of each row on 'dropped' moves the kept entries to the front in order
+    front = np.argsort(~keep, axis=1, kind="stable")
+    out = np.take_along_axis(mapped, front, axis=1)
+    count = keep.sum(axis=1).astype(np.int32)
+    out[np.arange(width)[None, :] >= count[:, None]] = 0
+    return out.astype(np.int32), count
 
 
 # ---------------------------------------------------------------------------------------
@@ -503,7 +503,7 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
         income_quintile=np.zeros(n, dtype=np.int8),
         **columns,
     )
-    table.ties_indptr, table.ties_indices = build_ties(scenario, seed, table)
+    table.ties, table.tie_count, _ = build_ties(scenario, seed, table)
     return table
 
 
@@ -537,18 +537,35 @@ def assign_quintiles(income_q: np.ndarray, cut_points: np.ndarray) -> np.ndarray
 
 # ---------------------------------------------------------------------------------------
 # social ties
+#
+# Implementation limit, not behaviour: a family holds at most max_tie_degree ties, a fixed
+# width for the mutable tie structure (sim.rules.ties). It is TIE_DEGREE_FACTOR times the
+# ties a family draws itself (about 28 at the defaults, twice the mean of about 14 a family
+# has once the others' draws are counted), and at least MIN_TIE_DEGREE so that families meet
+# at sites even in a scenario that draws no ties. A tie that would exceed it is not formed
+# and is counted (`ties_over_limit` in the build and in the weekly counters).
+TIE_DEGREE_FACTOR = 4
+MIN_TIE_DEGREE = 8
 
 
-def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.ndarray, np.ndarray]:
+def max_tie_degree(pop: PopulationSpec) -> int:
+    """The most ties a family can hold (see TIE_DEGREE_FACTOR)."""
+    return max(TIE_DEGREE_FACTOR * (pop.ties_spatial + pop.ties_community), MIN_TIE_DEGREE)
+
+
+def build_ties(
+    scenario: Scenario, seed: int, table: FamilyTable
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Undirected ties: spatial neighbours within a radius (same language with probability
     `tie_homophily`, IAS focus groups: mothers meet mothers of their own community) plus
     same-language community ties anywhere in the city (Kortrijk's community advisers work
     through such networks). Every pick is a keyed uniform index into a canonical order of
-    the candidates that does not depend on storage order."""
+    the candidates that does not depend on storage order. Returns the tie structure
+    (`FamilyTable.ties`, `tie_count`) and the number of ties the limit kept from forming;
+    the ties are added in (row, neighbour) order, rows being slots at the build."""
     pop = scenario.population
     n = table.size
     keys = table.key
-    order = np.argsort(keys, kind="stable")
     edges_a: list[np.ndarray] = []
     edges_b: list[np.ndarray] = []
     if pop.ties_spatial > 0 and n > 1:
@@ -556,8 +573,8 @@ def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.nd
             edges_a.append(a)
             edges_b.append(b)
     if pop.ties_community > 0:
-        for lang in np.unique(table.language):
-            members = order[table.language[order] == lang]  # sorted by key
+        index = TieIndex.of(table, pop.tie_radius_cells)
+        for members in index.language_groups():
             if members.size < 2:
                 continue
             for k in range(pop.ties_community):
@@ -565,109 +582,273 @@ def build_ties(scenario: Scenario, seed: int, table: FamilyTable) -> tuple[np.nd
                 picks = members[np.minimum((u * members.size).astype(np.int64), members.size - 1)]
                 edges_a.append(members)
                 edges_b.append(picks)
+    ties = np.zeros((n, max_tie_degree(pop)), dtype=np.int32)
+    tie_count = np.zeros(n, dtype=np.int32)
     if not edges_a:
-        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return ties, tie_count, 0
     a = np.concatenate(edges_a)
     b = np.concatenate(edges_b)
     keep = a != b
     a, b = a[keep], b[keep]
-    # both directions, deduplicated, in (row, neighbour) order
-    pair = np.concatenate([a * n + b, b * n + a])
-    pair.sort()
-    pair = pair[np.r_[True, pair[1:] != pair[:-1]]]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(pair // n, minlength=n), out=indptr[1:])
-    return indptr, (pair % n).astype(np.int64)
+    # each undirected tie once, as (lower row, higher row), in that order
+    pair = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    outcome = np.zeros(len(TIE_OUTCOMES), dtype=np.int64)
+    no_users = np.zeros((0, 0), dtype=np.int64)
+    add_ties(pair // n, pair % n, ties, tie_count, no_users.astype(bool), no_users, outcome)
+    return ties, tie_count, int(outcome[TIE_OVER_LIMIT])
 
 
-# families handled at once when drawing spatial ties (bounds memory to a few hundred MB)
-_TIE_BLOCK = 50_000
-
-
-def _spatial_ties(pop, seed: int, table: FamilyTable):
-    """Spatial ties, block by block: yields (rows, picked neighbours).
-
-    A family's neighbours are the other families in cells whose offset (dx, dy) from its own
-    satisfies dx^2 + dy^2 <= tie_radius_cells^2 (exact in integers). Their canonical order is
-    by offset (dx, then dy), then within a cell by language and key; a same-language pick uses the
-    same-language members in that order. The j-th neighbour is found from cumulative cell
-    counts, so no list of neighbours is ever built."""
-    n = table.size
-    keys = table.key
-    x = table.x.astype(np.int64)
-    y = table.y.astype(np.int64)
-    lang = table.language.astype(np.int64)
-    width, height = int(x.max()) + 1, int(y.max()) + 1
-    n_lang = int(lang.max()) + 1
-    cell = x * height + y
-    n_cells = width * height
-    # storage sorted by (cell, language, key): a cell's members, and its same-language members,
-    # are contiguous and in key order
-    order = np.lexsort((keys, lang, cell))
-    occupancy = np.bincount(cell, minlength=n_cells)
-    cell_start = np.cumsum(occupancy) - occupancy
-    by_lang = np.bincount(cell * n_lang + lang, minlength=n_cells * n_lang).reshape(n_cells, n_lang)
-    lang_start = np.cumsum(by_lang, axis=1) - by_lang
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    r = pop.tie_radius_cells
-    offsets = np.array(
-        [
-            (dx, dy)
-            for dx in range(-r, r + 1)
-            for dy in range(-r, r + 1)
-            if dx * dx + dy * dy <= r * r
+def redraw_ties(
+    scenario: Scenario, seed: int, index: TieIndex, keys: np.ndarray, rows: np.ndarray, week: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ties new families draw when they take their slots in `week`: the rules of
+    `build_ties` (spatial picks with homophily, community picks; a pick of oneself is no
+    tie), keyed by the new family key and the week (tie k in the draw's service place), over
+    the current population. A spatial pick indexes the neighbours in key order
+    (`TieIndex.neighbour_picks_by_key`), an order that neither storage nor a reflection of
+    the city changes. Returns (family, partner) rows in the order the ties are to be added:
+    families by key, each its spatial ties k = 0, 1, ... then its community ties."""
+    pop = scenario.population
+    rows = np.asarray(rows, dtype=np.int64)
+    rows = rows[np.argsort(keys[rows], kind="stable")]
+    own = keys[rows]
+    picks = np.full((rows.size, pop.ties_spatial + pop.ties_community), -1, dtype=np.int64)
+    if pop.ties_spatial > 0 and index.size > 1:
+        draws = [
+            (
+                rng.uniform(seed, "tie_homophily", week, own, k),
+                rng.uniform(seed, "tie_spatial", week, own, k),
+            )
+            for k in range(pop.ties_spatial)
         ]
-    )
-    own = int(np.flatnonzero((offsets[:, 0] == 0) & (offsets[:, 1] == 0))[0])
-    # int32 cell arithmetic (grids are at most 4,000 x 4,000 cells)
-    dx = offsets[:, 0].astype(np.int32)
-    dy = offsets[:, 1].astype(np.int32)
-    occupancy32 = occupancy.astype(np.int32)
-    by_lang32 = by_lang.astype(np.int32)
+        chosen = index.neighbour_picks_by_key(rows, draws, pop.tie_homophily)
+        for k, (ok, pick) in enumerate(chosen):
+            picks[ok, k] = pick[ok]
+    if pop.ties_community > 0:
+        groups = index.language_groups()
+        for lang in np.unique(index.lang[rows]):
+            members = groups[lang]
+            if members.size < 2:
+                continue
+            of = np.flatnonzero(index.lang[rows] == lang)
+            for k in range(pop.ties_community):
+                u = rng.uniform(seed, "tie_community", week, own[of], k)
+                chosen = np.minimum((u * members.size).astype(np.int64), members.size - 1)
+                picks[of, pop.ties_spatial + k] = members[chosen]
+    family = np.repeat(rows, picks.shape[1])
+    partner = picks.ravel()
+    drawn = partner >= 0
+    return family[drawn], partner[drawn]
 
-    def block(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        rows = np.arange(start, min(n, start + _TIE_BLOCK))
-        bx = x[rows, None].astype(np.int32) + dx[None, :]
-        by = y[rows, None].astype(np.int32) + dy[None, :]
+
+@dataclass(frozen=True)
+class TieIndex:
+    """Where each family sits in the canonical orders the tie draws index into: the members
+    of each cell by (language, key), and of each language group by key. Family keys sort as
+    their slots do (the generation is in the low bits), and slots keep their cell and
+    language, so an index built once holds for every later generation."""
+
+    lang: np.ndarray  # int64 [F]
+    cell: np.ndarray  # int64 [F]: x * height + y
+    x: np.ndarray  # int32 [F]
+    y: np.ndarray  # int32 [F]
+    width: int
+    height: int
+    order: np.ndarray  # int64 [F]: rows by (cell, language, key)
+    rank: np.ndarray  # int64 [F]: each row's place in `order`
+    cell_start: np.ndarray  # int64 [cells]: first place of the cell in `order`
+    lang_start: np.ndarray  # int64 [cells, L]: first place of a language within its cell
+    occupancy: np.ndarray  # int32 [cells]
+    by_lang: np.ndarray  # int32 [cells, L]
+    by_language: np.ndarray  # int64 [F]: rows by (language, key)
+    language_first: np.ndarray  # int64 [L + 1]: each language's first place in by_language
+    key_rank: np.ndarray  # int64 [F]: each row's place in key order
+    radius: int  # tie_radius_cells
+
+    @property
+    def size(self) -> int:
+        return len(self.lang)
+
+    @classmethod
+    def of(cls, table: FamilyTable, radius: int) -> TieIndex:
+        keys = table.key
+        x = table.x.astype(np.int64)
+        y = table.y.astype(np.int64)
+        lang = table.language.astype(np.int64)
+        width, height = int(x.max(initial=0)) + 1, int(y.max(initial=0)) + 1
+        n_lang = int(lang.max(initial=0)) + 1
+        cell = x * height + y
+        n_cells = width * height
+        # sorted by (cell, language, key): a cell's members, and its same-language members,
+        # are contiguous and in key order
+        order = np.lexsort((keys, lang, cell))
+        occupancy = np.bincount(cell, minlength=n_cells)
+        by_lang = np.bincount(cell * n_lang + lang, minlength=n_cells * n_lang).reshape(
+            n_cells, n_lang
+        )
+        rank = np.empty(len(keys), dtype=np.int64)
+        rank[order] = np.arange(len(keys))
+        by_language = np.lexsort((keys, lang))
+        language_first = np.zeros(n_lang + 1, dtype=np.int64)
+        np.cumsum(np.bincount(lang, minlength=n_lang), out=language_first[1:])
+        return cls(
+            lang=lang,
+            cell=cell,
+            x=table.x.astype(np.int32),
+            y=table.y.astype(np.int32),
+            width=width,
+            height=height,
+            order=order,
+            rank=rank,
+            cell_start=np.cumsum(occupancy) - occupancy,
+            lang_start=np.cumsum(by_lang, axis=1) - by_lang,
+            occupancy=occupancy.astype(np.int32),
+            by_lang=by_lang.astype(np.int32),
+            by_language=by_language,
+            language_first=language_first,
+            key_rank=np.argsort(np.argsort(keys, kind="stable"), kind="stable"),
+            radius=radius,
+        )
+
+    def language_groups(self) -> list[np.ndarray]:
+        """Per language index, its families' rows in key order."""
+        first = self.language_first
+        return [self.by_language[first[i] : first[i + 1]] for i in range(len(first) - 1)]
+
+    def neighbour_picks_by_key(
+        self, rows: np.ndarray, draws: list[tuple[np.ndarray, np.ndarray]], homophily: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per draw k, (has a neighbour, the picked neighbour's row) for each of `rows`, the
+        neighbours (as in `spatial_picks`) listed and put in key order: a same-language pick
+        (draw k's first uniform below `homophily`, if there is any) indexes the
+        same-language neighbours in key order, any other pick all neighbours in key order.
+        Meant for the few new families of a week: it lists their neighbours."""
+        dx, dy, _ = _offsets(self.radius)
+        bx = self.x[rows, None] + dx[None, :]
+        by = self.y[rows, None] + dy[None, :]
+        inside = (bx >= 0) & (bx < self.width) & (by >= 0) & (by < self.height)
+        bcell = np.where(inside, bx.astype(np.int64) * self.height + by, 0)
+        counts = np.where(inside, self.occupancy[bcell], 0).astype(np.int64).ravel()
+        owner = np.repeat(np.repeat(np.arange(len(rows)), len(dx)), counts)
+        first = self.cell_start[bcell.ravel()]
+        offsets = np.repeat(first - np.cumsum(counts) + counts, counts)
+        member = self.order[offsets + np.arange(int(counts.sum()))]
+        other = member != rows[owner]
+        owner, member = owner[other], member[other]
+        by_key = np.lexsort((self.key_rank[member], owner))
+        owner, member = owner[by_key], member[by_key]
+        same = self.lang[member] == self.lang[rows[owner]]
+        pools = {}
+        for use_same in (False, True):
+            o = owner[same] if use_same else owner
+            m = member[same] if use_same else member
+            size = np.bincount(o, minlength=len(rows))
+            pools[use_same] = (m, np.cumsum(size) - size, size)
+        out = []
+        for u_homophily, u_pick in draws:
+            use_same = (u_homophily < homophily) & (pools[True][2] > 0)
+            size = np.where(use_same, pools[True][2], pools[False][2])
+            j = np.minimum(np.floor(u_pick * size).astype(np.int64), np.maximum(size - 1, 0))
+            pick = np.full(len(rows), -1, dtype=np.int64)
+            for flag in (False, True):
+                i = np.flatnonzero((use_same == flag) & (size > 0))
+                m, start, _ = pools[flag]
+                pick[i] = m[start[i] + j[i]]
+            out.append((size > 0, pick))
+        return out
+
+    def spatial_picks(
+        self, rows: np.ndarray, draws: list[tuple[np.ndarray, np.ndarray]], homophily: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per draw k, (has a neighbour, the picked neighbour's row) for each of `rows`.
+
+        A family's neighbours are the other families in cells whose offset (dx, dy) from its
+        own satisfies dx^2 + dy^2 <= tie_radius_cells^2 (exact in integers). Their canonical
+        order is by offset (dx, then dy), then within a cell by language and key; a
+        same-language pick (draw k's first uniform below `homophily`, if there is any) uses
+        the same-language members in that order; the second uniform is the index into the
+        pool. The j-th neighbour is found from cumulative cell counts, so no list of
+        neighbours is ever built."""
+        n = self.size
+        width, height = self.width, self.height
+        dx, dy, own = _offsets(self.radius)
+        bx = self.x[rows, None] + dx[None, :]
+        by = self.y[rows, None] + dy[None, :]
         inside = (bx >= 0) & (bx < width) & (by >= 0) & (by < height)
         bcell = np.where(inside, bx * np.int32(height) + by, 0)
-        la = lang[rows]
+        la = self.lang[rows]
         count = {
-            False: np.where(inside, occupancy32[bcell], 0),
-            True: np.where(inside, by_lang32[bcell, la[:, None]], 0),
+            False: np.where(inside, self.occupancy[bcell], 0),
+            True: np.where(inside, self.by_lang[bcell, la[:, None]], 0),
         }
         for c in count.values():
             c[:, own] -= 1  # not oneself
         cum = {same: np.cumsum(c, axis=1, dtype=np.int32) for same, c in count.items()}
         total_all, total_same = cum[False][:, -1], cum[True][:, -1]
-        own_cell = cell[rows]
-        self_all = rank[rows] - cell_start[own_cell]
-        self_same = self_all - lang_start[own_cell, la]
+        own_cell = self.cell[rows]
+        self_all = self.rank[rows] - self.cell_start[own_cell]
+        self_same = self_all - self.lang_start[own_cell, la]
         out = []
-        for k in range(pop.ties_spatial):
-            use_same = (rng.uniform(seed, "tie_homophily", k, keys[rows]) < pop.tie_homophily) & (
-                total_same > 0
-            )
+        for u_homophily, u_pick in draws:
+            use_same = (u_homophily < homophily) & (total_same > 0)
             pool = np.where(use_same, total_same, total_all)
-            j = np.floor(rng.uniform(seed, "tie_spatial", k, keys[rows]) * pool).astype(np.int64)
+            j = np.floor(u_pick * pool).astype(np.int64)
             j = np.minimum(j, np.maximum(pool - 1, 0))
             o = np.zeros(len(rows), dtype=np.int64)
             before = np.zeros(len(rows), dtype=np.int64)
             for same in (False, True):
                 i = np.flatnonzero(use_same == same)
-                oi = np.minimum((cum[same][i] <= j[i, None]).sum(axis=1), len(offsets) - 1)
+                oi = np.minimum((cum[same][i] <= j[i, None]).sum(axis=1), len(dx) - 1)
                 o[i] = oi
                 before[i] = cum[same][i, oi] - count[same][i, oi]
             pos = j - before
             # in one's own cell the members after oneself move up by one
             pos += (o == own) & (pos >= np.where(use_same, self_same, self_all))
             target = bcell[np.arange(len(rows)), o]
-            first = cell_start[target] + np.where(use_same, lang_start[target, la], 0)
-            pick = order[np.minimum(first + pos, n - 1)]
-            ok = pool > 0
-            out.append((rows[ok], pick[ok]))
+            first = self.cell_start[target] + np.where(use_same, self.lang_start[target, la], 0)
+            pick = self.order[np.minimum(first + pos, n - 1)]
+            out.append((pool > 0, pick))
         return out
+
+
+@functools.cache
+def _offsets(radius: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The cell offsets within the radius (dx, then dy) as int32, and where (0, 0) is."""
+    offsets = np.array(
+        [
+            (dx, dy)
+            for dx in range(-radius, radius + 1)
+            for dy in range(-radius, radius + 1)
+            if dx * dx + dy * dy <= radius * radius
+        ]
+    )
+    own = int(np.flatnonzero((offsets[:, 0] == 0) & (offsets[:, 1] == 0))[0])
+    return offsets[:, 0].astype(np.int32), offsets[:, 1].astype(np.int32), own
+
+
+# families handled at once when drawing spatial ties (bounds memory to a few hundred MB)
+_TIE_BLOCK = 50_000
+
+
+def _spatial_ties(pop: PopulationSpec, seed: int, table: FamilyTable):
+    """Spatial ties of the build, block by block: yields (rows, picked neighbours) per
+    block and tie k (`TieIndex.spatial_picks`; draws keyed by week k and the family key)."""
+    n = table.size
+    keys = table.key
+    index = TieIndex.of(table, pop.tie_radius_cells)
+
+    def block(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        rows = np.arange(start, min(n, start + _TIE_BLOCK))
+        draws = [
+            (
+                rng.uniform(seed, "tie_homophily", k, keys[rows]),
+                rng.uniform(seed, "tie_spatial", k, keys[rows]),
+            )
+            for k in range(pop.ties_spatial)
+        ]
+        return [
+            (rows[ok], pick[ok]) for ok, pick in index.spatial_picks(rows, draws, pop.tie_homophily)
+        ]
 
     # blocks are independent; numpy releases the GIL in the array work
     with ThreadPoolExecutor(max_workers=build_threads()) as pool_of_threads:
