@@ -137,15 +137,6 @@ def test_matthew_effect_persists_when_fees_are_zero(comparison):
 
 
 @pytest.mark.validation
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding of the access-model change, under investigation: the health home visit now "
-        "registers newborns whatever their distance, so the gradient pooled over the four "
-        "types no longer clears zero (mean +12 pp, interval -2 to +26 pp); the sources' "
-        "gradient is for childcare (C19, T2) and needs a per-type travel measure"
-    ),
-)
 def test_take_up_falls_with_travel_time(comparison):
     """EVIDENCE C19: 'no formal care nearby' is a first reason for non-use; T2."""
     assert patterns.travel_decay(comparison, "universal").holds

@@ -140,7 +140,10 @@ def test_compare_writes_one_row_per_scenario_and_replication_with_equal_outlays(
     assert len(frame) == 15
     assert list(dict.fromkeys(frame["scenario"])) == names
     outlays = frame.groupby("scenario")["public_outlay_eur_week"].mean()
-    assert (outlays.max() - outlays.min()) <= 0.005 * outlays.min()
+    # the budget solver lands each outlay within one childcare place's cost below the target
+    # (260 EUR a week, 265 where places are means-tested): in this small city one place is
+    # about 0.75 % of the outlay, in the default city 0.08 %
+    assert (outlays.max() - outlays.min()) < 265.0
     report = (out / "report.md").read_text()
     assert "## Outlay check" in report and "## Patterns" in report
     # what differs: parameters per scenario (JSON in runs.parquet, a table in report.md) and
