@@ -54,6 +54,8 @@ class PairInputs:
     stigma_sensitivity: np.ndarray
     trust: np.ndarray
     stigma_tolerance: np.ndarray
+    trust_required: np.ndarray
+    trust_tolerance: np.ndarray
     perceived_fit: np.ndarray
     quality: np.ndarray
     fit_threshold: np.ndarray
@@ -120,6 +122,8 @@ def _evaluate_pairs(
     stigma_sensitivity,
     trust,
     stigma_tolerance,
+    trust_required,
+    trust_tolerance,
     perceived_fit,
     quality,
     fit_threshold,
@@ -143,6 +147,7 @@ def _evaluate_pairs(
             stigma_sensitivity=stigma_sensitivity[i],
             trust=trust[i],
             stigma_tolerance=stigma_tolerance[i],
+            trust_tolerance=trust_tolerance[i],
             perceived_fit=perceived_fit[i],
             fit_threshold=fit_threshold[i],
         )
@@ -155,6 +160,7 @@ def _evaluate_pairs(
             speaks_language=speaks_language[i],
             interpreter_comprehension=interpreter_comprehension[i],
             stigma_label=stigma_label[i],
+            trust_required=trust_required[i],
             quality=quality[i],
         )
         masks[i], felt[i] = pair_barriers(family, offer)
@@ -317,6 +323,8 @@ def pair_inputs(
         stigma_sensitivity=f.stigma_sensitivity[rows],
         trust=f.trust[rows],
         stigma_tolerance=f.stigma_tolerance[rows],
+        trust_required=s.trust_required[services],
+        trust_tolerance=f.trust_tolerance[rows],
         perceived_fit=f.perceived_fit[rows, types],
         quality=s.quality[services],
         fit_threshold=f.fit_threshold[rows],

@@ -25,6 +25,7 @@ DIMENSIONS: tuple[str, ...] = (
     "admin",
     "language",
     "stigma",
+    "trust",
     "fit",
 )
 # positions in DIMENSIONS of the dimensions that are not properties of one pair's offer
@@ -47,12 +48,22 @@ ACCESSIBILITY_DIMENSION: dict[str, str] = {
     "travel": "accessibility",
     "admin": "accessibility",
     "stigma": "accessibility",
+    "trust": "accessibility",
     "fit": "usefulness",
 }
 # the dimensions that are properties of one (family, service) pair, in cascade order after
 # information and capacity; bit i of a pair's barrier mask is dimension i
-PAIR_DIMENSIONS: tuple[str, ...] = ("cost", "travel", "hours", "admin", "language", "stigma", "fit")
-COST_BIT, TRAVEL_BIT, HOURS_BIT, ADMIN_BIT, LANGUAGE_BIT, STIGMA_BIT, FIT_BIT = range(
+PAIR_DIMENSIONS: tuple[str, ...] = (
+    "cost",
+    "travel",
+    "hours",
+    "admin",
+    "language",
+    "stigma",
+    "trust",
+    "fit",
+)
+COST_BIT, TRAVEL_BIT, HOURS_BIT, ADMIN_BIT, LANGUAGE_BIT, STIGMA_BIT, TRUST_BIT, FIT_BIT = range(
     len(PAIR_DIMENSIONS)
 )
 

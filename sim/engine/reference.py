@@ -112,7 +112,7 @@ SCALAR_COLUMNS = (
     "is_arope", "income_quintile", "youngest_age_weeks", "n_children", "wants_formal_care",
     "care_start_age_weeks", "care_days", "parenting_need", "admin_need", "mode", "max_travel_minutes",
     "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
-    "cost_share_bp", "language_tolerance", "stigma_tolerance", "admin_tolerance",
+    "cost_share_bp", "language_tolerance", "stigma_tolerance", "trust_tolerance", "admin_tolerance",
     "hours_tolerance", "fit_threshold", "broker_contacted", "staff_contacted", "coordinated",
 )  # fmt: skip
 TYPE_COLUMNS = (
@@ -144,6 +144,7 @@ class ServiceAgent(mesa.Agent):
         self.speaks = [bool(v) for v in s.speaks[sid]]
         self.interpreters = bool(s.interpreters[sid])
         self.stigma_label = float(s.stigma_label[sid])
+        self.trust_required = float(s.trust_required[sid])
         self.admin_complexity = float(s.admin_complexity[sid])
         self.extended_hours = bool(s.extended_hours[sid])
         self.hours_weight = float(s.hours_weight[sid])
@@ -363,6 +364,9 @@ class FamilyAgent(mesa.Agent):
         label = svc.stigma_label * factor
         stigma = label * self.stigma_sensitivity * (1.0 - self.trust)
         stigma_block = stigma > self.stigma_tolerance
+        # trust: distrust of the institution, a barrier of its own
+        distrust = svc.trust_required * (1.0 - self.trust)
+        trust_block = distrust > self.trust_tolerance
         # usefulness: perceived fit plus quality, around 0.5, clipped to [0, 1]
         fit = min(max(self.perceived_fit[t] + svc.quality - 0.5, 0.0), 1.0)
         fit_block = fit < self.fit_threshold
@@ -373,6 +377,7 @@ class FamilyAgent(mesa.Agent):
             admin_block,
             language_block,
             stigma_block,
+            trust_block,
             fit_block,
         ]
         cost_ratio = (float(weekly_cost) / float(max(self.income_q, 1))) * (
@@ -384,6 +389,7 @@ class FamilyAgent(mesa.Agent):
             + hours / max(self.hours_tolerance, 1e-9)
             + language / max(self.language_tolerance, 1e-9)
             + stigma / max(self.stigma_tolerance, 1e-9)
+            + distrust / max(self.trust_tolerance, 1e-9)
             + self.fit_threshold / max(fit, 1e-9)
         )
         return blocks, felt
@@ -403,6 +409,7 @@ class FamilyAgent(mesa.Agent):
             "staff_contacted": False,
             "coordinated": False,
             "first_contact": False,
+            "referred": False,
             "chosen": [NO_SERVICE] * N_TYPES,
             "registered": [[] for _ in range(N_TYPES)],
             "empty_place": [False] * N_TYPES,
@@ -490,6 +497,7 @@ class FamilyAgent(mesa.Agent):
                 p_ref = model.spec.hubs.referral_prob_week if warm else info.referral_prob_week
                 if rng.uniform_one(model.seed, "referral", model.week, key, t) < p_ref:
                     events[t] = True
+                    plan["referred"] = True
                     if warm:
                         plan["hub_referrals"] += 1
 
@@ -755,6 +763,12 @@ class ReferenceModel(mesa.Model):
                     f.aware[t] = True
             if plan["staff_contacted"] and not plan["broker_contacted"]:
                 count["outreach_visits"] += 1
+            # a broker's contact, then a referral, raise trust by gain x (1 - trust)
+            info = self.spec.information
+            if plan["broker_contacted"]:
+                f.trust += info.broker_trust_gain * (1.0 - f.trust)
+            if plan["referred"]:
+                f.trust += info.referral_trust_gain * (1.0 - f.trust)
             if plan["broker_contacted"]:
                 count["broker_contacts"] += 1
                 f.broker_contacted = True

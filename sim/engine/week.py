@@ -101,6 +101,7 @@ class Plan:
     staff_contacted: np.ndarray  # bool [F]
     coordinated: np.ndarray  # bool [F]
     first_contact: np.ndarray  # bool [F]: the home visit after birth reached the family
+    referred: np.ndarray  # bool [F]: referred this week by a service in use
     wom_heard: np.ndarray  # bool [F, T]: ties used the type last week (fit rises)
     wom_aware: np.ndarray  # bool [F, T]: newly aware this week through word of mouth
     chosen: np.ndarray  # int32 [F, T]: first choice registered this week, or NO_SERVICE
@@ -416,6 +417,7 @@ class Engine:
             speaks=np.zeros((N_TYPES, s.speaks.shape[1]), dtype=bool),
             interpreter=np.zeros(N_TYPES),
             stigma=np.zeros(N_TYPES),
+            trust_required=np.zeros(N_TYPES),
             quality=np.zeros(N_TYPES),
         )
         for t in range(N_TYPES):
@@ -432,6 +434,7 @@ class Engine:
                 info.interpreter_comprehension if s.interpreters[of].any() else 0.0
             )
             bounds.stigma[t] = label[of].min()
+            bounds.trust_required[t] = s.trust_required[of].min()
             bounds.quality[t] = s.quality[of].max()
         return bounds
 
@@ -482,6 +485,7 @@ class Engine:
             staff_contacted=np.zeros(n, dtype=bool),
             coordinated=np.zeros(n, dtype=bool),
             first_contact=np.zeros(n, dtype=bool),
+            referred=np.zeros(n, dtype=bool),
             wom_heard=np.zeros((n, N_TYPES), dtype=bool),
             wom_aware=np.zeros((n, N_TYPES), dtype=bool),
             chosen=np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
@@ -550,6 +554,7 @@ class Engine:
             staff_contacted=plan.staff_contacted,
             coordinated=plan.coordinated,
             first_contact=plan.first_contact,
+            referred=plan.referred,
         )
         return channel_events(rows, fam, state, self.information_channels, contacts, events)
 
@@ -653,8 +658,8 @@ class Engine:
     # phase B: the plan takes effect, in this order (FamilyAccessModel.step calls each)
 
     def information(self, plan: Plan) -> None:
-        """1. Information: this week's new awareness, and the broker, staff and coordinator
-        contacts."""
+        """1. Information: this week's new awareness, the broker, staff and coordinator
+        contacts, and the trust a broker's contact or a referral adds."""
         f = self.families
         self._count(
             {
@@ -666,6 +671,13 @@ class Engine:
             }
         )
         f.aware |= plan.new_aware
+        # a broker of the family's community and a referral by a service it uses raise its
+        # trust (Kortrijk's trained advisers; warm referrals), each by gain x (1 - trust)
+        info = self.scenario.information
+        brokered = plan.broker_contacted
+        f.trust[brokered] += info.broker_trust_gain * (1.0 - f.trust[brokered])
+        referred = plan.referred
+        f.trust[referred] += info.referral_trust_gain * (1.0 - f.trust[referred])
         f.broker_contacted |= plan.broker_contacted
         f.staff_contacted |= plan.staff_contacted
         f.coordinated |= plan.coordinated

@@ -21,6 +21,7 @@ from sim.core.codes import (
     LANGUAGE_BIT,
     STIGMA_BIT,
     TRAVEL_BIT,
+    TRUST_BIT,
 )
 from sim.core.compiled import inline
 
@@ -43,7 +44,8 @@ def pair_barriers(family, offer):
     at a service without extended hours, times the share of it the service's rhythm meets; admin: complexity x (1 - paperwork capacity);
     language: 1 - comprehension (1 in the family's own language, else its proficiency or
     the interpreter's level, plus a broker's gain, at most 1); stigma: label x sensitivity x
-    (1 - trust); fit: perceived fit + quality - 0.5 clipped to [0, 1], below the threshold.
+    (1 - trust); trust: the trust approaching the service takes x (1 - the family's trust),
+    distrust as a barrier of its own (EU WG ECEC); fit: perceived fit + quality - 0.5 clipped to [0, 1], below the threshold.
     """
     f, o = family, offer
     mask = 0
@@ -66,6 +68,9 @@ def pair_barriers(family, offer):
     stigma = o.stigma_label * f.stigma_sensitivity * (1.0 - f.trust)
     if stigma > f.stigma_tolerance:
         mask |= 1 << STIGMA_BIT
+    distrust = o.trust_required * (1.0 - f.trust)
+    if distrust > f.trust_tolerance:
+        mask |= 1 << TRUST_BIT
     fit = min(max(f.perceived_fit + o.quality - 0.5, 0.0), 1.0)
     if fit < f.fit_threshold:
         mask |= 1 << FIT_BIT
@@ -79,6 +84,7 @@ def pair_barriers(family, offer):
         + hours / max(f.hours_tolerance, 1e-9)
         + language / max(f.language_tolerance, 1e-9)
         + stigma / max(f.stigma_tolerance, 1e-9)
+        + distrust / max(f.trust_tolerance, 1e-9)
         + f.fit_threshold / max(fit, 1e-9)
     )
     return mask, felt

@@ -79,6 +79,7 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
         speaks_language=svc.speaks[s, fam.language[r]],
         interpreter_comprehension=interpreter,
         stigma_label=svc.stigma_label[s] * label_factor,
+        trust_required=svc.trust_required[s],
         quality=svc.quality[s],
     )
     return pair_barriers(pair_family(fam, params, r, t), offer)
@@ -104,6 +105,7 @@ def pair_family(fam, params, r, t):
         stigma_sensitivity=fam.stigma_sensitivity[r],
         trust=fam.trust[r],
         stigma_tolerance=fam.stigma_tolerance[r],
+        trust_tolerance=fam.trust_tolerance[r],
         perceived_fit=fam.perceived_fit[r, t],
         fit_threshold=fam.fit_threshold[r],
     )
@@ -134,6 +136,7 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
         speaks_language=bounds.speaks[t, fam.language[r]],
         interpreter_comprehension=bounds.interpreter[t],
         stigma_label=bounds.stigma[t],
+        trust_required=bounds.trust_required[t],
         quality=bounds.quality[t],
     )
     mask, _ = pair_barriers(pair_family(fam, params, r, t), offer)

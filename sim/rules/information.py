@@ -134,6 +134,7 @@ def channel_events(rows, fam, state, channels, contacts, events):
                 p_ref = channels.hub_referral_prob if warm else channels.referral_prob
                 if uniform_from(streams.referral, key, t) < p_ref:
                     heard |= 1 << t
+                    events.referred[r] = True
                     if warm:
                         hub_referrals += 1
         if channels.coordinator and in_hub and not fam.coordinated[r]:

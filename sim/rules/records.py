@@ -46,6 +46,7 @@ FamilyColumns = namedtuple(
         "stigma_sensitivity",
         "trust",
         "stigma_tolerance",
+        "trust_tolerance",
         "perceived_fit",
         "fit_threshold",
         "coordinated",
@@ -66,6 +67,7 @@ ServiceColumns = namedtuple(
     [
         "hub",
         "stigma_label",
+        "trust_required",
         "speaks",
         "interpreters",
         "extended_hours",
@@ -105,6 +107,7 @@ TypeBounds = namedtuple(
         "speaks",
         "interpreter",
         "stigma",
+        "trust_required",
         "quality",
     ],
 )
@@ -196,6 +199,7 @@ InformationEvents = namedtuple(
         "staff_contacted",  # bool [F]: an outreach visit or a broker
         "coordinated",  # bool [F]: assessed by a hub coordinator
         "first_contact",  # bool [F]: reached by the health service's home visit after birth
+        "referred",  # bool [F]: referred this week by a service in use
     ],
 )
 
@@ -234,6 +238,7 @@ PairFamily = namedtuple(
         "stigma_sensitivity",
         "trust",
         "stigma_tolerance",
+        "trust_tolerance",
         "perceived_fit",  # of the service's type
         "fit_threshold",
     ],
@@ -250,6 +255,7 @@ PairOffer = namedtuple(
         "speaks_language",  # the family's language
         "interpreter_comprehension",  # 0 where the service has no interpreters
         "stigma_label",  # after the hub's mixed-clientele factor
+        "trust_required",  # the trust approaching the service takes
         "quality",
     ],
 )

@@ -232,6 +232,9 @@ class PopulationSpec(Strict):
     cost_share_threshold_log_sd: Annotated[float, Field(ge=0.0, le=3.0)] = 0.4
     language_tolerance_median: Share = 0.45
     stigma_tolerance_median: Share = 0.25
+    # acceptable distrust, trust_required x (1 - trust): distrust as a barrier of its own
+    # (EU WG ECEC barrier list); no evidence on its distribution (assumption; swept)
+    trust_tolerance_median: Share = 0.25
     admin_tolerance_median: Share = 0.30
     hours_tolerance_median: Share = 0.40
     fit_threshold_median: Share = 0.35
@@ -362,6 +365,9 @@ class ProvisionSpec(Strict):
     # books around its work, in between for fixed weekly sessions or office-hours episodes
     # (assumption: no evidence on opening-hours mismatch by rhythm; swept)
     hours_mismatch_weight: Share = 1.0
+    # the trust approaching the service takes, 0-1: what distrust of institutions weighs
+    # against this service (assumption: no evidence; swept)
+    trust_required: Share = 0.3
     unit_cost_eur_week: EurWeekEach = 0.0
     means_test_admin_eur_place_week: EurWeekEach = 0.0
 
@@ -374,6 +380,7 @@ class MarketSpec(Strict):
     extended_hours_share: Share = 0.3
     admin_complexity: Share = 0.15
     trips_per_week: Annotated[int, Field(ge=0, le=28)] = 10
+    trust_required: Share = 0.3
 
 
 class HubSpec(Strict):
@@ -404,6 +411,11 @@ class InformationSpec(Strict):
     brokers: dict[str, StaffFte] = Field(default_factory=dict)
     broker_contacts_per_week: ContactsPerWeek = 6.0
     broker_comprehension_gain: Share = 0.4
+    # trust gained (x (1 - trust)) from a broker of the family's community and from a referral
+    # by a service it uses (Kortrijk: trained advisers brought 'half of the Somali community
+    # at the counter'; sizes: assumption, swept)
+    broker_trust_gain: Share = 0.2
+    referral_trust_gain: Share = 0.05
     broker_eur_week: EurWeekEach = 900.0
     interpreter_comprehension: Share = 0.85
     interpreter_eur_week_per_site: EurWeekEach = 150.0
@@ -467,6 +479,7 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             quality=0.6,
             hours_mismatch_weight=0.0,
             interpreters=True,
+            trust_required=0.1,
         ),
         "parenting": ProvisionSpec(
             places_per_100=6.0,
@@ -485,6 +498,7 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             trips_per_week=1,
             unit_cost_eur_week=30.0,
             hours_mismatch_weight=0.5,
+            trust_required=0.5,
         ),
     }
 

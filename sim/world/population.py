@@ -97,6 +97,7 @@ class FamilyTable:
     cost_share_bp: np.ndarray  # int64, max share of income for a service, basis points
     language_tolerance: np.ndarray  # float64
     stigma_tolerance: np.ndarray  # float64
+    trust_tolerance: np.ndarray  # float64: acceptable distrust, required trust x (1 - trust)
     admin_tolerance: np.ndarray  # float64
     hours_tolerance: np.ndarray  # float64
     fit_threshold: np.ndarray  # float64
@@ -188,6 +189,7 @@ _GENERATION_STREAMS = (
     *(f"initial_awareness_{t}" for t in SERVICE_TYPES),
     "language_tol",
     "stigma_tol",
+    "trust_tol",
     "admin_tol",
     "hours_tol",
     "fit_threshold",
@@ -238,6 +240,7 @@ def draw_generation(
         "cost_share_bp": _cost_share_bp(pop, u),
         "language_tolerance": bounded["language_tol"],
         "stigma_tolerance": bounded["stigma_tol"],
+        "trust_tolerance": bounded["trust_tol"],
         "admin_tolerance": bounded["admin_tol"],
         "hours_tolerance": bounded["hours_tol"],
         "fit_threshold": bounded["fit_threshold"],
@@ -298,6 +301,7 @@ def _bounded_traits(
             **{f"fit_{t}": (pop.initial_fit_median, sd) for t in SERVICE_TYPES},
             "language_tol": (pop.language_tolerance_median, sd),
             "stigma_tol": (pop.stigma_tolerance_median, sd),
+            "trust_tol": (pop.trust_tolerance_median, sd),
             "admin_tol": (pop.admin_tolerance_median, sd),
             "hours_tol": (pop.hours_tolerance_median, sd),
             "fit_threshold": (pop.fit_threshold_median, sd),

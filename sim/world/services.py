@@ -53,6 +53,7 @@ class ServiceTable:
     speaks: np.ndarray  # bool [S, L]
     interpreters: np.ndarray  # bool
     stigma_label: np.ndarray  # float64
+    trust_required: np.ndarray  # float64: the trust approaching the service takes, 0-1
     admin_complexity: np.ndarray  # float64
     extended_hours: np.ndarray  # bool
     quality: np.ndarray  # float64
@@ -353,6 +354,7 @@ def _expand(part: dict[str, object], city: City, seed: int, block: int) -> dict[
         "speaks": speaks,
         "interpreters": np.full(n, public and spec.interpreters),
         "stigma_label": np.full(n, spec.stigma_label if public else 0.0),
+        "trust_required": np.full(n, spec.trust_required),
         "admin_complexity": np.full(n, spec.admin_complexity),
         "extended_hours": extended,
         "quality": np.full(n, spec.quality),
