@@ -152,3 +152,36 @@ def test_a_consultation_is_not_blocked_by_working_hours_that_conflict_with_daily
     )
     assert at_childcare.blocked_by("hours").all()
     assert not at_health.blocked_by("hours").any()
+
+
+@pytest.mark.validation
+def test_non_take_up_of_the_means_tested_offer_lies_in_the_belgian_range():
+    """Validation (not fitted): in the targeted configuration, the share of eligible families'
+    needs that never use the means-tested offer lies within EVIDENCE N1 (57-76 % non-take-up
+    of the Belgian minimum income; the means test, its label and the paperwork do it)."""
+    from sim.scenario.schema import load_scenario
+    from sim.studies.runner import with_run_settings
+
+    scenario = with_run_settings(
+        load_scenario("scenarios/targeted.toml"), weeks=52, burn_in=130, families=3000
+    )
+    result = run_engine(build(scenario, seed=11)).accumulator.result()
+    assert 0.57 <= result["means_tested_nontakeup_share"] <= 0.76
+
+
+def test_a_run_writes_its_site_and_neighbourhood_tables(tmp_path):
+    from sim.studies.runner import run, with_run_settings
+
+    scenario = with_run_settings(small_scenario(), weeks=6, burn_in=6, families=600)
+    result = run(scenario, reps=1)
+    result.write(tmp_path / "out")
+    import pandas as pd
+
+    sites = pd.read_parquet(tmp_path / "out" / "sites.parquet")
+    areas = pd.read_parquet(tmp_path / "out" / "neighbourhoods.parquet")
+    assert len(sites) == result.runs.shape[0] * len(sites[sites.replication == 0])
+    assert ((sites.occupancy >= 0) & (sites.occupancy <= 1)).all()
+    assert (sites.empty_units >= 0).all()
+    assert set(sites.type) <= {"childcare", "health", "parenting", "admin_help"}
+    assert (areas.unmet_need_weeks <= areas.need_weeks).all()
+    assert areas.need_weeks.sum() > 0

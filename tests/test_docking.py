@@ -112,6 +112,9 @@ def dock(world, weeks: int) -> tuple[Engine, ReferenceModel]:
             f"event counters after week {engine.week - 1}: "
             f"fast={engine.counters} reference={reference.counters}"
         )
+    # the per-site sums of the site table
+    assert engine.accumulator.site_used_units.tolist() == reference.site_used_units
+    assert engine.accumulator.site_waiting.tolist() == reference.site_waiting
     fast_metrics = engine.accumulator.result()
     ref_metrics = reference.metrics()
     assert fast_metrics.keys() == ref_metrics.keys()

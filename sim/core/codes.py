@@ -106,6 +106,24 @@ DAYS_PER_WEEK = (
 )
 U3_WEEKS = 3 * WEEKS_PER_YEAR  # children under 3 (the EU-SILC age band), in weeks of age
 
+# the information channels, in the order a week's events are drawn (`information.channel_events`)
+CHANNELS: tuple[str, ...] = (
+    "first_contact",
+    "word_of_mouth",
+    "outreach",
+    "broker",
+    "referral",
+    "coordinator",
+)
+(
+    CHANNEL_FIRST_CONTACT,
+    CHANNEL_WORD_OF_MOUTH,
+    CHANNEL_OUTREACH,
+    CHANNEL_BROKER,
+    CHANNEL_REFERRAL,
+    CHANNEL_COORDINATOR,
+) = range(len(CHANNELS))
+
 # -- measurement groups ---------------------------------------------------------------------
 
 GROUPS: tuple[str, ...] = ("all", "arope", "non_arope", "q1", "q2", "q3", "q4", "q5")

@@ -58,6 +58,13 @@ from sim.core import rng
 from sim.core.codes import (
     ADMIN_HELP,
     CAPACITY_DIM,
+    CHANNEL_BROKER,
+    CHANNEL_COORDINATOR,
+    CHANNEL_FIRST_CONTACT,
+    CHANNEL_OUTREACH,
+    CHANNEL_REFERRAL,
+    CHANNEL_WORD_OF_MOUTH,
+    CHANNELS,
     CHILDCARE,
     COST_SCALE,
     DAYS_PER_WEEK,
@@ -213,6 +220,9 @@ class FamilyAgent(mesa.Agent):
         # measurement state of this generation
         self.need_seen = [False] * N_TYPES
         self.used_seen = [False] * N_TYPES
+        # needs of a family eligible for a means-tested offer of the type; use of one
+        self.eligible_need_seen = [False] * N_TYPES
+        self.means_tested_used_seen = [False] * N_TYPES
         self.u3_weeks = 0
         self.u3_enrolled_weeks = 0
 
@@ -410,6 +420,7 @@ class FamilyAgent(mesa.Agent):
             "coordinated": False,
             "first_contact": False,
             "referred": False,
+            "channel": [-1] * N_TYPES,
             "chosen": [NO_SERVICE] * N_TYPES,
             "registered": [[] for _ in range(N_TYPES)],
             "empty_place": [False] * N_TYPES,
@@ -431,6 +442,13 @@ class FamilyAgent(mesa.Agent):
         key = self.key
         plan = self.plan
         events = [False] * N_TYPES
+        channel = [-1] * N_TYPES  # the first channel that told of each type this week
+
+        def hear(t: int, via: int) -> None:
+            events[t] = True
+            if channel[t] < 0:
+                channel[t] = via
+
         comp_local = 1.0 if self.is_local_language else self.proficiency
 
         # universal first contact in the week of birth; understood per type by comprehension
@@ -439,7 +457,7 @@ class FamilyAgent(mesa.Agent):
                 rng.uniform_one(model.seed, "first_contact", model.week, key)
                 < info.first_contact_reach
             ):
-                events[HEALTH] = True
+                hear(HEALTH, CHANNEL_FIRST_CONTACT)
                 plan["first_contact"] = True
                 comp_fc = max(comp_local, model.first_contact_interpreter)
                 for t in range(N_TYPES):
@@ -450,7 +468,7 @@ class FamilyAgent(mesa.Agent):
                             )
                             < comp_fc
                         ):
-                            events[t] = True
+                            hear(t, CHANNEL_FIRST_CONTACT)
 
         # word of mouth: ties who used the type last week (1 - (1 - p)^users)
         for t in range(N_TYPES):
@@ -462,7 +480,7 @@ class FamilyAgent(mesa.Agent):
                 plan["wom_heard"][t] = True
                 p = 1.0 - (1.0 - info.wom_prob_per_tie_week) ** users
                 if rng.uniform_one(model.seed, "word_of_mouth", model.week, key, t) < p:
-                    events[t] = True
+                    hear(t, CHANNEL_WORD_OF_MOUTH)
                     if not self.aware[t]:
                         plan["wom_aware"][t] = True
 
@@ -476,7 +494,7 @@ class FamilyAgent(mesa.Agent):
                         rng.uniform_one(model.seed, "outreach_understood", model.week, key, t)
                         < comp_local
                     ):
-                        events[t] = True
+                        hear(t, CHANNEL_OUTREACH)
 
         # community brokers inside the family's own language group
         brokered = False
@@ -486,7 +504,8 @@ class FamilyAgent(mesa.Agent):
                 < model.p_broker[self.language]
             ):
                 brokered = True
-                events = [True] * N_TYPES
+                for t in range(N_TYPES):
+                    hear(t, CHANNEL_BROKER)
         plan["broker_contacted"] = brokered
         plan["staff_contacted"] = visited or brokered
 
@@ -496,7 +515,7 @@ class FamilyAgent(mesa.Agent):
                 warm = any(h != NO_HUB and model.hub_has_type[h][t] for h in hubs)
                 p_ref = model.spec.hubs.referral_prob_week if warm else info.referral_prob_week
                 if rng.uniform_one(model.seed, "referral", model.week, key, t) < p_ref:
-                    events[t] = True
+                    hear(t, CHANNEL_REFERRAL)
                     plan["referred"] = True
                     if warm:
                         plan["hub_referrals"] += 1
@@ -508,9 +527,10 @@ class FamilyAgent(mesa.Agent):
                 plan["coordinated"] = True
                 for t in range(N_TYPES):
                     if need[t]:
-                        events[t] = True
+                        hear(t, CHANNEL_COORDINATOR)
         for t in range(N_TYPES):
             plan["new_aware"][t] = events[t] and not self.aware[t]
+            plan["channel"][t] = channel[t] if plan["new_aware"][t] else -1
 
     # twin: sim.rules.decisions.applications
     def applications(self, need: list[bool], hubs: list[int]) -> None:
@@ -1127,8 +1147,20 @@ class ReferenceModel(mesa.Model):
         self.capacity_use_count = 0  # public places in use this week
         self.fee_revenue_cents = 0
         self.enrolled_u3 = {"all": 0, "arope": 0}
-        self.closed_band_need = [0] * len(TRAVEL_BAND_LABELS)
-        self.closed_band_used = [0] * len(TRAVEL_BAND_LABELS)
+        # [type][band of the nearest service]
+        self.closed_band_need = [[0] * len(TRAVEL_BAND_LABELS) for _ in range(N_TYPES)]
+        self.closed_band_used = [[0] * len(TRAVEL_BAND_LABELS) for _ in range(N_TYPES)]
+        self.channel_events = [0] * len(CHANNELS)
+        # per service: units in use and first-choice requests waiting, over measured weeks
+        self.site_used_units = [0] * len(self.services)
+        self.site_waiting = [0] * len(self.services)
+        self.closed_eligible_need = self.closed_eligible_used = 0
+        self.means_line_by_type = []
+        for name in SERVICE_TYPES:
+            spec = self.spec.provision[name]
+            means_tested = spec.eligibility == "means_tested"
+            line = cents(spec.means_test_line_eur_year) * INCOME_SCALE if means_tested else -1
+            self.means_line_by_type.append(line)
         self.uncontacted_need_weeks = 0
         self.uncontacted_aware_weeks = 0
         self.wom_uncontacted_events = 0
@@ -1176,6 +1208,17 @@ class ReferenceModel(mesa.Model):
             need = f.needs()
             for t in range(N_TYPES):
                 enrolled = f.status[t] == ENROLLED
+                if f.plan["channel"][t] >= 0:
+                    self.channel_events[f.plan["channel"][t]] += 1
+                line = self.means_line_by_type[t]
+                if need[t] and line >= 0 and f.income_q < line:
+                    f.eligible_need_seen[t] = True
+                if enrolled and self.services[f.service[t]].means_tested:
+                    f.means_tested_used_seen[t] = True
+                if enrolled:
+                    self.site_used_units[f.service[t]] += f.days_and_units(t)[1]
+                elif f.status[t] == WAITLISTED:
+                    self.site_waiting[f.service[t]] += 1
                 f.need_seen[t] = f.need_seen[t] or need[t]
                 f.used_seen[t] = f.used_seen[t] or enrolled
                 if need[t] and not f.staff_contacted:
@@ -1243,18 +1286,24 @@ class ReferenceModel(mesa.Model):
             self.closed_used[g][t] += int(used)
             if need:
                 needs += 1
-                self.closed_band_need[self.band(f.nearest_minutes[t])] += 1
+                self.closed_band_need[t][self.band(f.nearest_minutes[t])] += 1
             if used:
                 useds += 1
-                self.closed_band_used[self.band(f.nearest_minutes[t])] += 1
+                self.closed_band_used[t][self.band(f.nearest_minutes[t])] += 1
         if needs >= 2:
             self.closed_multi_need += 1
             if useds >= 2:
                 self.closed_multi_used += 1
         if f.u3_weeks > 0:
             self.closed_ci.append((f.u3_weeks, f.u3_enrolled_weeks, f.income_q, f.key))
+        for t in range(N_TYPES):
+            if f.eligible_need_seen[t]:
+                self.closed_eligible_need += 1
+                self.closed_eligible_used += int(f.means_tested_used_seen[t])
         f.need_seen = [False] * N_TYPES
         f.used_seen = [False] * N_TYPES
+        f.eligible_need_seen = [False] * N_TYPES
+        f.means_tested_used_seen = [False] * N_TYPES
         f.u3_weeks = 0
         f.u3_enrolled_weeks = 0
 
@@ -1316,8 +1365,9 @@ class ReferenceModel(mesa.Model):
         need_cnt = [list(row) for row in self.closed_need]
         used_cnt = [list(row) for row in self.closed_used]
         multi_need, multi_used = self.closed_multi_need, self.closed_multi_used
-        band_need = list(self.closed_band_need)
-        band_used = list(self.closed_band_used)
+        band_need = [list(row) for row in self.closed_band_need]
+        band_used = [list(row) for row in self.closed_band_used]
+        eligible_need, eligible_used = self.closed_eligible_need, self.closed_eligible_used
         for f in self.families:
             g = int(f.is_arope) + 2 * int(not f.is_local_language)
             needs = useds = 0
@@ -1329,9 +1379,12 @@ class ReferenceModel(mesa.Model):
                 needs += int(need)
                 useds += int(used)
                 if need:
-                    band_need[self.band(f.nearest_minutes[t])] += 1
+                    band_need[t][self.band(f.nearest_minutes[t])] += 1
                 if used:
-                    band_used[self.band(f.nearest_minutes[t])] += 1
+                    band_used[t][self.band(f.nearest_minutes[t])] += 1
+                if f.eligible_need_seen[t]:
+                    eligible_need += 1
+                    eligible_used += int(f.means_tested_used_seen[t])
             if needs >= 2:
                 multi_need += 1
                 multi_used += int(useds >= 2)
@@ -1351,7 +1404,22 @@ class ReferenceModel(mesa.Model):
         out["multi_service_share"] = multi_used / multi_need if multi_need else nan
         out["concentration_index"] = self.erreygers()
         for b, label in enumerate(TRAVEL_BAND_LABELS):
-            out[f"takeup_travel_{label}"] = band_used[b] / band_need[b] if band_need[b] else nan
+            need_b = sum(band_need[t][b] for t in range(N_TYPES))
+            used_b = sum(band_used[t][b] for t in range(N_TYPES))
+            out[f"takeup_travel_{label}"] = used_b / need_b if need_b else nan
+        for b, label in enumerate(TRAVEL_BAND_LABELS):
+            need_b, used_b = band_need[CHILDCARE][b], band_used[CHILDCARE][b]
+            out[f"takeup_travel_childcare_{label}"] = used_b / need_b if need_b else nan
+        for groups, label in (((0, 1), "local"), ((2, 3), "non_local")):
+            need_g = sum(need_cnt[g][t] for g in groups for t in range(N_TYPES))
+            used_g = sum(used_cnt[g][t] for g in groups for t in range(N_TYPES))
+            out[f"unmet_need_share_{label}"] = (need_g - used_g) / need_g if need_g else nan
+        events = sum(self.channel_events)
+        for c, name in enumerate(CHANNELS):
+            out[f"awareness_by_channel_{name}"] = self.channel_events[c] / events if events else nan
+        out["means_tested_nontakeup_share"] = (
+            (eligible_need - eligible_used) / eligible_need if eligible_need else nan
+        )
         out["aware_share_uncontacted"] = (
             self.uncontacted_aware_weeks / self.uncontacted_need_weeks
             if self.uncontacted_need_weeks

@@ -102,6 +102,7 @@ class Plan:
     coordinated: np.ndarray  # bool [F]
     first_contact: np.ndarray  # bool [F]: the home visit after birth reached the family
     referred: np.ndarray  # bool [F]: referred this week by a service in use
+    channel: np.ndarray  # int8 [F, T]: the channel of each new awareness (CHANNELS), else -1
     wom_heard: np.ndarray  # bool [F, T]: ties used the type last week (fit rises)
     wom_aware: np.ndarray  # bool [F, T]: newly aware this week through word of mouth
     chosen: np.ndarray  # int32 [F, T]: first choice registered this week, or NO_SERVICE
@@ -486,6 +487,7 @@ class Engine:
             coordinated=np.zeros(n, dtype=bool),
             first_contact=np.zeros(n, dtype=bool),
             referred=np.zeros(n, dtype=bool),
+            channel=np.full((n, N_TYPES), -1, dtype=np.int8),
             wom_heard=np.zeros((n, N_TYPES), dtype=bool),
             wom_aware=np.zeros((n, N_TYPES), dtype=bool),
             chosen=np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
@@ -555,6 +557,7 @@ class Engine:
             coordinated=plan.coordinated,
             first_contact=plan.first_contact,
             referred=plan.referred,
+            channel=plan.channel,
         )
         return channel_events(rows, fam, state, self.information_channels, contacts, events)
 
@@ -818,7 +821,12 @@ class Engine:
         if self.week >= self.burn_in:
             need = plan.need if plan.need is not None else self.needs()
             self.accumulator.record(
-                need, plan.wom_aware, plan.new_aware, plan.preferred_blocks, plan.empty_place
+                need,
+                plan.wom_aware,
+                plan.new_aware,
+                plan.preferred_blocks,
+                plan.empty_place,
+                plan.channel,
             )
         self.last = self.accumulator.snapshot(self.week)
 

@@ -12,9 +12,11 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from sim.core.codes import (
     CAPACITY_DIM,
+    CHANNELS,
     CHILDCARE,
     DAYS_PER_WEEK,
     DIMENSIONS,
@@ -22,6 +24,7 @@ from sim.core.codes import (
     ENROLLED,
     FIT_DIM,
     GROUPS,
+    INCOME_SCALE,
     INFORMATION_DIM,
     MATCHING_DIM,
     N_TYPES,
@@ -34,7 +37,7 @@ from sim.core.codes import (
 )
 from sim.core.compiled import kernel
 from sim.rules.fees import FeeTables, fee_cents
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import Scenario, cents
 from sim.world.city import City
 from sim.world.costs import OUTLAY_PARTS, outlay_parts_cents
 from sim.world.population import FamilyTable
@@ -92,6 +95,10 @@ def measure_kinds() -> dict[str, Kind]:
     kinds |= {"fee_revenue_eur_week": MONEY, "u3_enrolled_arope": COUNT, "u3_enrolled_all": COUNT}
     kinds |= {"travel_minutes_nearest": MINUTES, "travel_minutes_used": MINUTES}
     kinds |= {f"takeup_travel_{label}": SHARE for label in TRAVEL_BAND_LABELS}
+    kinds |= {f"takeup_travel_childcare_{label}": SHARE for label in TRAVEL_BAND_LABELS}
+    kinds |= {"unmet_need_share_local": SHARE, "unmet_need_share_non_local": SHARE}
+    kinds |= {f"awareness_by_channel_{c}": SHARE for c in CHANNELS}
+    kinds |= {"means_tested_nontakeup_share": SHARE}
     kinds |= {"aware_share_uncontacted": SHARE, "wom_awareness_uncontacted_week": COUNT}
     kinds |= {f"waiting_weeks_{t}": WEEKS for t in SERVICE_TYPES}
     kinds |= {"waiting_weeks_after_start_childcare": WEEKS, "requests_without_offer_share": SHARE}
@@ -185,8 +192,26 @@ class WindowAccumulator:
         self.offer_sums = np.zeros((N_TYPES, 5), dtype=np.int64)
         self.care_days_sum = 0
         self.enrolled_u3 = {"all": 0, "arope": 0}
-        self.closed_band_need = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
-        self.closed_band_used = np.zeros(len(TRAVEL_BAND_LABELS), dtype=np.int64)
+        # closed generations' needs and uses by [type, travel band of the nearest service]
+        self.closed_band_need = np.zeros((N_TYPES, len(TRAVEL_BAND_LABELS)), dtype=np.int64)
+        self.closed_band_used = np.zeros((N_TYPES, len(TRAVEL_BAND_LABELS)), dtype=np.int64)
+        # new awareness events by channel; needs of families eligible for a means-tested
+        # offer of the type, and whether they used one ([F, T]; closed generations' counts)
+        self.channel_events = np.zeros(len(CHANNELS), dtype=np.int64)
+        self.eligible_need_seen = np.zeros((n, N_TYPES), dtype=bool)
+        self.means_tested_used_seen = np.zeros((n, N_TYPES), dtype=bool)
+        self.closed_eligible_need = 0
+        self.closed_eligible_used = 0
+        # per service, over measured weeks: units in use, and requests waiting with it as
+        # their first choice
+        self.site_used_units = np.zeros(svc.size, dtype=np.int64)
+        self.site_waiting = np.zeros(svc.size, dtype=np.int64)
+        scenario = inputs.scenario
+        line = np.full(N_TYPES, -1, dtype=np.int64)
+        for t, name in enumerate(SERVICE_TYPES):
+            spec = scenario.provision[name]
+            if spec.eligibility == "means_tested":
+                line[t] = cents(spec.means_test_line_eur_year) * INCOME_SCALE
         self.band = np.searchsorted(TRAVEL_BAND_EDGES, inputs.nearest_minutes, side="left")
         # what `_record_week` reads of the world: fixed for the run, so built once
         self.world = MeasuredWorld(
@@ -195,6 +220,8 @@ class WindowAccumulator:
             is_public=inputs.services.is_public,
             schedule=inputs.services.schedule,
             fees=inputs.fee_tables,
+            means_tested=inputs.services.means_tested,
+            means_line_by_type=line,
         )
         self.uncontacted_need_weeks = 0
         self.uncontacted_aware_weeks = 0
@@ -217,12 +244,14 @@ class WindowAccumulator:
         new_aware: np.ndarray,
         preferred_blocks: np.ndarray,
         empty_place: np.ndarray,
+        channel: np.ndarray,
     ) -> None:
         """Add this week to the window's sums (one compiled pass over the families): `need`
         bool [F, T] this week's needs, `wom_aware` bool [F, T] newly aware through word of
         mouth this week, `new_aware` bool [F, T] aware only since this week, `preferred_blocks` bool [F, T, D] the dimensions blocking each
         family's preferred candidate, `empty_place` bool [F, T] whether an acceptable
-        candidate had room at the end of last week."""
+        candidate had room at the end of last week, `channel` int8 [F, T] the channel of
+        each new awareness (CHANNELS, -1 where none)."""
         w = self.inputs
         f = w.families
         sums = np.zeros(_N_SUMS, dtype=np.int64)
@@ -233,6 +262,7 @@ class WindowAccumulator:
             preferred_blocks=preferred_blocks,
             service_minutes=w.service_minutes,
             empty_place=empty_place,
+            channel=channel,
         )
         window = WindowCounts(
             u3_weeks=self.u3_weeks,
@@ -244,6 +274,11 @@ class WindowAccumulator:
             blocked=self.blocked,
             main=self.main,
             sums=sums,
+            channel_events=self.channel_events,
+            site_used_units=self.site_used_units,
+            site_waiting=self.site_waiting,
+            eligible_need_seen=self.eligible_need_seen,
+            means_tested_used_seen=self.means_tested_used_seen,
         )
         _record_week(measured_families(f), measured, self.world, window)
         by_arope, cared_arope = sums[_BY_AROPE : _BY_AROPE + 2], sums[_CARE_AROPE : _CARE_AROPE + 2]
@@ -314,8 +349,14 @@ class WindowAccumulator:
         np.add.at(self.closed_need, arope, need.astype(np.int64))
         np.add.at(self.closed_used, arope, used.astype(np.int64))
         band = self.band[rows]
-        np.add.at(self.closed_band_need, band[need], 1)
-        np.add.at(self.closed_band_used, band[used], 1)
+        types = np.broadcast_to(np.arange(N_TYPES), band.shape)
+        np.add.at(self.closed_band_need, (types[need], band[need]), 1)
+        np.add.at(self.closed_band_used, (types[used], band[used]), 1)
+        eligible = self.eligible_need_seen[rows]
+        self.closed_eligible_need += int(eligible.sum())
+        self.closed_eligible_used += int((eligible & self.means_tested_used_seen[rows]).sum())
+        self.eligible_need_seen[rows] = False
+        self.means_tested_used_seen[rows] = False
         multi = need.sum(axis=1) >= 2
         self.closed_multi_need += int(multi.sum())
         self.closed_multi_used += int((multi & (used.sum(axis=1) >= 2)).sum())
@@ -377,16 +418,38 @@ class WindowAccumulator:
         multi_used = self.closed_multi_used + int((multi & (used_now.sum(axis=1) >= 2)).sum())
         out["multi_service_share"] = multi_used / multi_need if multi_need else float("nan")
         out["concentration_index"] = self._erreygers()
-        band_need = self.closed_band_need + np.bincount(
-            self.band[self.need_seen], minlength=len(TRAVEL_BAND_LABELS)
-        )
-        band_used = self.closed_band_used + np.bincount(
-            self.band[used_now], minlength=len(TRAVEL_BAND_LABELS)
-        )
-        for b, label in enumerate(TRAVEL_BAND_LABELS):
-            out[f"takeup_travel_{label}"] = (
-                float(band_used[b] / band_need[b]) if band_need[b] else float("nan")
+        bands = len(TRAVEL_BAND_LABELS)
+        band_need = self.closed_band_need.copy()
+        band_used = self.closed_band_used.copy()
+        for t in range(N_TYPES):
+            band_need[t] += np.bincount(self.band[self.need_seen[:, t], t], minlength=bands)
+            band_used[t] += np.bincount(self.band[used_now[:, t], t], minlength=bands)
+        for label, need_b, used_b in (
+            ("", band_need.sum(axis=0), band_used.sum(axis=0)),
+            ("childcare_", band_need[CHILDCARE], band_used[CHILDCARE]),
+        ):
+            for b, band in enumerate(TRAVEL_BAND_LABELS):
+                out[f"takeup_travel_{label}{band}"] = (
+                    int(used_b[b]) / int(need_b[b]) if need_b[b] else float("nan")
+                )
+        for groups, label in (((0, 1), "local"), ((2, 3), "non_local")):
+            need_g = int(need_cnt[list(groups)].sum())
+            used_g = int(used_cnt[list(groups)].sum())
+            out[f"unmet_need_share_{label}"] = (
+                (need_g - used_g) / need_g if need_g else float("nan")
             )
+        events = int(self.channel_events.sum())
+        for c, name in enumerate(CHANNELS):
+            out[f"awareness_by_channel_{name}"] = (
+                int(self.channel_events[c]) / events if events else float("nan")
+            )
+        eligible_need = self.closed_eligible_need + int(self.eligible_need_seen.sum())
+        eligible_used = self.closed_eligible_used + int(
+            (self.eligible_need_seen & self.means_tested_used_seen).sum()
+        )
+        out["means_tested_nontakeup_share"] = (
+            (eligible_need - eligible_used) / eligible_need if eligible_need else float("nan")
+        )
         out["aware_share_uncontacted"] = (
             self.uncontacted_aware_weeks / self.uncontacted_need_weeks
             if self.uncontacted_need_weeks
@@ -467,6 +530,49 @@ class WindowAccumulator:
         cov = (w * (h - mean_h) * (rank - mean_r)).sum() / total
         return float(8.0 * cov)
 
+    def site_table(self) -> pd.DataFrame:
+        """One row per service site: where it is, what it offers and, as means over the
+        measured weeks, its occupancy (units in use over capacity units; childcare units
+        are days), its empty units, and the requests waiting with it as first choice."""
+        svc = self.inputs.services
+        weeks = max(self.weeks, 1)
+        capacity = self.inputs.capacity_units
+        used = self.site_used_units / weeks
+        return pd.DataFrame(
+            {
+                "site_id": np.arange(svc.size),
+                "type": np.array(SERVICE_TYPES)[svc.type],
+                "x": svc.x,
+                "y": svc.y,
+                "public": svc.is_public,
+                "hub": svc.hub,
+                "places": svc.capacity,
+                "capacity_units": capacity,
+                "occupancy": np.divide(
+                    used, capacity, out=np.full(svc.size, np.nan), where=capacity > 0
+                ),
+                "empty_units": capacity - used,
+                "waiting_first_choice": self.site_waiting / weeks,
+            }
+        )
+
+    def area_table(self) -> pd.DataFrame:
+        """One row per neighbourhood: need-weeks and unmet need-weeks over the measured
+        weeks (all types) and the unmet share."""
+        city = self.inputs.city
+        hood = city.neighbourhood.ravel()
+        n = int(hood.max()) + 1 if hood.size else 0
+        need = np.bincount(hood, weights=self.cell_need_weeks, minlength=n).astype(np.int64)
+        unmet = np.bincount(hood, weights=self.cell_unmet_weeks, minlength=n).astype(np.int64)
+        return pd.DataFrame(
+            {
+                "neighbourhood": np.arange(n),
+                "need_weeks": need,
+                "unmet_need_weeks": unmet,
+                "unmet_share": np.divide(unmet, need, out=np.full(n, np.nan), where=need > 0),
+            }
+        )
+
     def unmet_map(self) -> np.ndarray:
         """Share of need-weeks unmet per cell [x, y] (NaN where no need)."""
         city = self.inputs.city
@@ -498,12 +604,31 @@ MeasuredFamilies = namedtuple(
 # the minutes to each service waited for or used ([F, T])
 MeasuredWeek = namedtuple(
     "MeasuredWeek",
-    ["need", "wom_aware", "new_aware", "preferred_blocks", "service_minutes", "empty_place"],
+    [
+        "need",
+        "wom_aware",
+        "new_aware",
+        "preferred_blocks",
+        "service_minutes",
+        "empty_place",
+        "channel",
+    ],
 )
 # the world: the city's height (cell = x * height + y), minutes to the nearest service of
 # each type [F, T], and per service whether it is public and its fee schedule
+# (and per service whether it is means-tested; per type the means line of its public
+# provision where that is means-tested, else -1)
 MeasuredWorld = namedtuple(
-    "MeasuredWorld", ["city_height", "nearest_minutes", "is_public", "schedule", "fees"]
+    "MeasuredWorld",
+    [
+        "city_height",
+        "nearest_minutes",
+        "is_public",
+        "schedule",
+        "fees",
+        "means_tested",
+        "means_line_by_type",
+    ],
 )
 # the window's running counts `_record_week` adds to: per family (u3 weeks, u3 weeks
 # enrolled), per (family, type) (need and use seen), per cell (need- and unmet-weeks), per
@@ -520,6 +645,11 @@ WindowCounts = namedtuple(
         "blocked",
         "main",
         "sums",
+        "channel_events",
+        "site_used_units",
+        "site_waiting",
+        "eligible_need_seen",
+        "means_tested_used_seen",
     ],
 )
 
@@ -599,6 +729,17 @@ def _record_week(fam, measured, world, window):
         cell = np.int64(x[r]) * height + y[r]
         for t in range(N_TYPES):
             enrolled = status[r, t] == ENROLLED
+            if measured.channel[r, t] >= 0:
+                window.channel_events[measured.channel[r, t]] += 1
+            line = world.means_line_by_type[t]
+            if need[r, t] and line >= 0 and income_q[r] < line:
+                window.eligible_need_seen[r, t] = True
+            if enrolled and world.means_tested[service[r, t]]:
+                window.means_tested_used_seen[r, t] = True
+            if enrolled:
+                window.site_used_units[service[r, t]] += care_days[r] if t == CHILDCARE else 1
+            elif status[r, t] == WAITLISTED:
+                window.site_waiting[service[r, t]] += 1
             if need[r, t]:
                 need_seen[r, t] = True
                 sums[_NEED_WEEKS] += 1

@@ -42,6 +42,10 @@ class RunRecord(Protocol):
     def unmet_maps(self) -> list[np.ndarray]: ...
     @property
     def manifest(self) -> dict[str, Any]: ...
+    @property
+    def sites(self) -> pd.DataFrame: ...
+    @property
+    def areas(self) -> pd.DataFrame: ...
 
 
 class ComparisonRecord(Protocol):
@@ -148,15 +152,22 @@ def _write_run_files(result: RunRecord, out: Path) -> list[str]:
     figures_dir.mkdir()
     result.runs.to_parquet(out / "runs.parquet", index=False)
     result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+    result.sites.to_parquet(out / "sites.parquet", index=False)
+    result.areas.to_parquet(out / "neighbourhoods.parquet", index=False)
     figures = []
     for kind in run_figures(result):
         run_figure(result, kind, figures_dir / f"{kind}.png")
         figures.append(f"{kind}.png")
     report = run_report(result.runs, result.manifest, figures)
     (out / "report.md").write_text(report, encoding="utf-8")
-    files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
-        f"figures/{f}" for f in figures
-    ]
+    files = [
+        "manifest.json",
+        "runs.parquet",
+        "timeseries.parquet",
+        "sites.parquet",
+        "neighbourhoods.parquet",
+        "report.md",
+    ] + [f"figures/{f}" for f in figures]
     job = job_identity("run", [result.scenario.name])
     _write_json(out / "manifest.json", dict(result.manifest, job=job, files=files))
     return files

@@ -14,8 +14,20 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from sim.core.codes import ENROLLED, HEALTH, N_TYPES, NO_HUB, NO_SERVICE
-from sim.core.compiled import kernel
+from sim.core.codes import (
+    CHANNEL_BROKER,
+    CHANNEL_COORDINATOR,
+    CHANNEL_FIRST_CONTACT,
+    CHANNEL_OUTREACH,
+    CHANNEL_REFERRAL,
+    CHANNEL_WORD_OF_MOUTH,
+    ENROLLED,
+    HEALTH,
+    N_TYPES,
+    NO_HUB,
+    NO_SERVICE,
+)
+from sim.core.compiled import inline, kernel
 from sim.core.rng import uniform_from
 
 
@@ -81,10 +93,11 @@ def channel_events(rows, fam, state, channels, contacts, events):
     for r in rows:
         key = fam.key[r]
         heard = 0  # bit t: the family hears of type t this week
+        first = _NO_CHANNELS  # nibble t: the first channel that told of type t this week
         comp_local = 1.0 if fam.is_local_language[r] else fam.proficiency[r]
         if fam.youngest_age_weeks[r] == 0:
             if uniform_from(streams.first_contact, key, NO_SERVICE) < channels.first_contact_reach:
-                heard |= 1 << HEALTH
+                heard, first = _hear(heard, first, HEALTH, CHANNEL_FIRST_CONTACT)
                 events.first_contact[r] = True
                 comp_fc = max(comp_local, channels.first_contact_interpreter)
                 for t in range(N_TYPES):
@@ -92,7 +105,7 @@ def channel_events(rows, fam, state, channels, contacts, events):
                         channels.informs[t]
                         and uniform_from(streams.first_contact_understood, key, t) < comp_fc
                     ):
-                        heard |= 1 << t
+                        heard, first = _hear(heard, first, t, CHANNEL_FIRST_CONTACT)
         for t in range(N_TYPES):
             n_users = state.tie_users[r, t]
             if n_users > 0:
@@ -102,7 +115,7 @@ def channel_events(rows, fam, state, channels, contacts, events):
                     p_heard = channels.wom_probability[n_users]
                     if uniform_from(streams.word_of_mouth, key, t) < p_heard:
                         events.wom_aware[r, t] = True
-                        heard |= 1 << t
+                        heard, first = _hear(heard, first, t, CHANNEL_WORD_OF_MOUTH)
         visited = False
         if (
             contacts.outreach_pool[r]
@@ -111,12 +124,13 @@ def channel_events(rows, fam, state, channels, contacts, events):
             visited = True
             for t in range(N_TYPES):
                 if uniform_from(streams.outreach_understood, key, t) < comp_local:
-                    heard |= 1 << t
+                    heard, first = _hear(heard, first, t, CHANNEL_OUTREACH)
         brokered = False
         p_brokered = contacts.p_broker[fam.language[r]]
         if contacts.broker_pool[r] and uniform_from(streams.broker, key, NO_SERVICE) < p_brokered:
             brokered = True
-            heard = (1 << N_TYPES) - 1
+            for t in range(N_TYPES):
+                heard, first = _hear(heard, first, t, CHANNEL_BROKER)
         events.broker_contacted[r] = brokered
         events.staff_contacted[r] = visited or brokered
         any_enrolled = False
@@ -133,7 +147,7 @@ def channel_events(rows, fam, state, channels, contacts, events):
                         warm = True
                 p_ref = channels.hub_referral_prob if warm else channels.referral_prob
                 if uniform_from(streams.referral, key, t) < p_ref:
-                    heard |= 1 << t
+                    heard, first = _hear(heard, first, t, CHANNEL_REFERRAL)
                     events.referred[r] = True
                     if warm:
                         hub_referrals += 1
@@ -141,7 +155,22 @@ def channel_events(rows, fam, state, channels, contacts, events):
             events.coordinated[r] = True
             for t in range(N_TYPES):
                 if state.need[r, t]:
-                    heard |= 1 << t
+                    heard, first = _hear(heard, first, t, CHANNEL_COORDINATOR)
         for t in range(N_TYPES):
             events.new_aware[r, t] = (heard >> t) & 1 == 1 and not fam.aware[r, t]
+            if events.new_aware[r, t]:
+                events.channel[r, t] = (first >> (4 * t)) & 15
     return hub_referrals
+
+
+# the first channel per type, 4 bits a type (15: none yet)
+_NO_CHANNELS = (1 << (4 * N_TYPES)) - 1
+
+
+@inline
+def _hear(heard, first, t, channel):
+    """Type t is heard of this week through `channel`: its bit in `heard`, and its nibble in
+    `first` if no channel told of it before this week's."""
+    if (first >> (4 * t)) & 15 == 15:
+        first = (first & ~(15 << (4 * t))) | (channel << (4 * t))
+    return heard | (1 << t), first

@@ -200,6 +200,7 @@ InformationEvents = namedtuple(
         "coordinated",  # bool [F]: assessed by a hub coordinator
         "first_contact",  # bool [F]: reached by the health service's home visit after birth
         "referred",  # bool [F]: referred this week by a service in use
+        "channel",  # int8 [F, T]: the first channel that told of a type newly known (CHANNELS)
     ],
 )
 

@@ -181,6 +181,9 @@ class RunResult:
     unmet_maps: list[np.ndarray]
     manifest: dict[str, Any]
     counters: list[dict[str, int]] = field(default_factory=list)
+    # per replication: one row per service site, and one per neighbourhood (docs/ODD.md §7.13)
+    sites: pd.DataFrame = field(default_factory=pd.DataFrame)
+    areas: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self, measures: list[str] | None = None) -> pd.DataFrame:
         """One row per measure: mean over replications, 95 % t-interval (`low`, `high`; NaN
@@ -215,6 +218,8 @@ class Replication:
     timeseries: pd.DataFrame | None = None
     unmet_map: np.ndarray | None = None
     counters: dict[str, int] | None = None
+    sites: pd.DataFrame | None = None
+    areas: pd.DataFrame | None = None
 
 
 # cities from this size on say how their world build goes (it takes seconds to minutes)
@@ -283,7 +288,15 @@ def run_replication(scenario: Scenario, replication: int, progress: bool = False
         ts,
         model.engine.accumulator.unmet_map(),
         dict(model.engine.counters),
+        _tagged(model.engine.accumulator.site_table(), scenario.name, replication),
+        _tagged(model.engine.accumulator.area_table(), scenario.name, replication),
     )
+
+
+def _tagged(table: pd.DataFrame, scenario_name: str, replication: int) -> pd.DataFrame:
+    table.insert(0, "replication", replication)
+    table.insert(0, "scenario", scenario_name)
+    return table
 
 
 def execute(
@@ -370,6 +383,11 @@ def collect(scenario: Scenario, replications: list[Replication]) -> RunResult:
     columns = ["scenario", "replication", "seed", *_parameters(scenario), *metric_columns()]
     runs = pd.DataFrame([r.row for r in ok], columns=columns)
     timeseries = pd.concat([r.timeseries for r in ok], ignore_index=True) if ok else pd.DataFrame()
+
+    def stacked(tables: list[pd.DataFrame | None]) -> pd.DataFrame:
+        present = [t for t in tables if t is not None]
+        return pd.concat(present, ignore_index=True) if present else pd.DataFrame()
+
     return RunResult(
         scenario,
         runs,
@@ -377,6 +395,8 @@ def collect(scenario: Scenario, replications: list[Replication]) -> RunResult:
         [r.unmet_map for r in ok],
         manifest(scenario, [r.status for r in replications]),
         [r.counters for r in ok],
+        stacked([r.sites for r in ok]),
+        stacked([r.areas for r in ok]),
     )
 
 
