@@ -53,15 +53,8 @@ ACCESSIBILITY_DIMENSION: dict[str, str] = {
 }
 # the dimensions that are properties of one (family, service) pair, in cascade order after
 # information and capacity; bit i of a pair's barrier mask is dimension i
-PAIR_DIMENSIONS: tuple[str, ...] = (
-    "cost",
-    "travel",
-    "hours",
-    "admin",
-    "language",
-    "stigma",
-    "trust",
-    "fit",
+PAIR_DIMENSIONS: tuple[str, ...] = tuple(
+    d for d in DIMENSIONS if d not in ("information", "capacity", "matching")
 )
 COST_BIT, TRAVEL_BIT, HOURS_BIT, ADMIN_BIT, LANGUAGE_BIT, STIGMA_BIT, TRUST_BIT, FIT_BIT = range(
     len(PAIR_DIMENSIONS)

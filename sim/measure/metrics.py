@@ -36,6 +36,8 @@ from sim.core.codes import (
     WAITLISTED,
 )
 from sim.core.compiled import kernel
+from sim.rules.allocation import OFFER_SUMS
+from sim.rules.decisions import units, week_days
 from sim.rules.fees import FeeTables, fee_cents
 from sim.scenario.schema import Scenario, cents
 from sim.world.city import City
@@ -189,7 +191,7 @@ class WindowAccumulator:
         self.outlay_cents = sum(self.outlay_parts.values())
         # public capacity in units (childcare days, users of other types)
         self.public_capacity = int(inputs.capacity_units[svc.is_public].sum())
-        self.offer_sums = np.zeros((N_TYPES, 5), dtype=np.int64)
+        self.offer_sums = np.zeros((N_TYPES, len(OFFER_SUMS)), dtype=np.int64)
         self.care_days_sum = 0
         self.enrolled_u3 = {"all": 0, "arope": 0}
         # closed generations' needs and uses by [type, travel band of the nearest service]
@@ -491,15 +493,15 @@ class WindowAccumulator:
         )
         offers = self.offer_sums
         for t, name in enumerate(SERVICE_TYPES):
-            n = int(offers[t, 0])
-            out[f"waiting_weeks_{name}"] = int(offers[t, 1]) / n if n else float("nan")
-        n = int(offers[CHILDCARE, 0])
+            n = int(offers[t, _OFFERS])
+            out[f"waiting_weeks_{name}"] = int(offers[t, _WAIT_REQUEST]) / n if n else float("nan")
+        n = int(offers[CHILDCARE, _OFFERS])
         out["waiting_weeks_after_start_childcare"] = (
-            int(offers[CHILDCARE, 2]) / n if n else float("nan")
+            int(offers[CHILDCARE, _WAIT_START]) / n if n else float("nan")
         )
-        due = int(offers[CHILDCARE, 3])
+        due = int(offers[CHILDCARE, _DUE])
         out["requests_without_offer_share"] = (
-            int(offers[CHILDCARE, 4]) / due if due else float("nan")
+            int(offers[CHILDCARE, _DUE_WITHOUT]) / due if due else float("nan")
         )
         cared = self.enrolled_u3["all"]
         out["childcare_days_mean"] = self.care_days_sum / cared if cared else float("nan")
@@ -666,6 +668,12 @@ def measured_families(families: object) -> MeasuredFamilies:
     return MeasuredFamilies(*(getattr(families, name) for name in MeasuredFamilies._fields))
 
 
+# positions in the desks' sums (`sim.rules.allocation.OFFER_SUMS`)
+_OFFERS, _WAIT_REQUEST, _WAIT_START, _DUE, _DUE_WITHOUT = (
+    OFFER_SUMS.index(name)
+    for name in ("offers", "wait_from_request", "wait_from_start", "due", "due_without_offer")
+)
+
 # the positions of the sums `_record_week` adds to: children under 3 by AROPE status (0 not,
 # 1 AROPE) and those in childcare, then by income quintile (1-5; 0 unused), then single sums
 _BY_AROPE = 0
@@ -737,7 +745,7 @@ def _record_week(fam, measured, world, window):
             if enrolled and world.means_tested[service[r, t]]:
                 window.means_tested_used_seen[r, t] = True
             if enrolled:
-                window.site_used_units[service[r, t]] += care_days[r] if t == CHILDCARE else 1
+                window.site_used_units[service[r, t]] += units(fam, r, t)
             elif status[r, t] == WAITLISTED:
                 window.site_waiting[service[r, t]] += 1
             if need[r, t]:
@@ -757,10 +765,11 @@ def _record_week(fam, measured, world, window):
                 sums[_USED_MINUTES] += service_minutes[r, t]
                 s = service[r, t]
                 if is_public[s]:
-                    days = np.int64(care_days[r]) if t == CHILDCARE else np.int64(DAYS_PER_WEEK)
-                    sums[_PUBLIC_ENROLLED] += days if t == CHILDCARE else 1
+                    sums[_PUBLIC_ENROLLED] += units(fam, r, t)
                     sums[_FEE_REVENUE] += (
-                        fee_cents(fees, schedule[s], income_q[r]) * days // DAYS_PER_WEEK
+                        fee_cents(fees, schedule[s], income_q[r])
+                        * week_days(fam, r, t)
+                        // DAYS_PER_WEEK
                     )
             elif status[r, t] == WAITLISTED:
                 sums[_WAITLISTED] += 1
@@ -825,7 +834,7 @@ def _snapshot_counts(fam, is_public, counts):
             if status[r, t] == ENROLLED:
                 counts[_ENROLLED_TYPE + t] += 1
                 if is_public[service[r, t]]:
-                    counts[_SNAP_PUBLIC] += fam.care_days[r] if t == CHILDCARE else 1
+                    counts[_SNAP_PUBLIC] += units(fam, r, t)
             elif status[r, t] == WAITLISTED:
                 counts[_SNAP_WAITLISTED] += 1
             if aware[r, t]:
