@@ -71,7 +71,11 @@ def travel_decay(runs: pd.DataFrame, scenario: str) -> Pattern:
         f"Take-up falls with travel time ({scenario})",
         "childcare take-up of needs whose nearest centre is 0-5 minutes away minus 11-15 minutes away",
         paired_values(
-            runs, scenario, scenario, "takeup_travel_childcare_00_05", "takeup_travel_childcare_11_15"
+            runs,
+            scenario,
+            scenario,
+            "takeup_travel_childcare_00_05",
+            "takeup_travel_childcare_11_15",
         ),
     )
 
