@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.core.codes import CHILDCARE, DAYS_PER_WEEK, NO_HUB, PAIR_DIMENSIONS
+from sim.core.codes import CHILDCARE, DAYS_PER_WEEK, NO_HUB, PAIR_DIMENSIONS, TRAVEL_MINUTES_CAP
 from sim.core.compiled import kernel
 from sim.engine.week import Engine
 from sim.rules import decisions
@@ -300,10 +300,19 @@ def pair_inputs(
         income_q=f.income_q[rows],
         household_factor_tenths=engine.factor_tenths,
         cost_share_bp=f.cost_share_bp[rows],
+        # a visit's trips are made once every visit interval (appointments, drop-in)
         weekly_cost_cents=fee * days // DAYS_PER_WEEK
-        + (s.trips_per_week[services].astype(np.int64) * days // DAYS_PER_WEEK) * trip,
+        + (s.trips_per_week[services].astype(np.int64) * days // DAYS_PER_WEEK)
+        * trip
+        // s.visit_interval_weeks[services],
         minutes=minutes,
-        max_minutes=f.max_travel_minutes[rows],
+        # rarer trips are tolerated longer: the family's maximum at the type's percentage
+        max_minutes=np.minimum(
+            f.max_travel_minutes[rows].astype(np.int64)
+            * engine.barrier_params.tolerance_pct[types]
+            // 100,
+            TRAVEL_MINUTES_CAP,
+        ),
         atypical_hours=f.atypical_hours[rows],
         hours_severity=f.hours_severity[rows],
         extended_hours=s.extended_hours[services],

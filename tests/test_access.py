@@ -124,7 +124,7 @@ def test_health_reach_of_non_local_language_families_is_within_the_sourced_band(
         run={"burn_in_weeks": 130, "weeks": 52},
     )
     result = run_engine(build(scenario, seed=9)).accumulator.result()
-    assert 0.909 <= result["takeup_health_non_local"] <= 0.981
+    assert 0.909 <= result["takeup_health_by_language_non_local"] <= 0.981
 
 
 def test_a_consultation_is_not_blocked_by_working_hours_that_conflict_with_daily_opening():
@@ -185,3 +185,137 @@ def test_a_run_writes_its_site_and_neighbourhood_tables(tmp_path):
     assert set(sites.type) <= {"childcare", "health", "parenting", "admin_help"}
     assert (areas.unmet_need_weeks <= areas.need_weeks).all()
     assert areas.need_weeks.sum() > 0
+
+
+# --- services by rhythm ---------------------------------------------------------------------
+
+
+def test_capacity_units_follow_each_rhythm():
+    """Childcare counts days (a place is five), consultations appointments a week times the
+    weeks between one child's appointments, drop-in visits a week times the weeks between one
+    family's visits, the help desk cases at a time."""
+    from sim.core.codes import ADMIN_HELP, HEALTH, PARENTING
+    from sim.engine.week import Engine
+
+    scenario = small_scenario()
+    engine = Engine(build(scenario, seed=11))
+    svc = engine.svc
+    per_user = {
+        CHILDCARE: DAYS_PER_WEEK,
+        HEALTH: scenario.provision["health"].visit_interval_weeks,
+        PARENTING: scenario.provision["parenting"].visit_interval_weeks,
+        ADMIN_HELP: 1,
+    }
+    assert per_user[HEALTH] == 10 and per_user[PARENTING] == 2
+    for t, factor in per_user.items():
+        of = svc.type == t
+        assert of.any()
+        assert (engine.capacity_units[of] == svc.capacity[of] * factor).all()
+
+
+def test_a_consultation_site_serves_more_children_than_it_has_appointments_a_week():
+    """With consultations too few for every child, a site's registered children fill its
+    appointments a week times the interval between one child's appointments."""
+    from sim.core.codes import HEALTH
+
+    scenario = small_scenario(**{"provision.health": {"places_per_100": 3.0, "site_capacity": 4}})
+    engine = run_engine(build(scenario, seed=12), weeks=80)
+    f, svc = engine.families, engine.svc
+    health = np.flatnonzero(svc.type == HEALTH)
+    registered = np.bincount(
+        f.service[f.status[:, HEALTH] == ENROLLED, HEALTH], minlength=svc.size
+    )[health]
+    interval = scenario.provision["health"].visit_interval_weeks
+    assert (registered <= svc.capacity[health] * interval).all()
+    assert registered.sum() > 2 * svc.capacity[health].sum()
+    assert (f.status[:, HEALTH] == WAITLISTED).any()  # and children wait for room
+
+
+def test_a_help_desk_episode_ends_after_its_weeks_and_the_next_problem_opens_later():
+    """Verification of episodes: a family helped by the desk leaves it after episode_weeks;
+    its problem is closed (no need) until the next opens 1 to 2 x gap - 1 weeks later."""
+    from sim.core.codes import ADMIN_HELP, NONE
+    from sim.engine.week import Engine
+
+    episode, gap = 4, 5
+    scenario = frictionless_scenario(
+        **{"provision.admin_help": {"episode_weeks": episode}},
+        population={"admin_problem_gap_weeks": gap},
+    )
+    engine = Engine(build(scenario, seed=13))
+    seen_end = 0
+    for _ in range(40):
+        f = engine.families
+        status, since = f.status[:, ADMIN_HELP].copy(), f.status_week[:, ADMIN_HELP].copy()
+        generation = f.generation.copy()
+        week = engine.week
+        engine.step()
+        # episodes that ended this week (in a family that is still the same generation)
+        ended = (status == ENROLLED) & (f.status[:, ADMIN_HELP] == NONE)
+        ended &= f.generation == generation
+        for r in np.flatnonzero(ended):
+            assert week - since[r] + 1 == episode
+            assert week + 2 <= f.admin_problem_week[r] <= week + 1 + 2 * gap - 1
+            seen_end += 1
+        # an open problem is a need; a closed one is not
+        need = engine.needs()[:, ADMIN_HELP]
+        assert (need == (f.admin_need & (f.admin_problem_week <= engine.week))).all()
+    assert seen_end > 50
+    assert engine.counters["episodes_ended"] >= seen_end
+
+
+def test_only_the_help_desk_works_in_episodes_and_only_visits_have_an_interval():
+    from sim.core.errors import ScenarioError
+
+    with pytest.raises(ScenarioError) as info:
+        small_scenario(**{"provision.childcare": {"visit_interval_weeks": 2}})
+    assert info.value.key_path == "provision.childcare.visit_interval_weeks"
+    assert "allowed: 1" in info.value.message
+    with pytest.raises(ScenarioError) as info:
+        small_scenario(**{"provision.health": {"episode_weeks": 3}})
+    assert info.value.key_path == "provision.health.episode_weeks"
+
+
+def test_a_drop_in_without_a_waiting_list_turns_families_away_when_full():
+    """Parenting meeting places are drop-in (IAS: 'no appointments'), with no waiting list:
+    a family who finds the sessions full is rejected, never waitlisted."""
+    from sim.core.codes import PARENTING, REJECTED
+
+    scenario = small_scenario(
+        **{"provision.parenting": {"places_per_100": 0.5, "site_capacity": 2}},
+        population={"parenting_need_share": 0.9},
+    )
+    engine = run_engine(build(scenario, seed=14), weeks=40)
+    status = engine.families.status[:, PARENTING]
+    assert not (status == WAITLISTED).any()
+    assert (status == REJECTED).any()
+    assert engine.counters["rejections"] > 0
+
+
+def test_rarer_trips_are_tolerated_longer():
+    """The travel tolerance follows each rhythm: a consultation every ten weeks is accepted
+    further away than daily childcare, in the candidate lists and in the barriers."""
+    from sim.core.codes import ADMIN_HELP, HEALTH, PARENTING
+    from sim.world.travel import tolerance_percent
+
+    scenario = small_scenario()
+    percent = tolerance_percent(scenario)
+    assert percent[CHILDCARE] == 100
+    # (10 / trips a week) ** 0.15: 2 trips every 10 weeks, every 2 weeks, every week
+    assert percent[HEALTH] == round(100 * 50**0.15) == 180
+    assert percent[PARENTING] == round(100 * 10**0.15) == 141
+    assert percent[ADMIN_HELP] == round(100 * 5**0.15) == 127
+    flat = small_scenario(travel={"tolerance_trip_elasticity": 0.0})
+    assert (tolerance_percent(flat) == 100).all()
+
+    world = build(scenario, seed=15)
+    cand, f = world.candidates, world.families
+    for t in (CHILDCARE, HEALTH):
+        counts = np.diff(cand.indptr[t])
+        owner = np.repeat(np.arange(f.size), counts)
+        beyond = cand.minutes[t] > f.max_travel_minutes[owner]
+        if t == CHILDCARE:
+            assert not beyond.any()
+        else:
+            assert beyond.any()
+            assert (cand.minutes[t] <= f.max_travel_minutes[owner] * percent[t] // 100).all()

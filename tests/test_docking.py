@@ -44,6 +44,7 @@ INTEGER_COLUMNS = (
     "wants_formal_care",
     "care_start_age_weeks",
     "care_days",
+    "admin_problem_week",
     "registered",
     "broker_contacted",
     "staff_contacted",
@@ -148,7 +149,9 @@ def stressed_scenario():
         **{
             "provision.childcare": {"places_per_100": 8.0, "site_capacity": 6, "waitlist": True},
             "provision.parenting": {"places_per_100": 3.0, "site_capacity": 4, "waitlist": False},
-            "provision.admin_help": {"waitlist": False},
+            "provision.admin_help": {"waitlist": False, "episode_weeks": 3},
+            # consultations by appointment, too few for every child
+            "provision.health": {"places_per_100": 4.0, "site_capacity": 3},
         },
         hubs={"count": 3, "coordinator": True},
         information={
@@ -168,6 +171,7 @@ def stressed_scenario():
             "ties_spatial": 2,
             "ties_community": 0,
             "youngest_child_max_age_weeks": 300,
+            "admin_problem_gap_weeks": 3,
         },
     )
 
@@ -195,13 +199,20 @@ def test_stressed_city_docks_and_every_mechanism_fires() -> None:
         "ties redrawn by new families": c["ties_redrawn"],
         "ties formed at sites": c["ties_formed_attendance"],
         "ties over the limit": c["ties_over_limit"],
+        "help-desk episodes ended": c["episodes_ended"],
     }
     # part-time childcare: children in care with fewer than five days a week
     f = engine.families
-    from sim.core.codes import CHILDCARE, ENROLLED
+    from sim.core.codes import CHILDCARE, ENROLLED, HEALTH, WAITLISTED
 
     in_care = f.status[:, CHILDCARE] == ENROLLED
     fired["part-time children in care"] = int((in_care & (f.care_days < 5)).sum())
+    # consultations by appointment: children registered, and children waiting for room
+    fired["children at consultations by appointment"] = int((f.status[:, HEALTH] == ENROLLED).sum())
+    fired["children waiting for a consultation"] = int((f.status[:, HEALTH] == WAITLISTED).sum())
+    fired["administrative problems reopened"] = int(
+        (f.admin_need & (f.admin_problem_week > 0)).sum()
+    )
     rare = {name: count for name, count in fired.items() if count < 20}
     assert not rare, f"mechanisms that fired fewer than 20 times: {rare}"
 

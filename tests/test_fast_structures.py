@@ -22,17 +22,19 @@ from sim.rules.ties import TIE_ALREADY, TIE_FORMED, TIE_OVER_LIMIT, add_ties, re
 from sim.world.build import build_world
 from sim.world.city import build_city
 from sim.world.population import _spatial_ties, build_ties, initial_families, max_tie_degree
-from sim.world.travel import build_candidates, travel_minutes
+from sim.world.travel import build_candidates, tolerance_percent, travel_minutes
 
 pytestmark = pytest.mark.verification
 
 
 def brute_force_candidates(world):
     """Every (family, type): all services of the type by (minutes, id) within the family's
-    maximum, and the nearest of the type anywhere."""
+    maximum for the type (its own at the type's tolerance percentage, a trip's frequency),
+    and the nearest of the type anywhere."""
     f = world.families
     s = world.services.services
     city = world.city
+    percent = tolerance_percent(world.scenario)
     out = {}
     for row in range(f.size):
         d = np.hypot(
@@ -49,7 +51,8 @@ def brute_force_candidates(world):
         for t in range(N_TYPES):
             ids = np.flatnonzero(s.type == t)
             ranked = sorted(zip(mins[ids].tolist(), ids.tolist(), strict=True))
-            within = [(m, i) for m, i in ranked if m <= f.max_travel_minutes[row]]
+            most = min(int(f.max_travel_minutes[row]) * int(percent[t]) // 100, 32_000)
+            within = [(m, i) for m, i in ranked if m <= most]
             out[row, t] = (within, ranked[0] if ranked else (None, -1))
     return out
 
@@ -85,6 +88,7 @@ def test_candidate_lists_do_not_depend_on_the_build_block_size(monkeypatch):
             world.city.transit_access,
             world.city.cell_size_m,
             world.scenario.travel,
+            tolerance_percent(world.scenario),
         )
 
     big = build()

@@ -98,6 +98,14 @@ DAYS_PER_WEEK = (
     5  # a full-time childcare place: five days a week (places are full-time equivalents)
 )
 U3_WEEKS = 3 * WEEKS_PER_YEAR  # children under 3 (the EU-SILC age band), in weeks of age
+# a family's maximum travel time is its tolerance for a trip made this often (two a day, five
+# days: daily childcare); rarer trips are tolerated longer (travel.tolerance_trip_elasticity)
+REFERENCE_TRIPS_PER_WEEK = 10
+# the most a rarer trip multiplies the tolerance by (a bound that keeps candidate lists within
+# memory at a million families, not a behavioural number)
+MAX_TOLERANCE_FACTOR = 10
+# travel minutes beyond this reach every service of any city the same (int16 candidate lists)
+TRAVEL_MINUTES_CAP = 32_000
 
 # the information channels, in the order a week's events are drawn (`information.channel_events`)
 CHANNELS: tuple[str, ...] = (

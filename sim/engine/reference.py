@@ -80,6 +80,7 @@ from sim.core.codes import (
     INCOME_SCALE,
     INFORMATION_DIM,
     MATCHING_DIM,
+    MAX_TOLERANCE_FACTOR,
     MODE_CAR,
     MODE_TRANSIT,
     N_TYPES,
@@ -91,10 +92,12 @@ from sim.core.codes import (
     PRIORITY,
     PRIORITY_NEED,
     PRIORITY_WORKING,
+    REFERENCE_TRIPS_PER_WEEK,
     REJECTED,
     SERVICE_TYPES,
     TRAVEL_BAND_EDGES,
     TRAVEL_BAND_LABELS,
+    TRAVEL_MINUTES_CAP,
     U3_WEEKS,
     WAITLISTED,
 )
@@ -117,7 +120,8 @@ SCALAR_COLUMNS = (
     "slot", "generation", "x", "y", "deprivation", "deprivation_rank", "language",
     "is_local_language", "proficiency", "income_q", "low_work_intensity", "employed",
     "is_arope", "income_quintile", "youngest_age_weeks", "n_children", "wants_formal_care",
-    "care_start_age_weeks", "care_days", "parenting_need", "admin_need", "mode", "max_travel_minutes",
+    "care_start_age_weeks", "care_days", "parenting_need", "admin_need", "admin_problem_week",
+    "mode", "max_travel_minutes",
     "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
     "cost_share_bp", "language_tolerance", "stigma_tolerance", "trust_tolerance", "admin_tolerance",
     "hours_tolerance", "fit_threshold", "broker_contacted", "staff_contacted", "coordinated",
@@ -142,8 +146,13 @@ class ServiceAgent(mesa.Agent):
         self.sid = sid
         self.type = int(s.type[sid])
         self.capacity = int(s.capacity[sid])
-        # capacity in units: a childcare place is DAYS_PER_WEEK days, other types count users
-        self.capacity_units = self.capacity * (DAYS_PER_WEEK if self.type == CHILDCARE else 1)
+        # weeks between one user's visits (appointments, drop-in); 1 for daily and episodes
+        self.visit_interval = int(s.visit_interval_weeks[sid])
+        # capacity in units: a childcare place is DAYS_PER_WEEK days; appointments or visits
+        # a week serve that many users per week between visits; a help desk counts cases
+        self.capacity_units = self.capacity * (
+            DAYS_PER_WEEK if self.type == CHILDCARE else self.visit_interval
+        )
         self.is_public = bool(s.is_public[sid])
         self.schedule = model.world.services.schedules[int(s.schedule[sid])]
         self.means_tested = bool(s.means_tested[sid])
@@ -244,7 +253,8 @@ class FamilyAgent(mesa.Agent):
         )
         need[HEALTH] = 0 <= age < pop.health_need_until_age_weeks
         need[PARENTING] = self.parenting_need and 0 <= age < pop.parenting_need_until_age_weeks
-        need[ADMIN_HELP] = self.admin_need
+        # an administrative problem is open (it closes with an episode of help)
+        need[ADMIN_HELP] = self.admin_need and self.admin_problem_week <= self.model.week
         return need
 
     # twin: sim.engine.week.Engine.may_apply
@@ -331,6 +341,12 @@ class FamilyAgent(mesa.Agent):
 
     # --- barriers against the family's own thresholds -------------------------------------
 
+    # twin: sim.rules.decisions.type_max_minutes
+    def type_max_minutes(self, t: int) -> int:
+        """The family's maximum travel minutes to type t: its own (for a daily trip) at the
+        type's tolerance percentage, at most TRAVEL_MINUTES_CAP."""
+        return min(self.max_travel_minutes * self.model.tolerance_pct[t] // 100, TRAVEL_MINUTES_CAP)
+
     # twin: sim.rules.decisions.service_barriers
     # twin: sim.rules.barriers.pair_barriers
     def barriers(self, t: int, svc: ServiceAgent, minutes: int, trip_cents: int, hubs: list):
@@ -340,14 +356,16 @@ class FamilyAgent(mesa.Agent):
         info = scenario.information
         factor_tenths = int(round(scenario.population.household_equivalence_factor * 10))
         days, _ = self.days_and_units(t)
+        # trips of a week of use, or of a visit made once every visit interval
         weekly_cost = (
             svc.fee_cents(self.income_q) * days // DAYS_PER_WEEK
-            + (svc.trips_per_week * days // DAYS_PER_WEEK) * trip_cents
+            + (svc.trips_per_week * days // DAYS_PER_WEEK) * trip_cents // svc.visit_interval
         )
+        max_minutes = self.type_max_minutes(t)
         # cost: exact integer comparison
         cost_block = weekly_cost * COST_SCALE > self.income_q * factor_tenths * self.cost_share_bp
         # travel: integer minutes
-        travel_block = minutes > self.max_travel_minutes
+        travel_block = minutes > max_minutes
         # hours: mismatch only for atypical hours at a service without extended hours, times
         # the share of it the service's rhythm meets (daily 1, appointments 0, ...)
         if self.atypical_hours and not svc.extended_hours:
@@ -395,7 +413,7 @@ class FamilyAgent(mesa.Agent):
         )
         felt = (
             cost_ratio
-            + minutes / max(self.max_travel_minutes, 1)
+            + minutes / max(max_minutes, 1)
             + hours / max(self.hours_tolerance, 1e-9)
             + language / max(self.language_tolerance, 1e-9)
             + stigma / max(self.stigma_tolerance, 1e-9)
@@ -691,10 +709,28 @@ class ReferenceModel(mesa.Model):
         self.broker_pool: set = set()
         self.p_outreach = 0.0
         self.p_broker: list[float] = []
+        self.tolerance_pct = self.tolerance_percent()
         self.counters: dict[str, int] = {}
         self.last: dict[str, float] = {}
         self.series: list[dict[str, float]] = []  # the weekly snapshots, burn-in included
         self._init_measures()
+
+    # twin: sim.world.travel.tolerance_percent
+    def tolerance_percent(self) -> list[int]:
+        """Per type, the percentage of a family's maximum travel time accepted for a trip to
+        it: (REFERENCE_TRIPS_PER_WEEK / the type's trips a week in use) ** elasticity, at
+        most MAX_TOLERANCE_FACTOR, rounded to whole percent."""
+        elasticity = self.spec.travel.tolerance_trip_elasticity
+        out = []
+        for name in SERVICE_TYPES:
+            spec = self.spec.provision[name]
+            if spec.trips_per_week == 0:
+                factor = float(MAX_TOLERANCE_FACTOR)
+            else:
+                ratio = REFERENCE_TRIPS_PER_WEEK * spec.visit_interval_weeks / spec.trips_per_week
+                factor = min(float(MAX_TOLERANCE_FACTOR), ratio**elasticity)
+            out.append(int(round(100.0 * factor)))
+        return out
 
     def run(self) -> dict[str, float]:
         """The scenario's schedule: burn-in, then the measured window; returns the measures."""
@@ -992,13 +1028,32 @@ class ReferenceModel(mesa.Model):
         for key, value in count.items():
             self.counters[key] = self.counters.get(key, 0) + value
 
+    # twin: sim.engine.week.Engine.end_episodes
     # twin: sim.rules.life_course.age_one_week
     def life_course(self) -> None:
-        """Children age; needs end; births; next pregnancies; a family leaving is replaced."""
+        """Help-desk episodes end; children age; needs end; births; next pregnancies; a
+        family leaving is replaced."""
         pop = self.spec.population
         seed, week = self.seed, self.week
         births = conceptions = renewals = 0
         renewed: list[FamilyAgent] = []
+        episodes = self.spec.provision["admin_help"].episode_weeks
+        gap_weeks = pop.admin_problem_gap_weeks
+        ended = 0
+        for f in self.families:
+            # a help-desk episode ends after its weeks of help: the problem is solved, the next
+            # one opens a keyed number of weeks later
+            if (
+                episodes > 0
+                and f.status[ADMIN_HELP] == ENROLLED
+                and week - f.status_week[ADMIN_HELP] + 1 >= episodes
+            ):
+                ended += 1
+                bits = rng.bits_one(seed, "admin_problem_gap", week, f.key, ADMIN_HELP)
+                f.status[ADMIN_HELP] = NONE
+                f.status_week[ADMIN_HELP] = week
+                f.excluded_service[ADMIN_HELP] = NO_SERVICE
+                f.admin_problem_week = week + 1 + 1 + bits % (2 * gap_weeks - 1)
         for f in self.families:
             f.youngest_age_weeks += 1
             age = f.youngest_age_weeks
@@ -1037,6 +1092,7 @@ class ReferenceModel(mesa.Model):
         count = {"ties_redrawn": 0, "ties_over_limit": 0}
         self.redraw_ties(renewed, count)
         self._count(count)
+        self._count({"episodes_ended": ended})
         self._count({"births": births, "conceptions": conceptions, "renewals": renewals})
 
     def renew(self, f: FamilyAgent) -> None:
@@ -1392,8 +1448,8 @@ class ReferenceModel(mesa.Model):
             for groups, label in (
                 ((1, 3), "arope"),
                 ((0, 2), "non_arope"),
-                ((0, 1), "local"),
-                ((2, 3), "non_local"),
+                ((0, 1), "by_language_local"),
+                ((2, 3), "by_language_non_local"),
             ):
                 need_g = sum(need_cnt[g][t] for g in groups)
                 used_g = sum(used_cnt[g][t] for g in groups)
@@ -1413,7 +1469,9 @@ class ReferenceModel(mesa.Model):
         for groups, label in (((0, 1), "local"), ((2, 3), "non_local")):
             need_g = sum(need_cnt[g][t] for g in groups for t in range(N_TYPES))
             used_g = sum(used_cnt[g][t] for g in groups for t in range(N_TYPES))
-            out[f"unmet_need_share_{label}"] = (need_g - used_g) / need_g if need_g else nan
+            out[f"unmet_need_share_by_language_{label}"] = (
+                (need_g - used_g) / need_g if need_g else nan
+            )
         events = sum(self.channel_events)
         for c, name in enumerate(CHANNELS):
             out[f"awareness_by_channel_{name}"] = self.channel_events[c] / events if events else nan

@@ -86,6 +86,7 @@ from sim.world.population import (
     draw_generation,
     redraw_ties,
 )
+from sim.world.travel import tolerance_percent
 
 # the types whose sites are meeting places: families enrolled at the same childcare centre
 # or parenting meeting place form ties there (Engine.meet)
@@ -165,10 +166,14 @@ class Engine:
         self._using: np.ndarray | None = None
         self._tie_index: TieIndex | None = None  # built at the first renewal
         self.factor_tenths = int(round(self.scenario.population.household_equivalence_factor * 10))
-        # capacity in units: a childcare place is DAYS_PER_WEEK days, other services count users
+        # capacity in units by rhythm: a childcare place is DAYS_PER_WEEK days; appointments
+        # or visits a week serve that many users per week of their visit interval; a help
+        # desk's capacity counts cases at a time (interval 1)
         self.capacity_units = self.svc.capacity * np.where(
-            self.svc.type == CHILDCARE, DAYS_PER_WEEK, 1
+            self.svc.type == CHILDCARE, DAYS_PER_WEEK, self.svc.visit_interval_weeks
         ).astype(np.int64)
+        self.episode_weeks = self.scenario.provision["admin_help"].episode_weeks
+        self.problem_gap_weeks = self.scenario.population.admin_problem_gap_weeks
         self.svc_columns = self._service_columns()
         self.desk = self._desk()
         self.fee_tables = fees.fee_tables(self.schedules)
@@ -274,7 +279,9 @@ class Engine:
         need[:, PARENTING] = (
             f.parenting_need & (age >= 0) & (age < pop.parenting_need_until_age_weeks)
         )
-        need[:, ADMIN_HELP] = f.admin_need
+        # the help desk's need: an administrative problem open now (episodes: one ends with
+        # its episode of help, the next opens some weeks later, Engine.end_episodes)
+        need[:, ADMIN_HELP] = f.admin_need & (f.admin_problem_week <= self.week)
         return need
 
     def may_apply(self, need: np.ndarray) -> np.ndarray:
@@ -400,6 +407,7 @@ class Engine:
             broker_comprehension_gain=float(info.broker_comprehension_gain),
             car_cents_per_minute=cents(travel.car_cost_eur_per_minute),
             transit_fare_cents=cents(travel.transit_fare_eur_trip),
+            tolerance_pct=tolerance_percent(self.scenario),
         )
 
     def _type_bounds(self) -> TypeBounds:
@@ -412,6 +420,7 @@ class Engine:
             n_schedules=np.array([len(k) for k in schedules], dtype=np.int64),
             schedules=np.zeros((N_TYPES, max(1, *map(len, schedules))), dtype=np.int64),
             trips=np.zeros(N_TYPES, dtype=np.int64),
+            interval=np.ones(N_TYPES, dtype=np.int64),
             extended=np.zeros(N_TYPES, dtype=bool),
             hours_weight=np.zeros(N_TYPES),
             admin=np.zeros(N_TYPES),
@@ -427,6 +436,7 @@ class Engine:
             if not of.any():
                 continue
             bounds.trips[t] = int(s.trips_per_week[of].min())
+            bounds.interval[t] = int(s.visit_interval_weeks[of].max())
             bounds.extended[t] = bool(s.extended_hours[of].any())
             bounds.hours_weight[t] = s.hours_weight[of].min()
             bounds.admin[t] = 0.0 if (s.hub[of] != NO_HUB).any() else s.admin_complexity[of].min()
@@ -841,6 +851,7 @@ class Engine:
         f = self.families
         pop = self.scenario.population
         seed, week = self.seed, self.week
+        self.end_episodes()
         # ageing, the end of age-bound needs, births, and a next pregnancy once the youngest
         # is old enough (one child in the childcare range)
         conceive = np.zeros(f.size, dtype=bool)
@@ -869,6 +880,35 @@ class Engine:
         self._count({"births": births, "conceptions": int(rows.size), "renewals": int(renew.size)})
         if self._clock is None:
             self._weeks += 1
+
+    def end_episodes(self) -> None:
+        """A help-desk episode ends after `episode_weeks` weeks of help (provision.admin_help;
+        0: help lasts while the need does): the family leaves the desk, its problem is solved
+        and its next one opens a keyed number of weeks later (uniform from 1 to 2 x
+        population.admin_problem_gap_weeks - 1, stream `admin_problem_gap`)."""
+        f = self.families
+        week = self.week
+        ended = 0
+        if self.episode_weeks > 0:
+            rows = np.flatnonzero(
+                (f.status[:, ADMIN_HELP] == ENROLLED)
+                & (week - f.status_week[:, ADMIN_HELP] + 1 >= self.episode_weeks)
+            )
+            ended = rows.size
+            if ended:
+                bits = rng.keyed_bits(
+                    self.seed,
+                    "admin_problem_gap",
+                    week,
+                    f.key[rows],
+                    np.full(rows.size, ADMIN_HELP, dtype=np.int64),
+                )
+                gap = 1 + (bits % np.uint64(2 * self.problem_gap_weeks - 1)).astype(np.int64)
+                f.status[rows, ADMIN_HELP] = NONE
+                f.status_week[rows, ADMIN_HELP] = week
+                f.excluded_service[rows, ADMIN_HELP] = NO_SERVICE
+                f.admin_problem_week[rows] = (week + 1 + gap).astype(np.int32)
+        self._count({"episodes_ended": int(ended)})
 
     def _renew(self, rows: np.ndarray) -> None:
         f = self.families

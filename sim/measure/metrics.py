@@ -81,7 +81,7 @@ def measure_kinds() -> dict[str, Kind]:
     for t in SERVICE_TYPES:
         kinds |= {f"takeup_{t}_arope": SHARE, f"takeup_{t}_non_arope": SHARE}
     for t in SERVICE_TYPES:
-        kinds |= {f"takeup_{t}_local": SHARE, f"takeup_{t}_non_local": SHARE}
+        kinds |= {f"takeup_{t}_by_language_{g}": SHARE for g in ("local", "non_local")}
     kinds |= {"concentration_index": INDEX, "unmet_need_share": SHARE, "multi_service_share": SHARE}
     # blocked_by is multi-label: one need-week can be blocked by several dimensions, but each
     # column is still a share of the unmet need-weeks
@@ -98,7 +98,7 @@ def measure_kinds() -> dict[str, Kind]:
     kinds |= {"travel_minutes_nearest": MINUTES, "travel_minutes_used": MINUTES}
     kinds |= {f"takeup_travel_{label}": SHARE for label in TRAVEL_BAND_LABELS}
     kinds |= {f"takeup_travel_childcare_{label}": SHARE for label in TRAVEL_BAND_LABELS}
-    kinds |= {"unmet_need_share_local": SHARE, "unmet_need_share_non_local": SHARE}
+    kinds |= {f"unmet_need_share_by_language_{g}": SHARE for g in ("local", "non_local")}
     kinds |= {f"awareness_by_channel_{c}": SHARE for c in CHANNELS}
     kinds |= {"means_tested_nontakeup_share": SHARE}
     kinds |= {"aware_share_uncontacted": SHARE, "wom_awareness_uncontacted_week": COUNT}
@@ -403,8 +403,8 @@ class WindowAccumulator:
             for groups, label in (
                 ((1, 3), "arope"),
                 ((0, 2), "non_arope"),
-                ((0, 1), "local"),
-                ((2, 3), "non_local"),
+                ((0, 1), "by_language_local"),
+                ((2, 3), "by_language_non_local"),
             ):
                 need_g = int(need_cnt[list(groups), t].sum())
                 used_g = int(used_cnt[list(groups), t].sum())
@@ -437,7 +437,7 @@ class WindowAccumulator:
         for groups, label in (((0, 1), "local"), ((2, 3), "non_local")):
             need_g = int(need_cnt[list(groups)].sum())
             used_g = int(used_cnt[list(groups)].sum())
-            out[f"unmet_need_share_{label}"] = (
+            out[f"unmet_need_share_by_language_{label}"] = (
                 (need_g - used_g) / need_g if need_g else float("nan")
             )
         events = int(self.channel_events.sum())

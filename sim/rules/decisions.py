@@ -27,6 +27,7 @@ from sim.core.codes import (
     NONE,
     PAIR_DIMENSIONS,
     REJECTED,
+    TRAVEL_MINUTES_CAP,
     WAITLISTED,
 )
 from sim.core.compiled import inline, kernel
@@ -66,8 +67,10 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
     label_factor = params.hub_stigma_factor if in_hub else 1.0
     days = week_days(fam, r, t)
     weekly = fee_cents(fees, svc.schedule[s], fam.income_q[r]) * days // DAYS_PER_WEEK + (
-        np.int64(svc.trips_per_week[s]) * days // DAYS_PER_WEEK
-    ) * trip_cents(params, fam.mode[r], minutes)
+        (np.int64(svc.trips_per_week[s]) * days // DAYS_PER_WEEK)
+        * trip_cents(params, fam.mode[r], minutes)
+        // svc.visit_interval_weeks[s]
+    )
     # numba reads no conditional expression as a keyword argument: each is a local first
     interpreter = params.interpreter_comprehension if svc.interpreters[s] else 0.0
     offer = PairOffer(
@@ -93,7 +96,7 @@ def pair_family(fam, params, r, t):
         income_q=fam.income_q[r],
         household_factor_tenths=params.factor_tenths,
         cost_share_bp=fam.cost_share_bp[r],
-        max_minutes=fam.max_travel_minutes[r],
+        max_minutes=type_max_minutes(fam, params, r, t),
         atypical_hours=fam.atypical_hours[r],
         hours_severity=fam.hours_severity[r],
         hours_tolerance=fam.hours_tolerance[r],
@@ -115,7 +118,7 @@ def pair_family(fam, params, r, t):
 def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
     """False only where no candidate of type t can be acceptable to family r: the barriers
     at the most favourable value of every attribute among the type's services (cheapest fee,
-    fewest trips, the nearest candidate, extended hours, the least hours weight, waived intake, the family's
+    fewest trips at the longest visit interval, the nearest candidate, extended hours, the least hours weight, waived intake, the family's
     language, least stigma, best quality). Every barrier grows monotonically with each
     attribute, so this never rules out an acceptable candidate."""
     fee = np.int64(0)
@@ -124,8 +127,10 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
         fee = f if k == 0 else min(fee, f)
     minutes = nearest_minutes[r, t]
     days = week_days(fam, r, t)
-    weekly = fee * days // DAYS_PER_WEEK + (bounds.trips[t] * days // DAYS_PER_WEEK) * trip_cents(
-        params, fam.mode[r], minutes
+    weekly = fee * days // DAYS_PER_WEEK + (
+        (bounds.trips[t] * days // DAYS_PER_WEEK)
+        * trip_cents(params, fam.mode[r], minutes)
+        // bounds.interval[t]
     )
     offer = PairOffer(
         weekly_cost_cents=weekly,
@@ -141,6 +146,17 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
     )
     mask, _ = pair_barriers(pair_family(fam, params, r, t), offer)
     return mask == 0
+
+
+@inline
+def type_max_minutes(fam, params, r, t):
+    """Family row r's maximum travel minutes to a service of type t: its own maximum (for a
+    daily trip) at the type's tolerance percentage (`sim.world.travel.tolerance_percent`),
+    at most TRAVEL_MINUTES_CAP."""
+    return min(
+        np.int64(fam.max_travel_minutes[r]) * params.tolerance_pct[t] // 100,
+        np.int64(TRAVEL_MINUTES_CAP),
+    )
 
 
 @inline

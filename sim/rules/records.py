@@ -75,6 +75,7 @@ ServiceColumns = namedtuple(
         "admin_complexity",
         "schedule",
         "trips_per_week",
+        "visit_interval_weeks",
         "quality",
         "means_tested",
         "means_line_q",
@@ -92,6 +93,7 @@ BarrierParams = namedtuple(
         "broker_comprehension_gain",
         "car_cents_per_minute",  # int cents
         "transit_fare_cents",  # int cents a trip
+        "tolerance_pct",  # int [T]: % of a family's max travel minutes accepted per type
     ],
 )
 # per type, the most favourable value of each service attribute (`decisions.could_accept`)
@@ -101,6 +103,7 @@ TypeBounds = namedtuple(
         "n_schedules",
         "schedules",
         "trips",
+        "interval",  # the longest visit interval of the type's services
         "extended",
         "hours_weight",
         "admin",

@@ -205,6 +205,10 @@ class PopulationSpec(Strict):
     parenting_need_until_age_weeks: Annotated[int, Field(ge=1, le=936)] = 312
     admin_need_base: Share = 0.08
     admin_need_low_paperwork_effect: Share = 0.35
+    # weeks from the end of a help-desk episode to the family's next administrative problem,
+    # on average (uniform from 1 to twice this less 1; assumption: no evidence; swept). A
+    # family with an administrative need starts with a problem open
+    admin_problem_gap_weeks: Annotated[int, Field(ge=1, le=520)] = 26
     car_share_high_income: Share = 0.75
     car_share_low_income: Share = 0.30
     # assumption (to be calibrated/swept): car ownership rises linearly with log income from
@@ -298,6 +302,12 @@ class TravelSpec(Strict):
     # a single fare or a taxi's cost per minute is a few euro; tenfold for rescaling tests
     transit_fare_eur_trip: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
     car_cost_eur_per_minute: Annotated[float, Field(ge=0.0, le=10.0)] = 0.05
+    # a family's max travel minutes is its tolerance for a trip made REFERENCE_TRIPS_PER_WEEK
+    # times a week (daily childcare); for a type whose trips are rarer it is multiplied by
+    # (REFERENCE_TRIPS_PER_WEEK / trips a week) ** this, at most MAX_TOLERANCE_FACTOR (a trip
+    # made ten times a week is judged differently from one made once in ten weeks;
+    # assumption: no evidence on the elasticity; 0 judges every trip alike; swept)
+    tolerance_trip_elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
 
 
 class FeeBand(Strict):
@@ -359,7 +369,18 @@ class ProvisionSpec(Strict):
     priority: Literal["first_come", "working_parents_first", "need_weighted"] = "first_come"
     priority_deprived_share: Share = 0.3
     waitlist: bool = True
+    # trips in a week of use: a week of daily care (childcare, by its days) or of a help-desk
+    # episode; for services by visit (health appointments, parenting drop-in), the trips of
+    # one visit, made once every visit_interval_weeks
     trips_per_week: Annotated[int, Field(ge=0, le=28)] = 2
+    # the service's rhythm (docs/ODD.md §7.6): weeks between one user's visits at a service
+    # by appointment (health: H4's schedule of contacts) or drop-in (parenting); 1 for daily
+    # childcare and the help desk. Capacity is then counted per week (appointments, visits)
+    # and a site serves capacity x visit_interval_weeks regular users
+    visit_interval_weeks: Annotated[int, Field(ge=1, le=104)] = 1
+    # weeks of help per problem at the help desk (episodes); 0: help lasts while the need
+    # does. Only admin_help works in episodes
+    episode_weeks: Annotated[int, Field(ge=0, le=104)] = 0
     # share of an atypical working schedule's mismatch that applies to this service's
     # rhythm: 1 for a daily service at set hours (childcare), 0 for appointments a family
     # books around its work, in between for fixed weekly sessions or office-hours episodes
@@ -470,12 +491,13 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             quality=0.55,
         ),
         "health": ProvisionSpec(
-            places_per_100=95.0,
-            site_capacity=150,
+            places_per_100=11.0,
+            site_capacity=15,
             admin_complexity=0.05,
             stigma_label=0.02,
-            trips_per_week=1,
-            unit_cost_eur_week=6.0,
+            trips_per_week=2,
+            visit_interval_weeks=10,
+            unit_cost_eur_week=60.0,
             quality=0.6,
             hours_mismatch_weight=0.0,
             interpreters=True,
@@ -486,7 +508,9 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             site_capacity=40,
             admin_complexity=0.10,
             stigma_label=0.15,
-            trips_per_week=1,
+            waitlist=False,
+            trips_per_week=2,
+            visit_interval_weeks=2,
             unit_cost_eur_week=18.0,
             hours_mismatch_weight=0.5,
         ),
@@ -495,7 +519,8 @@ def _default_provision() -> dict[str, ProvisionSpec]:
             site_capacity=40,
             admin_complexity=0.20,
             stigma_label=0.30,
-            trips_per_week=1,
+            trips_per_week=2,
+            episode_weeks=6,
             unit_cost_eur_week=30.0,
             hours_mismatch_weight=0.5,
             trust_required=0.5,
@@ -551,6 +576,20 @@ class Scenario(Strict):
                     ("provision", name),
                     f"required table is missing: provision must define each of "
                     f"{', '.join(SERVICE_TYPES)}",
+                )
+        for name, spec in self.provision.items():
+            if name in ("childcare", "admin_help") and spec.visit_interval_weeks != 1:
+                rhythm = "daily" if name == "childcare" else "in episodes"
+                raise FieldProblem(
+                    ("provision", name, "visit_interval_weeks"),
+                    f"value {spec.visit_interval_weeks}: {name} works {rhythm}, not by "
+                    "visits; allowed: 1 (visit_interval_weeks applies to health and parenting)",
+                )
+            if name != "admin_help" and spec.episode_weeks != 0:
+                raise FieldProblem(
+                    ("provision", name, "episode_weeks"),
+                    f"value {spec.episode_weeks}: only the help desk works in episodes; "
+                    "allowed: 0 (episode_weeks applies to admin_help)",
                 )
         languages = list(self.city.languages)
         for name in self.information.brokers:

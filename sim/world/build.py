@@ -22,7 +22,7 @@ from sim.world.population import (
     quintile_cut_points,
 )
 from sim.world.services import ServiceWorld, build_services
-from sim.world.travel import CandidateSets, build_candidates
+from sim.world.travel import CandidateSets, build_candidates, tolerance_percent
 
 
 @dataclass
@@ -74,7 +74,14 @@ def _candidates(
 ) -> CandidateSets:
     svc = services.services
     return build_candidates(
-        families, svc.type, svc.x, svc.y, city.transit_access, city.cell_size_m, scenario.travel
+        families,
+        svc.type,
+        svc.x,
+        svc.y,
+        city.transit_access,
+        city.cell_size_m,
+        scenario.travel,
+        tolerance_percent(scenario),
     )
 
 

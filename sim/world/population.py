@@ -86,7 +86,10 @@ class FamilyTable:
     care_start_age_weeks: np.ndarray  # int32, end of leave / earliest use
     care_days: np.ndarray  # int8 1..DAYS_PER_WEEK: childcare days a week wanted
     parenting_need: np.ndarray  # bool
-    admin_need: np.ndarray  # bool
+    admin_need: np.ndarray  # bool: prone to administrative problems (the help desk's need)
+    # week from which the family's current administrative problem is open (NEVER: open since
+    # the family came); a help-desk episode that ends closes it until a next one (Engine.needs)
+    admin_problem_week: np.ndarray  # int32
     mode: np.ndarray  # int8 walk / transit / car
     max_travel_minutes: np.ndarray  # int32
     atypical_hours: np.ndarray  # bool
@@ -378,6 +381,7 @@ def _fresh_state(youngest_age_weeks: np.ndarray, choices: int) -> dict[str, np.n
         "broker_contacted": np.zeros(n, dtype=bool),
         "staff_contacted": np.zeros(n, dtype=bool),
         "coordinated": np.zeros(n, dtype=bool),
+        "admin_problem_week": np.full(n, NEVER, dtype=np.int32),
         "status": np.zeros((n, N_TYPES), dtype=np.int8),
         "service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),
         "status_week": np.full((n, N_TYPES), NEVER, dtype=np.int32),

@@ -45,7 +45,7 @@ class ServiceTable:
     type: np.ndarray  # int8 index into SERVICE_TYPES
     x: np.ndarray  # int32
     y: np.ndarray  # int32
-    capacity: np.ndarray  # int64 concurrent users (places, caseload)
+    capacity: np.ndarray  # int64 by rhythm: places, appointments or visits a week, cases
     is_public: np.ndarray  # bool: publicly funded (False: market childcare)
     schedule: np.ndarray  # int16 index into ServiceWorld.schedules
     means_tested: np.ndarray  # bool: eligibility checked by a means test on application
@@ -59,7 +59,8 @@ class ServiceTable:
     quality: np.ndarray  # float64
     hours_weight: np.ndarray  # float64: how much of an atypical schedule's mismatch applies
     waitlist: np.ndarray  # bool
-    trips_per_week: np.ndarray  # int32
+    trips_per_week: np.ndarray  # int32: in a week of use, or per visit (visit_interval_weeks)
+    visit_interval_weeks: np.ndarray  # int64: weeks between a user's visits (1: daily, episodes)
     unit_cost_cents: np.ndarray  # int64 per unit of capacity per week
     means_test_admin_cents: np.ndarray  # int64 per funded place per week (ex ante)
     hub: np.ndarray  # int32, NO_HUB if stand-alone
@@ -362,6 +363,10 @@ def _expand(part: dict[str, object], city: City, seed: int, block: int) -> dict[
         "hours_weight": np.full(n, spec.hours_mismatch_weight if public else 1.0),
         "waitlist": np.full(n, spec.waitlist if public else True),
         "trips_per_week": np.full(n, spec.trips_per_week, dtype=np.int32),
+        # market childcare is daily
+        "visit_interval_weeks": np.full(
+            n, spec.visit_interval_weeks if public else 1, dtype=np.int64
+        ),
         "unit_cost_cents": np.full(
             n, cents(spec.unit_cost_eur_week) if public else 0, dtype=np.int64
         ),

@@ -16,11 +16,45 @@ from functools import partial
 import numpy as np
 from scipy.spatial import cKDTree
 
-from sim.core.codes import MODE_CAR, MODE_TRANSIT, N_TYPES
-from sim.scenario.schema import TravelSpec
+from sim.core.codes import (
+    MAX_TOLERANCE_FACTOR,
+    MODE_CAR,
+    MODE_TRANSIT,
+    N_TYPES,
+    REFERENCE_TRIPS_PER_WEEK,
+    SERVICE_TYPES,
+    TRAVEL_MINUTES_CAP,
+)
+from sim.scenario.schema import Scenario, TravelSpec
 from sim.world.population import FamilyTable, build_threads
 
 UNREACHABLE_MINUTES = 10_000
+
+
+def tolerance_percent(scenario: Scenario) -> np.ndarray:
+    """Per type, the percentage of a family's maximum travel time it accepts for a trip to
+    a service of the type: (REFERENCE_TRIPS_PER_WEEK / the type's trips a week in use) **
+    travel.tolerance_trip_elasticity, at most MAX_TOLERANCE_FACTOR, in whole percent. Trips
+    a week are the public provision's trips_per_week over its visit_interval_weeks (daily
+    childcare: 10 a week, 100 %; a consultation every ten weeks, 2 trips: 0.2 a week)."""
+    elasticity = scenario.travel.tolerance_trip_elasticity
+    out = np.empty(N_TYPES, dtype=np.int64)
+    for t, name in enumerate(SERVICE_TYPES):
+        spec = scenario.provision[name]
+        if spec.trips_per_week == 0:
+            factor = float(MAX_TOLERANCE_FACTOR)
+        else:
+            ratio = REFERENCE_TRIPS_PER_WEEK * spec.visit_interval_weeks / spec.trips_per_week
+            factor = min(float(MAX_TOLERANCE_FACTOR), ratio**elasticity)
+        out[t] = int(round(100.0 * factor))
+    return out
+
+
+def type_max_minutes(max_travel_minutes: np.ndarray, percent: int) -> np.ndarray:
+    """A family's maximum travel minutes to a type accepted at `percent` of its own
+    (integer: max_travel_minutes x percent // 100, at most TRAVEL_MINUTES_CAP)."""
+    out = max_travel_minutes.astype(np.int64) * int(percent) // 100
+    return np.minimum(out, TRAVEL_MINUTES_CAP).astype(np.int32)
 
 
 def travel_minutes(
@@ -146,8 +180,11 @@ def build_candidates(
     transit_access_grid: np.ndarray,
     cell_size_m: float,
     spec: TravelSpec,
+    tolerance_pct: np.ndarray | None = None,
 ) -> CandidateSets:
-    """Every service of each type within each family's maximum travel time, by (minutes, id).
+    """Every service of each type within each family's maximum travel time to the type (its
+    own maximum at the type's `tolerance_pct`, `tolerance_percent`; 100 % for every type
+    without it), by (minutes, id).
 
     Families are grouped in blocks of one mode, one square tile of the city and similar
     reach. For each block, the services of the type inside the tile's box widened by the
@@ -161,9 +198,16 @@ def build_candidates(
     indptrs, services, minutes_out = [], [], []
     nearest_service = np.full((n, N_TYPES), -1, dtype=np.int32)
     nearest_minutes = np.full((n, N_TYPES), UNREACHABLE_MINUTES, dtype=np.int32)
-    reach = reach_cells(families.max_travel_minutes.astype(float), families.mode, cell_size_m, spec)
-    blocks = _family_blocks(families, reach)
+    if tolerance_pct is None:
+        tolerance_pct = np.full(N_TYPES, 100, dtype=np.int64)
+    by_percent: dict[int, tuple] = {}  # types with one tolerance share their blocks
     for t in range(N_TYPES):
+        percent = int(tolerance_pct[t])
+        if percent not in by_percent:
+            max_minutes = type_max_minutes(families.max_travel_minutes, percent)
+            reach_t = reach_cells(max_minutes.astype(float), families.mode, cell_size_m, spec)
+            by_percent[percent] = (max_minutes, reach_t, _family_blocks(families, reach_t))
+        max_minutes, reach, blocks = by_percent[percent]
         ids = np.flatnonzero(service_type == t).astype(np.int32)
         # services of the type by x (then y, id): a box is a slice, then a filter on y
         ids = ids[np.lexsort((ids, service_y[ids], service_x[ids]))]
@@ -182,6 +226,7 @@ def build_candidates(
                 families=families,
                 transit=transit,
                 reach=reach,
+                max_minutes=max_minutes,
                 cell_size_m=cell_size_m,
                 spec=spec,
                 counts=counts,
@@ -259,6 +304,7 @@ def _block_candidates(
     families: FamilyTable,
     transit: np.ndarray,
     reach: np.ndarray,
+    max_minutes: np.ndarray,
     cell_size_m: float,
     spec: TravelSpec,
     counts: np.ndarray,
@@ -290,7 +336,7 @@ def _block_candidates(
         # the same float64 operations as travel_minutes on the same values
         d = np.hypot(dx[r, c].astype(float), dy[r, c].astype(float))
         mins = travel_minutes_by(d, mode, transit[fam], cell_size_m, spec)
-        keep = mins <= families.max_travel_minutes[fam]
+        keep = mins <= max_minutes[fam]
         r, mins, sid = r[keep], mins[keep], ids[near[c[keep]]]
         # (row, minutes, id) packed in one integer, sorted
         key = (r.astype(np.int64) << 47) | (mins.astype(np.int64) << 32) | sid.astype(np.int64)
