@@ -50,13 +50,16 @@ PROFILED = (
     ("Engine.settle", "  exits and new applications"),
     ("settle_exits_and_applications", "    (kernel)"),
     ("Engine.allocate", "  allocation"),
-    ("admit", "    admissions (ranking the queues)"),
+    ("offer_places", "    the desks' offers (kernel)"),
     ("Engine.experience", "  experience"),
+    ("Engine.meet", "  attendance ties"),
     ("Engine.measure", "  measurement"),
     ("_record_week", "    the window's sums (kernel)"),
     ("WindowAccumulator.snapshot", "    weekly snapshot"),
     ("Engine.life_course", "  life course"),
+    ("Engine.end_episodes", "    help-desk episodes"),
     ("Engine._renew", "    new families in renewed slots"),
+    ("Engine._redraw_ties", "      their ties"),
 )
 # compiled kernels the engine calls through a module attribute: the profile wraps each in a
 # Python function of the same name, so the sampling profiler sees them as frames
@@ -66,7 +69,7 @@ KERNELS = (
     ("sim.rules.decisions", "exits"),
     ("sim.rules.decisions", "preferred_blocks"),
     ("sim.rules.decisions", "settle_exits_and_applications"),
-    ("sim.engine.week", "admit"),
+    ("sim.engine.week", "offer_places"),
     ("sim.measure.metrics", "_record_week"),
 )
 

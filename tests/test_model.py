@@ -162,7 +162,8 @@ def test_services_are_fixed_agents_on_their_cells(model):
         assert isinstance(agent, FixedAgent)
         sid = agent.service_id
         assert agent.cell.coordinate == (int(model.engine.svc.x[sid]), int(model.engine.svc.y[sid]))
-        assert 0 <= agent.enrolled <= agent.capacity
+        assert 0 <= agent.units_in_use <= agent.capacity_units
+        assert agent.enrolled <= agent.units_in_use
 
 
 def test_family_agents_are_views_onto_the_column_store(model):

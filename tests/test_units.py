@@ -199,6 +199,7 @@ def test_a_trip_costs_the_car_per_minute_or_a_transit_fare_and_nothing_on_foot()
         broker_comprehension_gain=0.0,
         car_cents_per_minute=cents(spec.car_cost_eur_per_minute),
         transit_fare_cents=cents(spec.transit_fare_eur_trip),
+        tolerance_pct=np.full(4, 100, dtype=np.int64),
     )
     modes = np.array([MODE_CAR, MODE_CAR, MODE_TRANSIT, MODE_TRANSIT, MODE_WALK])
     got = trips_cents(params, modes, np.array([10, 0, 10, 45, 10]))

@@ -41,10 +41,22 @@ class ServiceAgent(FixedAgent):
 
     @property
     def capacity(self) -> int:
+        """In the unit of the type's rhythm: places, appointments or visits a week, cases."""
         return int(self.model.engine.svc.capacity[self.service_id])
 
     @property
+    def capacity_units(self) -> int:
+        """What its users can take: childcare days, users by appointment or drop-in (a
+        week's appointments or visits times the weeks between one user's), cases."""
+        return int(self.model.engine.capacity_units[self.service_id])
+
+    @property
+    def units_in_use(self) -> int:
+        return int(self.model.engine.used_units()[self.service_id])
+
+    @property
     def enrolled(self) -> int:
+        """Families using it now (part-time children and regular visitors share capacity)."""
         return int(self.model.engine.enrolled_counts()[self.service_id])
 
     @property
