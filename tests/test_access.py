@@ -319,3 +319,27 @@ def test_rarer_trips_are_tolerated_longer():
         else:
             assert beyond.any()
             assert (cand.minutes[t] <= f.max_travel_minutes[owner] * percent[t] // 100).all()
+
+
+def test_a_referral_is_to_a_type_the_family_lacks_from_a_service_of_another_type():
+    """Verification: with a referral certain every week, a family is referred exactly when it
+    uses a service of one type and needs another it neither uses nor waits for; a family
+    whose only needs are met is not referred (and its trust does not rise by referral)."""
+    from sim.core.codes import NONE
+
+    scenario = small_scenario(
+        information={"referral_prob_week": 1.0}, hubs={"count": 2, "referral_prob_week": 1.0}
+    )
+    engine = run_engine(build(scenario, seed=16), weeks=30)
+    f = engine.families
+    plan = engine.decide()
+    applicable = engine.may_apply(engine.needs())
+    enrolled = f.status == ENROLLED
+    lacking = applicable & (f.status == NONE)
+    n_types = enrolled.shape[1]
+    expected = np.zeros(f.size, dtype=bool)
+    for t in range(n_types):
+        others = np.delete(enrolled, t, axis=1).any(axis=1)
+        expected |= lacking[:, t] & others
+    assert expected.sum() > 50 and (~expected & enrolled.any(axis=1)).sum() > 50
+    assert np.array_equal(plan.referred, expected)

@@ -527,10 +527,17 @@ class FamilyAgent(mesa.Agent):
         plan["broker_contacted"] = brokered
         plan["staff_contacted"] = visited or brokered
 
-        # referrals from services in use: warm to types present in a hub the family uses
+        # referrals from services in use, to a type the family needs and neither uses nor
+        # waits for, by a service of another type: warm if that service's hub has the type
+        applicable = self.may_apply(need)
         if any(s == ENROLLED for s in self.status):
             for t in range(N_TYPES):
-                warm = any(h != NO_HUB and model.hub_has_type[h][t] for h in hubs)
+                if not (applicable[t] and self.status[t] == NONE):
+                    continue
+                referrers = [k for k in range(N_TYPES) if k != t and self.status[k] == ENROLLED]
+                if not referrers:
+                    continue
+                warm = any(hubs[k] != NO_HUB and model.hub_has_type[hubs[k]][t] for k in referrers)
                 p_ref = model.spec.hubs.referral_prob_week if warm else info.referral_prob_week
                 if rng.uniform_one(model.seed, "referral", model.week, key, t) < p_ref:
                     hear(t, CHANNEL_REFERRAL)

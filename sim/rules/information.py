@@ -26,6 +26,7 @@ from sim.core.codes import (
     N_TYPES,
     NO_HUB,
     NO_SERVICE,
+    NONE,
 )
 from sim.core.compiled import inline, kernel
 from sim.core.rng import uniform_from
@@ -140,11 +141,21 @@ def channel_events(rows, fam, state, channels, contacts, events):
             in_hub |= state.enrolled_hub[r, k] != NO_HUB
         if any_enrolled:
             for t in range(N_TYPES):
+                # a referral is to a type the family needs and neither uses nor waits for,
+                # from a service of another type that it uses (warm inside that one's hub)
+                if not (state.applicable[r, t] and fam.status[r, t] == NONE):
+                    continue
+                referrer = False
                 warm = False
                 for k in range(N_TYPES):
+                    if k == t or fam.status[r, k] != ENROLLED:
+                        continue
+                    referrer = True
                     h = state.enrolled_hub[r, k]
                     if h != NO_HUB and channels.hub_has_type[h, t]:
                         warm = True
+                if not referrer:
+                    continue
                 p_ref = channels.hub_referral_prob if warm else channels.referral_prob
                 if uniform_from(streams.referral, key, t) < p_ref:
                     heard, first = _hear(heard, first, t, CHANNEL_REFERRAL)
