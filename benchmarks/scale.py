@@ -55,7 +55,7 @@ def main() -> None:
     started = time.perf_counter()
     world = build_world(scenario, seed)
     built = time.perf_counter()
-    model = FamilyAccessModel(scenario, rng=seed, world=world)
+    model = FamilyAccessModel(scenario, rng=seed, world=world, take_world=True)
     model.run_for(args.burn_in + args.weeks)
     metrics = model.metrics()
     finished = time.perf_counter()

@@ -104,6 +104,8 @@ class FamilyAccessModel(mesa.Model):
             from them if None.
         chunk_size: process phase A in chunks of this many families (results identical).
         materialise_agents: make FamilyAgent views and a Mesa grid; None decides by size.
+        take_world: the given world is the model's to change (nothing else reads it): its
+            family table is changed in place, not copied (a built world always is).
 
     One clock: Mesa's `time`. Mesa runs the k-th step at time k, so week w (0 first) runs at
     time w + 1, and after n steps `time` is n weeks. The engine keeps no week counter of its
@@ -126,16 +128,22 @@ class FamilyAccessModel(mesa.Model):
         world: World | None = None,
         chunk_size: int | None = None,
         materialise_agents: bool | None = None,
+        take_world: bool = False,
     ) -> None:
         seed = _seed(rng)
         super().__init__(rng=seed)
+        # a world built here, or one handed over, is the model's alone: its engine then
+        # changes the world's family table in place instead of copying it
+        own_world = world is None or take_world
         if world is None:
             world = build_world(scenario, seed)
         elif world.seed != seed:
             raise ValueError(f"the world was built with seed {world.seed}, not rng={seed}")
         elif world.scenario != scenario:
             raise ValueError("the world was built from another scenario")
-        self.engine = Engine(world, chunk_size=chunk_size, clock=self._week_in_progress)
+        self.engine = Engine(
+            world, chunk_size=chunk_size, clock=self._week_in_progress, copy_families=not own_world
+        )
         city = self.world.city
         n_families = self.engine.families.size
         if materialise_agents is None:

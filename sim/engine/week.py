@@ -126,15 +126,21 @@ class Engine:
         world: World,
         chunk_size: int | None = None,
         clock: Callable[[], int] | None = None,
+        copy_families: bool = True,
     ) -> None:
-        """world: what to run; the engine copies its family table (the caller's World stays
+        """world: what to run; unless told not to, the engine copies its family table (the caller's World stays
         as built, so several engines and the reference can start from one World), and the
         World the engine keeps, `self.world`, holds that copy: the one table the weeks change.
         chunk_size: phase A in chunks of this many families (results identical).
         clock: the week in progress, read from outside; FamilyAccessModel passes Mesa's
         clock. None: the engine counts its own weeks (`step`, and `life_course` ending a
-        week), as tests, benchmarks and the docking do."""
-        families = world.families.take(np.arange(world.families.size))
+        week), as tests, benchmarks and the docking do.
+        copy_families: False when nothing else will read the World (a model that built its
+        own): the engine then changes the World's family table in place and saves a copy
+        of it (about a gigabyte at a million families)."""
+        families = (
+            world.families.take(np.arange(world.families.size)) if copy_families else world.families
+        )
         self.world = replace(world, families=families)
         self.families = families
         self.scenario = world.scenario
@@ -650,6 +656,7 @@ class Engine:
             self.svc_columns,
             self.fee_tables,
             self.barrier_params,
+            self.type_bounds,
             state,
             self.cand_columns,
             self.preferred,

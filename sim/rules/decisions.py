@@ -268,7 +268,9 @@ def exits(rows, fam, svc, fees, params, behaviour, state, out):
 
 
 @kernel
-def preferred_blocks(rows, fam, svc, fees, params, state, cand, preferred, blocks, empty_place):
+def preferred_blocks(
+    rows, fam, svc, fees, params, bounds, state, cand, preferred, blocks, empty_place
+):
     """Barrier log: every dimension blocking the preferred candidate of each unmet need (the
     nearest eligible service within reach, else the nearest of the type anywhere; see
     `Preferred`); capacity where the city has no service of the type, or none open to the
@@ -290,12 +292,17 @@ def preferred_blocks(rows, fam, svc, fees, params, state, cand, preferred, block
             if s < 0 or preferred.none_eligible[r, t]:
                 blocks[r, t, _CAPACITY] = True
             if fam.aware[r, t]:
-                empty_place[r, t] = _room_at_acceptable(fam, svc, fees, params, state, cand, r, t)
+                empty_place[r, t] = _room_at_acceptable(
+                    fam, svc, fees, params, bounds, state, cand, r, t
+                )
 
 
 @inline
-def _room_at_acceptable(fam, svc, fees, params, state, cand, r, t):
-    """Whether a candidate of type t that family row r would accept had its units free."""
+def _room_at_acceptable(fam, svc, fees, params, bounds, state, cand, r, t):
+    """Whether a candidate of type t that family row r would accept had its units free
+    (none can be where the type's best attributes are not acceptable, `could_accept`)."""
+    if not could_accept(fam, fees, params, bounds, r, t, cand.nearest_minutes):
+        return False
     need_units = units(fam, r, t)
     services, minutes = cand.service[t], cand.minutes[t]
     for j in range(cand.indptr[t][r], cand.indptr[t][r + 1]):

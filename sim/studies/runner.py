@@ -241,7 +241,9 @@ def run_one(scenario: Scenario, seed: int, progress: bool = False) -> FamilyAcce
             _say(f"  built: {part}")
 
     world = build_world(scenario, seed, progress=say)
-    model = FamilyAccessModel(scenario, rng=seed, world=world, materialise_agents=False)
+    model = FamilyAccessModel(
+        scenario, rng=seed, world=world, materialise_agents=False, take_world=True
+    )
     model.run_for(scenario.run.burn_in_weeks + scenario.run.weeks)
     model.update_unmet_layer()
     return model

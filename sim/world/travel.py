@@ -239,12 +239,15 @@ def build_candidates(
         np.cumsum(counts, out=indptr[1:])
         sid_all = np.empty(int(indptr[-1]), dtype=np.int32)
         min_all = np.empty(int(indptr[-1]), dtype=np.int16)
-        for block, sid, mins in pieces:
+        # each piece is freed once written, so the lists and the pieces are not all held at once
+        pieces.reverse()
+        while pieces:
+            block, sid, mins = pieces.pop()
             c = counts[block]
             dest = np.repeat(indptr[block] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
             sid_all[dest] = sid
             min_all[dest] = mins
-        del pieces
+            del block, sid, mins, dest
         # nearest of the type anywhere, by (minutes, id): the first candidate when there is
         # one, else searched beyond the family's reach (for the barrier log)
         has = counts > 0
