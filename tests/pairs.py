@@ -318,7 +318,10 @@ def pair_inputs(
         extended_hours=s.extended_hours[services],
         hours_weight=s.hours_weight[services],
         hours_tolerance=f.hours_tolerance[rows],
-        admin_complexity=np.where(intake_done, 0.0, s.admin_complexity[services]),
+        # waived after a hub's intake, or where an outreach worker helps with the forms
+        admin_complexity=np.where(
+            intake_done | f.form_help[rows], 0.0, s.admin_complexity[services]
+        ),
         paperwork=f.paperwork[rows],
         admin_tolerance=f.admin_tolerance[rows],
         speaks_language=s.speaks[services, f.language[rows]],

@@ -49,6 +49,7 @@ INTEGER_COLUMNS = (
     "broker_contacted",
     "staff_contacted",
     "coordinated",
+    "form_help",
 )
 FLOAT_COLUMNS = ("trust", "perceived_fit")
 

@@ -221,3 +221,75 @@ def test_families_meet_only_families_enrolled_at_the_same_site():
     for _ in range(5):
         quiet.step()
     assert quiet.counters["ties_formed_attendance"] == 0
+
+
+def _visiting_engine(interpreters: bool) -> Engine:
+    """Outreach with more visits than families, targeting every family with a young child."""
+    scenario = small_scenario(
+        information={
+            "outreach_workers": 1000.0,
+            "outreach_targeting": "all",
+            "outreach_interpreters": interpreters,
+        },
+        run={"burn_in_weeks": 0, "weeks": 5},
+    )
+    return Engine(build(scenario, seed=17))
+
+
+@pytest.mark.parametrize("interpreters", [False, True])
+def test_an_outreach_visit_with_an_interpreter_informs_a_family_who_speaks_no_local_language(
+    interpreters,
+):
+    from sim.core.codes import CHANNEL_OUTREACH
+
+    engine = _visiting_engine(interpreters)
+    f = engine.families
+    silent = ~f.is_local_language
+    f.proficiency[silent] = 0.0
+    f.aware[silent] = False
+    plan = engine.decide()
+    visited = plan.visited & silent
+    assert visited.sum() > 30
+    by_outreach = (plan.channel[visited] == CHANNEL_OUTREACH).any(axis=1)
+    if interpreters:  # understood at the interpreter's level (0.85) per type told of
+        assert by_outreach.mean() > 0.9
+    else:
+        assert not by_outreach.any()
+
+
+def test_an_outreach_visit_raises_trust_and_helps_with_the_next_application_only():
+    from sim.core.codes import ADMIN_HELP, WAITLISTED
+
+    engine = _visiting_engine(interpreters=True)
+    f = engine.families
+    info = engine.scenario.information
+    before = f.trust.copy()
+    plan = engine.decide()
+    engine.information(plan)
+    only_visit = plan.visited & ~plan.broker_contacted & ~plan.referred
+    assert only_visit.sum() > 30
+    expected = before + info.outreach_trust_gain * (1.0 - before)
+    assert np.array_equal(f.trust[only_visit], expected[only_visit])
+    assert f.form_help[plan.visited].all() and not f.form_help[~plan.visited].any()
+    # the help waives the admin barrier of the family's applications ...
+    rows = np.flatnonzero(plan.visited)[:20]
+    _without_paperwork(engine, rows)
+    desk = np.flatnonzero(engine.svc.type == ADMIN_HELP)[0]
+    types = np.full(rows.size, ADMIN_HELP)
+    minutes = np.zeros(rows.size, dtype=np.int64)
+    assert (
+        not service_barriers(engine, rows, types, np.full(rows.size, desk), minutes)
+        .blocked_by("admin")
+        .any()
+    )
+    # ... until it registers somewhere: then it is used up
+    engine.settle(plan)
+    registered = (f.status == WAITLISTED).any(axis=1) & plan.visited
+    assert registered.sum() > 10
+    assert not f.form_help[registered].any()
+    f.form_help[rows] = False
+    assert (
+        service_barriers(engine, rows, types, np.full(rows.size, desk), minutes)
+        .blocked_by("admin")
+        .all()
+    )

@@ -125,6 +125,7 @@ SCALAR_COLUMNS = (
     "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
     "cost_share_bp", "language_tolerance", "stigma_tolerance", "trust_tolerance", "admin_tolerance",
     "hours_tolerance", "fit_threshold", "broker_contacted", "staff_contacted", "coordinated",
+    "form_help",
 )  # fmt: skip
 TYPE_COLUMNS = (
     "perceived_fit", "aware", "status", "service", "status_week", "applied_week",
@@ -375,7 +376,8 @@ class FamilyAgent(mesa.Agent):
         hours_block = hours > self.hours_tolerance
         # admin: waived when the family has done the hub's intake (or was coordinated)
         intake_done = svc.hub != NO_HUB and (svc.hub in hubs or self.coordinated)
-        complexity = 0.0 if intake_done else svc.admin_complexity
+        # ... or an outreach worker walks the family through this application
+        complexity = 0.0 if (intake_done or self.form_help) else svc.admin_complexity
         admin = complexity * (1.0 - self.paperwork)
         admin_block = admin > self.admin_tolerance
         # language: 1 - comprehension (own language, or proficiency / interpreter; + broker)
@@ -435,6 +437,7 @@ class FamilyAgent(mesa.Agent):
             "wom_aware": [False] * N_TYPES,
             "broker_contacted": False,
             "staff_contacted": False,
+            "visited": False,
             "coordinated": False,
             "first_contact": False,
             "referred": False,
@@ -507,10 +510,13 @@ class FamilyAgent(mesa.Agent):
         if self in model.outreach_pool:
             if rng.uniform_one(model.seed, "outreach", model.week, key) < model.p_outreach:
                 visited = True
+                # the worker brings an interpreter where the scenario funds one
+                interpreter = info.interpreter_comprehension if info.outreach_interpreters else 0.0
+                comp_visit = max(comp_local, interpreter)
                 for t in range(N_TYPES):
                     if (
                         rng.uniform_one(model.seed, "outreach_understood", model.week, key, t)
-                        < comp_local
+                        < comp_visit
                     ):
                         hear(t, CHANNEL_OUTREACH)
 
@@ -526,6 +532,7 @@ class FamilyAgent(mesa.Agent):
                     hear(t, CHANNEL_BROKER)
         plan["broker_contacted"] = brokered
         plan["staff_contacted"] = visited or brokered
+        plan["visited"] = visited
 
         # referrals from services in use, to a type the family needs and neither uses nor
         # waits for, by a service of another type: warm if that service's hub has the type
@@ -824,12 +831,17 @@ class ReferenceModel(mesa.Model):
                 if plan["new_aware"][t]:
                     count["aware_events"] += 1
                     f.aware[t] = True
-            if plan["staff_contacted"] and not plan["broker_contacted"]:
+            if plan["visited"]:
                 count["outreach_visits"] += 1
-            # a broker's contact, then a referral, raise trust by gain x (1 - trust)
+            # a broker's contact, an outreach visit, then a referral, raise trust by gain x
+            # (1 - trust); a visit also walks the family through its next application
             info = self.spec.information
             if plan["broker_contacted"]:
                 f.trust += info.broker_trust_gain * (1.0 - f.trust)
+            if plan["visited"]:
+                f.trust += info.outreach_trust_gain * (1.0 - f.trust)
+                if info.outreach_form_help:
+                    f.form_help = True
             if plan["referred"]:
                 f.trust += info.referral_trust_gain * (1.0 - f.trust)
             if plan["broker_contacted"]:
@@ -888,6 +900,7 @@ class ReferenceModel(mesa.Model):
                 chosen = f.plan["chosen"][t]
                 if chosen != NO_SERVICE and f.status[t] == NONE:
                     f.status[t] = WAITLISTED
+                    f.form_help = False  # the help with the forms is used up
                     f.service[t] = chosen
                     listed = f.plan["registered"][t]
                     f.registered[t] = listed + [NO_SERVICE] * (len(f.registered[t]) - len(listed))

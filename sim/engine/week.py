@@ -100,6 +100,7 @@ class Plan:
     new_aware: np.ndarray  # bool [F, T]
     broker_contacted: np.ndarray  # bool [F]
     staff_contacted: np.ndarray  # bool [F]
+    visited: np.ndarray  # bool [F]: an outreach visit this week
     coordinated: np.ndarray  # bool [F]
     first_contact: np.ndarray  # bool [F]: the home visit after birth reached the family
     referred: np.ndarray  # bool [F]: referred this week by a service in use
@@ -369,6 +370,9 @@ class Engine:
         return InformationChannels(
             first_contact_reach=info.first_contact_reach,
             first_contact_interpreter=self.first_contact_interpreter,
+            outreach_interpreter=info.interpreter_comprehension
+            if info.outreach_interpreters
+            else 0.0,
             informs=self.first_contact_informs,
             wom_probability=self.wom_probability,
             referral_prob=info.referral_prob_week,
@@ -500,6 +504,7 @@ class Engine:
             new_aware=np.zeros((n, N_TYPES), dtype=bool),
             broker_contacted=np.zeros(n, dtype=bool),
             staff_contacted=np.zeros(n, dtype=bool),
+            visited=np.zeros(n, dtype=bool),
             coordinated=np.zeros(n, dtype=bool),
             first_contact=np.zeros(n, dtype=bool),
             referred=np.zeros(n, dtype=bool),
@@ -570,6 +575,7 @@ class Engine:
             wom_aware=plan.wom_aware,
             broker_contacted=plan.broker_contacted,
             staff_contacted=plan.staff_contacted,
+            visited=plan.visited,
             coordinated=plan.coordinated,
             first_contact=plan.first_contact,
             referred=plan.referred,
@@ -679,12 +685,13 @@ class Engine:
 
     def information(self, plan: Plan) -> None:
         """1. Information: this week's new awareness, the broker, staff and coordinator
-        contacts, and the trust a broker's contact or a referral adds."""
+        contacts, the trust a broker's contact, an outreach visit or a referral adds, and an
+        outreach worker's help with the next application."""
         f = self.families
         self._count(
             {
                 "aware_events": int(plan.new_aware.sum()),
-                "outreach_visits": int((plan.staff_contacted & ~plan.broker_contacted).sum()),
+                "outreach_visits": int(plan.visited.sum()),
                 "broker_contacts": int(plan.broker_contacted.sum()),
                 "coordinator_assessments": int(plan.coordinated.sum()),
                 "hub_referrals": plan.counters.get("hub_referrals", 0),
@@ -696,6 +703,12 @@ class Engine:
         info = self.scenario.information
         brokered = plan.broker_contacted
         f.trust[brokered] += info.broker_trust_gain * (1.0 - f.trust[brokered])
+        # an outreach visit raises trust too, and walks the family through its next
+        # application (KOALA's home visits; IAS focus groups)
+        visited = plan.visited
+        f.trust[visited] += info.outreach_trust_gain * (1.0 - f.trust[visited])
+        if info.outreach_form_help:
+            f.form_help |= visited
         referred = plan.referred
         f.trust[referred] += info.referral_trust_gain * (1.0 - f.trust[referred])
         f.broker_contacted |= plan.broker_contacted

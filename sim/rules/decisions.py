@@ -63,7 +63,8 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
         for k in range(N_TYPES):
             if enrolled_hub[r, k] == hub:
                 intake_done = True
-    complexity = 0.0 if intake_done else svc.admin_complexity[s]
+    # an outreach worker walks the family through its next application (form_help)
+    complexity = 0.0 if (intake_done or fam.form_help[r]) else svc.admin_complexity[s]
     label_factor = params.hub_stigma_factor if in_hub else 1.0
     days = week_days(fam, r, t)
     weekly = fee_cents(fees, svc.schedule[s], fam.income_q[r]) * days // DAYS_PER_WEEK + (
@@ -132,12 +133,13 @@ def could_accept(fam, fees, params, bounds, r, t, nearest_minutes):
         * trip_cents(params, fam.mode[r], minutes)
         // bounds.interval[t]
     )
+    admin = 0.0 if fam.form_help[r] else bounds.admin[t]
     offer = PairOffer(
         weekly_cost_cents=weekly,
         minutes=minutes,
         extended_hours=bounds.extended[t],
         hours_weight=bounds.hours_weight[t],
-        admin_complexity=bounds.admin[t],
+        admin_complexity=admin,
         speaks_language=bounds.speaks[t, fam.language[r]],
         interpreter_comprehension=bounds.interpreter[t],
         stigma_label=bounds.stigma[t],
@@ -352,6 +354,7 @@ def settle_exits_and_applications(
                 counts[_GIVE_UPS] += 1
             elif chosen.service[r, t] != NO_SERVICE and st == NONE:
                 st = WAITLISTED
+                fam.form_help[r] = False  # the help with the forms is used up
                 service[r, t] = chosen.service[r, t]
                 service_minutes[r, t] = chosen.minutes[r, t]
                 for k in range(choices):

@@ -123,8 +123,9 @@ def channel_events(rows, fam, state, channels, contacts, events):
             and uniform_from(streams.outreach, key, NO_SERVICE) < contacts.p_outreach
         ):
             visited = True
+            comp_visit = max(comp_local, channels.outreach_interpreter)
             for t in range(N_TYPES):
-                if uniform_from(streams.outreach_understood, key, t) < comp_local:
+                if uniform_from(streams.outreach_understood, key, t) < comp_visit:
                     heard, first = _hear(heard, first, t, CHANNEL_OUTREACH)
         brokered = False
         p_brokered = contacts.p_broker[fam.language[r]]
@@ -134,6 +135,7 @@ def channel_events(rows, fam, state, channels, contacts, events):
                 heard, first = _hear(heard, first, t, CHANNEL_BROKER)
         events.broker_contacted[r] = brokered
         events.staff_contacted[r] = visited or brokered
+        events.visited[r] = visited
         any_enrolled = False
         in_hub = False
         for k in range(N_TYPES):

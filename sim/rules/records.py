@@ -50,6 +50,7 @@ FamilyColumns = namedtuple(
         "perceived_fit",
         "fit_threshold",
         "coordinated",
+        "form_help",
         "aware",
         "status",
         "service",
@@ -178,6 +179,7 @@ InformationChannels = namedtuple(
     [
         "first_contact_reach",
         "first_contact_interpreter",
+        "outreach_interpreter",  # the interpreter's level at an outreach visit (0: none)
         "informs",
         "wom_probability",
         "referral_prob",
@@ -200,6 +202,7 @@ InformationEvents = namedtuple(
         "wom_aware",  # bool [F, T]: newly aware through word of mouth
         "broker_contacted",  # bool [F]
         "staff_contacted",  # bool [F]: an outreach visit or a broker
+        "visited",  # bool [F]: an outreach visit
         "coordinated",  # bool [F]: assessed by a hub coordinator
         "first_contact",  # bool [F]: reached by the health service's home visit after birth
         "referred",  # bool [F]: referred this week by a service in use

@@ -429,6 +429,19 @@ class InformationSpec(Strict):
     outreach_targeting: Literal["all", "deprived_neighbourhoods"] = "deprived_neighbourhoods"
     outreach_deprived_share: Share = 0.3
     outreach_worker_eur_week: EurWeekEach = 1_700.0
+    # KOALA's home visits (IAS focus groups): the worker brings an interpreter (or
+    # tele-interpreting) where the scenario funds it, so a family understands the visit at
+    # interpreter_comprehension whatever its own proficiency; cost per worker a week
+    # (assumption, as an interpreter per site)
+    outreach_interpreters: bool = False
+    outreach_interpreter_eur_week_per_worker: EurWeekEach = 150.0
+    # a visit raises trust by this x (1 - trust): a worker who comes to the home and keeps
+    # coming (KOALA; size: assumption, swept)
+    outreach_trust_gain: Share = 0.1
+    # a visit walks the family through its next application: the admin barrier of the next
+    # registration it makes is waived once (IAS focus groups: professionals 'help with
+    # documents/papers'; as with a hub's intake)
+    outreach_form_help: bool = True
     brokers: dict[str, StaffFte] = Field(default_factory=dict)
     broker_contacts_per_week: ContactsPerWeek = 6.0
     broker_comprehension_gain: Share = 0.4

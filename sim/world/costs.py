@@ -40,7 +40,12 @@ def outlay_parts_cents(
         "outreach": int(round(info.outreach_workers * info.outreach_worker_eur_week * 100)),
         "brokers": int(round(sum(info.brokers.values()) * info.broker_eur_week * 100)),
         "interpreters": int(interpreters[public].sum())
-        * int(round(info.interpreter_eur_week_per_site * 100)),
+        * int(round(info.interpreter_eur_week_per_site * 100))
+        + (
+            int(round(info.outreach_workers * info.outreach_interpreter_eur_week_per_worker * 100))
+            if info.outreach_interpreters
+            else 0
+        ),
         "hubs": hubs * int(round(scenario.hubs.overhead_eur_week * 100)),
         "coordinators": hubs * int(round(scenario.hubs.coordinator_eur_week * 100))
         if scenario.hubs.coordinator
