@@ -50,6 +50,7 @@ INTEGER_COLUMNS = (
     "staff_contacted",
     "coordinated",
     "form_help",
+    "visited_week",
 )
 FLOAT_COLUMNS = ("trust", "perceived_fit")
 

@@ -293,3 +293,45 @@ def test_an_outreach_visit_raises_trust_and_helps_with_the_next_application_only
         .blocked_by("admin")
         .all()
     )
+
+
+def test_a_visited_family_invites_to_a_meeting_place_and_its_ties_hear_of_it_next_week():
+    from sim.core.codes import PARENTING
+
+    scenario = small_scenario(
+        information={
+            "outreach_workers": 1000.0,
+            "outreach_targeting": "all",
+            "outreach_tie_prob": 1.0,
+            "outreach_invitation_fit_gain": 0.5,
+        },
+        run={"burn_in_weeks": 0, "weeks": 5},
+    )
+    engine = Engine(build(scenario, seed=18))
+    f = engine.families
+    fit = f.perceived_fit[:, PARENTING].copy()
+    plan = engine.decide()
+    engine.information(plan)
+    visited = plan.visited
+    assert visited.sum() > 30
+    assert np.array_equal(
+        f.perceived_fit[visited, PARENTING], fit[visited] + 0.5 * (1.0 - fit[visited])
+    )
+    assert (f.visited_week[visited] == 0).all() and (f.visited_week[~visited] < 0).all()
+    engine.settle(plan)
+    engine.allocate(plan)
+    engine.experience(plan)
+    engine.meet(plan)
+    engine.measure(plan)
+    engine.life_course()
+    # next week: every family that did not know of parenting support and has a tie visited
+    # last week hears of it through that tie
+    unaware = ~f.aware[:, PARENTING]
+    has_visited_tie = np.array(
+        [(f.visited_week[f.ties[r, : f.tie_count[r]]] == 0).any() for r in range(f.size)]
+    )
+    nxt = engine.decide()
+    brought = unaware & has_visited_tie
+    assert brought.sum() > 30
+    assert nxt.wom_aware[brought, PARENTING].all()
+    assert nxt.new_aware[brought, PARENTING].all()

@@ -149,6 +149,7 @@ WeekStreams = namedtuple(
         "first_contact",  # reached by the universal first contact after a birth
         "first_contact_understood",  # per type: understood what it told of
         "word_of_mouth",  # per type: hears of it from ties who use it
+        "outreach_tie",  # per type: hears of it from a tie an outreach worker visited
         "outreach",  # visited by an outreach worker
         "outreach_understood",  # per type: understood the visit
         "broker",  # contacted by the community's broker

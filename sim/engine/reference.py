@@ -125,7 +125,7 @@ SCALAR_COLUMNS = (
     "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
     "cost_share_bp", "language_tolerance", "stigma_tolerance", "trust_tolerance", "admin_tolerance",
     "hours_tolerance", "fit_threshold", "broker_contacted", "staff_contacted", "coordinated",
-    "form_help",
+    "form_help", "visited_week",
 )  # fmt: skip
 TYPE_COLUMNS = (
     "perceived_fit", "aware", "status", "service", "status_week", "applied_week",
@@ -505,6 +505,17 @@ class FamilyAgent(mesa.Agent):
                     if not self.aware[t]:
                         plan["wom_aware"][t] = True
 
+        # a tie an outreach worker visited last week brings the family along to a meeting
+        # place (1 - (1 - p)^visited ties): it hears of parenting support through the tie
+        visited_ties = sum(
+            1 for tie in self.ties if model.families[tie].visited_week == model.week - 1
+        )
+        if visited_ties > 0 and not self.aware[PARENTING]:
+            p = 1.0 - (1.0 - info.outreach_tie_prob) ** visited_ties
+            if rng.uniform_one(model.seed, "outreach_tie", model.week, key, PARENTING) < p:
+                plan["wom_aware"][PARENTING] = True
+                hear(PARENTING, CHANNEL_WORD_OF_MOUTH)
+
         # outreach home visits, among the families the municipality can target
         visited = False
         if self in model.outreach_pool:
@@ -842,6 +853,10 @@ class ReferenceModel(mesa.Model):
                 f.trust += info.outreach_trust_gain * (1.0 - f.trust)
                 if info.outreach_form_help:
                     f.form_help = True
+                # the invitation to a meeting place; the ties hear of it next week
+                fit = f.perceived_fit[PARENTING]
+                f.perceived_fit[PARENTING] = fit + info.outreach_invitation_fit_gain * (1.0 - fit)
+                f.visited_week = self.week
             if plan["referred"]:
                 f.trust += info.referral_trust_gain * (1.0 - f.trust)
             if plan["broker_contacted"]:

@@ -196,6 +196,7 @@ class Engine:
         self.first_contact_informs = np.isin(SERVICE_TYPES, info.first_contact_informs)
         most_ties = self.families.ties.shape[1]  # ties can grow up to the limit
         self.wom_probability = word_of_mouth_probability(info.wom_prob_per_tie_week, most_ties)
+        self.outreach_tie_probability = word_of_mouth_probability(info.outreach_tie_prob, most_ties)
         self.information_channels = self._information_channels()
         self.behaviour = self._behaviour()
         self.life_course_params = self._life_course_params()
@@ -375,6 +376,7 @@ class Engine:
             else 0.0,
             informs=self.first_contact_informs,
             wom_probability=self.wom_probability,
+            outreach_tie_probability=self.outreach_tie_probability,
             referral_prob=info.referral_prob_week,
             hub_referral_prob=self.scenario.hubs.referral_prob_week,
             hub_has_type=self.hub_has_type,
@@ -709,6 +711,10 @@ class Engine:
         f.trust[visited] += info.outreach_trust_gain * (1.0 - f.trust[visited])
         if info.outreach_form_help:
             f.form_help |= visited
+        # ... and invites it to a parenting meeting place; its ties hear of it next week
+        fit = f.perceived_fit[visited, PARENTING]
+        f.perceived_fit[visited, PARENTING] = fit + info.outreach_invitation_fit_gain * (1.0 - fit)
+        f.visited_week[visited] = self.week
         referred = plan.referred
         f.trust[referred] += info.referral_trust_gain * (1.0 - f.trust[referred])
         f.broker_contacted |= plan.broker_contacted

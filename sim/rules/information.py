@@ -27,6 +27,7 @@ from sim.core.codes import (
     NO_HUB,
     NO_SERVICE,
     NONE,
+    PARENTING,
 )
 from sim.core.compiled import inline, kernel
 from sim.core.rng import uniform_from
@@ -117,6 +118,17 @@ def channel_events(rows, fam, state, channels, contacts, events):
                     if uniform_from(streams.word_of_mouth, key, t) < p_heard:
                         events.wom_aware[r, t] = True
                         heard, first = _hear(heard, first, t, CHANNEL_WORD_OF_MOUTH)
+        # a tie visited by an outreach worker last week brings the family along to a
+        # parenting meeting place: it hears of it (as word of mouth, through a tie)
+        n_visited = 0
+        for j in range(fam.tie_count[r]):
+            if fam.visited_week[fam.ties[r, j]] == state.week - 1:
+                n_visited += 1
+        if n_visited > 0 and not fam.aware[r, PARENTING]:
+            p_along = channels.outreach_tie_probability[n_visited]
+            if uniform_from(streams.outreach_tie, key, PARENTING) < p_along:
+                events.wom_aware[r, PARENTING] = True
+                heard, first = _hear(heard, first, PARENTING, CHANNEL_WORD_OF_MOUTH)
         visited = False
         if (
             contacts.outreach_pool[r]

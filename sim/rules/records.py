@@ -51,6 +51,9 @@ FamilyColumns = namedtuple(
         "fit_threshold",
         "coordinated",
         "form_help",
+        "visited_week",
+        "ties",
+        "tie_count",
         "aware",
         "status",
         "service",
@@ -182,6 +185,7 @@ InformationChannels = namedtuple(
         "outreach_interpreter",  # the interpreter's level at an outreach visit (0: none)
         "informs",
         "wom_probability",
+        "outreach_tie_probability",  # by number of ties visited last week, 1 - (1 - p)^n
         "referral_prob",
         "hub_referral_prob",
         "hub_has_type",

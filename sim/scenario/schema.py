@@ -442,6 +442,13 @@ class InformationSpec(Strict):
     # registration it makes is waived once (IAS focus groups: professionals 'help with
     # documents/papers'; as with a hub's intake)
     outreach_form_help: bool = True
+    # the visit invites the family to a parenting meeting place (KOALA: 'we will go on a home
+    # visit to invite them'): its perceived fit of parenting support rises by this x (1 - fit)
+    # (assumption, swept)
+    outreach_invitation_fit_gain: Share = 0.1
+    # 'some of them bring friends along': in the week after a visit, each tie of the visited
+    # family hears of parenting support from it with this chance (assumption, swept)
+    outreach_tie_prob: Share = 0.2
     brokers: dict[str, StaffFte] = Field(default_factory=dict)
     broker_contacts_per_week: ContactsPerWeek = 6.0
     broker_comprehension_gain: Share = 0.4
