@@ -158,15 +158,18 @@ def test_a_consultation_is_not_blocked_by_working_hours_that_conflict_with_daily
 def test_non_take_up_of_the_means_tested_offer_lies_in_the_belgian_range():
     """Validation (not fitted): in the targeted configuration, the share of eligible families'
     needs that never use the means-tested offer lies within EVIDENCE N1 (57-76 % non-take-up
-    of the Belgian minimum income; the means test, its label and the paperwork do it)."""
+    of the Belgian minimum income; the means test, its label and the paperwork do it). The
+    mean of three replications of the default 12,000-family city: one replication of 3,000
+    families spreads over 51-68 % (seeds 11-13), too wide to read against the band."""
     from sim.scenario.schema import load_scenario
     from sim.studies.runner import with_run_settings
 
-    scenario = with_run_settings(
-        load_scenario("scenarios/targeted.toml"), weeks=52, burn_in=130, families=3000
-    )
-    result = run_engine(build(scenario, seed=11)).accumulator.result()
-    assert 0.57 <= result["means_tested_nontakeup_share"] <= 0.76
+    scenario = with_run_settings(load_scenario("scenarios/targeted.toml"), weeks=52, burn_in=130)
+    shares = [
+        run_engine(build(scenario, seed=seed)).accumulator.result()["means_tested_nontakeup_share"]
+        for seed in (11, 12, 13)
+    ]
+    assert 0.57 <= float(np.mean(shares)) <= 0.76
 
 
 def test_a_run_writes_its_site_and_neighbourhood_tables(tmp_path):
