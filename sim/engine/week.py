@@ -129,9 +129,10 @@ class Engine:
         clock: Callable[[], int] | None = None,
         copy_families: bool = True,
     ) -> None:
-        """world: what to run; unless told not to, the engine copies its family table (the caller's World stays
-        as built, so several engines and the reference can start from one World), and the
-        World the engine keeps, `self.world`, holds that copy: the one table the weeks change.
+        """world: what to run; unless told not to, the engine copies its family table (the
+        caller's World stays as built, so several engines and the reference can start from
+        one World), and the World the engine keeps, `self.world`, holds that copy: the one
+        table the weeks change.
         chunk_size: phase A in chunks of this many families (results identical).
         clock: the week in progress, read from outside; FamilyAccessModel passes Mesa's
         clock. None: the engine counts its own weeks (`step`, and `life_course` ending a
@@ -922,13 +923,7 @@ class Engine:
             )
             ended = rows.size
             if ended:
-                bits = rng.keyed_bits(
-                    self.seed,
-                    "admin_problem_gap",
-                    week,
-                    f.key[rows],
-                    np.full(rows.size, ADMIN_HELP, dtype=np.int64),
-                )
+                bits = rng.keyed_bits(self.seed, "admin_problem_gap", week, f.key[rows], ADMIN_HELP)
                 gap = 1 + (bits % np.uint64(2 * self.problem_gap_weeks - 1)).astype(np.int64)
                 f.status[rows, ADMIN_HELP] = NONE
                 f.status_week[rows, ADMIN_HELP] = week
