@@ -283,8 +283,9 @@ def pair_inputs(
 ) -> PairInputs:
     """The oracle: what the barrier formulas read for each pair, gathered in numpy from the
     engine's tables (the money by the production fee and trip kernels). A hub's intake is
-    done once the family uses a service of the same hub or its coordinator assessed it; a
-    hub's mixed clientele scales the stigma label."""
+    done once the family has its file at the hub, uses a service of the same hub or its
+    coordinator assessed it; a user of the hub needs `trust_carryover` less of its other
+    services' trust; a hub's mixed clientele scales the stigma label."""
     f = engine.families
     s = engine.svc
     info = engine.scenario.information
@@ -292,7 +293,9 @@ def pair_inputs(
     trip = trips_cents(engine.barrier_params, f.mode[rows], minutes)
     hub = s.hub[services]
     in_hub = hub != NO_HUB
-    intake_done = in_hub & ((enrolled_hub[rows] == hub[:, None]).any(axis=1) | f.coordinated[rows])
+    user = in_hub & (enrolled_hub[rows] == hub[:, None]).any(axis=1)
+    intake_done = in_hub & (user | (f.hub_file[rows] == hub) | f.coordinated[rows])
+    carry = np.where(user, 1.0 - engine.scenario.hubs.trust_carryover, 1.0)
     stigma_factor = np.where(in_hub, engine.scenario.hubs.stigma_factor, 1.0)
     # childcare fees and trips are per day of the child's week; other types are weekly
     days = np.where(types == CHILDCARE, f.care_days[rows], DAYS_PER_WEEK).astype(np.int64)
@@ -335,7 +338,7 @@ def pair_inputs(
         stigma_sensitivity=f.stigma_sensitivity[rows],
         trust=f.trust[rows],
         stigma_tolerance=f.stigma_tolerance[rows],
-        trust_required=s.trust_required[services],
+        trust_required=s.trust_required[services] * carry,
         trust_tolerance=f.trust_tolerance[rows],
         perceived_fit=f.perceived_fit[rows, types],
         quality=s.quality[services],

@@ -165,12 +165,6 @@ def test_outreach_information_reaches_families_no_worker_contacted(comparison):
 
 
 @pytest.mark.validation
-@pytest.mark.xfail(
-    strict=True,
-    reason="hubs raise parenting-support and help-desk take-up, but regrouping the consultation's "
-    "sites into 4 hubs lengthens trips (travel becomes the main barrier 3x as often), so consultation "
-    "take-up and with it multi-service use fall; figures in the demo report and the issue note",
-)
 def test_hubs_raise_multi_service_use_among_families_with_two_or_more_needs(comparison):
     assert patterns.hubs_multi_service(comparison, "one_roof", "universal").holds
 

@@ -51,6 +51,7 @@ INTEGER_COLUMNS = (
     "coordinated",
     "form_help",
     "visited_week",
+    "hub_file",
 )
 FLOAT_COLUMNS = ("trust", "perceived_fit")
 

@@ -195,6 +195,7 @@ def test_a_trip_costs_the_car_per_minute_or_a_transit_fare_and_nothing_on_foot()
     params = BarrierParams(
         factor_tenths=18,
         hub_stigma_factor=1.0,
+        hub_trust_carryover=0.0,
         interpreter_comprehension=0.0,
         broker_comprehension_gain=0.0,
         car_cents_per_minute=cents(spec.car_cost_eur_per_minute),
@@ -348,6 +349,13 @@ def test_scaling_the_city_keeps_provision_per_capita():
     double = scale_scenario(base, 2 * base.city.families)
     assert double.city.width == round(base.city.width * 2**0.5)
     assert double.information.outreach_workers == 2 * base.information.outreach_workers
-    assert double.hubs.count == 2 * base.hubs.count
+    # one hub per neighbourhood: the neighbourhoods double, so do the hubs
+    assert double.hubs.count == base.hubs.count == "per_neighbourhood"
+    assert double.city.neighbourhoods == 2 * base.city.neighbourhoods
+    counted = scale_scenario(
+        base.model_copy(update={"hubs": base.hubs.model_copy(update={"count": 3})}),
+        2 * base.city.families,
+    )
+    assert counted.hubs.count == 6
     assert double.budget.target_outlay_eur_week == 2 * base.budget.target_outlay_eur_week
     assert double.provision == base.provision

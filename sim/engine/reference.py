@@ -125,7 +125,7 @@ SCALAR_COLUMNS = (
     "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
     "cost_share_bp", "language_tolerance", "stigma_tolerance", "trust_tolerance", "admin_tolerance",
     "hours_tolerance", "fit_threshold", "broker_contacted", "staff_contacted", "coordinated",
-    "form_help", "visited_week",
+    "form_help", "visited_week", "hub_file",
 )  # fmt: skip
 TYPE_COLUMNS = (
     "perceived_fit", "aware", "status", "service", "status_week", "applied_week",
@@ -374,8 +374,10 @@ class FamilyAgent(mesa.Agent):
         else:
             hours = 0.0
         hours_block = hours > self.hours_tolerance
-        # admin: waived when the family has done the hub's intake (or was coordinated)
-        intake_done = svc.hub != NO_HUB and (svc.hub in hubs or self.coordinated)
+        # admin: waived when the family has done the hub's intake (one gate: its file at the
+        # hub, a service of it in use, or a coordinator's assessment)
+        user = svc.hub != NO_HUB and svc.hub in hubs
+        intake_done = svc.hub != NO_HUB and (user or self.hub_file == svc.hub or self.coordinated)
         # ... or an outreach worker walks the family through this application
         complexity = 0.0 if (intake_done or self.form_help) else svc.admin_complexity
         admin = complexity * (1.0 - self.paperwork)
@@ -395,7 +397,11 @@ class FamilyAgent(mesa.Agent):
         stigma = label * self.stigma_sensitivity * (1.0 - self.trust)
         stigma_block = stigma > self.stigma_tolerance
         # trust: distrust of the institution, a barrier of its own
-        distrust = svc.trust_required * (1.0 - self.trust)
+        # ... of which a user of another service of the same hub needs less (carry-over)
+        required = svc.trust_required
+        if user:
+            required = required * (1.0 - scenario.hubs.trust_carryover)
+        distrust = required * (1.0 - self.trust)
         trust_block = distrust > self.trust_tolerance
         # usefulness: perceived fit plus quality, around 0.5, clipped to [0, 1]
         fit = min(max(self.perceived_fit[t] + svc.quality - 0.5, 0.0), 1.0)
@@ -907,7 +913,8 @@ class ReferenceModel(mesa.Model):
 
     # twin: sim.rules.decisions.settle_exits_and_applications
     def _join_queues(self, count: dict[str, int]) -> None:
-        """5a. This week's registrations join their desk's list."""
+        """5a. This week's registrations join their desk's list; a family without a hub
+        file gets one at the hub of the first listed centre in a hub."""
         week = self.week
         count["applications"] = count["pre_birth_applications"] = 0
         for f in self.families:
@@ -919,6 +926,11 @@ class ReferenceModel(mesa.Model):
                     f.service[t] = chosen
                     listed = f.plan["registered"][t]
                     f.registered[t] = listed + [NO_SERVICE] * (len(f.registered[t]) - len(listed))
+                    # one registration for all the hub offers: the first listed centre in a
+                    # hub opens the family's file there
+                    for sid in listed:
+                        if f.hub_file == NO_HUB:
+                            f.hub_file = self.services[sid].hub
                     f.applied_week[t] = week
                     f.status_week[t] = week
                     count["applications"] += 1
@@ -1022,30 +1034,38 @@ class ReferenceModel(mesa.Model):
     # twin: sim.engine.week.Engine.meet
     # twin: sim.rules.ties.attendance_partners
     def _meet(self, count: dict[str, int]) -> None:
-        """6b. Attendance ties: each family enrolled at a childcare or parenting site meets
-        another family enrolled there with probability attendance_tie_prob_week, picked
-        among the site's other families in key order; the meetings become ties in (family
+        """6b. Attendance ties: each family enrolled at a childcare or parenting site, or at
+        any service of a hub (one meeting place; a member once, by the first type it uses
+        there), meets another member with probability attendance_tie_prob_week, picked
+        among the place's other members in key order; the meetings become ties in (family
         key, type) order."""
         prob = self.spec.population.attendance_tie_prob_week
         seed, week = self.seed, self.week
         count["ties_formed_attendance"] = 0
         count.setdefault("ties_over_limit", 0)
-        at_site: dict[int, list[FamilyAgent]] = {}
+        at_site: dict[int, dict[int, tuple[FamilyAgent, int]]] = {}
         for f in self.families:
-            for t in (CHILDCARE, PARENTING):
-                if f.status[t] == ENROLLED:
-                    at_site.setdefault(f.service[t], []).append(f)
+            for t in range(N_TYPES):
+                if f.status[t] != ENROLLED:
+                    continue
+                hub = self.services[f.service[t]].hub
+                if hub != NO_HUB:
+                    place = len(self.services) + hub
+                elif t in (CHILDCARE, PARENTING):
+                    place = f.service[t]
+                else:
+                    continue
+                at_site.setdefault(place, {}).setdefault(f.row, (f, t))
         meetings = []
-        for sid, members in at_site.items():
+        for place in sorted(at_site):
+            members = sorted(at_site[place].values(), key=lambda m: m[0].key)
             if prob <= 0.0 or len(members) < 2:
                 continue
-            members.sort(key=lambda g: g.key)
-            t = self.services[sid].type
-            for i, f in enumerate(members):
+            for i, (f, t) in enumerate(members):
                 if rng.uniform_one(seed, "attendance_tie", week, f.key, t) < prob:
                     u = rng.uniform_one(seed, "attendance_partner", week, f.key, t)
                     j = min(int(u * (len(members) - 1)), len(members) - 2)
-                    partner = members[j + 1] if j >= i else members[j]
+                    partner = (members[j + 1] if j >= i else members[j])[0]
                     meetings.append((f.key, t, f, partner))
         meetings.sort(key=lambda m: (m[0], m[1]))
         count["attendance_meetings"] = len(meetings)

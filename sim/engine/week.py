@@ -416,6 +416,7 @@ class Engine:
         return BarrierParams(
             factor_tenths=self.factor_tenths,
             hub_stigma_factor=float(self.scenario.hubs.stigma_factor),
+            hub_trust_carryover=float(self.scenario.hubs.trust_carryover),
             interpreter_comprehension=float(info.interpreter_comprehension),
             broker_comprehension_gain=float(info.broker_comprehension_gain),
             car_cents_per_minute=cents(travel.car_cost_eur_per_minute),
@@ -458,7 +459,9 @@ class Engine:
                 info.interpreter_comprehension if s.interpreters[of].any() else 0.0
             )
             bounds.stigma[t] = label[of].min()
-            bounds.trust_required[t] = s.trust_required[of].min()
+            # a hub's users need less trust at its other services (trust carry-over)
+            carry = np.where(s.hub[of] != NO_HUB, 1.0 - self.scenario.hubs.trust_carryover, 1.0)
+            bounds.trust_required[t] = (s.trust_required[of] * carry).min()
             bounds.quality[t] = s.quality[of].max()
         return bounds
 
@@ -729,6 +732,7 @@ class Engine:
         settled = np.zeros(len(decisions.SETTLED_COUNTS), dtype=np.int64)
         decisions.settle_exits_and_applications(
             self.family_columns(),
+            self.svc.hub,
             self.service_minutes,
             self.registered_minutes,
             ExitFlags(dropout=plan.dropout, give_up=plan.give_up),
@@ -813,19 +817,30 @@ class Engine:
         experience.experience(self.family_columns(), plan.wom_heard, self.behaviour)
 
     def meet(self, plan: Plan) -> None:
-        """6b. Attendance ties: each family enrolled at a childcare or parenting site meets
-        another family enrolled there with probability `attendance_tie_prob_week`, the
-        partner a keyed pick among the site's other families in key order; the meetings
-        become ties in (family key, type) order, never twice, within the limit."""
+        """6b. Attendance ties: each family enrolled at a childcare or parenting site, or at
+        any service of a hub (the hub is one meeting place: families who meet there form
+        ties), meets another member there with probability `attendance_tie_prob_week`, the
+        partner a keyed pick among the place's other members in key order; a family is a
+        member of a hub once, by the first type it uses there. The meetings become ties in
+        (family key, type) order, never twice, within the limit."""
         f = self.families
         prob = self.scenario.population.attendance_tie_prob_week
         outcome = np.zeros(len(TIE_OUTCOMES), dtype=np.int64)
         n = 0
-        rows, which = np.nonzero(f.status[:, MEETING_TYPES] == ENROLLED)
+        rows, types = np.nonzero(f.status == ENROLLED)
+        used = f.service[rows, types].astype(np.int64)
+        hub = self.svc.hub[used]
+        keep = (hub != NO_HUB) | np.isin(types, MEETING_TYPES)
+        rows, types, used, hub = rows[keep], types[keep], used[keep], hub[keep]
+        # a hub's place ids follow the services'
+        sites = np.where(hub != NO_HUB, self.svc.size + hub.astype(np.int64), used)
+        order = np.lexsort((types, rows, sites))
+        rows, types, sites = rows[order], types[order], sites[order]
+        once = np.ones(rows.size, dtype=bool)
+        once[1:] = (sites[1:] != sites[:-1]) | (rows[1:] != rows[:-1])
+        rows, types, sites = rows[once], types[once].astype(np.int64), sites[once]
         if prob > 0.0 and rows.size > 1:
-            types = MEETING_TYPES[which]
-            sites = f.service[rows, types].astype(np.int64)
-            order = np.lexsort((f.key[rows], sites))  # by site, then family key
+            order = np.lexsort((f.key[rows], sites))  # by place, then family key
             rows, types, sites = rows[order], types[order], sites[order]
             site_start = np.flatnonzero(np.r_[True, sites[1:] != sites[:-1], True])
             met = np.empty(rows.size, dtype=np.int64)

@@ -51,18 +51,25 @@ _DROPOUTS, _GIVE_UPS, _APPLICATIONS, _PRE_BIRTH_APPLICATIONS = range(len(SETTLED
 
 @inline
 def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
-    """`pair_barriers` for family row r and service s of type t at `minutes` of travel: the
-    hub's intake is waived once the family uses a service of the same hub or was assessed
-    by its coordinator, and a hub's mixed clientele lowers the stigma label."""
+    """`pair_barriers` for family row r and service s of type t at `minutes` of travel. One
+    gate: the hub's intake is waived once the family registered at the hub (its file), uses
+    a service of it or was assessed by its coordinator. Trust carries over: a family using
+    a service of the hub needs `hub_trust_carryover` less of the trust the others require.
+    A hub's mixed clientele lowers the stigma label."""
     hub = svc.hub[s]
     in_hub = hub != NO_HUB
     intake_done = False
+    user = False
     if in_hub:
-        if fam.coordinated[r]:
+        if fam.coordinated[r] or fam.hub_file[r] == hub:
             intake_done = True
         for k in range(N_TYPES):
             if enrolled_hub[r, k] == hub:
                 intake_done = True
+                user = True
+    trust_required = svc.trust_required[s]
+    if user:
+        trust_required = trust_required * (1.0 - params.hub_trust_carryover)
     # an outreach worker walks the family through its next application (form_help)
     complexity = 0.0 if (intake_done or fam.form_help[r]) else svc.admin_complexity[s]
     label_factor = params.hub_stigma_factor if in_hub else 1.0
@@ -83,7 +90,7 @@ def service_barriers(fam, svc, fees, params, r, t, s, minutes, enrolled_hub):
         speaks_language=svc.speaks[s, fam.language[r]],
         interpreter_comprehension=interpreter,
         stigma_label=svc.stigma_label[s] * label_factor,
-        trust_required=svc.trust_required[s],
+        trust_required=trust_required,
         quality=svc.quality[s],
     )
     return pair_barriers(pair_family(fam, params, r, t), offer)
@@ -324,14 +331,16 @@ def _room_at_acceptable(fam, svc, fees, params, bounds, state, cand, r, t):
 
 @kernel
 def settle_exits_and_applications(
-    fam, service_minutes, registered_minutes, leaving, chosen, behaviour, week, counts
+    fam, service_hub, service_minutes, registered_minutes, leaving, chosen, behaviour, week, counts
 ):
     """Phase B steps 2-5a for every (family, type), in that order: a rejection's or drop-out's
     cooldown ends; a drop-out leaves its service (not chosen again this spell); a request
     that waited too long ends without an offer (the family may register again once the
-    cooldown is over); both lower trust by `behaviour.trust_loss` x trust; a new registration joins the desk's list (its centres into
-    `fam.registered`, their minutes into `registered_minutes`, the first choice's into
-    `service_minutes`). `leaving` is the week's `ExitFlags`, `chosen` its `Chosen`;
+    cooldown is over); both lower trust by `behaviour.trust_loss` x trust; a new
+    registration joins the desk's list (its centres into `fam.registered`, their minutes
+    into `registered_minutes`, the first choice's into `service_minutes`), and a family
+    without a hub file gets one at the hub of the first listed centre in a hub
+    (`service_hub`, by service id): one registration for all the hub offers. `leaving` is the week's `ExitFlags`, `chosen` its `Chosen`;
     counts, by position, are SETTLED_COUNTS."""
     status, status_week, service = fam.status, fam.status_week, fam.service
     cooldown_weeks = behaviour.cooldown_weeks
@@ -358,8 +367,11 @@ def settle_exits_and_applications(
                 service[r, t] = chosen.service[r, t]
                 service_minutes[r, t] = chosen.minutes[r, t]
                 for k in range(choices):
-                    fam.registered[r, t, k] = chosen.registered[r, t, k]
+                    listed = chosen.registered[r, t, k]
+                    fam.registered[r, t, k] = listed
                     registered_minutes[r, t, k] = chosen.registered_minutes[r, t, k]
+                    if listed != NO_SERVICE and fam.hub_file[r] == NO_HUB:
+                        fam.hub_file[r] = service_hub[listed]
                 fam.applied_week[r, t] = week
                 status_week[r, t] = week
                 counts[_APPLICATIONS] += 1

@@ -52,6 +52,7 @@ FamilyColumns = namedtuple(
         "coordinated",
         "form_help",
         "visited_week",
+        "hub_file",
         "ties",
         "tie_count",
         "aware",
@@ -93,6 +94,7 @@ BarrierParams = namedtuple(
     [
         "factor_tenths",  # household equivalence factor x 10 (int)
         "hub_stigma_factor",  # a hub's mixed clientele multiplies the stigma label
+        "hub_trust_carryover",  # share of a hub service's trust requirement waived for its users
         "interpreter_comprehension",
         "broker_comprehension_gain",
         "car_cents_per_minute",  # int cents

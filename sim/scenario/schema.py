@@ -405,15 +405,85 @@ class MarketSpec(Strict):
 
 
 class HubSpec(Strict):
-    count: Annotated[int, Field(ge=0, le=10_000)] = 0
+    """Hubs "under one roof" as the sources describe them: existing services connected at an
+    existing site (Huis van het Kind: 're-use and connect already available services and
+    resources, instead of inventing new structures', IAS community network; NRW Family
+    Centres built on daycare centres, EU WG ECEC §4.4). No site moves: at each hub site the
+    public services already there join the hub, and every other hub type adds a presence
+    (a session, a desk, places) of `presence_capacity` units."""
+
+    # how many hubs: 0 none; a number (greedy family-weighted median over the existing
+    # sites of `anchor_types`); or one per neighbourhood at its best-placed existing site
+    count: int | str = 0
+    # explicit hub cells [x, y] (an existing site, or a community centre where none is);
+    # when given they are the hubs and `count` must be 0
+    sites: list[list[Annotated[int, Field(ge=0, le=100_000)]]] = Field(default_factory=list)
+    # the services a hub connects; childcare can be one (NRW Family Centres are daycare centres)
     types: list[Literal["childcare", "health", "parenting", "admin_help"]] = Field(
-        default_factory=lambda: ["health", "parenting", "admin_help"]
+        default_factory=lambda: list(SERVICE_TYPES)
     )
+    # which existing public sites may host a hub (consultation sites, NRW's daycare centres)
+    anchor_types: list[Literal["childcare", "health", "parenting", "admin_help"]] = Field(
+        default_factory=lambda: ["childcare", "health"]
+    )
+    # units a hub type's presence brings where the hub site has none of that type: places,
+    # appointments or visits a week, cases (assumption, swept)
+    presence_capacity: dict[str, Annotated[int, Field(ge=0, le=100_000)]] = Field(
+        default_factory=lambda: {"childcare": 0, "health": 15, "parenting": 10, "admin_help": 10}
+    )
+    # where a presence's units come from: "moved" from the type's nearest public sites
+    # (each gives at most half its units; the sites stay), or "added" (new units, paid at
+    # the type's unit cost)
+    presence_from: Literal["moved", "added"] = "moved"
     coordinator: bool = False
     stigma_factor: Share = 0.5
     referral_prob_week: Share = 0.15
+    # share of a hub service's trust requirement a family already using a service of the
+    # same hub no longer needs: trust in one carries over to the others (assumption, swept)
+    trust_carryover: Share = 1.0
     overhead_eur_week: EurWeekEach = 385.0
     coordinator_eur_week: EurWeekEach = 1_700.0
+
+    @field_validator("count")
+    @classmethod
+    def _count(cls, value: int | str) -> int | str:
+        if value != "per_neighbourhood" and not (isinstance(value, int) and 0 <= value <= 10_000):
+            raise ValueError('allowed: 0-10000 or "per_neighbourhood"')
+        return value
+
+    @field_validator("sites")
+    @classmethod
+    def _cells(cls, value: list[list[int]]) -> list[list[int]]:
+        for i, cell in enumerate(value):
+            if len(cell) != 2:
+                raise FieldProblem((str(i),), f"value {cell}: allowed: a cell [x, y]")
+        return value
+
+    @field_validator("presence_capacity")
+    @classmethod
+    def _presence_types(cls, value: dict[str, int]) -> dict[str, int]:
+        for name in value:
+            if name not in SERVICE_TYPES:
+                raise FieldProblem(
+                    (str(name),),
+                    f"unknown service type; {suggest(name, SERVICE_TYPES)}"
+                    f"allowed: {', '.join(SERVICE_TYPES)}",
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> HubSpec:
+        if self.sites and self.count != 0:
+            raise FieldProblem(
+                ("sites",),
+                f"{len(self.sites)} sites given with count = {self.count!r}: give the hub "
+                "sites or a count, not both; allowed: count = 0 with sites",
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sites) or self.count != 0
 
 
 class InformationSpec(Strict):

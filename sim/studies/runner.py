@@ -63,7 +63,15 @@ def scale_scenario(scenario: Scenario, families: int) -> Scenario:
         }
     )
     hubs = scenario.hubs
-    hub_count = max(1, int(round(hubs.count * factor))) if hubs.count else 0
+    # a number of hubs grows with the population; one per neighbourhood does by itself;
+    # explicit hub cells move with the grid
+    hub_count = hubs.count
+    if isinstance(hubs.count, int) and hubs.count:
+        hub_count = max(1, int(round(hubs.count * factor)))
+    hub_sites = [
+        [min(city.width - 1, int(x * side)), min(city.height - 1, int(y * side))]
+        for x, y in hubs.sites
+    ]
     budget = scenario.budget
     if budget.target_outlay_eur_week is not None:
         target = round(budget.target_outlay_eur_week * factor, 2)
@@ -72,7 +80,7 @@ def scale_scenario(scenario: Scenario, families: int) -> Scenario:
         update={
             "city": city,
             "information": information,
-            "hubs": hubs.model_copy(update={"count": hub_count}),
+            "hubs": hubs.model_copy(update={"count": hub_count, "sites": hub_sites}),
             "budget": budget,
         }
     )

@@ -24,6 +24,7 @@ from sim.core.codes import (
     MODE_TRANSIT,
     N_TYPES,
     NEVER,
+    NO_HUB,
     NO_SERVICE,
     SERVICE_TYPES,
     U3_WEEKS,
@@ -119,6 +120,7 @@ class FamilyTable:
     coordinated: np.ndarray  # bool: assessed by a hub coordinator
     form_help: np.ndarray  # bool: an outreach visit will walk it through its next application
     visited_week: np.ndarray  # int32: week of its last outreach visit (NEVER: none)
+    hub_file: np.ndarray  # int32: the hub it registered at, one file for all it offers (NO_HUB)
     # social ties (sim.rules.ties): row r's ties are ties[r, :tie_count[r]] (table rows),
     # undirected; the width is the limit on a family's ties (max_tie_degree)
     ties: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))
@@ -385,6 +387,7 @@ def _fresh_state(youngest_age_weeks: np.ndarray, choices: int) -> dict[str, np.n
         "coordinated": np.zeros(n, dtype=bool),
         "form_help": np.zeros(n, dtype=bool),
         "visited_week": np.full(n, NEVER, dtype=np.int32),
+        "hub_file": np.full(n, NO_HUB, dtype=np.int32),
         "admin_problem_week": np.full(n, NEVER, dtype=np.int32),
         "status": np.zeros((n, N_TYPES), dtype=np.int8),
         "service": np.full((n, N_TYPES), NO_SERVICE, dtype=np.int32),

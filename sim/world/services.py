@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from sim.core import rng
 from sim.core.codes import (
@@ -98,7 +97,7 @@ def _target_text(scenario: Scenario, target: float, file_target: float | None) -
 def build_services(
     scenario: Scenario, city: City, file_target: float | None = None
 ) -> ServiceWorld:
-    """Place public services per type and market childcare, then regroup into hubs. With a
+    """Place public services per type and market childcare, then connect hubs at sites. With a
     budget target, public childcare places are solved so the ex-ante outlay matches it.
     file_target: the target as the scenario file has it, when --families scaled it (named
     in the error if the budget cannot be balanced)."""
@@ -189,8 +188,8 @@ def _build_services(scenario: Scenario, city: City, childcare_places: int | None
     columns = {k: np.concatenate([blk[k] for blk in blocks]) for k in blocks[0]}
     columns["hub"] = np.full(len(columns["type"]), NO_HUB, dtype=np.int32)
     hub_cells = np.zeros((0, 2), dtype=np.int32)
-    if scenario.hubs.count > 0 and len(columns["type"]):
-        columns, hub_cells = _regroup_into_hubs(scenario, city, columns)
+    if scenario.hubs.enabled and len(columns["type"]):
+        columns, hub_cells = _co_locate_hubs(scenario, city, columns)
     table = ServiceTable(**columns)
     return ServiceWorld(
         services=table,
@@ -380,64 +379,143 @@ def _expand(part: dict[str, object], city: City, seed: int, block: int) -> dict[
     }
 
 
-def _regroup_into_hubs(scenario, city, columns):
-    """'Under one roof' (Huis van het Kind; NRW Familienzentren; IAS focus groups: 'same
-    location as other services'): the public sites of the hub types move to the nearest of
-    `count` hub cells, and sites of one type at one hub merge into one service with their
-    summed capacity. Fewer sites means some families travel further: a hub is not a free
-    win, and reports show the travel change."""
+def _co_locate_hubs(scenario: Scenario, city: City, columns: dict[str, np.ndarray]):
+    """'Under one roof' as co-location (Huis van het Kind: 're-use and connect already
+    available services and resources, instead of inventing new structures', IAS community
+    network; NRW Family Centres built on daycare centres, EU WG ECEC §4.4): no site moves.
+    At each hub site every public service of a hub type already there joins the hub; each
+    hub type the site lacks adds a presence of `presence_capacity` units, a session held
+    there by the type's nearest public site (its languages and hours). With presence_from =
+    "moved" the units come from the type's nearest public sites, each giving at most half of
+    its own over all hubs (the sites stay open); with "added" they are new and paid at the unit cost."""
     hubs = scenario.hubs
-    hub_cells = _hub_cells(city, hubs.count)
-    hub_types = np.array([SERVICE_TYPES.index(t) for t in hubs.types], dtype=np.int8)
-    moving = columns["is_public"] & np.isin(columns["type"], hub_types)
-    _, nearest = cKDTree(hub_cells.astype(float)).query(
-        np.column_stack([columns["x"], columns["y"]]).astype(float)
-    )
-    stay = np.flatnonzero(~moving)
-    out = {k: v[stay] for k, v in columns.items()}
-    merged_rows: list[dict[str, np.ndarray]] = []
-    for hub in range(len(hub_cells)):
+    hub_cells = _hub_sites(scenario, city, columns)
+    hub_types = [SERVICE_TYPES.index(t) for t in hubs.types]
+    public = columns["is_public"]
+    kind = columns["type"]
+    xy = np.column_stack([columns["x"], columns["y"]]).astype(np.int64)
+    hub = columns["hub"]
+    capacity = columns["capacity"].copy()
+    for h, (hx, hy) in enumerate(hub_cells):
+        here = public & np.isin(kind, hub_types) & (xy[:, 0] == hx) & (xy[:, 1] == hy)
+        hub[here] = h
+    given = np.zeros(len(capacity), dtype=np.int64)
+    added: list[dict[str, np.ndarray]] = []
+    for h, (hx, hy) in enumerate(hub_cells):
         for t in hub_types:
-            members = np.flatnonzero(moving & (nearest == hub) & (columns["type"] == t))
-            if members.size == 0:
+            units = int(hubs.presence_capacity.get(SERVICE_TYPES[t], 0))
+            if units <= 0 or ((hub == h) & (kind == t)).any():
                 continue
-            first = members[0]
+            donors = np.flatnonzero(public & (kind == t) & (hub == NO_HUB))
+            if donors.size == 0:
+                continue
+            d2 = (xy[donors, 0] - hx) ** 2 + (xy[donors, 1] - hy) ** 2
+            donors = donors[np.lexsort((donors, d2))]  # nearest first, then by id
+            if hubs.presence_from == "moved":
+                taken = 0
+                for d in donors:
+                    # over all hubs, a site gives at most half of its own units
+                    give = min(int(columns["capacity"][d]) // 2 - given[d], units - taken)
+                    if give <= 0:
+                        continue
+                    given[d] += give
+                    capacity[d] -= give
+                    taken += give
+                    if taken == units:
+                        break
+                units = taken
+            if units <= 0:
+                continue
+            first = int(donors[0])
             row = {k: v[first : first + 1].copy() for k, v in columns.items()}
-            row["capacity"] = np.array([columns["capacity"][members].sum()], dtype=np.int64)
-            row["speaks"] = columns["speaks"][members].any(axis=0, keepdims=True)
-            row["extended_hours"] = np.array([columns["extended_hours"][members].any()])
-            row["x"] = np.array([hub_cells[hub, 0]], dtype=np.int32)
-            row["y"] = np.array([hub_cells[hub, 1]], dtype=np.int32)
-            row["hub"] = np.array([hub], dtype=np.int32)
-            merged_rows.append(row)
-    if merged_rows:
-        out = {k: np.concatenate([out[k]] + [r[k] for r in merged_rows]) for k in out}
+            row["x"] = np.array([hx], dtype=np.int32)
+            row["y"] = np.array([hy], dtype=np.int32)
+            row["capacity"] = np.array([units], dtype=np.int64)
+            row["hub"] = np.array([h], dtype=np.int32)
+            added.append(row)
+    out = dict(columns)
+    out["capacity"] = capacity
+    out["hub"] = hub
+    if added:
+        out = {k: np.concatenate([out[k]] + [r[k] for r in added]) for k in out}
     return out, hub_cells
 
 
-def _hub_cells(city: City, count: int) -> np.ndarray:
-    """Hub sites: a family-weighted k-means of populated cells (fixed iterations, started at
-    the centres of the most populous neighbourhoods), snapped to populated cells."""
-    cx, cy = np.nonzero(city.families > 0)
-    pts = np.column_stack([cx, cy]).astype(float)
-    weight = city.families[cx, cy].astype(float)
-    nb = city.neighbourhood[cx, cy]
-    k = int(city.neighbourhood.max()) + 1
-    pop_nb = np.bincount(nb, weights=weight, minlength=k)
-    order = np.lexsort((np.arange(k), -pop_nb))
-    populated = [int(n) for n in order if pop_nb[n] > 0][:count]
-    starts = [np.average(pts[nb == n], axis=0, weights=weight[nb == n]) for n in populated]
-    while len(starts) < count:
-        starts.append(pts[int(len(starts) * 7919) % len(pts)])
-    centres = np.array(starts[:count])
-    for _ in range(25):
-        _, label = cKDTree(centres).query(pts)
-        # each centre's members in cell order (what a boolean mask selects), found at once
-        by_label = np.argsort(label, kind="stable")
-        bounds = np.searchsorted(label[by_label], np.arange(count + 1))
-        for c in range(count):
-            members = by_label[bounds[c] : bounds[c + 1]]
-            if members.size:
-                centres[c] = np.average(pts[members], axis=0, weights=weight[members])
-    _, snap = cKDTree(pts).query(centres)
-    return pts[snap].astype(np.int32)
+def _hub_sites(scenario: Scenario, city: City, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The hub cells [H, 2]: the scenario's own (`hubs.sites`), else among the cells of
+    existing public sites of `anchor_types`, the best-placed — the one with the least
+    family-weighted straight-line distance to the families it serves: per neighbourhood
+    (`count = "per_neighbourhood"`; a neighbourhood without such a site gets a community
+    centre at its best-placed populated cell), or `count` of them chosen greedily over the
+    whole city (each adds the site that most lowers the families' distance to their nearest
+    hub; ties to the lower cell)."""
+    hubs = scenario.hubs
+    if hubs.sites:
+        cells = np.array(hubs.sites, dtype=np.int64)
+        outside = (cells[:, 0] >= city.width) | (cells[:, 1] >= city.height)
+        if outside.any():
+            bad = cells[np.flatnonzero(outside)[0]].tolist()
+            raise ScenarioError(
+                "<scenario>",
+                "hubs.sites",
+                f"value {bad}: outside the {city.width} x {city.height} grid; allowed: "
+                f"cells [x, y] with 0 <= x < {city.width}, 0 <= y < {city.height}",
+            )
+        if len({(int(x), int(y)) for x, y in cells}) < len(cells):
+            raise ScenarioError(
+                "<scenario>", "hubs.sites", "a cell is named twice; allowed: distinct cells"
+            )
+        return cells.astype(np.int32)
+    anchor = columns["is_public"] & np.isin(
+        columns["type"], [SERVICE_TYPES.index(t) for t in hubs.anchor_types]
+    )
+    sites = np.unique(np.column_stack([columns["x"][anchor], columns["y"][anchor]]), axis=0)
+    px, py = np.nonzero(city.families > 0)
+    weight = city.families[px, py].astype(float)
+    if hubs.count == "per_neighbourhood":
+        chosen = []
+        cell_nb = city.neighbourhood[px, py]
+        site_nb = city.neighbourhood[sites[:, 0], sites[:, 1]] if len(sites) else sites[:, 0]
+        for n in range(int(city.neighbourhood.max()) + 1):
+            members = cell_nb == n
+            if not members.any():
+                continue
+            options = sites[site_nb == n]
+            if len(options) == 0:  # a community centre
+                options = np.column_stack([px[members], py[members]])
+            cost = _weighted_distance(px[members], py[members], weight[members], options)
+            chosen.append(options[int(np.argmin(cost))])
+        return np.array(chosen, dtype=np.int32).reshape(-1, 2)
+    count = int(hubs.count)
+    if count > len(sites):
+        raise ScenarioError(
+            "<scenario>",
+            "hubs.count",
+            f"value {count}: the city has {len(sites)} cells with a public site of "
+            f"{', '.join(hubs.anchor_types)}; allowed: 0-{len(sites)}, or name the hub cells "
+            "in hubs.sites",
+        )
+    dist = np.sqrt(
+        (px[:, None] - sites[None, :, 0]) ** 2.0 + (py[:, None] - sites[None, :, 1]) ** 2.0
+    )
+    nearest = np.full(len(px), np.inf)
+    picked: list[int] = []
+    for _ in range(count):
+        cost = (weight[:, None] * np.minimum(nearest[:, None], dist)).sum(axis=0)
+        cost[picked] = np.inf
+        best = int(np.argmin(cost))
+        picked.append(best)
+        nearest = np.minimum(nearest, dist[:, best])
+    return sites[picked].astype(np.int32)
+
+
+def _weighted_distance(px, py, weight, options: np.ndarray) -> np.ndarray:
+    """Family-weighted sum of straight-line distances from the cells to each option."""
+    out = np.empty(len(options))
+    for i in range(0, len(options), 256):
+        block = options[i : i + 256]
+        d = np.sqrt(
+            (px[:, None] - block[None, :, 0]) ** 2.0 + (py[:, None] - block[None, :, 1]) ** 2.0
+        )
+        out[i : i + 256] = weight @ d
+    return out
