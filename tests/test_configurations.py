@@ -43,13 +43,43 @@ def outlay(scenario) -> int:
 
 @pytest.mark.verification
 def test_every_configuration_has_the_same_ex_ante_outlay():
-    values = {name: outlay(shipped(name)) for name in FIVE + ABLATIONS}
+    values = {name: outlay(shipped(name)) for name in FIVE + ["universal_free"] + ABLATIONS}
     reference = values["universal"]
     for name, value in values.items():
         assert abs(value - reference) <= 0.005 * reference, (name, value, reference)
     # and none exceeds the target by a place or more
     target = int(shipped("universal").budget.target_outlay_eur_week * 100)
     assert all(target - 26_000 <= v <= target for v in values.values())
+
+
+@pytest.mark.verification
+def test_targeted_reserves_its_places_for_the_expected_eligible_demand():
+    """The means-test line of targeted childcare is where the planning draw's demand below
+    it fills the places: the eligible families' care days reach the places' days, and
+    without the marginal family they would not; families below the line are eligible."""
+    from sim.world.population import initial_families
+
+    scenario = shipped("targeted")
+    city = build_city(scenario)
+    s = build_services(scenario, city).services
+    reserved = s.is_public & (s.type == 0) & s.means_tested
+    assert reserved.any() and len(set(s.means_line_q[reserved].tolist())) == 1
+    line = int(s.means_line_q[reserved][0])
+    days = int(s.capacity[reserved].sum()) * 5
+    fam = initial_families(scenario, scenario.city.seed, city, with_ties=False)
+    age = fam.youngest_age_weeks
+    window = (
+        fam.wants_formal_care
+        & (age >= fam.care_start_age_weeks)
+        & (age < scenario.population.childcare_exit_age_weeks)
+    )
+    below = window & (fam.income_q < line)
+    assert fam.care_days[below].sum() >= days
+    marginal = below & (fam.income_q == fam.income_q[below].max())
+    assert fam.care_days[below & ~marginal].sum() < days
+    # the poverty line would leave most places without eligible demand
+    poor = window & (fam.income_q < round(17_398 * 100) * 10_000)
+    assert fam.care_days[poor].sum() < 0.3 * days
 
 
 @pytest.mark.verification
@@ -103,8 +133,9 @@ def comparison():
         with_run_settings(shipped(paths.get(n, n)), seed=SEED, replications=REPS, families=FAMILIES)
         for n in names
     ]
-    universal = scenarios[0]
-    zero_fee = patterns.zero_fee_variant(universal)
+    free = with_run_settings(
+        shipped("universal_free"), seed=SEED, replications=REPS, families=FAMILIES
+    )
     targeted = with_run_settings(
         shipped("targeted"), seed=SEED, replications=REPS, families=FAMILIES
     )
@@ -117,7 +148,7 @@ def comparison():
             for a, b in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
         }
     ]
-    result = compare(scenarios, names, supplement=[zero_fee, *grid], workers=1)
+    result = compare(scenarios, names, supplement=[free, *grid], workers=1)
     return pd.concat([result.runs, result.supplement_runs], ignore_index=True)
 
 
@@ -133,7 +164,7 @@ def test_matthew_effect_persists_when_fees_are_zero(comparison):
     """With no fee the gradient cannot come from prices: it emerges from who registers early
     (awareness), language, opening hours, travel and the market option only richer families
     can afford."""
-    assert patterns.matthew_effect(comparison, "universal_zero_fee").holds
+    assert patterns.matthew_effect(comparison, "universal_free").holds
 
 
 # the travel gradient is read on childcare needs by travel band: at 4,000 families the 11-15

@@ -167,10 +167,10 @@ def test_what_differs_lists_every_resolved_leaf_by_dotted_path_with_lists_indexe
     from sim.outputs.differences import parameter_differences, parameter_text
     from sim.scenario.schema import load_scenario
 
-    universal = load_scenario(ROOT / "scenarios" / "universal.toml")
+    universal = load_scenario(ROOT / "scenarios" / "universal_free.toml")
     proportionate = load_scenario(ROOT / "scenarios" / "proportionate.toml")
     found = {path: (old, new) for path, old, new in parameter_differences(universal, proportionate)}
-    assert found["provision.childcare.fee.kind"] == ("flat", "income_related")
+    assert found["provision.childcare.fee.kind"] == ("free", "income_related")
     assert found["information.outreach_workers"][1] == 2
     band = found["provision.childcare.fee.bands.0.fee_eur_week"]
     assert band[0] == "(not set)" and band[1] > 0
@@ -191,7 +191,7 @@ def test_the_places_are_said_to_be_solved_under_an_outlay_target():
     from sim.scenario.schema import load_scenario
 
     universal = load_scenario(ROOT / "scenarios" / "universal.toml")
-    assert places_source(universal).startswith("solved for the outlay target of 352,000 EUR")
+    assert places_source(universal).startswith("solved for the outlay target of 364,000 EUR")
     base = load_scenario(ROOT / "scenarios" / "base.toml")
     assert places_source(base).startswith("planned at ")
 

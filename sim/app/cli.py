@@ -486,6 +486,7 @@ def _print_summary(result, out_dir: Path) -> None:
 
 DEMO_SCENARIOS = [
     Path("scenarios/universal.toml"),
+    Path("scenarios/universal_free.toml"),
     Path("scenarios/targeted.toml"),
     Path("scenarios/proportionate.toml"),
     Path("scenarios/one_roof.toml"),
@@ -552,15 +553,12 @@ def _compare(
 
 
 def demo_analyses(scenarios) -> list:
-    """Extra runs the demo report needs: universal with zero fees (is the Matthew effect there
-    without prices?) and the targeted stigma x paperwork grid against proportionate (2
-    replications each, the same seeds as the first two of the comparison)."""
-    from sim.measure.patterns import crossover_scenarios, zero_fee_variant
+    """Extra runs the demo report needs: the targeted stigma x paperwork grid against
+    proportionate (as many replications as the comparison, on its seeds)."""
+    from sim.measure.patterns import crossover_scenarios
 
     by_name = {s.name: s for s in scenarios}
-    universal = by_name["universal"]
-    zero_fee = zero_fee_variant(universal)
-    return [zero_fee, *crossover_scenarios(by_name["targeted"], min(2, universal.run.replications))]
+    return crossover_scenarios(by_name["targeted"], by_name["universal"].run.replications)
 
 
 def _demo(quiet: bool) -> int:

@@ -34,8 +34,9 @@ engines and is tested where it lives:
 - `sim.world.build` (`World`, `build_world`): the world both start from (city, families at
   week 0 with their ties, services and fee schedules, candidate lists), built once before
   the first week; docking compares what the weeks do to it.
-- `sim.world.costs.outlay_parts_cents`: the ex-ante public outlay, fixed by the service
-  table and the scenario before week 0; the reference reports it among its measures.
+- `sim.world.costs.outlay_parts_cents`, `childcare_means_line_eur_year`: the ex-ante public
+  outlay and the means-tested childcare's income line, fixed by the service table and the
+  scenario before week 0; the reference reports them among its measures.
 - `sim.world.population` (`draw_generation`, `birth_plan`, `assign_quintiles`,
   `GENERATION_BITS`): what a new family is: its traits, a pregnancy's plan, its income
   quintile by the cut points fixed at initialisation, its key. The world builder draws
@@ -103,7 +104,7 @@ from sim.core.codes import (
 )
 from sim.scenario.schema import Scenario, cents
 from sim.world.build import World, build_world
-from sim.world.costs import outlay_parts_cents
+from sim.world.costs import childcare_means_line_eur_year, outlay_parts_cents
 from sim.world.population import (
     GENERATION_BITS,
     assign_quintiles,
@@ -1556,6 +1557,10 @@ class ReferenceModel(mesa.Model):
         out["capacity_use"] = self.capacity_use_sum / weeks
         out["public_outlay_eur_week"] = self.outlay_cents / 100.0
         out["net_cost_eur_week"] = (self.outlay_cents - self.fee_revenue_cents / weeks) / 100.0
+        table = self.world.services.services
+        out["means_test_line_childcare_eur_year"] = childcare_means_line_eur_year(
+            table.is_public, table.type, table.means_tested, table.means_line_q
+        )
         for part, value in self.outlay_parts.items():
             out[f"outlay_{part}_eur_week"] = value / 100.0
         out["fee_revenue_eur_week"] = self.fee_revenue_cents / weeks / 100.0

@@ -41,7 +41,7 @@ from sim.rules.decisions import units, week_days
 from sim.rules.fees import FeeTables, fee_cents
 from sim.scenario.schema import Scenario, cents
 from sim.world.city import City
-from sim.world.costs import OUTLAY_PARTS, outlay_parts_cents
+from sim.world.costs import OUTLAY_PARTS, childcare_means_line_eur_year, outlay_parts_cents
 from sim.world.population import FamilyTable
 from sim.world.services import ServiceTable
 
@@ -93,6 +93,7 @@ def measure_kinds() -> dict[str, Kind]:
         kinds |= {f"main_barrier_{d}_{t}": SHARE for d in DIMENSIONS}
     kinds |= {"waitlist_total": COUNT, "capacity_use": SHARE}
     kinds |= {"public_outlay_eur_week": MONEY, "net_cost_eur_week": NET_MONEY}
+    kinds |= {"means_test_line_childcare_eur_year": MONEY}
     kinds |= {f"outlay_{part}_eur_week": MONEY for part in OUTLAY_PARTS}
     kinds |= {"fee_revenue_eur_week": MONEY, "u3_enrolled_arope": COUNT, "u3_enrolled_all": COUNT}
     kinds |= {"travel_minutes_nearest": MINUTES, "travel_minutes_used": MINUTES}
@@ -189,6 +190,9 @@ class WindowAccumulator:
             inputs.hub_count,
         )
         self.outlay_cents = sum(self.outlay_parts.values())
+        self.means_line = childcare_means_line_eur_year(
+            svc.is_public, svc.type, svc.means_tested, svc.means_line_q
+        )
         # public capacity in units (childcare days, users of other types)
         self.public_capacity = int(inputs.capacity_units[svc.is_public].sum())
         self.offer_sums = np.zeros((N_TYPES, len(OFFER_SUMS)), dtype=np.int64)
@@ -480,6 +484,7 @@ class WindowAccumulator:
         out["capacity_use"] = self.capacity_use_sum / weeks
         out["public_outlay_eur_week"] = self.outlay_cents / 100.0
         out["net_cost_eur_week"] = (self.outlay_cents - self.fee_revenue_cents / weeks) / 100.0
+        out["means_test_line_childcare_eur_year"] = self.means_line
         for part, value in self.outlay_parts.items():
             out[f"outlay_{part}_eur_week"] = value / 100.0
         out["fee_revenue_eur_week"] = self.fee_revenue_cents / weeks / 100.0

@@ -90,16 +90,6 @@ def word_of_mouth_reach(runs: pd.DataFrame, scenario: str) -> Pattern:
     )
 
 
-def zero_fee_variant(universal: Scenario) -> Scenario:
-    """The universal configuration with free childcare: is the Matthew effect there without
-    prices?"""
-    childcare = universal.provision["childcare"]
-    fee = childcare.fee.model_copy(update={"kind": "free", "flat_eur_week": 0.0})
-    free = childcare.model_copy(update={"fee": fee})
-    provision = {**universal.provision, "childcare": free}
-    return universal.model_copy(update={"name": "universal_zero_fee", "provision": provision})
-
-
 def crossover_name(stigma: float, admin: float) -> str:
     """The name of one crossover cell, e.g. targeted_stigma0p5_admin1p0 ('p' for the decimal
     point: scenario names are letters, digits, '_' and '-', since they can name folders)."""

@@ -360,6 +360,10 @@ class ProvisionSpec(Strict):
     fee: FeeSpec = Field(default_factory=FeeSpec)
     eligibility: Literal["all", "means_tested"] = "all"
     means_test_line_eur_year: EurYearLimit = 17_398.0
+    # "places" (means-tested childcare only): the line is set where the expected eligible
+    # demand fills the public places (a planning draw of the families with the city seed,
+    # lowest incomes first), so no reserved place is planned empty
+    means_test_line_from: Literal["scenario", "places"] = "scenario"
     languages: Literal["local", "local_plus_largest", "all"] = "local"
     interpreters: bool = False
     stigma_label: Share = 0.1
@@ -397,6 +401,9 @@ class MarketSpec(Strict):
     places_per_100: PlacesPer100 = 9.0
     site_capacity: Annotated[int, Field(ge=1, le=100_000)] = 18
     fee_eur_week: EurWeekEach = 150.0
+    # a public allowance per day of market care (C11: 3.29 EUR a day for free-price users),
+    # deducted from the user's fee and paid in the outlay for every market place ex ante
+    allowance_eur_day: Annotated[float, Field(ge=0.0, le=10_000.0)] = 3.29
     quality: Share = 0.5
     extended_hours_share: Share = 0.3
     admin_complexity: Share = 0.15
@@ -674,6 +681,15 @@ class Scenario(Strict):
                     ("provision", name, "visit_interval_weeks"),
                     f"value {spec.visit_interval_weeks}: {name} works {rhythm}, not by "
                     "visits; allowed: 1 (visit_interval_weeks applies to health and parenting)",
+                )
+            if spec.means_test_line_from == "places" and (
+                name != "childcare" or spec.eligibility != "means_tested"
+            ):
+                raise FieldProblem(
+                    ("provision", name, "means_test_line_from"),
+                    f'value "places" for {name} with eligibility "{spec.eligibility}": '
+                    'allowed: "scenario" (a line from the places applies to means-tested '
+                    "childcare only)",
                 )
             if name != "admin_help" and spec.episode_weeks != 0:
                 raise FieldProblem(

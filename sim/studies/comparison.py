@@ -272,8 +272,8 @@ def applicable_patterns(
     found: list[patterns.Pattern] = []
     if "universal" in names:
         found.append(patterns.matthew_effect(runs, "universal"))
-    if "universal_zero_fee" in names:
-        found.append(patterns.matthew_effect(runs, "universal_zero_fee"))
+    if "universal_free" in names:
+        found.append(patterns.matthew_effect(runs, "universal_free"))
     if {"one_roof", "universal"} <= names:
         found.append(patterns.hubs_multi_service(runs, "one_roof", "universal"))
     if {"proportionate_one_roof", "proportionate"} <= names:

@@ -2,7 +2,8 @@
 
 Outlay = funded public capacity x unit cost + means-test administration per funded place of
 means-tested services + staff (outreach workers, community brokers, interpreters per site)
-+ hubs (overhead, coordinators). Market childcare costs the public nothing. Unit costs and
++ hubs (overhead, coordinators) + the allowance market users get per day (C11), for every
+market place ex ante. Unit costs and
 their sources are in scenarios/base.toml (EVIDENCE E1-E7, otherwise stated assumptions).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.core.codes import INCOME_SCALE
 from sim.scenario.schema import Scenario
 
 OUTLAY_PARTS = (
@@ -20,6 +22,7 @@ OUTLAY_PARTS = (
     "interpreters",
     "hubs",
     "coordinators",
+    "market_allowance",
 )
 
 
@@ -50,4 +53,24 @@ def outlay_parts_cents(
         "coordinators": hubs * int(round(scenario.hubs.coordinator_eur_week * 100))
         if scenario.hubs.coordinator
         else 0,
+        # C11's allowance for every day of every market place, ex ante (as places are)
+        "market_allowance": int(capacity[~public].sum())
+        * 5
+        * int(round(scenario.market.allowance_eur_day * 100)),
     }
+
+
+def childcare_means_line_eur_year(
+    is_public: np.ndarray, kind: np.ndarray, means_tested: np.ndarray, means_line_q: np.ndarray
+) -> float:
+    """The equivalised income line (EUR a year) below which means-tested public childcare
+    admits a family: the scenario's, or the one solved from the places
+    (`means_test_line_from = "places"`); infinite where every family is eligible, NaN where
+    no public childcare is means-tested."""
+    reserved = is_public & (kind == 0) & means_tested  # 0: childcare (sim.core.codes)
+    if not reserved.any():
+        return float("nan")
+    line = int(means_line_q[reserved].max())
+    if line == np.iinfo(np.int64).max:
+        return float("inf")
+    return line / INCOME_SCALE / 100.0

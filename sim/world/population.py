@@ -467,8 +467,11 @@ def birth_plan(
     return {"wants_formal_care": wants, "care_start_age_weeks": start, "care_days": days}
 
 
-def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
-    """Place families in cells (slot ids in x-major cell order) and draw generation 0."""
+def initial_families(
+    scenario: Scenario, seed: int, city: City, with_ties: bool = True
+) -> FamilyTable:
+    """Place families in cells (slot ids in x-major cell order) and draw generation 0 (and
+    their ties unless `with_ties` is False: a planning draw needs none)."""
     counts = city.families.ravel()
     cell_index = np.repeat(np.arange(counts.size), counts)
     x = (cell_index // city.height).astype(np.int32)
@@ -518,7 +521,8 @@ def initial_families(scenario: Scenario, seed: int, city: City) -> FamilyTable:
         income_quintile=np.zeros(n, dtype=np.int8),
         **columns,
     )
-    table.ties, table.tie_count, _ = build_ties(scenario, seed, table)
+    if with_ties:
+        table.ties, table.tie_count, _ = build_ties(scenario, seed, table)
     return table
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from sim.core import rng
 from sim.core.codes import (
+    DAYS_PER_WEEK,
     FEE_KIND,
     INCOME_SCALE,
     NO_HUB,
@@ -21,10 +22,11 @@ from sim.core.codes import (
 )
 from sim.core.errors import ScenarioError
 from sim.rules.fees import FeeSchedule
-from sim.scenario.schema import FeeSpec, Scenario, cents
+from sim.scenario.schema import FeeSpec, MarketSpec, Scenario, cents
 from sim.world.city import City
 from sim.world.costs import outlay_parts_cents
 from sim.world.planning import apportion, planned_share
+from sim.world.population import initial_families
 
 
 def fee_schedule(spec: FeeSpec) -> FeeSchedule:
@@ -77,6 +79,12 @@ class ServiceWorld:
     hub_coordinator: bool
 
 
+def market_fee(market: MarketSpec, fee_eur_week: float) -> float:
+    """What a market user pays for a week of five days: the provider's fee less the public
+    allowance per day (C11), never below zero."""
+    return max(0.0, round(fee_eur_week - 5 * market.allowance_eur_day, 2))
+
+
 def _schedule_index(schedules: list[FeeSchedule], spec: FeeSpec) -> int:
     schedules.append(fee_schedule(spec))
     return len(schedules) - 1
@@ -101,6 +109,10 @@ def build_services(
     budget target, public childcare places are solved so the ex-ante outlay matches it.
     file_target: the target as the scenario file has it, when --families scaled it (named
     in the error if the budget cannot be balanced)."""
+    return _line_from_places(scenario, city, _balanced_services(scenario, city, file_target))
+
+
+def _balanced_services(scenario: Scenario, city: City, file_target: float | None) -> ServiceWorld:
     target = scenario.budget.target_outlay_eur_week
     if target is None or city.services_table is not None:
         return _build_services(scenario, city, None)
@@ -131,6 +143,40 @@ def build_services(
                 f"{outlay / 100:,.0f} EUR a week without any public childcare place",
             )
         places += int(step) if step else (1 if gap > 0 else -1)
+    return world
+
+
+def _line_from_places(scenario: Scenario, city: City, world: ServiceWorld) -> ServiceWorld:
+    """Reserved places sized to the eligible demand (`means_test_line_from = "places"`): the
+    means-tested childcare's line is set where the expected demand of the families below it
+    fills the public places. Expected demand comes from a planning draw of the families
+    with the city seed (as the service map, it is the same in every replication): the
+    children in their care window whose parents want formal care, each for its care days,
+    taken from the lowest equivalised income up until their days reach the places' days.
+    The line admits the marginal family (and any of the same income); if the places exceed
+    all the demand, every family is eligible."""
+    spec = scenario.provision["childcare"]
+    if spec.means_test_line_from != "places":
+        return world
+    s = world.services
+    reserved = s.is_public & (s.type == SERVICE_TYPES.index("childcare")) & s.means_tested
+    days = int(s.capacity[reserved].sum()) * DAYS_PER_WEEK
+    fam = initial_families(scenario, scenario.city.seed, city, with_ties=False)
+    age = fam.youngest_age_weeks
+    window = (
+        fam.wants_formal_care
+        & (age >= fam.care_start_age_weeks)
+        & (age < scenario.population.childcare_exit_age_weeks)
+    )
+    order = np.argsort(fam.income_q[window], kind="stable")
+    income = fam.income_q[window][order]
+    demand = np.cumsum(fam.care_days[window][order].astype(np.int64))
+    k = int(np.searchsorted(demand, days, side="left"))
+    if k >= len(income):
+        line = np.iinfo(np.int64).max
+    else:
+        line = int(income[k]) + 1
+    s.means_line_q[reserved] = line
     return world
 
 
@@ -179,7 +225,9 @@ def _build_services(scenario: Scenario, city: City, childcare_places: int | None
         share = planned_share("childcare", scenario)
         total = int(round(market.places_per_100 * share * city.families.sum() / 100.0))
         # market providers settle where families can pay: capacity leans away from deprivation
-        sched = _schedule_index(schedules, FeeSpec(kind="flat", flat_eur_week=market.fee_eur_week))
+        sched = _schedule_index(
+            schedules, FeeSpec(kind="flat", flat_eur_week=market_fee(market, market.fee_eur_week))
+        )
         parts.append(
             _place_sites(scenario, city, 0, total, market.site_capacity, 0.5, "market_childcare")
             | _policy(market, False, sched)
@@ -292,7 +340,13 @@ def _services_from_table(scenario: Scenario, city: City, schedules: list[FeeSche
             if "fee_eur_week" in sub and len(sub):
                 fees = sorted(set(sub["fee_eur_week"].astype(float)))
                 scheds = {
-                    fee: _schedule_index(schedules, FeeSpec(kind="flat", flat_eur_week=fee))
+                    fee: _schedule_index(
+                        schedules,
+                        FeeSpec(
+                            kind="flat",
+                            flat_eur_week=market_fee(scenario.market, fee) if is_market else fee,
+                        ),
+                    )
                     for fee in fees
                 }
                 sched_col = np.array(
@@ -300,7 +354,9 @@ def _services_from_table(scenario: Scenario, city: City, schedules: list[FeeSche
                 )
             else:
                 fee_spec = (
-                    FeeSpec(kind="flat", flat_eur_week=spec.fee_eur_week) if is_market else spec.fee
+                    FeeSpec(kind="flat", flat_eur_week=market_fee(spec, spec.fee_eur_week))
+                    if is_market
+                    else spec.fee
                 )
                 sched_col = np.full(len(sub), _schedule_index(schedules, fee_spec), dtype=np.int16)
             part = {
