@@ -51,6 +51,24 @@ ACCESSIBILITY_DIMENSION: dict[str, str] = {
     "trust": "accessibility",
     "fit": "usefulness",
 }
+# the levers an adaptive policy's flexible budget can be held in (sim.rules.policy), and the
+# lever answering each barrier dimension (DESIGN §2 step 6): cost -> fee reduction,
+# language -> brokers, travel -> outreach (a worker comes to the family), information ->
+# outreach, capacity -> places, admin -> help with forms (help-desk cases), trust ->
+# brokers; hours, stigma, fit and matching have none (-1)
+POLICY_LEVERS: tuple[str, ...] = ("places", "fee_reduction", "outreach", "brokers", "forms_help")
+_ANSWERING_LEVER = {
+    "information": "outreach",
+    "capacity": "places",
+    "cost": "fee_reduction",
+    "travel": "outreach",
+    "admin": "forms_help",
+    "language": "brokers",
+    "trust": "brokers",
+}
+DIMENSION_LEVER: tuple[int, ...] = tuple(
+    POLICY_LEVERS.index(_ANSWERING_LEVER[d]) if d in _ANSWERING_LEVER else -1 for d in DIMENSIONS
+)
 # the dimensions that are properties of one (family, service) pair, in cascade order after
 # information and capacity; bit i of a pair's barrier mask is dimension i
 PAIR_DIMENSIONS: tuple[str, ...] = tuple(

@@ -173,10 +173,11 @@ class FamilyAccessModel(mesa.Model):
         if materialise_agents:
             for row in range(n_families):
                 FamilyAgent(self, row)
+        names = list(self.engine.accumulator.snapshot(self.engine.week))
+        if self.engine.adaptive is not None:  # the budget path of an adaptive policy
+            names += list(self.engine.adaptive.snapshot())
         self.datacollector = mesa.DataCollector(
-            model_reporters={
-                name: _reporter(name) for name in self.engine.accumulator.snapshot(self.engine.week)
-            }
+            model_reporters={name: _reporter(name) for name in names}
         )
 
     @property

@@ -69,6 +69,7 @@ from sim.core.codes import (
     CHILDCARE,
     COST_SCALE,
     DAYS_PER_WEEK,
+    DIMENSION_LEVER,
     DIMENSIONS,
     DROPPED,
     ENROLLED,
@@ -90,6 +91,7 @@ from sim.core.codes import (
     NONE,
     PAIR_DIMENSIONS,
     PARENTING,
+    POLICY_LEVERS,
     PRIORITY,
     PRIORITY_NEED,
     PRIORITY_WORKING,
@@ -157,6 +159,7 @@ class ServiceAgent(mesa.Agent):
         )
         self.is_public = bool(s.is_public[sid])
         self.schedule = model.world.services.schedules[int(s.schedule[sid])]
+        self.discount = 0  # cents a week off the fee, paid by an adaptive policy
         self.means_tested = bool(s.means_tested[sid])
         self.means_line_q = int(s.means_line_q[sid])
         self.speaks = [bool(v) for v in s.speaks[sid]]
@@ -173,7 +176,11 @@ class ServiceAgent(mesa.Agent):
 
     # twin: sim.rules.fees.fee_cents
     def fee_cents(self, income_q: int) -> int:
-        """Weekly fee in integer cents for a family with this income."""
+        """Weekly fee in integer cents for a family with this income, less any reduction
+        an adaptive policy pays (never below zero)."""
+        return max(self.schedule_fee_cents(income_q) - self.discount, 0)
+
+    def schedule_fee_cents(self, income_q: int) -> int:
         sch = self.schedule
         if sch.kind == FEE_FREE:
             return 0
@@ -460,7 +467,7 @@ class FamilyAgent(mesa.Agent):
         self.information(need, hubs)
         self.applications(need, hubs)
         self.exits(hubs)
-        if model.week >= model.burn_in:
+        if model.week >= model.burn_in or model.adaptive:
             self.preferred(need, hubs)
 
     # twin: sim.rules.information.channel_events
@@ -746,6 +753,134 @@ class ReferenceModel(mesa.Model):
         self.last: dict[str, float] = {}
         self.series: list[dict[str, float]] = []  # the weekly snapshots, burn-in included
         self._init_measures()
+        self._init_policy()
+
+    def _init_policy(self) -> None:
+        """The adaptive policy's flexible budget, in integer cents per lever, all in
+        childcare places at the start (docs/ODD.md §7.14)."""
+        spec = self.spec.policy
+        self.adaptive = spec.adaptive
+        flexible = cents(spec.flexible_eur_week)
+        self.holdings = [flexible] + [0] * (len(POLICY_LEVERS) - 1)
+        self.policy_signals = [0] * len(DIMENSIONS)
+        self.policy_top = -1
+        self.policy_childcare = [s for s in self.services if s.is_public and s.type == CHILDCARE]
+        self.policy_desks = [s for s in self.services if s.is_public and s.type == ADMIN_HELP]
+        table = self.world.services.services
+        first = self.policy_childcare[0].sid if self.policy_childcare else -1
+        self.place_cents = (
+            int(table.unit_cost_cents[first]) + int(table.means_test_admin_cents[first])
+            if first >= 0
+            else 0
+        )
+        self.case_cents = (
+            int(table.unit_cost_cents[self.policy_desks[0].sid]) if self.policy_desks else 0
+        )
+        self.initial_places = flexible // self.place_cents if self.place_cents else 0
+        self.base_units = [s.capacity_units for s in self.services]
+        self.base_outreach = self.outreach_capacity
+        self.base_brokers = list(self.broker_capacity)
+        local = self.world.city.languages.index("local")
+        self.community = [0] * len(self.world.city.languages)
+        for f in self.families:
+            if f.language != local:
+                self.community[f.language] += 1
+
+    # twin: sim.rules.policy.contact_signals
+    # twin: sim.engine.adaptive.AdaptivePolicy.week
+    def _policy_week(self) -> None:
+        """7b. The adaptive policy: the signals of families in contact with some service
+        (every barrier of each unmet need); at the end of each review period, the review."""
+        for f in self.families:
+            contact = f.staff_contacted or f.coordinated
+            contact = contact or any(st in (ENROLLED, WAITLISTED) for st in f.status)
+            if not contact:
+                continue
+            need = f.needs()
+            for t in range(N_TYPES):
+                if need[t] and f.status[t] != ENROLLED:
+                    for d, block in enumerate(self.unmet_blocks(f, t)):
+                        self.policy_signals[d] += int(block)
+        if (self.week + 1) % self.spec.policy.review_weeks == 0:
+            self._review()
+            self.policy_signals = [0] * len(DIMENSIONS)
+            self._apply_policy()
+
+    # twin: sim.rules.policy.review
+    def _review(self) -> None:
+        """The most-reported dimension with a lever (the first on ties) draws move_share of
+        what every other lever holds, in whole cents."""
+        top, best = -1, 0
+        for d, count in enumerate(self.policy_signals):
+            if DIMENSION_LEVER[d] >= 0 and count > best:
+                top, best = d, count
+        self.policy_top = top
+        if top < 0:
+            return
+        lever = DIMENSION_LEVER[top]
+        move_bp = int(round(self.spec.policy.move_share * 10_000))
+        for k in range(len(self.holdings)):
+            if k != lever:
+                taken = self.holdings[k] * move_bp // 10_000
+                self.holdings[k] -= taken
+                self.holdings[lever] += taken
+
+    # twin: sim.rules.policy.shares_of
+    @staticmethod
+    def shares_of(weights: list[int], total: int) -> list[int]:
+        """total units split by integer weights, largest remainder, ties to the lower index."""
+        whole = sum(weights)
+        if total <= 0 or whole <= 0:
+            return [0] * len(weights)
+        out = [w * total // whole for w in weights]
+        order = sorted(range(len(weights)), key=lambda i: (-(weights[i] * total % whole), i))
+        for i in order[: total - sum(out)]:
+            out[i] += 1
+        return out
+
+    # twin: sim.engine.adaptive.AdaptivePolicy.apply
+    def _apply_policy(self) -> None:
+        """What the holdings buy: fewer childcare places than at the start, help-desk
+        cases, a fee reduction per place on public childcare, outreach workers and brokers
+        (split over the communities by their number of families)."""
+        h = self.holdings
+        info = self.spec.information
+        held = h[0] // self.place_cents if self.place_cents else 0
+        places = [s.capacity for s in self.policy_childcare]
+        cut = self.shares_of(places, max(0, self.initial_places - held))
+        for svc, c in zip(self.policy_childcare, cut, strict=True):
+            svc.capacity_units = self.base_units[svc.sid] - c * DAYS_PER_WEEK
+        cases = h[4] // self.case_cents if self.case_cents else 0
+        extra = self.shares_of([s.capacity for s in self.policy_desks], cases)
+        for svc, c in zip(self.policy_desks, extra, strict=True):
+            svc.capacity_units = self.base_units[svc.sid] + c
+        total = sum(places)
+        discount = h[1] // total if total else 0
+        for svc in self.policy_childcare:
+            svc.discount = discount
+        worker = cents(info.outreach_worker_eur_week) + (
+            cents(info.outreach_interpreter_eur_week_per_worker)
+            if info.outreach_interpreters
+            else 0
+        )
+        workers = h[2] / worker if worker else 0.0
+        self.outreach_capacity = self.base_outreach + workers * info.outreach_visits_per_worker_week
+        broker = cents(info.broker_eur_week)
+        brokers = h[3] / broker if broker else 0.0
+        whole = sum(self.community)
+        for lang, count in enumerate(self.community):
+            share = count / whole if whole else 0.0
+            self.broker_capacity[lang] = (
+                self.base_brokers[lang] + brokers * share * info.broker_contacts_per_week
+            )
+
+    def policy_snapshot(self) -> dict[str, float]:
+        out = {
+            f"policy_{lever}_eur_week": held / 100.0
+            for lever, held in zip(POLICY_LEVERS, self.holdings, strict=True)
+        }
+        out["policy_signal"] = float(self.policy_top)
+        return out
 
     # twin: sim.world.travel.tolerance_percent
     def tolerance_percent(self) -> list[int]:
@@ -839,6 +974,9 @@ class ReferenceModel(mesa.Model):
         self._experience()
         self._meet(count)
         self._measure()
+        if self.adaptive:
+            self._policy_week()
+            self.last.update(self.policy_snapshot())
         self._count(count)
 
     def _information(self, count: dict[str, int]) -> None:
@@ -1367,6 +1505,16 @@ class ReferenceModel(mesa.Model):
     # twin: sim.measure.metrics.WindowAccumulator.record
     def log_unmet(self, f: FamilyAgent, t: int) -> None:
         """Barrier log of one unmet need: all blocking dimensions, and the first in cascade."""
+        blocks = self.unmet_blocks(f, t)
+        for d in range(len(DIMENSIONS)):
+            self.blocked[t][d] += int(blocks[d])
+        self.main[t][blocks.index(True)] += 1
+        self.unmet_weeks += 1
+
+    # twin: sim.rules.policy.unmet_block
+    # twin: sim.rules.policy.unmet_fallback
+    def unmet_blocks(self, f: FamilyAgent, t: int) -> list[bool]:
+        """The dimensions blocking one unmet need in the barrier log (at least one)."""
         blocks = list(f.plan["preferred_blocks"][t])
         room = f.plan["empty_place"][t]
         if not f.aware[t] or f.plan["new_aware"][t]:  # unaware when the week's decisions were made
@@ -1381,10 +1529,7 @@ class ReferenceModel(mesa.Model):
                 blocks[FIT_DIM] = True
             else:
                 blocks[MATCHING_DIM if room else CAPACITY_DIM] = True
-        for d in range(len(DIMENSIONS)):
-            self.blocked[t][d] += int(blocks[d])
-        self.main[t][blocks.index(True)] += 1
-        self.unmet_weeks += 1
+        return blocks
 
     # twin: sim.measure.metrics.WindowAccumulator.close
     def close(self, f: FamilyAgent) -> None:

@@ -39,6 +39,7 @@ from sim.core.codes import (
     U3_WEEKS,
     WAITLISTED,
 )
+from sim.engine.adaptive import AdaptivePolicy
 from sim.measure.metrics import WindowAccumulator, WindowInputs
 from sim.rules import decisions, experience, fees, life_course
 from sim.rules.allocation import OFFER_SUMS, desk_order, offer_places, priority_class, used_units
@@ -229,6 +230,8 @@ class Engine:
         )
         self.last: dict[str, float] = {}
         self.counters: dict[str, int] = {}
+        # the adaptive policy reads the barrier log of every week, burn-in included
+        self.adaptive = AdaptivePolicy(self) if self.scenario.policy.adaptive else None
 
     # ----------------------------------------------------------------------------------
     # helpers over the current state
@@ -471,7 +474,7 @@ class Engine:
     def decide(self) -> Plan:
         """Phase A over last week's state, chunk by chunk: the week's inputs, then per chunk
         the information events, applications, exits and (when measured) the barrier log."""
-        measuring = self.week >= self.burn_in
+        measuring = self.week >= self.burn_in or self.adaptive is not None
         need = self.needs()
         state = self._week_state(need)
         plan = self._empty_plan(need, measuring)
@@ -870,8 +873,8 @@ class Engine:
     def measure(self, plan: Plan) -> None:
         """7. Measurement: a measured week is recorded; every week's aggregates are kept as
         `last` (the time series)."""
+        need = plan.need if plan.need is not None else self.needs()
         if self.week >= self.burn_in:
-            need = plan.need if plan.need is not None else self.needs()
             self.accumulator.record(
                 need,
                 plan.wom_aware,
@@ -881,6 +884,10 @@ class Engine:
                 plan.channel,
             )
         self.last = self.accumulator.snapshot(self.week)
+        if self.adaptive is not None:
+            # 7b. the adaptive policy: this week's signals; a review at a quarter's end
+            self.adaptive.week(plan, need)
+            self.last.update(self.adaptive.snapshot())
 
     def _count(self, counters: dict[str, int]) -> None:
         for key, value in counters.items():

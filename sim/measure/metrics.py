@@ -15,18 +15,13 @@ import numpy as np
 import pandas as pd
 
 from sim.core.codes import (
-    CAPACITY_DIM,
     CHANNELS,
     CHILDCARE,
     DAYS_PER_WEEK,
     DIMENSIONS,
-    DROPPED,
     ENROLLED,
-    FIT_DIM,
     GROUPS,
     INCOME_SCALE,
-    INFORMATION_DIM,
-    MATCHING_DIM,
     N_TYPES,
     REJECTED,
     SERVICE_TYPES,
@@ -39,6 +34,7 @@ from sim.core.compiled import kernel
 from sim.rules.allocation import OFFER_SUMS
 from sim.rules.decisions import units, week_days
 from sim.rules.fees import FeeTables, fee_cents
+from sim.rules.policy import unmet_block, unmet_fallback
 from sim.scenario.schema import Scenario, cents
 from sim.world.city import City
 from sim.world.costs import OUTLAY_PARTS, childcare_means_line_eur_year, outlay_parts_cents
@@ -786,26 +782,15 @@ def _record_week(fam, measured, world, window):
                 room = empty_place[r, t]
                 first = -1
                 for d in range(n_dims):
-                    block = preferred_blocks[r, t, d]
-                    if d == INFORMATION_DIM:
-                        # unaware when the week's decisions were made
-                        block = block or not aware[r, t] or new_aware[r, t]
-                    elif d == CAPACITY_DIM:
-                        block = block or (waiting and not room)
-                    elif d == MATCHING_DIM:
-                        block = waiting and room
-                    if block:
+                    if unmet_block(
+                        d, preferred_blocks[r, t, d], aware[r, t], new_aware[r, t], waiting, room
+                    ):
                         blocked[t, d] += 1
                         if first < 0:
                             first = d
                 if first < 0:
-                    # aware, no blocking dimension, still unserved: after a drop-out the offer
-                    # did not fit; otherwise the family gave up a place it could not get (or
-                    # did not get one that stood empty)
-                    if st == DROPPED:
-                        first = FIT_DIM
-                    else:
-                        first = MATCHING_DIM if room else CAPACITY_DIM
+                    # aware, no blocking dimension, still unserved
+                    first = unmet_fallback(st, room)
                     blocked[t, first] += 1
                 main[t, first] += 1
 

@@ -549,6 +549,22 @@ class BudgetSpec(Strict):
     balance: Literal["childcare_places"] = "childcare_places"
 
 
+class PolicySpec(Strict):
+    """The adaptive policy (DESIGN §2 step 6, docs/ODD.md §7.14): every `review_weeks` the
+    municipality reads the barrier signals of families in contact with some service and
+    moves `move_share` of what the other levers hold of a flexible budget to the lever that
+    answers the most-reported barrier. The flexible budget is part of the outlay: it starts
+    in childcare places (the configuration as it is), so the static twin is the same
+    configuration with adaptive = false."""
+
+    adaptive: bool = False
+    review_weeks: Annotated[int, Field(ge=1, le=520)] = 13
+    # EUR a week of the outlay the municipality may move (assumption: about 5 % of the
+    # default city's outlay; swept); grows with --families
+    flexible_eur_week: Annotated[float, Field(ge=0.0, le=1e10)] = 18_000.0
+    move_share: Share = 0.25
+
+
 class BehaviourSpec(Strict):
     trust_gain_enrolled_week: Share = 0.003
     trust_loss_rejection: Share = 0.10
@@ -639,6 +655,7 @@ class Scenario(Strict):
     information: InformationSpec = Field(default_factory=InformationSpec)
     behaviour: BehaviourSpec = Field(default_factory=BehaviourSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
 
     @field_validator("name")
     @classmethod
@@ -963,14 +980,15 @@ class ScenarioWarning(UserWarning):
 def _replaced_lists(
     base: dict[str, Any], override: dict[str, Any], _path: tuple[Any, ...] = ()
 ) -> list[tuple[tuple[Any, ...], list[Any], list[Any]]]:
-    """Where `override` replaces a non-empty list of `base` by a different non-empty one (a
-    child giving one fee band drops the parent's other bands). Setting [] is deliberate."""
+    """Where `override` replaces a non-empty list of `base` by a shorter non-empty one (a
+    child giving one fee band drops the parent's other bands). Setting [] is deliberate,
+    and a list at least as long as the parent's is a whole new schedule."""
     out = []
     for key, value in override.items():
         here, old = (*_path, key), base.get(key)
         if isinstance(value, dict) and isinstance(old, dict) and here not in REPLACED_WHOLE:
             out += _replaced_lists(old, value, here)
-        elif isinstance(value, list) and isinstance(old, list) and value and old and value != old:
+        elif isinstance(value, list) and isinstance(old, list) and 0 < len(value) < len(old):
             out.append((here, old, value))
     return out
 

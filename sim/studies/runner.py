@@ -72,6 +72,9 @@ def scale_scenario(scenario: Scenario, families: int) -> Scenario:
         [min(city.width - 1, int(x * side)), min(city.height - 1, int(y * side))]
         for x, y in hubs.sites
     ]
+    policy = scenario.policy.model_copy(
+        update={"flexible_eur_week": round(scenario.policy.flexible_eur_week * factor, 2)}
+    )
     budget = scenario.budget
     if budget.target_outlay_eur_week is not None:
         target = round(budget.target_outlay_eur_week * factor, 2)
@@ -82,6 +85,7 @@ def scale_scenario(scenario: Scenario, families: int) -> Scenario:
             "information": information,
             "hubs": hubs.model_copy(update={"count": hub_count, "sites": hub_sites}),
             "budget": budget,
+            "policy": policy,
         }
     )
 
