@@ -150,13 +150,13 @@ def test_compare_writes_one_row_per_scenario_and_replication_with_equal_outlays(
     # the places the budget solver chose for the common outlay target
     differs = frame.groupby("scenario")["differs_from_baseline"].first().map(json.loads)
     assert differs["universal"] == {}
-    assert differs["proportionate"]["provision.childcare.fee.kind"] == "income_related"
+    assert differs["targeted"]["provision.childcare.fee.kind"] == "free"
     assert "provision.childcare.fee.bands.0.fee_eur_week" in differs["proportionate"]
     places = frame.groupby("scenario")["public_childcare_places"]
     assert (places.nunique() == 1).all() and (places.first() > 0).all()
     assert places.first().nunique() > 1  # staff and hubs cost money: fewer places are left
     assert "## What differs from the baseline" in report
-    assert "| proportionate | `provision.childcare.fee.kind` | flat | income_related |" in report
+    assert "| targeted | `provision.childcare.fee.kind` | income_related | free |" in report
     for name in names:
         row = f"| {name} | {places.first()[name]:,} | solved for the outlay target of "
         assert row in report, row

@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_settings(comp)
     comp.add_argument("--baseline", help="scenario name to difference against (default: the first)")
+    comp.add_argument(
+        "--levers",
+        type=Path,
+        metavar="FILE",
+        help="also run each lever of a lever file (e.g. scenarios/levers.toml) added to and "
+        "removed from its configurations, and report each lever's own effect",
+    )
     comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
     comp.add_argument("--out", type=Path, help="output directory (default: results/compare)")
     comp.add_argument("--quiet", action="store_true", help="no progress bar or table")
@@ -338,6 +345,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.out or Path("results/compare"),
             args.quiet,
             force=args.force,
+            levers=args.levers,
         )
     if args.command == "demo":
         return _demo(args.quiet)
@@ -491,7 +499,12 @@ DEMO_SCENARIOS = [
     Path("scenarios/proportionate.toml"),
     Path("scenarios/one_roof.toml"),
     Path("scenarios/proportionate_one_roof.toml"),
+    Path("scenarios/proportionate_adaptive.toml"),
 ]
+DEMO_LEVERS = Path("scenarios/levers.toml")
+# replications of every demo run: the stigma x paperwork grid needs at least 10 for its cells
+# to be told apart (with 2 its "no clear ranking" cells were noise)
+DEMO_REPLICATIONS = 10
 
 
 def _compare(
@@ -507,6 +520,7 @@ def _compare(
     quiet: bool,
     analyses: bool = False,
     force: bool = False,
+    levers: Path | None = None,
 ) -> int:
     from sim.outputs.results import write_comparison
     from sim.studies.comparison import check_comparable, compare
@@ -522,6 +536,11 @@ def _compare(
         scenarios.append(scenario)
     origins = [str(p) for p in paths]
     check_comparable(scenarios, origins)
+    lever_set = None
+    if levers is not None:
+        from sim.studies.levers import load_levers
+
+        lever_set = load_levers(levers)
     names = [s.name for s in scenarios]
     with folder_lock(target):
         check_replaceable(target, job_identity("compare", names), force)
@@ -536,6 +555,7 @@ def _compare(
                 quiet=quiet,
                 workers=workers or default_workers(),
                 supplement=supplement,
+                levers=lever_set,
             )
             write_comparison(comparison, target)
     if not quiet:
@@ -562,8 +582,8 @@ def demo_analyses(scenarios) -> list:
 
 
 def _demo(quiet: bool) -> int:
-    """The five configurations on the default city, with intervals and the pattern analyses
-    (results/demo)."""
+    """The shipped configurations on the default city, with intervals, the pattern analyses,
+    lever by lever and the adaptive run against its static twin (results/demo)."""
     missing = [p for p in DEMO_SCENARIOS if not p.exists()]
     if missing:
         raise ScenarioError(
@@ -571,7 +591,7 @@ def _demo(quiet: bool) -> int:
         )
     return _compare(
         DEMO_SCENARIOS,
-        None,
+        DEMO_REPLICATIONS,
         None,
         None,
         None,
@@ -581,6 +601,7 @@ def _demo(quiet: bool) -> int:
         Path("results/demo"),
         quiet,
         analyses=True,
+        levers=DEMO_LEVERS,
     )
 
 

@@ -63,6 +63,7 @@ COMPILED_MODULES = (
     "rules/experience",
     "rules/information",
     "rules/life_course",
+    "rules/policy",
     "rules/ties",
     "measure/metrics",
 )

@@ -1391,6 +1391,7 @@ class ReferenceModel(mesa.Model):
         self.closed_ci: list[tuple[int, int, int, int]] = []  # (weeks, enrolled, income, key)
         self.blocked = [[0] * len(DIMENSIONS) for _ in range(N_TYPES)]  # [type][dimension]
         self.main = [[0] * len(DIMENSIONS) for _ in range(N_TYPES)]
+        self.main_by_group = [[0] * len(DIMENSIONS) for _ in range(4)]
         self.unmet_weeks = 0
         self.waitlist_sum = 0
         self.capacity_use_sum = 0.0
@@ -1509,6 +1510,8 @@ class ReferenceModel(mesa.Model):
         for d in range(len(DIMENSIONS)):
             self.blocked[t][d] += int(blocks[d])
         self.main[t][blocks.index(True)] += 1
+        group = int(f.is_arope) + 2 * int(not f.is_local_language)
+        self.main_by_group[group][blocks.index(True)] += 1
         self.unmet_weeks += 1
 
     # twin: sim.rules.policy.unmet_block
@@ -1697,6 +1700,12 @@ class ReferenceModel(mesa.Model):
             for d, name in enumerate(DIMENSIONS):
                 out[f"blocked_by_{name}_{type_name}"] = self.blocked[t][d] / unmet if unmet else 0.0
                 out[f"main_barrier_{name}_{type_name}"] = self.main[t][d] / unmet if unmet else 0.0
+        # AROPE families (groups 1, 3) and non-local-language families (2, 3)
+        for label, groups in (("arope", (1, 3)), ("non_local", (2, 3))):
+            counts = [sum(self.main_by_group[g][d] for g in groups) for d in range(len(DIMENSIONS))]
+            unmet = sum(counts)
+            for d, name in enumerate(DIMENSIONS):
+                out[f"main_barrier_{name}_{label}"] = counts[d] / unmet if unmet else 0.0
         weeks = max(self.measured_weeks, 1)
         out["waitlist_total"] = self.waitlist_sum / weeks
         out["capacity_use"] = self.capacity_use_sum / weeks

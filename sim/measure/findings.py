@@ -53,6 +53,70 @@ class CostPerChild:
 
 
 @dataclass(frozen=True)
+class LeverEffect:
+    """One lever's own effect on one configuration in one measure, paired over
+    replications: with the lever minus without (so a lever removed from a configuration is
+    the configuration minus its variant), percentage points for shares."""
+
+    lever: str
+    configuration: str
+    way: str  # "added to" or "removed from"
+    variant: str
+    measure: str
+    effect_pp: float
+    low_pp: float
+    high_pp: float
+    replications: int
+
+
+@dataclass(frozen=True)
+class AdaptiveRun:
+    """An adaptive configuration against its static twin (the same scenario without the
+    policy): paired differences, and the budget path (mean holdings per lever, EUR a week,
+    at each review week, with the dimension most often acted on)."""
+
+    scenario: str
+    twin: str
+    differences: list[Difference]
+    path: list[dict[str, float]]
+    acted_on: list[str]  # per review week, the dimension most replications acted on
+
+
+@dataclass(frozen=True)
+class HubChange:
+    """A hub configuration against the same configuration without hubs: the travel change
+    next to the multi-service change (paired differences)."""
+
+    hubs: str
+    twin: str
+    differences: list[Difference]
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """Who a configuration still leaves out and why: the share of AROPE children under 3 not
+    in childcare, and the main barriers (dimension, share of the unmet need-weeks, largest
+    first) of each group's and each service type's unmet needs (means over replications)."""
+
+    scenario: str
+    arope_u3_not_in_care: float
+    non_arope_u3_not_in_care: float
+    by_group: dict[str, list[tuple[str, float]]]
+    by_type: dict[str, list[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class Supplementary:
+    """What the supplementary analyses found: lever by lever, adaptive runs, hubs, who is
+    left out."""
+
+    levers: list[LeverEffect] = field(default_factory=list)
+    adaptive: list[AdaptiveRun] = field(default_factory=list)
+    hubs: list[HubChange] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ComparisonFindings:
     """Everything a comparison's report shows beside the per-scenario estimates."""
 
@@ -62,3 +126,4 @@ class ComparisonFindings:
     costs: list[CostPerChild]  # for the scenarios whose outlay differs
     patterns: list[Pattern] = field(default_factory=list)  # those the runs allow
     crossover: Crossover | None = None  # when the targeted grid and proportionate were run
+    supplementary: Supplementary = field(default_factory=lambda: Supplementary())

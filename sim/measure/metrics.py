@@ -41,6 +41,10 @@ from sim.world.costs import OUTLAY_PARTS, childcare_means_line_eur_year, outlay_
 from sim.world.population import FamilyTable
 from sim.world.services import ServiceTable
 
+# the groups the main barrier is also measured for, by their takeup-group codes (AROPE + 2 x
+# not local language)
+BARRIER_GROUPS: dict[str, tuple[int, ...]] = {"arope": (1, 3), "non_local": (2, 3)}
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -87,6 +91,10 @@ def measure_kinds() -> dict[str, Kind]:
     for t in SERVICE_TYPES:
         kinds |= {f"blocked_by_{d}_{t}": SHARE for d in DIMENSIONS}
         kinds |= {f"main_barrier_{d}_{t}": SHARE for d in DIMENSIONS}
+    # who is left out and why: the main barrier of the unmet need-weeks of AROPE families and
+    # of families whose home language is not the local one, as shares of that group's
+    for g in BARRIER_GROUPS:
+        kinds |= {f"main_barrier_{d}_{g}": SHARE for d in DIMENSIONS}
     kinds |= {"waitlist_total": COUNT, "capacity_use": SHARE}
     kinds |= {"public_outlay_eur_week": MONEY, "net_cost_eur_week": NET_MONEY}
     kinds |= {"means_test_line_childcare_eur_year": MONEY}
@@ -169,6 +177,8 @@ class WindowAccumulator:
         # per [type, dimension]: unmet need-weeks it blocks, and where it is the main barrier
         self.blocked = np.zeros((N_TYPES, len(DIMENSIONS)), dtype=np.int64)
         self.main = np.zeros((N_TYPES, len(DIMENSIONS)), dtype=np.int64)
+        # by takeup group (AROPE + 2 x not local language), per dimension
+        self.main_by_group = np.zeros((4, len(DIMENSIONS)), dtype=np.int64)
         self.unmet_weeks = 0
         self.waitlist_sum = 0
         self.capacity_use_sum = 0.0
@@ -275,6 +285,7 @@ class WindowAccumulator:
             cell_unmet_weeks=self.cell_unmet_weeks,
             blocked=self.blocked,
             main=self.main,
+            main_by_group=self.main_by_group,
             sums=sums,
             channel_events=self.channel_events,
             site_used_units=self.site_used_units,
@@ -475,6 +486,11 @@ class WindowAccumulator:
                 out[f"main_barrier_{name}_{type_name}"] = (
                     float(self.main[t, d] / unmet) if unmet else 0.0
                 )
+        for g, rows in BARRIER_GROUPS.items():
+            counts = self.main_by_group[list(rows)].sum(axis=0)
+            unmet = int(counts.sum())
+            for d, name in enumerate(DIMENSIONS):
+                out[f"main_barrier_{name}_{g}"] = float(counts[d] / unmet) if unmet else 0.0
         weeks = max(self.weeks, 1)
         out["waitlist_total"] = self.waitlist_sum / weeks
         out["capacity_use"] = self.capacity_use_sum / weeks
@@ -601,6 +617,7 @@ MeasuredFamilies = namedtuple(
         "y",
         "income_q",
         "care_days",
+        "is_local_language",
     ],
 )
 # this week's needs, awareness through word of mouth and barrier log (from the plan), and
@@ -647,6 +664,7 @@ WindowCounts = namedtuple(
         "cell_unmet_weeks",
         "blocked",
         "main",
+        "main_by_group",
         "sums",
         "channel_events",
         "site_used_units",
@@ -720,6 +738,7 @@ def _record_week(fam, measured, world, window):
     need_seen, used_seen = window.need_seen, window.used_seen
     cell_need_weeks, cell_unmet_weeks = window.cell_need_weeks, window.cell_unmet_weeks
     blocked, main, sums = window.blocked, window.main, window.sums
+    main_by_group = window.main_by_group
     n_dims = blocked.shape[1]
     for r in range(len(age)):
         u3 = age[r] >= 0 and age[r] < U3_WEEKS
@@ -793,6 +812,8 @@ def _record_week(fam, measured, world, window):
                     first = unmet_fallback(st, room)
                     blocked[t, first] += 1
                 main[t, first] += 1
+                g = (1 if is_arope[r] else 0) + (0 if fam.is_local_language[r] else 2)
+                main_by_group[g, first] += 1
 
 
 # the counts `_snapshot_counts` returns, by position

@@ -219,3 +219,20 @@ def unmet_maps_side_by_side(maps: dict[str, np.ndarray], path: Path | None) -> F
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), label="unmet share of needs", shrink=0.8)
     return _finish(fig, path, 100)
+
+
+def budget_path(
+    path_rows: list[dict[str, float]], levers: tuple[str, ...], title: str, path: Path | None
+) -> Figure | None:
+    """An adaptive policy's flexible budget by lever after each review (EUR a week, mean
+    over replications), stacked: the total is the flexible budget at every review."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    weeks = [row["week"] + 1 for row in path_rows]
+    stack = [[row[f"policy_{lever}_eur_week"] for row in path_rows] for lever in levers]
+    ax.stackplot(weeks, stack, labels=[lever.replace("_", " ") for lever in levers], step="post")
+    ax.set_xlabel("week (end of each review period)")
+    ax.set_ylabel("EUR a week held by the lever")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, path, 150)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.core.codes import ACCESSIBILITY_DIMENSION, DIMENSIONS
+from sim.core.codes import ACCESSIBILITY_DIMENSION, DIMENSIONS, POLICY_LEVERS
 from sim.measure import patterns
-from sim.measure.findings import ComparisonFindings, CostPerChild
+from sim.measure.findings import ComparisonFindings, CostPerChild, Difference, Supplementary
 from sim.measure.metrics import (
     EU_SILC_2024_U3_PARTICIPATION,
     PLACES,
@@ -347,6 +347,7 @@ def comparison_report(
         "",
     ]
     lines += patterns_section(findings)
+    lines += supplementary_section(findings.supplementary)
     lines += ["## Every measure", ""]
     lines.append("| measure | " + " | ".join(names) + " |")
     lines.append("|---" * (len(names) + 1) + "|")
@@ -560,3 +561,185 @@ def _trend_words(crossover: patterns.Crossover, ahead: str, ahead_rank: int) -> 
         f"The gap in favour of {ahead} does not change clearly as stigma and paperwork rise: "
         f"{moves}; {change}, an interval that includes zero."
     )
+
+
+def _pp(mean: float, low: float, high: float) -> str:
+    """'+3.1 pp [+1.2, +5.0]', a star where the interval excludes zero."""
+    if not np.isfinite(mean):
+        return "–"
+    if not np.isfinite(low):
+        return f"{mean:+.1f} pp"
+    star = " *" if low > 0 or high < 0 else ""
+    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]{star}"
+
+
+def _difference_cell(d: Difference) -> str:
+    kind = kind_of(d.measure)
+    text, span = difference_texts(d.mean, d.low, d.high, kind)
+    return f"{text} {span}" + (" *" if d.excludes_zero else "")
+
+
+def supplementary_section(found: Supplementary) -> list[str]:
+    """Lever by lever, the adaptive policy against its static twin, hubs (travel next to
+    multi-service use), and who each configuration leaves out and why."""
+    lines: list[str] = []
+    if found.levers:
+        lines += lever_section(found)
+    if found.hubs:
+        lines += ["## Hubs: the travel change next to the multi-service change", ""]
+        lines.append(
+            "Each hub configuration against the same configuration without hubs, paired over "
+            "replications (* the 95 % interval excludes zero). No site moves: a hub connects "
+            "services at an existing site and adds sessions there, so trips shorten where a "
+            "presence is nearer than a family's old site."
+        )
+        lines.append("")
+        measures = [d.measure for d in found.hubs[0].differences]
+        lines.append("| hubs | against | " + " | ".join(f"`{m}`" for m in measures) + " |")
+        lines.append("|---|---|" + "---:|" * len(measures))
+        for h in found.hubs:
+            cells = " | ".join(_difference_cell(d) for d in h.differences)
+            lines.append(f"| {h.hubs} | {h.twin} | {cells} |")
+        lines.append("")
+    for run in found.adaptive:
+        lines += adaptive_section(run)
+    if found.left_out:
+        lines += left_out_section(found)
+    return lines
+
+
+def lever_section(found: Supplementary) -> list[str]:
+    effects = pd.DataFrame([e.__dict__ for e in found.levers])
+    lines = ["## Lever by lever (each lever's own effect, at equal outlay)", ""]
+    lines.append(
+        "Each lever added to a configuration, or removed from one, with everything else "
+        "unchanged and the budget solver paying for it with childcare places; the effect is "
+        "with the lever minus without, paired over replications, in percentage points with "
+        "its 95 % interval (* excludes zero). universal with every lever is proportionate "
+        "(scenarios/levers.toml)."
+    )
+    lines.append("")
+    columns = list(dict.fromkeys(zip(effects["way"], effects["configuration"], strict=True)))
+    for measure, title in (
+        ("u3_participation_arope", "AROPE children under 3 in childcare"),
+        ("u3_participation_all", "all children under 3 in childcare"),
+        ("u3_gap_pp", "gap non-AROPE − AROPE (pp; negative narrows it)"),
+    ):
+        part = effects[effects["measure"] == measure]
+        lines.append(f"**{title}**")
+        lines.append("")
+        lines.append("| lever | " + " | ".join(f"{w} {c}" for w, c in columns) + " |")
+        lines.append("|---|" + "---:|" * len(columns))
+        for lever in dict.fromkeys(part["lever"]):
+            cells = []
+            for way, conf in columns:
+                row = part[
+                    (part["lever"] == lever)
+                    & (part["way"] == way)
+                    & (part["configuration"] == conf)
+                ]
+                cells.append(
+                    _pp(row["effect_pp"].iloc[0], row["low_pp"].iloc[0], row["high_pp"].iloc[0])
+                    if len(row)
+                    else ""
+                )
+            lines.append(f"| {lever.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    arope = effects[effects["measure"] == "u3_participation_arope"]
+    if len(arope):
+        best = arope.loc[arope["effect_pp"].idxmax()]
+        lines.append(
+            f"In plain words: the largest single effect on AROPE participation is "
+            f"{best['lever'].replace('_', ' ')} {best['way']} {best['configuration']} "
+            f"({_pp(best['effect_pp'], best['low_pp'], best['high_pp'])} pp). "
+            + _lever_agreement(arope)
+        )
+        lines.append("")
+    return lines
+
+
+def _lever_agreement(arope: pd.DataFrame) -> str:
+    """Whether a lever's effect added to the low configuration and removed from the high one
+    agree (interaction between levers otherwise)."""
+    added = arope[arope["way"] == "added to"].groupby("lever")["effect_pp"].first()
+    removed = arope[arope["way"] == "removed from"].set_index("lever")["effect_pp"]
+    both = [lv for lv in added.index if lv in removed.index]
+    if not both:
+        return ""
+    gaps = {lv: float(added[lv] - removed[lv]) for lv in both}
+    worst = max(gaps, key=lambda lv: abs(gaps[lv]))
+    return (
+        f"Added to one configuration and removed from the other, a lever's effect differs "
+        f"by at most {abs(gaps[worst]):.1f} pp ({worst.replace('_', ' ')}): where it differs, "
+        "the lever works differently in company of the others (an interaction)."
+    )
+
+
+def adaptive_section(run) -> list[str]:
+    lines = [f"## The adaptive policy: {run.scenario} against its static twin {run.twin}", ""]
+    lines.append(
+        "The municipality reviews the barrier signals of families in contact with its "
+        "services every quarter and moves part of a flexible budget to the lever answering the "
+        "most-reported one; the outlay is the twin's (docs/ODD.md §7.14). Paired over "
+        "replications (* the 95 % interval excludes zero):"
+    )
+    lines.append("")
+    lines.append("| measure | adaptive − static |")
+    lines.append("|---|---:|")
+    for d in run.differences:
+        lines.append(f"| `{d.measure}` | {_difference_cell(d)} |")
+    lines.append("")
+    if run.path:
+        lines.append(
+            "Budget path (EUR a week held by each lever after each review, mean over replications):"
+        )
+        lines.append("")
+        lines.append(
+            "| week | acted on | " + " | ".join(lv.replace("_", " ") for lv in POLICY_LEVERS) + " |"
+        )
+        lines.append("|---:|---|" + "---:|" * len(POLICY_LEVERS))
+        for row, acted in zip(run.path, run.acted_on, strict=True):
+            held = " | ".join(f"{row[f'policy_{lv}_eur_week']:,.0f}" for lv in POLICY_LEVERS)
+            lines.append(f"| {int(row['week']) + 1} | {acted} | {held} |")
+        lines.append("")
+        first, last = run.path[0], run.path[-1]
+        moved = max(POLICY_LEVERS, key=lambda lv: last[f"policy_{lv}_eur_week"])
+        lines.append(
+            f"In plain words: after {len(run.path)} reviews the lever holding most of the "
+            f"flexible budget is {moved.replace('_', ' ')} "
+            f"({last[f'policy_{moved}_eur_week']:,.0f} of {sum(first[f'policy_{lv}_eur_week'] for lv in POLICY_LEVERS):,.0f} EUR a week); "
+            f"the signals most acted on: {', '.join(dict.fromkeys(run.acted_on))}."
+        )
+        lines.append("")
+    return lines
+
+
+def left_out_section(found: Supplementary) -> list[str]:
+    lines = ["## Who is still left out, and why", ""]
+    lines.append(
+        "Per configuration: the share of children under 3 not in childcare, and the main "
+        "barrier of the unmet need-weeks (the first blocking dimension in the cascade, "
+        "docs/ODD.md §7.12) of AROPE families, of families whose home language is not the "
+        "local one, and per service type (means over replications; the two largest)."
+    )
+    lines.append("")
+    lines.append(
+        "| configuration | AROPE under 3 not in care | non-AROPE | AROPE families' unmet needs | "
+        "non-local language | childcare | health | parenting | help desk |"
+    )
+    lines.append("|---|---:|---:|---|---|---|---|---|---|")
+
+    def top(pairs: list[tuple[str, float]]) -> str:
+        return ", ".join(f"{d} {100 * s:.0f} %" for d, s in pairs[:2]) or "–"
+
+    for row in found.left_out:
+        cells = [
+            f"{100 * row.arope_u3_not_in_care:.1f} %",
+            f"{100 * row.non_arope_u3_not_in_care:.1f} %",
+            top(row.by_group["arope"]),
+            top(row.by_group["non_local"]),
+            *(top(row.by_type[t]) for t in ("childcare", "health", "parenting", "admin_help")),
+        ]
+        lines.append(f"| {row.scenario} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines

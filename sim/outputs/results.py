@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.core.codes import POLICY_LEVERS
 from sim.core.errors import ScenarioError
 from sim.measure.findings import ComparisonFindings
 from sim.outputs import plots
@@ -108,6 +109,7 @@ COMPARISON_FIGURES = (
     "barrier_attribution",
     "participation_over_time",
     "unmet_need_maps",
+    "budget_path",
 )
 
 
@@ -190,6 +192,7 @@ def comparison_figures(comparison: ComparisonRecord) -> list[str]:
         "barrier_attribution": has_runs,
         "participation_over_time": not comparison.timeseries.empty,
         "unmet_need_maps": any(r.unmet_maps for r in comparison.results),
+        "budget_path": any(a.path for a in comparison.findings.supplementary.adaptive),
     }
     return [kind for kind in COMPARISON_FIGURES if has[kind]]
 
@@ -213,6 +216,11 @@ def comparison_figure(
         burn_in = comparison.scenarios[0].run.burn_in_weeks
         return plots.participation_over_time_by_scenario(
             comparison.timeseries, names, burn_in, path
+        )
+    if kind == "budget_path":
+        run = next(a for a in comparison.findings.supplementary.adaptive if a.path)
+        return plots.budget_path(
+            run.path, POLICY_LEVERS, f"{run.scenario}: the flexible budget by lever", path
         )
     maps = {r.scenario.name: mean_map(r.unmet_maps) for r in comparison.results if r.unmet_maps}
     return plots.unmet_maps_side_by_side(maps, path)

@@ -9,25 +9,39 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sim.core.codes import DIMENSIONS, POLICY_LEVERS, SERVICE_TYPES
 from sim.core.errors import ScenarioError
 from sim.core.provenance import git_state, package_versions
 from sim.measure import patterns
-from sim.measure.findings import ComparisonFindings, CostPerChild, Difference, Outlay
+from sim.measure.findings import (
+    AdaptiveRun,
+    ComparisonFindings,
+    CostPerChild,
+    Difference,
+    HubChange,
+    LeftOut,
+    LeverEffect,
+    Outlay,
+    Supplementary,
+)
 from sim.measure.stats import paired_difference, summary_table
 from sim.scenario.schema import Scenario
+from sim.studies.levers import LeverSet, Variant, lever_effects
+from sim.studies.levers import variants as lever_variants_of
 from sim.studies.runner import (
     RunResult,
     checked,
     collect,
     execute,
     prepare,
+    scale_scenario,
     with_run_settings,
 )
 
@@ -159,6 +173,7 @@ def compare(
     quiet: bool = True,
     supplement: list[Scenario] | None = None,
     origins: list[str] | None = None,
+    levers: LeverSet | None = None,
 ) -> Comparison:
     """Run scenarios with common random numbers, as `famsim compare` does: replication r of
     every scenario has the same families and draws; differences to the baseline are paired.
@@ -168,7 +183,9 @@ def compare(
     seed: as for sim.run, applied to every scenario; workers: processes (results do not
     depend on it); supplement: analysis scenarios on the same city and seeds, reported
     separately (e.g. the crossover grid); origins: the files the scenarios came from (named
-    in errors). Bad input raises ScenarioError."""
+    in errors); levers: a lever set (`sim.studies.levers`) whose variants run as analyses
+    too, each lever's own effect then reported with a paired interval. Bad input raises
+    ScenarioError."""
     if names is not None:
         if len(names) != len(scenarios):
             raise ScenarioError(
@@ -185,6 +202,15 @@ def compare(
             for s, o in zip(scenarios, origins, strict=True)
         ]
     supplement = [checked(s, f"<analysis {s.name}>") for s in supplement or []]
+    lever_variants = []
+    if levers is not None:
+        first = scenarios[0]
+        lever_variants = []
+        for v in lever_variants_of(levers):
+            scenario = scale_scenario(v.scenario, first.city.families)
+            scenario = scenario.model_copy(update={"run": first.run})
+            lever_variants.append(replace(v, scenario=scenario))
+        supplement += [checked(v.scenario, f"<lever {v.scenario.name}>") for v in lever_variants]
     check_comparable(scenarios + supplement, origins + [f"<analysis {s.name}>" for s in supplement])
     names = [s.name for s in scenarios]
     baseline = baseline or names[0]
@@ -218,6 +244,10 @@ def compare(
     }
     manifest["supplement"] = {r.scenario.name: r.manifest for r in extra}
     found = findings(stacked_runs(results), stacked_runs(extra), names, baseline)
+    found = replace(
+        found,
+        supplementary=supplementary(results, extra, lever_variants),
+    )
     return Comparison(scenarios, results, baseline, manifest, found, extra)
 
 
@@ -314,3 +344,111 @@ def cost_per_additional_arope_child(
     d_children, _, _ = paired_difference(runs, scenario, baseline, "u3_enrolled_arope")
     defined = bool(np.isfinite(d_children) and d_children > 0)
     return CostPerChild(scenario, d_outlay, d_children, d_outlay / d_children if defined else None)
+
+
+# the measures an adaptive run and a hub configuration are set against their twins in
+ADAPTIVE_MEASURES = ("u3_participation_arope", "u3_participation_all", "u3_gap_pp")
+HUB_MEASURES = (
+    "multi_service_share",
+    "travel_minutes_nearest",
+    "travel_minutes_used",
+    "u3_participation_arope",
+)
+
+
+def _identity_without(scenario: Scenario, section: str) -> str:
+    data = scenario.identity_dict()
+    data.pop(section, None)
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _twin(scenario: Scenario, others: list[Scenario], section: str, plain) -> str | None:
+    """The scenario among `others` that is `scenario` but for `section`, where it is
+    `plain` (no policy, no hubs)."""
+    key = _identity_without(scenario, section)
+    for other in others:
+        if (
+            other.name != scenario.name
+            and plain(other)
+            and _identity_without(other, section) == key
+        ):
+            return other.name
+    return None
+
+
+def supplementary(
+    results: list[RunResult], extra: list[RunResult], lever_variants: list[Variant]
+) -> Supplementary:
+    """Lever by lever (the variants against their configurations), each adaptive run against
+    its static twin with its budget path, each hub configuration against its twin without
+    hubs (travel next to multi-service use), and who each compared configuration leaves
+    out and why."""
+    everything = results + extra
+    runs = stacked_runs(everything)
+    scenarios = [r.scenario for r in everything]
+    levers = [LeverEffect(**row) for row in lever_effects(runs, lever_variants).to_dict("records")]
+    adaptive = []
+    for result in everything:
+        s = result.scenario
+        if not s.policy.adaptive:
+            continue
+        twin = _twin(s, scenarios, "policy", lambda o: not o.policy.adaptive)
+        if twin is None:
+            continue
+        diffs = [
+            Difference(s.name, m, *paired_difference(runs, s.name, twin, m))
+            for m in ADAPTIVE_MEASURES
+        ]
+        path, acted = _budget_path(result.timeseries, s.policy.review_weeks)
+        adaptive.append(AdaptiveRun(s.name, twin, diffs, path, acted))
+    hubs = []
+    for s in (r.scenario for r in results):
+        if not s.hubs.enabled:
+            continue
+        twin = _twin(s, [r.scenario for r in results], "hubs", lambda o: not o.hubs.enabled)
+        if twin is not None:
+            hubs.append(
+                HubChange(
+                    s.name,
+                    twin,
+                    [
+                        Difference(s.name, m, *paired_difference(runs, s.name, twin, m))
+                        for m in HUB_MEASURES
+                    ],
+                )
+            )
+    return Supplementary(levers, adaptive, hubs, [left_out(runs, r.scenario.name) for r in results])
+
+
+def _budget_path(
+    timeseries: pd.DataFrame, review_weeks: int
+) -> tuple[list[dict[str, float]], list[str]]:
+    """Mean holdings per lever (EUR a week) over replications after each review, and the
+    dimension most replications acted on there."""
+    columns = [f"policy_{lever}_eur_week" for lever in POLICY_LEVERS]
+    if timeseries.empty or not set(columns) <= set(timeseries.columns):
+        return [], []
+    reviews = timeseries[(timeseries["week"] + 1) % review_weeks == 0]
+    path, acted = [], []
+    for week, rows in reviews.groupby("week", sort=True):
+        path.append({"week": float(week), **rows[columns].mean().to_dict()})
+        top = int(rows["policy_signal"].mode().iloc[0])
+        acted.append(DIMENSIONS[top] if top >= 0 else "none")
+    return path, acted
+
+
+def _ranked(row: pd.Series, prefix: str, suffix: str) -> list[tuple[str, float]]:
+    shares = [(d, float(row[f"{prefix}{d}{suffix}"])) for d in DIMENSIONS]
+    return sorted((p for p in shares if p[1] > 0), key=lambda p: -p[1])
+
+
+def left_out(runs: pd.DataFrame, name: str) -> LeftOut:
+    """Who `name` leaves out and why, from the means of its replications."""
+    mean = runs[runs["scenario"] == name].mean(numeric_only=True)
+    return LeftOut(
+        scenario=name,
+        arope_u3_not_in_care=1.0 - float(mean["u3_participation_arope"]),
+        non_arope_u3_not_in_care=1.0 - float(mean["u3_participation_non_arope"]),
+        by_group={g: _ranked(mean, "main_barrier_", f"_{g}") for g in ("arope", "non_local")},
+        by_type={t: _ranked(mean, "main_barrier_", f"_{t}") for t in SERVICE_TYPES},
+    )
