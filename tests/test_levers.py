@@ -1,4 +1,4 @@
-"""Verification of the lever set (scenarios/levers.toml, sim/studies/levers.py): the levers
+"""Verification of the lever set (scenarios/levers/proportionate.toml, sim/studies/levers.py): the levers
 are the whole difference between universal and proportionate, each variant changes only
 its lever's keys, and an effect is counted with the lever minus without."""
 
@@ -15,7 +15,7 @@ from sim.studies.levers import Variant, lever_effects, load_levers, variants, wi
 pytestmark = pytest.mark.verification
 
 ROOT = Path(__file__).resolve().parent.parent
-LEVERS = ROOT / "scenarios" / "levers.toml"
+LEVERS = ROOT / "scenarios" / "levers" / "proportionate.toml"
 
 
 def _leaves(data, prefix=""):
@@ -86,3 +86,20 @@ def test_a_lever_file_naming_an_unknown_key_is_refused(tmp_path):
     )
     with pytest.raises(ScenarioError, match="feez"):
         load_levers(bad)
+
+
+def test_the_report_tables_each_levers_effect_with_its_interval():
+    from sim.measure.findings import LeverEffect, Supplementary
+    from sim.outputs.report import supplementary_section
+
+    effects = [
+        LeverEffect(lever, conf, way, f"{conf}_{lever}", measure, mean, mean - 1, mean + 1, 10)
+        for lever, mean in (("outreach", 2.0), ("brokers", 0.5))
+        for conf, way in (("universal", "added to"), ("proportionate", "removed from"))
+        for measure in ("u3_participation_arope", "u3_participation_all", "u3_gap_pp")
+    ]
+    text = "\n".join(supplementary_section(Supplementary(levers=effects)))
+    assert "| lever | added to universal | removed from proportionate |" in text
+    assert "| outreach | +2.0 [+1.0, +3.0] * | +2.0 [+1.0, +3.0] * |" in text
+    assert "| brokers | +0.5 [-0.5, +1.5] | +0.5 [-0.5, +1.5] |" in text
+    assert "largest single effect on AROPE participation is outreach added to universal" in text

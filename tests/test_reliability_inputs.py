@@ -249,6 +249,10 @@ def test_every_shipped_scenario_and_sweep_point_lies_within_the_ranges():
         sweep = load_sweep(path)
         for point in design(sweep):
             point_scenario(sweep, point)
+    from sim.studies.levers import load_levers, variants
+
+    for path in sorted((SCENARIOS / "levers").glob("*.toml")):
+        assert variants(load_levers(path))  # every variant validates
 
 
 # --- the size estimate counts services and candidate pairs (item 3) -----------------------

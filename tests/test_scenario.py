@@ -35,11 +35,11 @@ BASE = SCENARIOS / "base.toml"
 
 
 def shipped_scenarios() -> list[Path]:
-    """Every scenario file under scenarios/ except sweep definitions."""
+    """Every scenario file under scenarios/ except sweep and lever definitions."""
     return sorted(
         p
         for p in SCENARIOS.rglob("*.toml")
-        if not any(part.startswith("sweep") for part in p.relative_to(SCENARIOS).parts)
+        if not any(part.startswith(("sweep", "levers")) for part in p.relative_to(SCENARIOS).parts)
     )
 
 

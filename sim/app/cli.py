@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--levers",
         type=Path,
         metavar="FILE",
-        help="also run each lever of a lever file (e.g. scenarios/levers.toml) added to and "
+        help="also run each lever of a lever file (e.g. scenarios/levers/proportionate.toml) added to and "
         "removed from its configurations, and report each lever's own effect",
     )
     comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="compare the five configurations on the default city and write results/demo",
+        help="compare the shipped configurations, the levers and the adaptive policy on the default city and write results/demo",
         epilog="example: famsim demo (from the project folder; make demo does the same)",
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar or table")
@@ -501,7 +501,7 @@ DEMO_SCENARIOS = [
     Path("scenarios/proportionate_one_roof.toml"),
     Path("scenarios/proportionate_adaptive.toml"),
 ]
-DEMO_LEVERS = Path("scenarios/levers.toml")
+DEMO_LEVERS = Path("scenarios/levers/proportionate.toml")
 # replications of every demo run: the stigma x paperwork grid needs at least 10 for its cells
 # to be told apart (with 2 its "no clear ranking" cells were noise)
 DEMO_REPLICATIONS = 10

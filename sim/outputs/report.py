@@ -616,7 +616,7 @@ def lever_section(found: Supplementary) -> list[str]:
         "unchanged and the budget solver paying for it with childcare places; the effect is "
         "with the lever minus without, paired over replications, in percentage points with "
         "its 95 % interval (* excludes zero). universal with every lever is proportionate "
-        "(scenarios/levers.toml)."
+        "(scenarios/levers/proportionate.toml)."
     )
     lines.append("")
     columns = list(dict.fromkeys(zip(effects["way"], effects["configuration"], strict=True)))
