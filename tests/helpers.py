@@ -109,6 +109,22 @@ def step_before_life_course(engine: Engine) -> None:
         del engine.life_course
 
 
+def week_to_meetings(engine: Engine):
+    """A week up to and including its meetings (step 6b): returns the plan, and the ties
+    (row pairs) before and after the meetings; `measure` and `life_course` are the
+    caller's."""
+    f = engine.families
+    plan = engine.decide()
+    engine.information(plan)
+    engine.settle(plan)
+    engine.allocate(plan)
+    engine.experience(plan)
+    before = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
+    engine.meet(plan)
+    after = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
+    return plan, before, after
+
+
 STATE_COLUMNS = (
     "status",
     "service",

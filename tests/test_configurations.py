@@ -57,7 +57,7 @@ def test_targeted_reserves_its_places_for_the_expected_eligible_demand():
     """The means-test line of targeted childcare is where the planning draw's demand below
     it fills the places: the eligible families' care days reach the places' days, and
     without the marginal family they would not; families below the line are eligible."""
-    from sim.world.population import initial_families
+    from sim.world.services import expected_childcare_demand
 
     scenario = shipped("targeted")
     city = build_city(scenario)
@@ -66,20 +66,13 @@ def test_targeted_reserves_its_places_for_the_expected_eligible_demand():
     assert reserved.any() and len(set(s.means_line_q[reserved].tolist())) == 1
     line = int(s.means_line_q[reserved][0])
     days = int(s.capacity[reserved].sum()) * 5
-    fam = initial_families(scenario, scenario.city.seed, city, with_ties=False)
-    age = fam.youngest_age_weeks
-    window = (
-        fam.wants_formal_care
-        & (age >= fam.care_start_age_weeks)
-        & (age < scenario.population.childcare_exit_age_weeks)
-    )
-    below = window & (fam.income_q < line)
-    assert fam.care_days[below].sum() >= days
-    marginal = below & (fam.income_q == fam.income_q[below].max())
-    assert fam.care_days[below & ~marginal].sum() < days
+    income, care_days = expected_childcare_demand(scenario, city)
+    below = income < line
+    assert care_days[below].sum() >= days
+    marginal = below & (income == income[below].max())
+    assert care_days[below & ~marginal].sum() < days
     # the poverty line would leave most places without eligible demand
-    poor = window & (fam.income_q < round(17_398 * 100) * 10_000)
-    assert fam.care_days[poor].sum() < 0.3 * days
+    assert care_days[income < round(17_398 * 100) * 10_000].sum() < 0.3 * days
 
 
 @pytest.mark.verification

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import build, small_scenario
+from helpers import build, small_scenario, week_to_meetings
 from pairs import service_barriers
 
 from sim.core.codes import (
@@ -184,14 +184,7 @@ def test_families_who_meet_at_a_hub_form_ties():
     f, svc = engine.families, engine.svc
     across = 0
     for _ in range(8):
-        plan = engine.decide()
-        engine.information(plan)
-        engine.settle(plan)
-        engine.allocate(plan)
-        engine.experience(plan)
-        before = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
-        engine.meet(plan)
-        after = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
+        plan, before, after = week_to_meetings(engine)
         for a, b in after - before:
             places = []
             for r in (a, b):

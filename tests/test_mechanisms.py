@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import build, small_scenario, step_before_life_course
+from helpers import build, small_scenario, step_before_life_course, week_to_meetings
 from pairs import service_barriers
 
 from sim.core.codes import CHILDCARE, ENROLLED, HEALTH, N_TYPES, NO_HUB, NONE, PARENTING
@@ -184,14 +184,7 @@ def test_families_meet_only_families_enrolled_at_the_same_site():
     f = engine.families
     formed = meeting = 0
     for _ in range(12):
-        plan = engine.decide()
-        engine.information(plan)
-        engine.settle(plan)
-        engine.allocate(plan)
-        engine.experience(plan)
-        before = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
-        engine.meet(plan)
-        after = {(int(a), int(b)) for a, b in zip(*f.tie_pairs(), strict=True)}
+        plan, before, after = week_to_meetings(engine)
         new = after - before
         assert not before - after  # meeting removes no tie
         for a, b in new:

@@ -161,16 +161,10 @@ def _line_from_places(scenario: Scenario, city: City, world: ServiceWorld) -> Se
     s = world.services
     reserved = s.is_public & (s.type == SERVICE_TYPES.index("childcare")) & s.means_tested
     days = int(s.capacity[reserved].sum()) * DAYS_PER_WEEK
-    fam = initial_families(scenario, scenario.city.seed, city, with_ties=False)
-    age = fam.youngest_age_weeks
-    window = (
-        fam.wants_formal_care
-        & (age >= fam.care_start_age_weeks)
-        & (age < scenario.population.childcare_exit_age_weeks)
-    )
-    order = np.argsort(fam.income_q[window], kind="stable")
-    income = fam.income_q[window][order]
-    demand = np.cumsum(fam.care_days[window][order].astype(np.int64))
+    income_q, care_days = expected_childcare_demand(scenario, city)
+    order = np.argsort(income_q, kind="stable")
+    income = income_q[order]
+    demand = np.cumsum(care_days[order].astype(np.int64))
     k = int(np.searchsorted(demand, days, side="left"))
     if k >= len(income):
         line = np.iinfo(np.int64).max
@@ -178,6 +172,21 @@ def _line_from_places(scenario: Scenario, city: City, world: ServiceWorld) -> Se
         line = int(income[k]) + 1
     s.means_line_q[reserved] = line
     return world
+
+
+def expected_childcare_demand(scenario: Scenario, city: City) -> tuple[np.ndarray, np.ndarray]:
+    """The planning draw's childcare demand (families drawn with the city seed, as the
+    service map is planned): the equivalised income and care days of each child in its care
+    window (from its planned start age until it leaves childcare) whose parents want formal
+    care."""
+    fam = initial_families(scenario, scenario.city.seed, city, with_ties=False)
+    age = fam.youngest_age_weeks
+    window = (
+        fam.wants_formal_care
+        & (age >= fam.care_start_age_weeks)
+        & (age < scenario.population.childcare_exit_age_weeks)
+    )
+    return fam.income_q[window], fam.care_days[window]
 
 
 def outlay_cents(scenario: Scenario, world: ServiceWorld) -> int:
