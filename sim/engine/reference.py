@@ -843,19 +843,19 @@ class ReferenceModel(mesa.Model):
         """What the holdings buy: fewer childcare places than at the start, help-desk
         cases, a fee reduction per place on public childcare, outreach workers and brokers
         (split over the communities by their number of families)."""
-        h = self.holdings
+        h = dict(zip(POLICY_LEVERS, self.holdings, strict=True))
         info = self.spec.information
-        held = h[0] // self.place_cents if self.place_cents else 0
+        held = h["places"] // self.place_cents if self.place_cents else 0
         places = [s.capacity for s in self.policy_childcare]
         cut = self.shares_of(places, max(0, self.initial_places - held))
         for svc, c in zip(self.policy_childcare, cut, strict=True):
             svc.capacity_units = self.base_units[svc.sid] - c * DAYS_PER_WEEK
-        cases = h[4] // self.case_cents if self.case_cents else 0
+        cases = h["forms_help"] // self.case_cents if self.case_cents else 0
         extra = self.shares_of([s.capacity for s in self.policy_desks], cases)
         for svc, c in zip(self.policy_desks, extra, strict=True):
             svc.capacity_units = self.base_units[svc.sid] + c
         total = sum(places)
-        discount = h[1] // total if total else 0
+        discount = h["fee_reduction"] // total if total else 0
         for svc in self.policy_childcare:
             svc.discount = discount
         worker = cents(info.outreach_worker_eur_week) + (
@@ -863,10 +863,10 @@ class ReferenceModel(mesa.Model):
             if info.outreach_interpreters
             else 0
         )
-        workers = h[2] / worker if worker else 0.0
+        workers = h["outreach"] / worker if worker else 0.0
         self.outreach_capacity = self.base_outreach + workers * info.outreach_visits_per_worker_week
         broker = cents(info.broker_eur_week)
-        brokers = h[3] / broker if broker else 0.0
+        brokers = h["brokers"] / broker if broker else 0.0
         whole = sum(self.community)
         for lang, count in enumerate(self.community):
             share = count / whole if whole else 0.0

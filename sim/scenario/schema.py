@@ -1200,6 +1200,19 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     return scenario_from_dict(data, origin, strict=True, provenance=provenance)
 
 
+def set_at_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set the value at a dotted key path of a resolved scenario document in place; a number
+    indexes a list (e.g. a fee band)."""
+    node: Any = data
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
 def _nest(dotted: str, value: Any) -> dict[str, Any]:
     out: Any = value
     for part in reversed(dotted.split(".")):

@@ -32,7 +32,7 @@ import pandas as pd
 
 from sim.core.errors import ScenarioError
 from sim.measure.stats import interval, paired_values
-from sim.scenario.schema import Scenario, load_scenario, scenario_from_dict
+from sim.scenario.schema import Scenario, load_scenario, scenario_from_dict, set_at_path
 
 # the measures a lever table reports, in percentage points
 LEVER_MEASURES = ("u3_participation_arope", "u3_participation_all", "u3_gap_pp")
@@ -102,6 +102,7 @@ _MISSING = object()
 
 
 def _get(data: dict[str, Any], key: str) -> Any:
+    """The value at a dotted key path of a resolved scenario, _MISSING where there is none."""
     node: Any = data
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -110,20 +111,12 @@ def _get(data: dict[str, Any], key: str) -> Any:
     return node
 
 
-def _set(data: dict[str, Any], key: str, value: Any) -> None:
-    *parents, last = key.split(".")
-    node = data
-    for part in parents:
-        node = node[part]
-    node[last] = copy.deepcopy(value)
-
-
 def with_lever(target: Scenario, source: Scenario, keys: list[str], name: str) -> Scenario:
     """`target` with `keys` at `source`'s values, named `name`."""
     data = target.resolved_dict()
     values = source.resolved_dict()
     for key in keys:
-        _set(data, key, _get(values, key))
+        set_at_path(data, key, copy.deepcopy(_get(values, key)))
     data["name"] = name
     data["description"] = f"{target.name} with {source.name}'s {', '.join(keys)}"
     return scenario_from_dict(data, f"<lever {name}>")

@@ -58,7 +58,14 @@ from sim.core.provenance import SWEEP_PACKAGES, git_state, package_versions
 from sim.measure.metrics import metric_columns
 from sim.outputs.folders import folder_lock
 from sim.outputs.progress import progress_bar
-from sim.scenario.schema import CITY_FILE_KEYS, Scenario, load_scenario, scenario_from_dict, suggest
+from sim.scenario.schema import (
+    CITY_FILE_KEYS,
+    Scenario,
+    load_scenario,
+    scenario_from_dict,
+    set_at_path,
+    suggest,
+)
 from sim.studies.runner import replication_seed, scale_scenario
 
 SAMPLERS = ("grid", "lhs", "sobol", "morris")
@@ -484,14 +491,7 @@ def point_scenario(sweep: Sweep, point: dict[str, Any]) -> Scenario:
     """The base scenario with the point's values, validated (errors name the key path)."""
     data = sweep.base.resolved_dict()
     for path, value in point.items():
-        node: Any = data
-        *parents, last = path.split(".")
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
+        set_at_path(data, path, value)
     data["run"]["seed"] = sweep.seed
     data["run"]["replications"] = sweep.replications
     return scenario_from_dict(data, str(sweep.file))
