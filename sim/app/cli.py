@@ -1,4 +1,5 @@
-"""Command line: famsim run | compare | validate | sweep | sensitivity | demo (also
+"""Command line: famsim run | compare | validate | sweep | sensitivity | calibrate | patterns |
+demo (also
 `python -m sim`).
 
 Bad input gives one line on stderr naming the file, key path and what is allowed, exit
@@ -85,6 +86,11 @@ def _add_run_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# the calibrated default city's plausible set (famsim calibrate scenarios/base.toml --targets
+# validation/targets/flanders.toml, committed under validation/flanders)
+DEFAULT_PLAUSIBLE = Path("validation/flanders/plausible.parquet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="famsim", description="How families with young children reach services.")
     parser.add_argument(
@@ -127,6 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also run each lever of a lever file (e.g. scenarios/levers/proportionate.toml) added to and "
         "removed from its configurations, and report each lever's own effect",
+    )
+    comp.add_argument(
+        "--over-plausible",
+        type=_positive,
+        metavar="N",
+        help="also re-run the comparison at N points of a calibration's plausible set and "
+        "report in how many each ranking holds",
+    )
+    comp.add_argument(
+        "--plausible",
+        type=Path,
+        default=DEFAULT_PLAUSIBLE,
+        metavar="FILE",
+        help=f"the plausible set for --over-plausible (default: {DEFAULT_PLAUSIBLE})",
+    )
+    comp.add_argument(
+        "--plausible-reps",
+        type=_positive,
+        default=3,
+        metavar="R",
+        help="replications at each plausible point (default: 3)",
     )
     comp.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
     comp.add_argument("--out", type=Path, help="output directory (default: results/compare)")
@@ -178,6 +205,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="the sweep's results folder (default: results/sweeps/<name>)"
     )
     sens.add_argument("--quiet", action="store_true", help="no table of indices")
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit a scenario's free parameters to a targets file (history matching, resumable)",
+        epilog="example: famsim calibrate scenarios/base.toml --targets validation/targets/flanders.toml",
+    )
+    cal.add_argument("scenario", type=Path, help="the scenario the targets file names")
+    cal.add_argument("--targets", type=Path, required=True, help="targets file (TOML)")
+    cal.add_argument(
+        "--params",
+        nargs="+",
+        metavar="KEY",
+        help="free parameters: keys of the targets file's [parameters], or KEY=LOW:HIGH",
+    )
+    cal.add_argument(
+        "--budget", type=_positive, help="runs for the waves (default: the file's budget)"
+    )
+    cal.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    cal.add_argument(
+        "--dask",
+        metavar="local|tcp://HOST:PORT",
+        help="run on Dask: 'local' starts a cluster on 127.0.0.1, or a scheduler's address",
+    )
+    cal.add_argument(
+        "--out", type=Path, help="results folder (default: results/calibration/<targets name>)"
+    )
+    cal.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    pat = sub.add_parser(
+        "patterns",
+        help="run the validation patterns (figures the model was not fitted to) and say which pass",
+        epilog="example: famsim patterns --reps 5",
+    )
+    pat.add_argument(
+        "--file", type=Path, default=Path("validation/patterns.toml"), help="patterns file"
+    )
+    pat.add_argument("--reps", type=_positive, default=5, help="replications (default: 5)")
+    pat.add_argument("--fast", action="store_true", help="only the patterns marked fast")
+    pat.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    pat.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser(
         "demo",
@@ -346,6 +413,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.quiet,
             force=args.force,
             levers=args.levers,
+            over_plausible=args.over_plausible,
+            plausible=args.plausible,
+            plausible_reps=args.plausible_reps,
         )
     if args.command == "demo":
         return _demo(args.quiet)
@@ -353,6 +423,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _sweep(args)
     if args.command == "sensitivity":
         return _sensitivity(args)
+    if args.command == "calibrate":
+        return _calibrate(args)
+    if args.command == "patterns":
+        return _patterns(args)
     return EXIT_INPUT
 
 
@@ -502,6 +576,10 @@ DEMO_SCENARIOS = [
     Path("scenarios/proportionate_adaptive.toml"),
 ]
 DEMO_LEVERS = Path("scenarios/levers/proportionate.toml")
+# the headline comparison whose rankings the demo re-checks over the calibrated plausible set,
+# at this many points (3 replications each: 96 runs, about 3 minutes on 2 cores)
+DEMO_RANKED = ["universal", "targeted", "proportionate", "one_roof"]
+DEMO_PLAUSIBLE_POINTS = 8
 # replications of every demo run: the stigma x paperwork grid needs at least 10 for its cells
 # to be told apart (with 2 its "no clear ranking" cells were noise)
 DEMO_REPLICATIONS = 10
@@ -521,6 +599,10 @@ def _compare(
     analyses: bool = False,
     force: bool = False,
     levers: Path | None = None,
+    over_plausible: int | None = None,
+    plausible: Path = DEFAULT_PLAUSIBLE,
+    plausible_reps: int = 3,
+    ranked: list[str] | None = None,
 ) -> int:
     from sim.outputs.results import write_comparison
     from sim.studies.comparison import check_comparable, compare
@@ -542,6 +624,11 @@ def _compare(
 
         lever_set = load_levers(levers)
     names = [s.name for s in scenarios]
+    points = None
+    if over_plausible:
+        from sim.studies.robustness import load_plausible
+
+        points = load_plausible(plausible, scenarios[0], over_plausible)
     with folder_lock(target):
         check_replaceable(target, job_identity("compare", names), force)
         probe(target)
@@ -557,6 +644,18 @@ def _compare(
                 supplement=supplement,
                 levers=lever_set,
             )
+            if points is not None:
+                comparison = _with_ranking(
+                    comparison,
+                    scenarios,
+                    points,
+                    plausible,
+                    plausible_reps,
+                    ranked,
+                    workers,
+                    quiet,
+                    target.with_name(f"{target.name}-plausible-runs"),
+                )
             write_comparison(comparison, target)
     if not quiet:
         from sim.outputs.report import HEADLINE, headline_table
@@ -570,6 +669,32 @@ def _compare(
         for r in m["replications"]
     ]
     return _report_failures(statuses, out)
+
+
+def _with_ranking(
+    comparison, scenarios, points, plausible, reps, ranked, workers, quiet, runs_folder
+):
+    """The comparison with its rankings re-checked over the plausible points (their runs are
+    resumable sweeps in `runs_folder`, beside the comparison's folder)."""
+    from dataclasses import replace
+
+    from sim.studies.robustness import RANKED_MEASURE, over_plausible
+    from sim.studies.runner import with_run_settings
+
+    chosen = [s for s in scenarios if ranked is None or s.name in ranked]
+    chosen = [
+        with_run_settings(s, None, None, None, reps, None, origin=s.name, by="--plausible-reps")
+        for s in chosen
+    ]
+    runs = comparison.runs
+    means = {s.name: float(runs[runs["scenario"] == s.name][RANKED_MEASURE].mean()) for s in chosen}
+    with _executor(None, workers) as (executor, label, n):
+        record, _table = over_plausible(
+            chosen, means, points, str(plausible), runs_folder, executor, label, n, quiet
+        )
+    found = comparison.findings
+    found = replace(found, supplementary=replace(found.supplementary, ranking=record))
+    return replace(comparison, findings=found)
 
 
 def demo_analyses(scenarios) -> list:
@@ -602,6 +727,8 @@ def _demo(quiet: bool) -> int:
         quiet,
         analyses=True,
         levers=DEMO_LEVERS,
+        over_plausible=DEMO_PLAUSIBLE_POINTS,
+        ranked=DEMO_RANKED,
     )
 
 
@@ -612,25 +739,18 @@ def _sweep_out(sweep, out: Path | None) -> Path:
 
 
 def _sweep(args) -> int:
-    from sim.studies.runner import default_workers, process_pool
     from sim.studies.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     out = check_out(_sweep_out(sweep, args.out))
     _preflight(sweep.base, args.sweep)
-    workers = args.workers or default_workers()
     # one writer per sweep folder for the whole job; run_sweep is told not to lock again
     # (a second flock in this process on the same file would refuse ourselves)
     with folder_lock(out), _bugs_logged_in(out):
-        if args.dask is None:
-            # forkserver: workers start from a clean process, not a fork of a threaded
-            # parent; process_pool stops them when the sweep is interrupted
-            with process_pool(workers, "forkserver") as pool:
-                report = run_sweep(
-                    sweep, out, pool, "process-pool", workers, args.resume, args.quiet, lock=False
-                )
-        else:
-            report = _sweep_on_dask(sweep, out, args.dask, workers, args.resume, args.quiet)
+        with _executor(args.dask, args.workers) as (executor, label, workers):
+            report = run_sweep(
+                sweep, out, executor, label, workers, args.resume, args.quiet, lock=False
+            )
     if not args.quiet:
         print(
             f"{sweep.name}: {report.total} runs ({report.done_before} already done, "
@@ -653,8 +773,20 @@ def _sweep(args) -> int:
 DASK_CONNECT_SECONDS = 5
 
 
-def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, quiet: bool):
-    from sim.studies.sweep import local_cluster, run_sweep
+@contextmanager
+def _executor(dask: str | None, workers: int | None):
+    """(executor, label, workers) for many runs: a process pool, or Dask (local or a
+    scheduler's address)."""
+    from sim.studies.runner import default_workers, process_pool
+
+    workers = workers or default_workers()
+    if dask is None:
+        # forkserver: workers start from a clean process, not a fork of a threaded parent;
+        # process_pool stops them when the job is interrupted
+        with process_pool(workers, "forkserver") as pool:
+            yield pool, "process-pool", workers
+        return
+    from sim.studies.sweep import local_cluster
 
     try:
         from distributed import Client
@@ -664,30 +796,82 @@ def _sweep_on_dask(sweep, out: Path, address: str, workers: int, resume: bool, q
             "--dask",
             "Dask is not installed; install the extra: pip install 'famsim[dask]'",
         ) from None
-    if address == "local":
+    if dask == "local":
         with local_cluster(workers) as cluster, Client(cluster) as client:
-            return run_sweep(
-                sweep, out, client.get_executor(), "dask-local", workers, resume, quiet, lock=False
-            )
-    if not address.startswith("tcp://"):
+            yield client.get_executor(), "dask-local", workers
+        return
+    if not dask.startswith("tcp://"):
         raise ScenarioError(
-            "<command line>", "--dask", f"value {address!r}; allowed: local or tcp://HOST:PORT"
+            "<command line>", "--dask", f"value {dask!r}; allowed: local or tcp://HOST:PORT"
         )
     try:
-        client = Client(address, timeout=DASK_CONNECT_SECONDS)
+        client = Client(dask, timeout=DASK_CONNECT_SECONDS)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ScenarioError(
             "<command line>",
             "--dask",
-            f"value {address!r}: no Dask scheduler answered within {DASK_CONNECT_SECONDS} s "
+            f"value {dask!r}: no Dask scheduler answered within {DASK_CONNECT_SECONDS} s "
             f"({type(exc).__name__}); allowed: local, or the tcp://HOST:PORT of a running "
             "scheduler",
         ) from None
     with client:
         n = len(client.scheduler_info().get("workers", {})) or workers
-        return run_sweep(
-            sweep, out, client.get_executor(), f"dask {address}", n, resume, quiet, lock=False
+        yield client.get_executor(), f"dask {dask}", n
+
+
+def _patterns(args) -> int:
+    from sim.outputs.calibration import patterns_table
+    from sim.studies.runner import default_workers
+    from sim.studies.validation import load_patterns, run_patterns
+
+    specs = load_patterns(args.file)
+    if args.fast:
+        specs = [s for s in specs if s.fast]
+    _announce_compiling(args.quiet)
+    results = run_patterns(specs, args.reps, args.workers or default_workers(), args.quiet)
+    print(patterns_table(results))
+    return 0 if all(r.passes for r in results) else EXIT_FAILED
+
+
+def _calibrate(args) -> int:
+    from sim.outputs.calibration import write_calibration, write_manifest
+    from sim.outputs.results import default_out_dir
+    from sim.studies.calibration import calibrate, calibrated_toml, load_targets, manifest
+
+    targets = load_targets(args.targets, args.params)
+    if args.scenario.resolve() != targets.scenario_file:
+        raise ScenarioError(
+            str(args.targets),
+            "scenario",
+            f"names {targets.scenario_file.name}, not {str(args.scenario)!r}; allowed: the "
+            "scenario the targets file names",
         )
+    loaded = load_scenario(args.scenario)
+    _preflight(loaded, args.scenario)
+    out = check_out(args.out or default_out_dir("calibration") / targets.name)
+    notes: list[str] = []
+    with folder_lock(out), _bugs_logged_in(out):
+        _announce_compiling(args.quiet)
+        with _executor(args.dask, args.workers) as (executor, label, workers):
+            result = calibrate(
+                targets, out, executor, label, workers, args.budget, args.quiet, notes.append
+            )
+        toml_name = f"{args.scenario.stem}_calibrated.toml"
+        text = calibrated_toml(result, out / toml_name)
+        write_calibration(result, out, text, toml_name)
+        write_manifest(out, manifest(result))
+    for note in notes:
+        print(_one_line(note), file=sys.stderr)
+    if not args.quiet:
+        chosen = ", ".join(f"{k} = {v:g}" for k, v in result.chosen.items())
+        print(f"{targets.name}: {result.runs_total} runs ({result.runs_now} now) -> {out}/")
+        print(f"chosen: {chosen}")
+        print(
+            result.fit[
+                ["target", "value", "simulated", "simulated_low", "simulated_high", "inside_band"]
+            ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        )
+    return 0
 
 
 def _sensitivity(args) -> int:

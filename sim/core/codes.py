@@ -116,6 +116,7 @@ DAYS_PER_WEEK = (
     5  # a full-time childcare place: five days a week (places are full-time equivalents)
 )
 U3_WEEKS = 3 * WEEKS_PER_YEAR  # children under 3 (the EU-SILC age band), in weeks of age
+THREE_MONTHS_WEEKS = 13  # the lower end of the Flemish survey's window, 3 months (EVIDENCE C12)
 # a family's maximum travel time is its tolerance for a trip made this often (two a day, five
 # days: daily childcare); rarer trips are tolerated longer (travel.tolerance_trip_elasticity)
 REFERENCE_TRIPS_PER_WEEK = 10
@@ -145,6 +146,8 @@ CHANNELS: tuple[str, ...] = (
 
 # -- measurement groups ---------------------------------------------------------------------
 
-GROUPS: tuple[str, ...] = ("all", "arope", "non_arope", "q1", "q2", "q3", "q4", "q5")
+# "3m_3y": children from 3 months (13 weeks) to 3 years, the age window of the Flemish survey
+# figure (EVIDENCE C12); the other groups are of all children under 3 (EU-SILC's window)
+GROUPS: tuple[str, ...] = ("all", "arope", "non_arope", "q1", "q2", "q3", "q4", "q5", "3m_3y")
 TRAVEL_BAND_EDGES: tuple[int, ...] = (5, 10, 15, 20)  # minutes, upper edges of the bands
 TRAVEL_BAND_LABELS: tuple[str, ...] = ("00_05", "06_10", "11_15", "16_20", "over_20")

@@ -24,7 +24,8 @@ sharing it cannot hide a fault in a weekly rule; a fault in it would be the same
 engines and is tested where it lives:
 
 - `sim.core.codes`, the vocabulary (service types, statuses, barrier dimensions and their
-  order, fee kinds, priority rules, modes, NO_SERVICE and NO_HUB, COST_SCALE, U3_WEEKS,
+  order, fee kinds, priority rules, modes, NO_SERVICE and NO_HUB, COST_SCALE, U3_WEEKS and
+  THREE_MONTHS_WEEKS,
   travel bands): names for numbers, without behaviour; two engines can only be compared
   if they read a status code alike.
 - `sim.core.rng`, the keyed streams: docking needs the same number for the same decision.
@@ -98,6 +99,7 @@ from sim.core.codes import (
     REFERENCE_TRIPS_PER_WEEK,
     REJECTED,
     SERVICE_TYPES,
+    THREE_MONTHS_WEEKS,
     TRAVEL_BAND_EDGES,
     TRAVEL_BAND_LABELS,
     TRAVEL_MINUTES_CAP,
@@ -1446,7 +1448,10 @@ class ReferenceModel(mesa.Model):
             u3 = 0 <= f.youngest_age_weeks < U3_WEEKS
             in_care = u3 and f.status[CHILDCARE] == ENROLLED
             if u3:
-                for g in ("all", "arope" if f.is_arope else "non_arope", f"q{f.income_quintile}"):
+                groups = ["all", "arope" if f.is_arope else "non_arope", f"q{f.income_quintile}"]
+                if f.youngest_age_weeks >= THREE_MONTHS_WEEKS:
+                    groups.append("3m_3y")
+                for g in groups:
                     counts[g][0] += 1
                     counts[g][1] += int(in_care)
                 f.u3_weeks += 1

@@ -106,6 +106,31 @@ class LeftOut:
 
 
 @dataclass(frozen=True)
+class RankingPair:
+    """In how many plausible points `better` stays above `worse` (mean over replications),
+    and in how many the paired 95 % interval of the difference also excludes zero."""
+
+    better: str
+    worse: str
+    holds: int
+    clear: int
+
+
+@dataclass(frozen=True)
+class RankingHolds:
+    """A comparison re-run at points of a calibration's plausible set: per pair of
+    configurations, ranked as at the shipped defaults, how often that ranking holds."""
+
+    measure: str
+    points: int
+    replications: int
+    source: str  # the plausible set's file
+    parameters: list[str]
+    pairs: list[RankingPair]
+    default_means: dict[str, float]  # the measure at the shipped defaults, per configuration
+
+
+@dataclass(frozen=True)
 class Supplementary:
     """What the supplementary analyses found: lever by lever, adaptive runs, hubs, who is
     left out."""
@@ -114,6 +139,7 @@ class Supplementary:
     adaptive: list[AdaptiveRun] = field(default_factory=list)
     hubs: list[HubChange] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
+    ranking: RankingHolds | None = None  # compare --over-plausible
 
 
 @dataclass(frozen=True)

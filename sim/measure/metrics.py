@@ -25,6 +25,7 @@ from sim.core.codes import (
     N_TYPES,
     REJECTED,
     SERVICE_TYPES,
+    THREE_MONTHS_WEEKS,
     TRAVEL_BAND_EDGES,
     TRAVEL_BAND_LABELS,
     U3_WEEKS,
@@ -78,6 +79,7 @@ def measure_kinds() -> dict[str, Kind]:
     kinds: dict[str, Kind] = {f"u3_participation_{g}": SHARE for g in ("all", "arope", "non_arope")}
     kinds |= {"u3_gap_pp": PERCENTAGE_POINTS, "u3_ratio": RATIO}
     kinds |= {f"u3_participation_q{q}": SHARE for q in range(1, 6)}
+    kinds |= {"u3_participation_3m_3y": SHARE}
     for t in SERVICE_TYPES:
         kinds |= {f"takeup_{t}_arope": SHARE, f"takeup_{t}_non_arope": SHARE}
     for t in SERVICE_TYPES:
@@ -301,6 +303,7 @@ class WindowAccumulator:
             "arope": (int(by_arope[1]), int(cared_arope[1])),
             "non_arope": (int(by_arope[0]), int(cared_arope[0])),
             **{f"q{q}": (int(by_q[q]), int(cared_q[q])) for q in range(1, 6)},
+            "3m_3y": (int(sums[_BY_3M]), int(sums[_CARE_3M])),
         }
         for name, (count, cared) in counts.items():
             self.weekly[name].append(cared / count if count else float("nan"))
@@ -712,8 +715,10 @@ _CARE_Q = _BY_Q + 6
     _PUBLIC_ENROLLED,  # units in use at public services (childcare days, users)
     _FEE_REVENUE,  # cents
     _CARE_DAYS,  # childcare days a week of children under 3 in care
-) = range(_CARE_Q + 6, _CARE_Q + 6 + 12)
-_N_SUMS = _CARE_DAYS + 1
+    _BY_3M,  # children from 3 months to 3 years (EVIDENCE C12's window)
+    _CARE_3M,  # of them, in childcare
+) = range(_CARE_Q + 6, _CARE_Q + 6 + 14)
+_N_SUMS = _CARE_3M + 1
 
 
 @kernel
@@ -754,6 +759,10 @@ def _record_week(fam, measured, world, window):
             u3_weeks[r] += 1
             if in_care:
                 u3_enrolled_weeks[r] += 1
+            if age[r] >= THREE_MONTHS_WEEKS:
+                sums[_BY_3M] += 1
+                if in_care:
+                    sums[_CARE_3M] += 1
         cell = np.int64(x[r]) * height + y[r]
         for t in range(N_TYPES):
             enrolled = status[r, t] == ENROLLED

@@ -183,13 +183,14 @@ class PopulationSpec(Strict):
     low_work_intensity_below_line_factor: Annotated[float, Field(ge=1.0, le=20.0)] = 3.0
     employed_share_non_arope: Share = 0.88
     employed_share_arope: Share = 0.40
-    formal_care_preference_employed: Share = 0.80
-    formal_care_preference_not_employed: Share = 0.40
+    formal_care_preference_employed: Share = 0.95
+    # calibrated on Flanders (validation/flanders: C12-C13, C16, C20)
+    formal_care_preference_not_employed: Share = 0.3633
     # days a week of childcare wanted (1-5), mean by employment. Derived: 44 places per 100
     # children (C1) used by 64.8 % of them (C13) is 5 x 44 / 64.8 = 3.4 days a week on
     # average; the split by employment is an assumption (C15: Belgium 32.2 % of under-3s in
     # care 30 h a week or more); swept
-    care_days_mean_employed: Annotated[float, Field(ge=1.0, le=5.0)] = 3.6
+    care_days_mean_employed: Annotated[float, Field(ge=1.0, le=5.0)] = 3.3365  # calibrated
     care_days_mean_not_employed: Annotated[float, Field(ge=1.0, le=5.0)] = 2.6
     leave_weeks_min: Annotated[int, Field(ge=0, le=156)] = 14
     leave_weeks_max: Annotated[int, Field(ge=0, le=156)] = 40
@@ -242,6 +243,10 @@ class PopulationSpec(Strict):
     admin_tolerance_median: Share = 0.30
     hours_tolerance_median: Share = 0.40
     fit_threshold_median: Share = 0.35
+    # the common level of the six 0-1 tolerances above (language, stigma, trust, paperwork,
+    # hours, and the fit threshold the other way), as a shift on the logit scale: their
+    # medians are assumptions, their relative sizes set, their level calibrated (ODD §7.15)
+    tolerance_shift_logit: Annotated[float, Field(ge=-5.0, le=5.0)] = 4.9113  # calibrated
     initial_fit_median: Share = 0.5
     # assumption: share of families with a born child who also have an older one (n_children,
     # bookkeeping only: no rule reads it)

@@ -194,7 +194,7 @@ def load_sweep(path: str | Path) -> Sweep:
     if not isinstance(run, dict):
         raise ScenarioError(origin, "run", "must be a table of weeks, burn_in_weeks, families")
     _known(origin, "run", run, RUN_KEYS)
-    base = _with_run(base, run, origin)
+    base = with_run_table(base, run, origin)
     replications = _positive_int(origin, "replications", data.get("replications", 1))
     seed = _non_negative_int(origin, "seed", data.get("seed", base.run.seed))
     chunk_size = _positive_int(origin, "chunk_size", data.get("chunk_size", 8))
@@ -258,7 +258,8 @@ def load_sweep(path: str | Path) -> Sweep:
     return sweep
 
 
-def _with_run(base: Scenario, run: dict[str, Any], origin: str) -> Scenario:
+def with_run_table(base: Scenario, run: dict[str, Any], origin: str) -> Scenario:
+    """The base scenario with a [run] table's weeks, burn_in_weeks and families."""
     data = base.resolved_dict()
     for key in ("weeks", "burn_in_weeks"):
         if key in run:
@@ -455,6 +456,8 @@ def design(sweep: Sweep) -> list[dict[str, Any]]:
 def _design(sweep: Sweep) -> list[dict[str, Any]]:
     if sweep.kind == "grid":
         rows = list(itertools.product(*(p.values for p in sweep.parameters)))
+    elif sweep.kind == "points":  # explicit points (a calibration's waves), not a file's sampler
+        rows = [list(row) for row in sweep.sampler["points"]]
     else:
         rows = sample_unit(sweep.kind, sweep.problem(), sweep.sampler).tolist()
     return [

@@ -293,11 +293,15 @@ def _bounded_traits(
     pop: PopulationSpec, u: dict[str, np.ndarray], is_arope: np.ndarray, is_local: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Every trait in [0, 1]: logit-normal around its median with the common spread; trust
-    is lower for AROPE and non-local families."""
+    is lower for AROPE and non-local families. The tolerances' medians are assumptions whose
+    common level is calibrated: `tolerance_shift_logit` moves each of them by the same
+    amount on the logit scale (and the lowest acceptable fit by as much the other way), so
+    their relative sizes stay as set (docs/ODD.md §7.15)."""
     trust_median = (
         pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
     )
     sd = pop.trait_logit_sd
+    shift = pop.tolerance_shift_logit
     return rng.logit_normals_of(
         u,
         {
@@ -306,14 +310,21 @@ def _bounded_traits(
             "trust": (np.clip(trust_median, *TRUST_MEDIAN_RANGE), sd),
             "stigma_sensitivity": (pop.stigma_sensitivity_median, sd),
             **{f"fit_{t}": (pop.initial_fit_median, sd) for t in SERVICE_TYPES},
-            "language_tol": (pop.language_tolerance_median, sd),
-            "stigma_tol": (pop.stigma_tolerance_median, sd),
-            "trust_tol": (pop.trust_tolerance_median, sd),
-            "admin_tol": (pop.admin_tolerance_median, sd),
-            "hours_tol": (pop.hours_tolerance_median, sd),
-            "fit_threshold": (pop.fit_threshold_median, sd),
+            "language_tol": (_shifted(pop.language_tolerance_median, shift), sd),
+            "stigma_tol": (_shifted(pop.stigma_tolerance_median, shift), sd),
+            "trust_tol": (_shifted(pop.trust_tolerance_median, shift), sd),
+            "admin_tol": (_shifted(pop.admin_tolerance_median, shift), sd),
+            "hours_tol": (_shifted(pop.hours_tolerance_median, shift), sd),
+            "fit_threshold": (_shifted(pop.fit_threshold_median, -shift), sd),
         },
     )
+
+
+def _shifted(median: float, shift: float) -> float:
+    """A 0-1 median moved by `shift` on the logit scale (0 and 1 stay where they are)."""
+    if shift == 0.0 or median <= 0.0 or median >= 1.0:
+        return median
+    return 1.0 / (1.0 + math.exp(-(math.log(median / (1.0 - median)) + shift)))
 
 
 def _needs(
