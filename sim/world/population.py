@@ -293,10 +293,12 @@ def _bounded_traits(
     pop: PopulationSpec, u: dict[str, np.ndarray], is_arope: np.ndarray, is_local: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Every trait in [0, 1]: logit-normal around its median with the common spread; trust
-    is lower for AROPE and non-local families. The tolerances' medians are assumptions whose
-    common level is calibrated: `tolerance_shift_logit` moves each of them by the same
-    amount on the logit scale (and the lowest acceptable fit by as much the other way), so
-    their relative sizes stay as set (docs/ODD.md §7.15)."""
+    is lower for AROPE and non-local families. The tolerances' medians are assumptions. The
+    common level of four is calibrated: `tolerance_shift_logit` moves the language, trust
+    and hours tolerances by the same amount on the logit scale (and the lowest acceptable fit
+    by as much the other way), so their relative sizes stay as set. The stigma and paperwork
+    tolerances are not moved: the non-take-up of means-tested offers (EVIDENCE N1, N3) is the
+    evidence on them, held back for validation (docs/ODD.md §7.15)."""
     trust_median = (
         pop.trust_median - pop.trust_gap_arope * is_arope - pop.trust_gap_non_local * ~is_local
     )
@@ -311,9 +313,9 @@ def _bounded_traits(
             "stigma_sensitivity": (pop.stigma_sensitivity_median, sd),
             **{f"fit_{t}": (pop.initial_fit_median, sd) for t in SERVICE_TYPES},
             "language_tol": (_shifted(pop.language_tolerance_median, shift), sd),
-            "stigma_tol": (_shifted(pop.stigma_tolerance_median, shift), sd),
+            "stigma_tol": (pop.stigma_tolerance_median, sd),
             "trust_tol": (_shifted(pop.trust_tolerance_median, shift), sd),
-            "admin_tol": (_shifted(pop.admin_tolerance_median, shift), sd),
+            "admin_tol": (pop.admin_tolerance_median, sd),
             "hours_tol": (_shifted(pop.hours_tolerance_median, shift), sd),
             "fit_threshold": (_shifted(pop.fit_threshold_median, -shift), sd),
         },
