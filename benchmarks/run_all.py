@@ -208,6 +208,10 @@ def main() -> None:
         sweep_lines = out.strip().splitlines()[-2:]
         sweep_line = sweep_lines[-1]
 
+    print("calibration ...", flush=True)
+    out, _ = run(["benchmarks/calibration_time.py", *(["--quick"] if args.quick else [])])
+    calibration_line = out.strip().splitlines()[-1]
+
     print("start-up ...", flush=True)
     out, _ = run(["benchmarks/startup.py"])
     startup_lines = out.strip().splitlines()
@@ -264,6 +268,15 @@ def main() -> None:
         ]
 
     lines += [
+        "## Calibration",
+        "",
+        "`benchmarks/calibration_time.py` (`famsim calibrate` of the default city on Flanders' "
+        "targets, from scratch, 2 workers):",
+        "",
+        "```",
+        calibration_line,
+        "```",
+        "",
         "## Start-up",
         "",
         "`benchmarks/startup.py` (a new process each time, median of 7 after a warm-up):",
@@ -312,6 +325,12 @@ def main() -> None:
         lines.append(
             f"| sweep: 2 workers >= 1.6x the runs per minute of 1 | {ratio_text}x | {met} |"
         )
+    calibration = fields(calibration_line)
+    minutes = float(calibration["minutes"])
+    lines.append(
+        f"| a full calibration of the default city < 60 min on 2 cores | {minutes:.1f} min "
+        f"({calibration['runs_per_min']} runs a minute) | {'yes' if minutes < 60 else 'no'} |"
+    )
     for command in ("help", "validate"):
         seconds = float(startup[command]["median_s"])
         lines.append(

@@ -31,8 +31,14 @@ def interval(values: pd.Series | np.ndarray) -> tuple[float, float, float]:
 
 def clipped(lo: float, hi: float, kind: Kind) -> tuple[float, float]:
     """An interval cut to the values the measure can take (a share within [0, 1], a count
-    or money not negative, the concentration index within [-1, 1])."""
-    return max(lo, kind.lower), min(hi, kind.upper)
+    or money not negative, the concentration index within [-1, 1]). Both ends are cut, so
+    an interval lying wholly outside the range (a ratio's t-interval over two replications
+    can end below zero) becomes a point at the nearest end, never an upside-down one."""
+
+    def cut(value: float) -> float:
+        return min(max(value, kind.lower), kind.upper)
+
+    return cut(lo), cut(hi)
 
 
 def paired_values(
