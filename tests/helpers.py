@@ -192,6 +192,20 @@ def famsim_env() -> dict[str, str]:
     return env
 
 
+def famsim_run(
+    *args: object, cwd: Path = ROOT, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """famsim run to its end, as a person runs it; stdout and stderr kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *map(str, args)],
+        cwd=cwd,
+        env=famsim_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def famsim_started(*args: object, cwd: Path = ROOT) -> subprocess.Popen:
     """famsim running in a session of its own (so every process it starts can be found);
     stderr is kept, stdout dropped."""

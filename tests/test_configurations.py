@@ -212,8 +212,9 @@ def test_targeted_reach_falls_as_stigma_and_paperwork_rise(comparison):
 @pytest.mark.validation
 @pytest.mark.xfail(
     strict=True,
-    reason="no crossover in the swept range: proportionate reaches more AROPE children under 3 even "
-    "with no stigma label and no paperwork on the targeted offer (see the demo report and issue note)",
+    reason="no crossover in this test's city: proportionate reaches more AROPE children under 3 "
+    "even with no stigma label and no paperwork on the targeted offer (on the default city the demo "
+    "finds targeted +0.6 pp higher in the (0, 0) cell only)",
 )
 def test_targeted_and_proportionate_swap_ranks_as_stigma_and_paperwork_rise(comparison):
     """Unsettled comparison, part 2: where does the ranking cross over? (DESIGN §8)"""

@@ -3,12 +3,10 @@ on the shipped defaults (validation tests: figures the model was not fitted to).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import famsim_env
+from helpers import famsim_run
 
 from sim.core.errors import ScenarioError
 from sim.studies.validation import load_patterns
@@ -57,14 +55,7 @@ KNOWN_FAILING = {
 
 @pytest.mark.validation
 def test_the_fast_patterns_pass_on_the_shipped_defaults():
-    done = subprocess.run(
-        [sys.executable, "-m", "sim", "patterns", "--fast", "--reps", "3", "--quiet"],
-        cwd=ROOT,
-        env=famsim_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = famsim_run("patterns", "--fast", "--reps", "3", "--quiet")
     lines = done.stdout.strip().splitlines()[:-1]
     assert len(lines) >= 4, done.stdout + done.stderr
     verdicts = {line.split("  ", 1)[1].split(" [")[0]: line.split()[0] for line in lines}

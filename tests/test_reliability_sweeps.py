@@ -43,7 +43,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -51,7 +50,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import famsim_env, famsim_started, session_processes, wait_for
+from helpers import famsim_run, famsim_started, session_processes, wait_for
 
 import sim.studies.runner
 from sim.core.errors import ScenarioError
@@ -114,14 +113,7 @@ metrics = {metrics}
 
 
 def famsim(*args: object, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *map(str, args)],
-        cwd=cwd,
-        env=famsim_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return famsim_run(*args, cwd=cwd, timeout=timeout)
 
 
 def start(*args: object) -> subprocess.Popen:

@@ -91,6 +91,16 @@ def _add_run_settings(parser: argparse.ArgumentParser) -> None:
 DEFAULT_PLAUSIBLE = Path("validation/flanders/plausible.parquet")
 
 
+def _add_executor(parser: argparse.ArgumentParser) -> None:
+    """--workers and --dask, for the commands that run many runs (`_executor`)."""
+    parser.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    parser.add_argument(
+        "--dask",
+        metavar="local|tcp://HOST:PORT",
+        help="run on Dask: 'local' starts a cluster on 127.0.0.1, or a scheduler's address",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="famsim", description="How families with young children reach services.")
     parser.add_argument(
@@ -184,12 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", type=Path, help="sweep file (TOML: base, sampler, parameters), e.g. smoke.toml"
     )
     sweep.add_argument("--out", type=Path, help="results folder (default: results/sweeps/<name>)")
-    sweep.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
-    sweep.add_argument(
-        "--dask",
-        metavar="local|tcp://HOST:PORT",
-        help="run on Dask: 'local' starts a cluster on 127.0.0.1, or a scheduler's address",
-    )
+    _add_executor(sweep)
     sweep.add_argument(
         "--resume", action="store_true", help="continue the sweep in --out (the default there)"
     )
@@ -222,12 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument(
         "--budget", type=_positive, help="runs for the waves (default: the file's budget)"
     )
-    cal.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
-    cal.add_argument(
-        "--dask",
-        metavar="local|tcp://HOST:PORT",
-        help="run on Dask: 'local' starts a cluster on 127.0.0.1, or a scheduler's address",
-    )
+    _add_executor(cal)
     cal.add_argument(
         "--out", type=Path, help="results folder (default: results/calibration/<targets name>)"
     )

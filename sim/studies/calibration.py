@@ -48,7 +48,6 @@ import json
 import math
 import os
 import time
-import tomllib
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -63,7 +62,14 @@ from sim.core.errors import ScenarioError
 from sim.measure.metrics import metric_columns
 from sim.scenario.schema import Scenario, load_scenario, scenario_from_dict, set_at_path, suggest
 from sim.studies.runner import replication_seed
-from sim.studies.sweep import Parameter, Sweep, committed, run_sweep, with_run_table
+from sim.studies.sweep import (
+    Parameter,
+    Sweep,
+    committed,
+    read_toml,
+    run_sweep,
+    with_run_table,
+)
 
 TOP_KEYS = (
     "name",
@@ -265,19 +271,27 @@ def parameter_from(origin: str, key: str, spec: Any, base: Scenario) -> Paramete
     return Parameter(key, low=low, high=high)
 
 
+def _named_tables(
+    origin: str, data: dict[str, Any], key: str, allowed: tuple[str, ...]
+) -> list[tuple[str, dict[str, Any], str, str, str]]:
+    """Each [[key]] table checked: (label, table, name, measure, source)."""
+    out = []
+    for i, table in enumerate(data.get(key, [])):
+        label = f"{key}[{i}]"
+        table = _known(origin, label, table, allowed)
+        measure = check_expression(origin, f"{label}.measure", table.get("measure"))
+        out.append(
+            (label, table, str(table.get("name", measure)), measure, str(table.get("source", "")))
+        )
+    return out
+
+
 def load_targets(path: str | Path, params: list[str] | None = None) -> Targets:
     """Read and validate a targets file. `params` (the command line's --params) picks some
     of the file's parameters, or adds a key with its range as KEY=LOW:HIGH."""
     path = Path(path)
     origin = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(origin, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(origin, "", f"cannot read the file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(origin, "", f"not valid TOML ({exc})") from None
+    data = read_toml(path)
     _known(origin, "", data, TOP_KEYS)
     for key in ("scenario", "parameters", "target"):
         if key not in data:
@@ -356,33 +370,22 @@ def load_targets(path: str | Path, params: list[str] | None = None) -> Targets:
             f"{len(parameters)} free parameters for {len(targets)} targets; allowed: at most "
             "as many parameters as targets identify",
         )
-    bounds = []
-    for i, b in enumerate(data.get("plausibility", [])):
-        label = f"plausibility[{i}]"
-        b = _known(origin, label, b, PLAUSIBILITY_KEYS)
-        measure = check_expression(origin, f"{label}.measure", b.get("measure"))
-        bounds.append(
-            Bound(
-                str(b.get("name", measure)),
-                measure,
-                _number(origin, f"{label}.low", b.get("low")),
-                _number(origin, f"{label}.high", b.get("high")),
-                str(b.get("source", "")),
-            )
+    bounds = [
+        Bound(
+            name,
+            measure,
+            _number(origin, f"{label}.low", b.get("low")),
+            _number(origin, f"{label}.high", b.get("high")),
+            source,
         )
-    references = []
-    for i, r in enumerate(data.get("report", [])):
-        label = f"report[{i}]"
-        r = _known(origin, label, r, REPORT_KEYS)
-        measure = check_expression(origin, f"{label}.measure", r.get("measure"))
-        references.append(
-            Reference(
-                str(r.get("name", measure)),
-                measure,
-                _number(origin, f"{label}.value", r.get("value")),
-                str(r.get("source", "")),
-            )
+        for label, b, name, measure, source in _named_tables(
+            origin, data, "plausibility", PLAUSIBILITY_KEYS
         )
+    ]
+    references = [
+        Reference(name, measure, _number(origin, f"{label}.value", r.get("value")), source)
+        for label, r, name, measure, source in _named_tables(origin, data, "report", REPORT_KEYS)
+    ]
     replications = _whole(origin, "replications", data.get("replications", 4))
     budget = _whole(origin, "budget", data.get("budget", 60 * replications), 2 * replications)
     document = {**data, "parameters": chosen}

@@ -161,19 +161,26 @@ class Sweep:
 # reading and validating a sweep file
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file; every error is a one-line ScenarioError naming the
-    file and the key."""
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A study file's TOML (sweep, targets, patterns); a missing, unreadable or invalid file
+    is one ScenarioError naming it."""
     origin = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(origin, "", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(origin, "", f"cannot read the file ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(origin, "", f"not valid TOML ({exc})") from None
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file; every error is a one-line ScenarioError naming the
+    file and the key."""
+    path = Path(path)
+    origin = str(path)
+    data = read_toml(path)
     _known(origin, "", data, TOP_KEYS)
     for key in ("base", "sampler", "parameters"):
         if key not in data:

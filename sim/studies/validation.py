@@ -19,7 +19,6 @@ refused: a figure the model was fitted to is no validation of it.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from sim.measure.stats import interval
 from sim.scenario.schema import load_scenario
 from sim.studies.calibration import check_expression, evaluate, load_targets
 from sim.studies.runner import run
+from sim.studies.sweep import read_toml
 
 PATTERN_KEYS = ("name", "scenario", "measure", "band", "fast", "source", "note")
 
@@ -62,12 +62,7 @@ class PatternResult:
 def load_patterns(path: str | Path) -> list[PatternSpec]:
     path = Path(path)
     origin = str(path)
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(origin, "", "no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(origin, "", f"not valid TOML ({exc})") from None
+    data: dict[str, Any] = read_toml(path)
     for key in data:
         if key not in ("targets", "pattern"):
             raise ScenarioError(origin, key, "unknown key; allowed: targets, pattern")
