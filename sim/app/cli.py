@@ -1,6 +1,5 @@
 """Command line: famsim run | compare | validate | sweep | sensitivity | calibrate | patterns |
-demo (also
-`python -m sim`).
+demo (also `python -m sim`).
 
 Bad input gives one line on stderr naming the file, key path and what is allowed, exit
 code 2, and nothing written.
