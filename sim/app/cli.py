@@ -688,7 +688,7 @@ def _with_ranking(
     runs = comparison.runs
     means = {s.name: float(runs[runs["scenario"] == s.name][RANKED_MEASURE].mean()) for s in chosen}
     with _executor(None, workers) as (executor, label, n):
-        record, _table = over_plausible(
+        record = over_plausible(
             chosen, means, points, str(plausible), runs_folder, executor, label, n, quiet
         )
     found = comparison.findings

@@ -60,6 +60,7 @@ import pandas as pd
 
 from sim.core.errors import ScenarioError
 from sim.measure.metrics import metric_columns
+from sim.measure.stats import interval
 from sim.scenario.schema import Scenario, load_scenario, scenario_from_dict, set_at_path, suggest
 from sim.studies.runner import replication_seed
 from sim.studies.sweep import (
@@ -623,7 +624,6 @@ class Calibration:
     seconds: float
     runs_total: int
     runs_now: int
-    replication_var: np.ndarray
     design: pd.DataFrame  # every design point with its means
 
 
@@ -745,7 +745,6 @@ def calibrate(
         time.perf_counter() - started,
         runs_total,
         runs_now,
-        rep_var,
         pd.DataFrame(design_rows),
     )
 
@@ -773,16 +772,10 @@ def _parameter_summary(
     return pd.DataFrame(rows)
 
 
-def _interval(values: pd.Series) -> tuple[float, float, float]:
-    from sim.measure.stats import interval
-
-    return interval(values)
-
-
 def _fit_table(targets: Targets, runs: pd.DataFrame, posterior: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for t in targets.targets:
-        mean, lo, hi = _interval(evaluate(t.measure, runs))
+        mean, lo, hi = interval(evaluate(t.measure, runs))
         predicted = posterior[f"predicted:{t.name}"]
         low, high = t.range()
         rows.append(
@@ -809,7 +802,7 @@ def _fit_table(targets: Targets, runs: pd.DataFrame, posterior: pd.DataFrame) ->
 def _bounds_table(bounds: list[Bound], runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for b in bounds:
-        mean, lo, hi = _interval(evaluate(b.measure, runs))
+        mean, lo, hi = interval(evaluate(b.measure, runs))
         rows.append(
             {
                 "name": b.name,
@@ -829,7 +822,7 @@ def _bounds_table(bounds: list[Bound], runs: pd.DataFrame) -> pd.DataFrame:
 def _reference_table(references: list[Reference], runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in references:
-        mean, lo, hi = _interval(evaluate(r.measure, runs))
+        mean, lo, hi = interval(evaluate(r.measure, runs))
         rows.append(
             {
                 "name": r.name,

@@ -105,8 +105,8 @@ def over_plausible(
     executor_label: str,
     workers: int,
     quiet: bool = True,
-) -> tuple[RankingHolds, pd.DataFrame]:
-    """Run every configuration at every point; the ranking record and the per-point means."""
+) -> RankingHolds:
+    """Run every configuration at every point; how often each ranking holds."""
     frames = []
     for scenario in scenarios:
         sweep = _sweep(scenario, points, source)
@@ -133,10 +133,7 @@ def over_plausible(
                 holds += bool(mean > 0)
                 clear += bool(math.isfinite(lo) and lo > 0)
             pairs.append(RankingPair(better, worse, holds, clear))
-    table = (
-        runs.groupby(["point", "scenario"])[RANKED_MEASURE].mean().unstack("scenario")[names]
-    ).join(points)
-    record = RankingHolds(
+    return RankingHolds(
         RANKED_MEASURE,
         len(points),
         scenarios[0].run.replications,
@@ -145,4 +142,3 @@ def over_plausible(
         pairs,
         {n: float(np.round(default_means[n], 4)) for n in names},
     )
-    return record, table.reset_index()
