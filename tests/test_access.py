@@ -5,11 +5,21 @@ children than there are places."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from helpers import build, frictionless_scenario, run_engine, small_scenario
 
-from sim.core.codes import CHILDCARE, DAYS_PER_WEEK, ENROLLED, NO_SERVICE, WAITLISTED
+from sim.core.codes import (
+    CHILDCARE,
+    DAYS_PER_WEEK,
+    ENROLLED,
+    HEALTH,
+    NO_SERVICE,
+    NONE,
+    WAITLISTED,
+)
 
 pytestmark = pytest.mark.verification
 
@@ -113,23 +123,23 @@ def test_without_barriers_part_time_use_lets_default_places_reach_over_60_percen
     assert result["childcare_days_mean"] < DAYS_PER_WEEK
 
 
-@pytest.mark.validation
-@pytest.mark.xfail(
-    strict=True,
-    reason="after calibration to Flemish childcare use the consultation bureau reaches 99 % of "
-    "non-local families, above H3's 98.1 % (validation/patterns.toml; ODD §7.15)",
-)
-def test_health_reach_of_non_local_language_families_is_within_the_sourced_band():
-    """Validation (not fitted): the preventive health service's home visit after birth and
-    its interpreters (today's Flemish practice, the default) give families who do not speak
-    the local language at home a consultation enrolment inside the band of EVIDENCE H3:
-    90.9 % in Flanders, 98.1 % for disadvantaged non-Belgian families."""
+@pytest.mark.verification
+def test_a_child_with_private_preventive_care_never_uses_the_consultation_service():
+    """Verification of the private alternative (ODD §7.1, §7.6): a family whose child's
+    preventive care is private has no need of the public health service, is not registered
+    by the home visit, and counts in health enrolment's denominator only."""
     scenario = small_scenario(
-        city={"families": 3000, "width": 40, "height": 40, "neighbourhoods": 8},
-        run={"burn_in_weeks": 130, "weeks": 52},
+        population={"private_health_share_arope": 0.0, "private_health_share_non_arope": 1.0}
     )
-    result = run_engine(build(scenario, seed=9)).accumulator.result()
-    assert 0.909 <= result["takeup_health_by_language_non_local"] <= 0.981
+    engine = run_engine(build(scenario, seed=9))
+    f = engine.families
+    assert (f.private_health == ~f.is_arope).all()
+    assert not (f.status[f.private_health, HEALTH] != NONE).any()
+    result = engine.accumulator.result()
+    assert result["health_enrolment_non_arope"] == 0.0
+    assert math.isnan(result["takeup_health_non_arope"])
+    assert result["health_enrolment_arope"] > 0.8
+    assert result["health_enrolment_arope"] == result["takeup_health_arope"]
 
 
 def test_a_consultation_is_not_blocked_by_working_hours_that_conflict_with_daily_opening():

@@ -15,7 +15,7 @@ from sim.measure import patterns
 from sim.measure.stats import interval, paired_values
 from sim.scenario.schema import load_scenario
 from sim.studies.comparison import compare
-from sim.studies.runner import with_run_settings
+from sim.studies.runner import run, with_run_settings
 from sim.world.city import build_city
 from sim.world.services import build_services, outlay_cents
 
@@ -172,10 +172,7 @@ def test_take_up_falls_with_travel_time():
     universal = with_run_settings(
         shipped("universal"), seed=SEED, replications=REPS, families=TRAVEL_FAMILIES
     )
-    one_roof = with_run_settings(
-        shipped("one_roof"), seed=SEED, replications=REPS, families=TRAVEL_FAMILIES
-    )
-    runs = compare([universal, one_roof], ["universal", "one_roof"], workers=1).runs
+    runs = run(universal).runs
     assert patterns.travel_decay(runs, "universal").holds
 
 

@@ -41,24 +41,11 @@ def test_every_shipped_pattern_names_its_source_and_a_band():
         assert s.source and s.low < s.high
 
 
-# Fast patterns the calibrated defaults fail, with why: each must still fail (a pattern
-# that starts to pass is taken off this list), and every other fast pattern must pass.
-KNOWN_FAILING = {
-    # Calibrating the tolerances' level to Flemish childcare use (validation/flanders) leaves
-    # almost no barrier to the consultation bureau: 99.6 % of families with a baby use it,
-    # above every figure of H1-H3 (90.9-98.1 %). The model has no alternative to the bureau
-    # (a paediatrician, a GP), which is where most of the missing few percent go.
-    "health reach of non-local-language families",
-    "health reach of newborns",
-}
-
-
 @pytest.mark.validation
 def test_the_fast_patterns_pass_on_the_shipped_defaults():
     done = famsim_run("patterns", "--fast", "--reps", "3", "--quiet")
     lines = done.stdout.strip().splitlines()[:-1]
     assert len(lines) >= 4, done.stdout + done.stderr
     verdicts = {line.split("  ", 1)[1].split(" [")[0]: line.split()[0] for line in lines}
-    for name, verdict in verdicts.items():
-        assert verdict == ("FAIL" if name in KNOWN_FAILING else "pass"), (name, done.stdout)
-    assert done.returncode == (1 if KNOWN_FAILING & set(verdicts) else 0)
+    assert set(verdicts.values()) == {"pass"}, done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -149,5 +149,14 @@ CHANNELS: tuple[str, ...] = (
 # "3m_3y": children from 3 months (13 weeks) to 3 years, the age window of the Flemish survey
 # figure (EVIDENCE C12); the other groups are of all children under 3 (EU-SILC's window)
 GROUPS: tuple[str, ...] = ("all", "arope", "non_arope", "q1", "q2", "q3", "q4", "q5", "3m_3y")
+# health enrolment (EVIDENCE H3) is measured for all families and by these groups of
+# families, as the codes AROPE (0/1) + 2 x non-local home language (0/1) they hold
+HEALTH_ENROLMENT_GROUPS: dict[str, tuple[int, ...]] = {
+    "all": (0, 1, 2, 3),
+    "arope": (1, 3),
+    "non_arope": (0, 2),
+    "by_language_local": (0, 1),
+    "by_language_non_local": (2, 3),
+}
 TRAVEL_BAND_EDGES: tuple[int, ...] = (5, 10, 15, 20)  # minutes, upper edges of the bands
 TRAVEL_BAND_LABELS: tuple[str, ...] = ("00_05", "06_10", "11_15", "16_20", "over_20")

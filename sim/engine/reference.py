@@ -80,6 +80,7 @@ from sim.core.codes import (
     FIT_DIM,
     GROUPS,
     HEALTH,
+    HEALTH_ENROLMENT_GROUPS,
     INCOME_SCALE,
     INFORMATION_DIM,
     MATCHING_DIM,
@@ -125,7 +126,7 @@ SCALAR_COLUMNS = (
     "slot", "generation", "x", "y", "deprivation", "deprivation_rank", "language",
     "is_local_language", "proficiency", "income_q", "low_work_intensity", "employed",
     "is_arope", "income_quintile", "youngest_age_weeks", "n_children", "wants_formal_care",
-    "care_start_age_weeks", "care_days", "parenting_need", "admin_need", "admin_problem_week",
+    "care_start_age_weeks", "care_days", "private_health", "parenting_need", "admin_need", "admin_problem_week",
     "mode", "max_travel_minutes",
     "atypical_hours", "hours_severity", "trust", "stigma_sensitivity", "paperwork",
     "cost_share_bp", "language_tolerance", "stigma_tolerance", "trust_tolerance", "admin_tolerance",
@@ -244,6 +245,7 @@ class FamilyAgent(mesa.Agent):
         self.eligible_need_seen = [False] * N_TYPES
         self.means_tested_used_seen = [False] * N_TYPES
         self.u3_weeks = 0
+        self.health_age_seen = False  # a child in the health age range in a measured week
         self.u3_enrolled_weeks = 0
 
     @property
@@ -262,7 +264,7 @@ class FamilyAgent(mesa.Agent):
             and age >= self.care_start_age_weeks
             and age < pop.childcare_exit_age_weeks
         )
-        need[HEALTH] = 0 <= age < pop.health_need_until_age_weeks
+        need[HEALTH] = not self.private_health and 0 <= age < pop.health_need_until_age_weeks
         need[PARENTING] = self.parenting_need and 0 <= age < pop.parenting_need_until_age_weeks
         # an administrative problem is open (it closes with an episode of help)
         need[ADMIN_HELP] = self.admin_need and self.admin_problem_week <= self.model.week
@@ -629,6 +631,7 @@ class FamilyAgent(mesa.Agent):
         nearest = self.nearest_service[HEALTH]
         if (
             plan["first_contact"]
+            and not self.private_health
             and self.status[HEALTH] == NONE
             and plan["chosen"][HEALTH] == NO_SERVICE
             and nearest >= 0
@@ -1270,11 +1273,17 @@ class ReferenceModel(mesa.Model):
                     conceptions += 1
                     f.youngest_age_weeks = -pop.gestation_weeks
                     plan = birth_plan(
-                        self.spec, seed, np.array([f.key]), week, np.array([f.employed])
+                        self.spec,
+                        seed,
+                        np.array([f.key]),
+                        week,
+                        np.array([f.employed]),
+                        np.array([f.is_arope]),
                     )
                     f.wants_formal_care = bool(plan["wants_formal_care"][0])
                     f.care_start_age_weeks = int(plan["care_start_age_weeks"][0])
                     f.care_days = int(plan["care_days"][0])
+                    f.private_health = bool(plan["private_health"][0])
                     for t in (CHILDCARE, HEALTH):
                         f.status[t] = NONE
                         f.excluded_service[t] = NO_SERVICE
@@ -1390,6 +1399,7 @@ class ReferenceModel(mesa.Model):
         self.closed_used = [[0] * N_TYPES for _ in range(4)]
         self.closed_multi_need = 0
         self.closed_multi_used = 0
+        self.closed_health_age = [0] * 4  # by group: families with a child in health age range
         self.closed_ci: list[tuple[int, int, int, int]] = []  # (weeks, enrolled, income, key)
         self.blocked = [[0] * len(DIMENSIONS) for _ in range(N_TYPES)]  # [type][dimension]
         self.main = [[0] * len(DIMENSIONS) for _ in range(N_TYPES)]
@@ -1455,6 +1465,8 @@ class ReferenceModel(mesa.Model):
                     counts[g][0] += 1
                     counts[g][1] += int(in_care)
                 f.u3_weeks += 1
+            if 0 <= f.youngest_age_weeks < self.spec.population.health_need_until_age_weeks:
+                f.health_age_seen = True
             if in_care:
                 f.u3_enrolled_weeks += 1
                 self.care_days_sum += f.care_days
@@ -1559,6 +1571,8 @@ class ReferenceModel(mesa.Model):
             self.closed_multi_need += 1
             if useds >= 2:
                 self.closed_multi_used += 1
+        self.closed_health_age[g] += int(f.health_age_seen)
+        f.health_age_seen = False
         if f.u3_weeks > 0:
             self.closed_ci.append((f.u3_weeks, f.u3_enrolled_weeks, f.income_q, f.key))
         for t in range(N_TYPES):
@@ -1633,8 +1647,10 @@ class ReferenceModel(mesa.Model):
         band_need = [list(row) for row in self.closed_band_need]
         band_used = [list(row) for row in self.closed_band_used]
         eligible_need, eligible_used = self.closed_eligible_need, self.closed_eligible_used
+        health_age = list(self.closed_health_age)
         for f in self.families:
             g = int(f.is_arope) + 2 * int(not f.is_local_language)
+            health_age[g] += int(f.health_age_seen)
             needs = useds = 0
             for t in range(N_TYPES):
                 need = f.need_seen[t]
@@ -1663,6 +1679,10 @@ class ReferenceModel(mesa.Model):
                 need_g = sum(need_cnt[g][t] for g in groups)
                 used_g = sum(used_cnt[g][t] for g in groups)
                 out[f"takeup_{name}_{label}"] = used_g / need_g if need_g else nan
+        for label, groups in HEALTH_ENROLMENT_GROUPS.items():
+            in_range = sum(health_age[g] for g in groups)
+            used_g = sum(used_cnt[g][HEALTH] for g in groups)
+            out[f"health_enrolment_{label}"] = used_g / in_range if in_range else nan
         total_need = sum(map(sum, need_cnt))
         total_used = sum(map(sum, used_cnt))
         out["unmet_need_share"] = (total_need - total_used) / total_need if total_need else nan

@@ -287,7 +287,7 @@ class Engine:
             & (age >= f.care_start_age_weeks)
             & (age < pop.childcare_exit_age_weeks)
         )
-        need[:, HEALTH] = (age >= 0) & (age < pop.health_need_until_age_weeks)
+        need[:, HEALTH] = ~f.private_health & (age >= 0) & (age < pop.health_need_until_age_weeks)
         need[:, PARENTING] = (
             f.parenting_need & (age >= 0) & (age < pop.parenting_need_until_age_weeks)
         )
@@ -627,6 +627,7 @@ class Engine:
         f = self.families
         visited = rows[
             plan.first_contact[rows]
+            & ~f.private_health[rows]
             & (f.status[rows, HEALTH] == NONE)
             & (plan.chosen[rows, HEALTH] == NO_SERVICE)
             & (self.cand.nearest_service[rows, HEALTH] >= 0)
@@ -910,10 +911,13 @@ class Engine:
         rows = np.flatnonzero(conceive)
         if rows.size:
             f.youngest_age_weeks[rows] = -pop.gestation_weeks
-            plan = birth_plan(self.scenario, seed, f.key[rows], week, f.employed[rows])
+            plan = birth_plan(
+                self.scenario, seed, f.key[rows], week, f.employed[rows], f.is_arope[rows]
+            )
             f.wants_formal_care[rows] = plan["wants_formal_care"]
             f.care_start_age_weeks[rows] = plan["care_start_age_weeks"]
             f.care_days[rows] = plan["care_days"]
+            f.private_health[rows] = plan["private_health"]
             for t in (CHILDCARE, HEALTH):
                 f.status[rows, t] = NONE
                 f.excluded_service[rows, t] = NO_SERVICE

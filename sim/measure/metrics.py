@@ -21,6 +21,8 @@ from sim.core.codes import (
     DIMENSIONS,
     ENROLLED,
     GROUPS,
+    HEALTH,
+    HEALTH_ENROLMENT_GROUPS,
     INCOME_SCALE,
     N_TYPES,
     REJECTED,
@@ -84,6 +86,7 @@ def measure_kinds() -> dict[str, Kind]:
         kinds |= {f"takeup_{t}_arope": SHARE, f"takeup_{t}_non_arope": SHARE}
     for t in SERVICE_TYPES:
         kinds |= {f"takeup_{t}_by_language_{g}": SHARE for g in ("local", "non_local")}
+    kinds |= {f"health_enrolment_{g}": SHARE for g in HEALTH_ENROLMENT_GROUPS}
     kinds |= {"concentration_index": INDEX, "unmet_need_share": SHARE, "multi_service_share": SHARE}
     # blocked_by is multi-label: one need-week can be blocked by several dimensions, but each
     # column is still a share of the unmet need-weeks
@@ -175,6 +178,10 @@ class WindowAccumulator:
         self.closed_used = np.zeros((4, N_TYPES), dtype=np.int64)
         self.closed_multi_need = 0
         self.closed_multi_used = 0
+        # families with a child in the health service's age range in a measured week (need
+        # or private preventive care), and closed generations' counts by group
+        self.health_age_seen = np.zeros(n, dtype=bool)
+        self.closed_health_age = np.zeros(4, dtype=np.int64)
         self.closed_ci: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         # per [type, dimension]: unmet need-weeks it blocks, and where it is the main barrier
         self.blocked = np.zeros((N_TYPES, len(DIMENSIONS)), dtype=np.int64)
@@ -296,6 +303,10 @@ class WindowAccumulator:
             means_tested_used_seen=self.means_tested_used_seen,
         )
         _record_week(measured_families(f), measured, self.world, window)
+        age = f.youngest_age_weeks
+        self.health_age_seen |= (age >= 0) & (
+            age < w.scenario.population.health_need_until_age_weeks
+        )
         by_arope, cared_arope = sums[_BY_AROPE : _BY_AROPE + 2], sums[_CARE_AROPE : _CARE_AROPE + 2]
         by_q, cared_q = sums[_BY_Q : _BY_Q + 6], sums[_CARE_Q : _CARE_Q + 6]
         counts = {
@@ -373,6 +384,8 @@ class WindowAccumulator:
         self.closed_eligible_used += int((eligible & self.means_tested_used_seen[rows]).sum())
         self.eligible_need_seen[rows] = False
         self.means_tested_used_seen[rows] = False
+        np.add.at(self.closed_health_age, arope, self.health_age_seen[rows].astype(np.int64))
+        self.health_age_seen[rows] = False
         multi = need.sum(axis=1) >= 2
         self.closed_multi_need += int(multi.sum())
         self.closed_multi_used += int((multi & (used.sum(axis=1) >= 2)).sum())
@@ -423,6 +436,14 @@ class WindowAccumulator:
                 need_g = int(need_cnt[list(groups), t].sum())
                 used_g = int(used_cnt[list(groups), t].sum())
                 out[f"takeup_{name}_{label}"] = used_g / need_g if need_g else float("nan")
+        # health enrolment: of the families with a child in the health age range, those
+        # who used the public service (its users all had the need, so all are in range)
+        age_cnt = self.closed_health_age.copy()
+        np.add.at(age_cnt, arope, self.health_age_seen.astype(np.int64))
+        for label, groups in HEALTH_ENROLMENT_GROUPS.items():
+            in_range = int(age_cnt[list(groups)].sum())
+            used_g = int(used_cnt[list(groups), HEALTH].sum())
+            out[f"health_enrolment_{label}"] = used_g / in_range if in_range else float("nan")
 
         total_need = int(need_cnt.sum())
         total_used = int(used_cnt.sum())

@@ -70,7 +70,7 @@ def report(calibration: Any, toml_name: str) -> str:
         "",
         t.description.strip(),
         "",
-        f"Scenario `{Path(t.scenario_file).name}`; {len(t.parameters)} free parameters; "
+        f"Scenario `{Path(t.scenario_file).name}`; {len(t.parameters)} free parameter{'s' if len(t.parameters) != 1 else ''}; "
         f"{t.replications} replications per design point on the same seeds (common random "
         f"numbers); {sum(len(w.unit) for w in calibration.waves)} design points in "
         f"{len(calibration.waves)} waves, {calibration.runs_total} runs in all "
@@ -96,14 +96,13 @@ def report(calibration: Any, toml_name: str) -> str:
             f"{figure_text(row.simulated_high, row.measure)}) | {figure_text(row.plausible_q05, row.measure)} – "
             f"{figure_text(row.plausible_q95, row.measure)} | {'yes' if row.inside_band else 'no'} |"
         )
-    lines += [
-        "",
-        "¹ No band in the source: ± 1.96 standard deviations of the figure's sampling error "
-        "and the model discrepancy stated in the targets file.",
-        "",
-        "Sources:",
-        "",
-    ]
+    if not calibration.fit.band_from_source.all():
+        lines += [
+            "",
+            "¹ No band in the source: ± 1.96 standard deviations of the figure's sampling "
+            "error and the model discrepancy stated in the targets file.",
+        ]
+    lines += ["", "Sources:", ""]
     lines += [f"- **{x.name}**: {x.source}" for x in t.targets]
     if len(calibration.bounds_check):
         lines += [
@@ -261,7 +260,9 @@ def _region_figure(calibration: Any, path: Path) -> None:
         xi, yj = names[i], names[j]
         post = calibration.posterior
         if i == j:
-            ax.hist(post[xi], bins=30, color="#cfe3f3")
+            ax.hist(post[xi], bins=30, color="#cfe3f3", label="plausible set")
+            ax.axvline(calibration.chosen[xi], color="#c0392b", label="chosen")
+            ax.set_ylabel("draws")
         else:
             ax.scatter(post[xi], post[yj], s=4, alpha=0.3, color="#3a7bbf", label="plausible set")
             for wave, marker in (("wave-1", "x"), ("wave-2", "+")):

@@ -34,6 +34,8 @@ from sim.scenario.schema import Scenario
 # unit, numerator / denominator, for the table (the full glossary is docs/ODD.md)
 GLOSSARY: dict[str, str] = {
     "u3_participation": "share of children under 3 enrolled in centre-based childcare (public or market), mean of weekly shares",
+    "u3_participation_3m_3y": "share of children aged 3 months to 3 years (the Flemish survey's window, C12) enrolled in centre-based childcare, mean of weekly shares",
+    "health_enrolment": "share of families with a child aged 0-30 months in the window who used the public consultation service (children with private preventive care count in the denominator)",
     "u3_gap_pp": "percentage points, non-AROPE minus AROPE participation",
     "u3_ratio": "ratio, AROPE over non-AROPE participation",
     "takeup": "share of families with the need in the window who used the type in the window",

@@ -199,6 +199,13 @@ class PopulationSpec(Strict):
     childcare_entry_age_weeks: Annotated[int, Field(ge=0, le=156)] = 14
     childcare_exit_age_weeks: Annotated[int, Field(ge=26, le=312)] = 156
     health_need_until_age_weeks: Annotated[int, Field(ge=1, le=312)] = 130
+    # preventive child health outside the public consultation service (a private
+    # paediatrician) chosen with each pregnancy's plan, by AROPE status. H3: 90.9 % of
+    # Flemish children enrol at a consultation bureau but 98.1 % of disadvantaged non-Belgian
+    # families do, so the better-off have another provider. AROPE families: 0 (assumption,
+    # H2-H3: up to 98 % of the target group reached); others: calibrated on H3 (Flanders)
+    private_health_share_arope: Share = 0.0
+    private_health_share_non_arope: Share = 0.1028
     youngest_child_max_age_weeks: Annotated[int, Field(ge=156, le=936)] = 624
     next_birth_hazard_week: Annotated[float, Field(ge=0.0, le=0.2)] = 0.0013
     min_birth_spacing_weeks: Annotated[int, Field(ge=52, le=520)] = 156

@@ -86,6 +86,9 @@ class FamilyTable:
     wants_formal_care: np.ndarray  # bool
     care_start_age_weeks: np.ndarray  # int32, end of leave / earliest use
     care_days: np.ndarray  # int8 1..DAYS_PER_WEEK: childcare days a week wanted
+    private_health: (
+        np.ndarray
+    )  # bool: the youngest's preventive care is private (no need of the public service)
     parenting_need: np.ndarray  # bool
     admin_need: np.ndarray  # bool: prone to administrative problems (the help desk's need)
     # week from which the family's current administrative problem is open (NEVER: open since
@@ -255,7 +258,7 @@ def draw_generation(
         "aware": aware,
         **_fresh_state(youngest_age_weeks, scenario.behaviour.registration_choices),
     }
-    columns.update(birth_plan(scenario, seed, keys, 0, employed))
+    columns.update(birth_plan(scenario, seed, keys, 0, employed, is_arope))
     return columns
 
 
@@ -444,10 +447,15 @@ def draw_travel(
 
 
 def birth_plan(
-    scenario: Scenario, seed: int, keys: np.ndarray, week: int | np.ndarray, employed: np.ndarray
+    scenario: Scenario,
+    seed: int,
+    keys: np.ndarray,
+    week: int | np.ndarray,
+    employed: np.ndarray,
+    is_arope: np.ndarray,
 ):
-    """Plans made for each pregnancy: formal care wanted, when leave ends, and how many days
-    a week of care.
+    """Plans made for each pregnancy: formal care wanted, when leave ends, how many days a
+    week of care, and whether the child's preventive care is private.
 
     Leave: 15 weeks of maternity leave and up to 4 months of parental leave (EVIDENCE C24),
     spread uniformly between leave_weeks_min and leave_weeks_max (assumption). Preference
@@ -455,7 +463,10 @@ def birth_plan(
     alternative, EVIDENCE C12). Days a week: 1 + Binomial(4, p) with the mean of the
     parents' employment (`care_days_mean_*`, assumption; most children attend part time,
     EVIDENCE C1 vs C12-C13: about 1.5 children per place), drawn by inverting the binomial
-    distribution at one keyed uniform.
+    distribution at one keyed uniform. Private preventive care (a paediatrician instead of
+    the consultation service, `private_health_share_*` by AROPE status): the child then has
+    no need of the public health service (EVIDENCE H3: 90.9 % of Flemish children enrol at
+    a consultation bureau, 98.1 % of disadvantaged non-Belgian families).
     """
     pop = scenario.population
     pref = np.where(
@@ -477,7 +488,16 @@ def birth_plan(
         cdf = cdf + math.comb(trials, k) * p**k * (1.0 - p) ** (trials - k)
         extra += u >= cdf
     days = (1 + extra).astype(np.int8)
-    return {"wants_formal_care": wants, "care_start_age_weeks": start, "care_days": days}
+    private_p = np.where(
+        is_arope, pop.private_health_share_arope, pop.private_health_share_non_arope
+    )
+    private = rng.uniform(seed, "private_health", week, keys) < private_p
+    return {
+        "wants_formal_care": wants,
+        "care_start_age_weeks": start,
+        "care_days": days,
+        "private_health": private,
+    }
 
 
 def initial_families(
