@@ -1,5 +1,5 @@
 """Command line: famsim run | compare | validate | sweep | sensitivity | calibrate | patterns |
-demo (also `python -m sim`).
+accessibility | place-hubs | demo (also `python -m sim`).
 
 Bad input gives one line on stderr naming the file, key path and what is allowed, exit
 code 2, and nothing written.
@@ -52,6 +52,16 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be at least 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
     return value
 
 
@@ -245,6 +255,99 @@ def build_parser() -> argparse.ArgumentParser:
     pat.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
     pat.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    acc = sub.add_parser(
+        "accessibility",
+        help="the field's static measure: the 2SFCA index per cell, with its inputs",
+        epilog="example: famsim accessibility scenarios/base.toml --radius-m 1500 --out A",
+    )
+    acc.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    acc.add_argument(
+        "--type",
+        default="childcare",
+        choices=["childcare", "health", "parenting", "admin_help"],
+        help="service type (default: childcare)",
+    )
+    acc.add_argument(
+        "--radius-m",
+        type=_positive_float,
+        default=1500.0,
+        help="catchment radius in metres, straight line between cell centres (default: 1500)",
+    )
+    acc.add_argument(
+        "--minutes",
+        type=_positive_float,
+        help="use the model's travel minutes instead of metres, with this catchment (minutes)",
+    )
+    acc.add_argument(
+        "--mode",
+        choices=["walk", "transit", "car"],
+        default="transit",
+        help="travel mode of --minutes (default: transit, which walks when walking is faster)",
+    )
+    acc.add_argument("--decay", choices=["none", "gaussian"], default="none")
+    acc.add_argument("--out", type=Path, help="output directory (default: results/accessibility)")
+    acc.add_argument("--force", action="store_true", help="replace --out whatever it holds")
+    acc.add_argument("--quiet", action="store_true", help="no summary")
+
+    place = sub.add_parser(
+        "place-hubs",
+        help="where K new hubs should go: simulation-optimisation beside MCLP, p-median, random",
+        epilog="example: famsim place-hubs scenarios/base.toml --hubs 3 --method all --reps 3 "
+        "--out P",
+    )
+    place.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    place.add_argument("--hubs", type=_positive, required=True, help="new hubs to place (K)")
+    place.add_argument(
+        "--method",
+        choices=["simulated", "mclp", "pmedian", "random", "all"],
+        default="all",
+        help="placement method (default: all, compared on the same seeds)",
+    )
+    place.add_argument(
+        "--candidates",
+        default="auto",
+        help="CSV file of candidate cells (columns x, y), or auto: the cells of existing "
+        "public sites of hubs.anchor_types (default)",
+    )
+    place.add_argument(
+        "--objective",
+        choices=["unmet_need", "arope_u3_reached", "gap"],
+        default="unmet_need",
+        help="what the simulated search optimises and the comparison ranks (default: unmet_need)",
+    )
+    place.add_argument(
+        "--reps", type=_positive, help="search seeds per placement (default: run.replications)"
+    )
+    place.add_argument(
+        "--final-reps",
+        type=_positive,
+        help="fresh seeds of the final comparison (default: the larger of 10 and 3 x --reps)",
+    )
+    place.add_argument(
+        "--radius-m",
+        type=_positive_float,
+        default=1500.0,
+        help="MCLP's covering radius in metres (default: 1500)",
+    )
+    place.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=60.0,
+        help="solver time limit per location model, seconds (default: 60)",
+    )
+    place.add_argument("--weeks", type=_positive, help="measured weeks (default: run.weeks)")
+    place.add_argument(
+        "--burn-in", type=_non_negative, help="weeks before measuring (default: run.burn_in_weeks)"
+    )
+    place.add_argument("--seed", type=_non_negative, help="run seed (default: run.seed)")
+    place.add_argument(
+        "--families", type=_positive, help="scale the city per capita to this many families"
+    )
+    place.add_argument("--workers", type=_positive, help="parallel processes (default: up to 2)")
+    place.add_argument("--out", type=Path, help="output directory (default: results/place_hubs)")
+    place.add_argument("--force", action="store_true", help="replace --out whatever it holds")
+    place.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
     demo = sub.add_parser(
         "demo",
         help="compare the shipped configurations, the levers and the adaptive policy on the default city and write results/demo",
@@ -426,6 +529,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _calibrate(args)
     if args.command == "patterns":
         return _patterns(args)
+    if args.command == "accessibility":
+        return _accessibility(args)
+    if args.command == "place-hubs":
+        return _place_hubs(args)
     return EXIT_INPUT
 
 
@@ -889,4 +996,144 @@ def _sensitivity(args) -> int:
         table = pd.read_csv(written[0])
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print(f"wrote {len(written)} files to {out / 'sensitivity'}")
+    return 0
+
+
+def _accessibility(args) -> int:
+    from sim.outputs.placement import write_accessibility
+    from sim.outputs.results import default_out_dir
+    from sim.studies.runner import manifest
+    from sim.world.accessibility import Catchment, accessibility, supply_table
+    from sim.world.city import build_city
+    from sim.world.services import build_services
+
+    scenario = load_scenario(args.scenario)
+    _preflight(scenario, args.scenario)
+    out = check_out(args.out or default_out_dir("accessibility"))
+    catchment = (
+        Catchment(args.radius_m, args.decay)
+        if args.minutes is None
+        else Catchment(args.minutes, args.decay, args.mode)
+    )
+    with folder_lock(out), _bugs_logged_in(out):
+        check_replaceable(out, job_identity("accessibility", [scenario.name]), args.force)
+        probe(out)
+        with _from_file(str(args.scenario)):
+            city = build_city(scenario, str(args.scenario))
+            services = build_services(scenario, city).services
+        result = accessibility(scenario, city, services, args.type, catchment)
+        sites = services.frame()
+        write_accessibility(result, city, sites, manifest(scenario, []), out)
+    if not args.quiet:
+        d = result.demand
+        covered = supply_table(services, args.type, city.cell_size_m)
+        reached = result.supply["demand_in_reach"] > 0
+        print(
+            f"{scenario.name}: 2SFCA access to {args.type} within {catchment.radius:g} "
+            f"{catchment.unit} ({catchment.decay} decay) -> {out}/"
+        )
+        print(
+            f"  {len(d):,} populated cells, {len(covered):,} sites; places per family in need: "
+            f"mean {d['access_2sfca'].mean():.3f}, demand-weighted "
+            f"{(d['access_2sfca'] * d['demand']).sum() / d['demand'].sum():.3f}, "
+            f"{int((d['access_2sfca'] == 0).sum()):,} cells with none in reach; "
+            f"{int((~reached).sum())} sites reach no demand"
+        )
+    return 0
+
+
+def _place_hubs(args) -> int:
+    from sim.outputs.placement import write_placements
+    from sim.outputs.results import default_out_dir
+    from sim.studies.placement import (
+        METHODS,
+        OBJECTIVES,
+        PlacementSettings,
+        auto_candidates,
+        place_hubs,
+        placement_findings,
+        read_candidates,
+    )
+    from sim.studies.runner import default_workers, manifest, with_run_settings
+    from sim.world.city import build_city
+    from sim.world.services import build_services
+
+    loaded = load_scenario(args.scenario)
+    scenario = with_run_settings(
+        loaded, args.weeks, args.burn_in, args.seed, None, args.families, origin=str(args.scenario)
+    )
+    _preflight(scenario, args.scenario, loaded.budget.target_outlay_eur_week)
+    out = check_out(args.out or default_out_dir("place_hubs"))
+    with _from_file(str(args.scenario)):
+        city = build_city(scenario, str(args.scenario))
+    if args.candidates == "auto":
+        candidates = auto_candidates(scenario, city)
+        if len(candidates) < args.hubs:
+            raise ScenarioError(
+                str(args.scenario),
+                "hubs.anchor_types",
+                f"{len(candidates)} cells with a public site of "
+                f"{', '.join(scenario.hubs.anchor_types)} and no hub for --hubs {args.hubs}; "
+                "allowed: fewer hubs, or a --candidates file",
+            )
+    else:
+        candidates = read_candidates(
+            Path(args.candidates), scenario, city, args.hubs, scenario.hubs.unpopulated_sites
+        )
+    reps = args.reps or scenario.run.replications
+    methods = METHODS if args.method == "all" else (args.method,)
+    settings = PlacementSettings(
+        k=args.hubs,
+        objective=OBJECTIVES[args.objective],
+        methods=tuple(methods),
+        reps=reps,
+        final_reps=args.final_reps or max(10, 3 * reps),
+        radius_m=args.radius_m,
+        time_limit_s=args.time_limit,
+        seed=scenario.run.seed,
+    )
+    notes: list[str] = []
+    with folder_lock(out), _bugs_logged_in(out):
+        check_replaceable(out, job_identity("place-hubs", [scenario.name]), args.force)
+        probe(out)
+        _announce_compiling(args.quiet)
+        with _from_file(str(args.scenario)):
+            study = place_hubs(
+                scenario,
+                settings,
+                candidates,
+                workers=args.workers or default_workers(),
+                quiet=args.quiet,
+                say=notes.append,
+            )
+        found = placement_findings(study, city)
+        sites = build_services(scenario, city).services.frame()
+        record = manifest(scenario, []) | {
+            "search_seeds": study.search_seeds,
+            "final_seeds": study.final_seeds,
+            "placement": {
+                "hubs": settings.k,
+                "methods": list(settings.methods),
+                "objective": settings.objective.name,
+                "candidates": args.candidates,
+                "radius_m": settings.radius_m,
+                "time_limit_s": settings.time_limit_s,
+            },
+        }
+        write_placements(found, city, sites, record, out)
+    if not args.quiet:
+        for note in notes:
+            print(f"famsim: {note}", file=sys.stderr)
+        print(
+            f"{scenario.name}: {args.hubs} hubs, {len(candidates)} candidates, "
+            f"{study.evaluations:,} runs in {study.seconds / 60:.1f} min -> {out}/"
+        )
+        table = found.table
+        for row in table.itertuples():
+            value = getattr(row, "objective_mean", float("nan"))
+            print(
+                f"  {row.method:10s} {row.hub_cells or '-':28s} "
+                f"{settings.objective.column} {value:.4g}  p(best) "
+                f"{getattr(row, 'p_best', float('nan')):.2f}  {row.solver_status}"
+            )
     return 0

@@ -456,6 +456,10 @@ class HubSpec(Strict):
     # the type's unit cost)
     presence_from: Literal["moved", "added"] = "moved"
     coordinator: bool = False
+    # whether a hub may stand on a cell where no family lives (a community centre on a
+    # park's or an industrial zone's edge): false refuses such cells among the candidates
+    # of famsim place-hubs (a planner's choice, not a behavioural parameter)
+    unpopulated_sites: bool = False
     stigma_factor: Share = 0.5
     referral_prob_week: Share = 0.15
     # share of a hub service's trust requirement a family already using a service of the

@@ -22,7 +22,7 @@ from sim.world.population import (
     quintile_cut_points,
 )
 from sim.world.services import ServiceWorld, build_services
-from sim.world.travel import CandidateSets, build_candidates, tolerance_percent
+from sim.world.travel import CandidateSets, add_sites, build_candidates, tolerance_percent
 
 
 @dataclass
@@ -42,6 +42,34 @@ class World:
             families=families,
             candidates=_candidates(self.scenario, self.city, families, self.services),
         )
+
+    def with_services(self, scenario: Scenario) -> World:
+        """The same city and families under a scenario that differs from this world's in
+        its hubs only (a placement): the service map is rebuilt (cheap), and the candidate
+        lists gain the new sites only (`travel.add_sites`) when the old sites kept their
+        ids and cells, as co-located hubs append theirs; otherwise they are rebuilt."""
+        services = build_services(scenario, self.city)
+        old, new = self.services.services, services.services
+        n = old.size
+        kept = new.size >= n and all(
+            np.array_equal(getattr(old, f), getattr(new, f)[:n]) for f in ("type", "x", "y")
+        )
+        if kept:
+            candidates = add_sites(
+                self.candidates,
+                self.families,
+                n,
+                new.type,
+                new.x,
+                new.y,
+                self.city.transit_access,
+                self.city.cell_size_m,
+                scenario.travel,
+                tolerance_percent(scenario),
+            )
+        else:
+            candidates = _candidates(scenario, self.city, self.families, services)
+        return replace(self, scenario=scenario, services=services, candidates=candidates)
 
     def take(self, rows: np.ndarray) -> World:
         """Rows of the family table, in that order (permutation or deletion)."""

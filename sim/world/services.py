@@ -70,6 +70,20 @@ class ServiceTable:
     def size(self) -> int:
         return len(self.type)
 
+    def frame(self) -> pd.DataFrame:
+        """One row per site, as the maps draw it: site_id, type, x, y, public, hub, places."""
+        return pd.DataFrame(
+            {
+                "site_id": np.arange(self.size),
+                "type": np.array(SERVICE_TYPES)[self.type],
+                "x": self.x,
+                "y": self.y,
+                "public": self.is_public,
+                "hub": self.hub,
+                "places": self.capacity,
+            }
+        )
+
 
 @dataclass
 class ServiceWorld:

@@ -392,3 +392,75 @@ def _nearest_beyond_reach(
         nearest_minutes[r, t] = mins[np.arange(len(r)), pick]
         todo = todo[~covered]
         k *= 4
+
+
+def add_sites(
+    candidates: CandidateSets,
+    families: FamilyTable,
+    first_new: int,
+    service_type: np.ndarray,
+    service_x: np.ndarray,
+    service_y: np.ndarray,
+    transit_access_grid: np.ndarray,
+    cell_size_m: float,
+    spec: TravelSpec,
+    tolerance_pct: np.ndarray | None = None,
+) -> CandidateSets:
+    """The candidate sets of a service map that is the old one with sites `first_new` and up
+    appended (a hub's presences), without rebuilding: only the families within reach of a
+    new site gain entries, merged in (minutes, id) order; the nearest site of a type moves
+    only where a new one is nearer. Gives the arrays `build_candidates` gives for the whole
+    map (tests/test_travel.py), for the cost of the new sites alone: a placement search adds
+    hubs to one built world many times. Old services must keep their ids, types and cells."""
+    n = families.size
+    new = np.arange(first_new, len(service_type))
+    if new.size == 0:
+        return candidates
+    if tolerance_pct is None:
+        tolerance_pct = np.full(N_TYPES, 100, dtype=np.int64)
+    transit = transit_access_grid[families.x, families.y]
+    indptrs = list(candidates.indptr)
+    services = list(candidates.service)
+    minutes_out = list(candidates.minutes)
+    nearest_service = candidates.nearest_service.copy()
+    nearest_minutes = candidates.nearest_minutes.copy()
+    fx = families.x.astype(np.int64)
+    fy = families.y.astype(np.int64)
+    for t in np.unique(service_type[new]):
+        t = int(t)
+        ids = new[service_type[new] == t].astype(np.int64)
+        max_minutes = type_max_minutes(families.max_travel_minutes, int(tolerance_pct[t]))
+        dx = service_x[ids].astype(np.int64)[None, :] - fx[:, None]
+        dy = service_y[ids].astype(np.int64)[None, :] - fy[:, None]
+        # the same float64 operations as build_candidates on the same values
+        d = np.hypot(dx.astype(float), dy.astype(float))
+        mins = travel_minutes(d, families.mode[:, None], transit[:, None], cell_size_m, spec)
+        # nearest anywhere, by (minutes, id): old ids are lower, so a tie keeps the old one
+        best = np.argmin(mins.astype(np.int64) * (1 << 32) + ids[None, :], axis=1)
+        best_minutes = mins[np.arange(n), best]
+        nearer = (nearest_service[:, t] < 0) | (best_minutes < nearest_minutes[:, t])
+        nearest_service[nearer, t] = ids[best[nearer]]
+        nearest_minutes[nearer, t] = best_minutes[nearer]
+        # new candidates, merged with the old ones by (family, minutes, id)
+        r, c = np.nonzero(mins <= max_minutes[:, None])
+        if r.size == 0:
+            continue
+        indptr = indptrs[t]
+        old_counts = np.diff(indptr)
+        old_rows = np.repeat(np.arange(n, dtype=np.int64), old_counts)
+        key = np.concatenate(
+            [
+                (old_rows << 47)
+                | (minutes_out[t].astype(np.int64) << 32)
+                | services[t].astype(np.int64),
+                (r.astype(np.int64) << 47) | (mins[r, c].astype(np.int64) << 32) | ids[c],
+            ]
+        )
+        key.sort(kind="stable")
+        counts = old_counts + np.bincount(r, minlength=n)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indptrs[t] = indptr
+        services[t] = (key & 0xFFFFFFFF).astype(np.int32)
+        minutes_out[t] = ((key >> 32) & 0x7FFF).astype(np.int16)
+    return CandidateSets(indptrs, services, minutes_out, nearest_service, nearest_minutes)
