@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,14 +273,46 @@ def solve_static(
 ) -> StaticAnswer:
     """MCLP (maximise need-weighted demand within radius_m of a hub) or p-median (minimise
     the need-weighted distance to the nearest hub) with spopt, existing hubs predefined."""
-    import pulp
-    from spopt.locate import MCLP, PMedian
-
     facilities = np.concatenate([np.asarray(existing, dtype=np.int64).reshape(-1, 2), candidates])
     cost = _distances(demand, facilities, cell_size_m)
     predefined = np.arange(len(facilities)) < len(existing)
-    p = k + len(existing)
     started = time.perf_counter()
+    with warnings.catch_warnings():
+        # PuLP 3 announces its version 4 (bundled CBC removed, variables built another way);
+        # pyproject.toml keeps PuLP below 4, and spopt builds the variables
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _solve(
+            method,
+            demand,
+            cost,
+            facilities,
+            predefined,
+            existing,
+            k,
+            cell_size_m,
+            radius_m,
+            time_limit_s,
+            started,
+        )
+
+
+def _solve(
+    method,
+    demand,
+    cost,
+    facilities,
+    predefined,
+    existing,
+    k,
+    cell_size_m,
+    radius_m,
+    time_limit_s,
+    started,
+) -> StaticAnswer:
+    import pulp
+    from spopt.locate import MCLP, PMedian
+
+    p = k + len(existing)
     solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
     if method == "mclp":
         model = MCLP.from_cost_matrix(

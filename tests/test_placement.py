@@ -1,0 +1,185 @@
+"""Hub placement (sim/studies/placement.py, `famsim place-hubs`): verification of the parts
+(candidate lists extended without a rebuild, the location models on a toy demand, the
+probability of being best, bad candidate files) and one small study end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.app.cli import main
+from sim.engine.model import FamilyAccessModel
+from sim.studies.placement import (
+    METHODS,
+    OBJECTIVES,
+    PlacementSettings,
+    StaticDemand,
+    auto_candidates,
+    place_hubs,
+    probability_best,
+    solve_static,
+    with_hubs,
+)
+from sim.world.build import build_world
+from sim.world.city import build_city
+from tests.helpers import small_scenario
+
+pytestmark = pytest.mark.verification
+
+
+@pytest.fixture(scope="module")
+def small():
+    scenario = small_scenario(run={"burn_in_weeks": 8, "weeks": 8, "replications": 2})
+    city = build_city(scenario, "<test>")
+    return scenario, city, auto_candidates(scenario, city)
+
+
+def _same_candidates(a, b) -> None:
+    for t in range(len(a.indptr)):
+        assert np.array_equal(a.indptr[t], b.indptr[t])
+        assert np.array_equal(a.service[t], b.service[t])
+        assert np.array_equal(a.minutes[t], b.minutes[t])
+    assert np.array_equal(a.nearest_service, b.nearest_service)
+    assert np.array_equal(a.nearest_minutes, b.nearest_minutes)
+
+
+@pytest.mark.parametrize("presence_from", ["moved", "added"])
+def test_adding_hub_sites_to_a_world_equals_building_it_whole(small, presence_from):
+    scenario, _city, candidates = small
+    scenario = small_scenario(
+        run={"burn_in_weeks": 8, "weeks": 8}, hubs={"presence_from": presence_from}
+    )
+    cells = [tuple(int(v) for v in c) for c in candidates[[0, len(candidates) // 2, -1]]]
+    placed = with_hubs(scenario, cells)
+    base = build_world(scenario, 11)
+    fast = base.with_services(placed)
+    whole = build_world(placed, 11)
+    assert fast.services.services.size > base.services.services.size  # presences were added
+    _same_candidates(fast.candidates, whole.candidates)
+    # and the runs are the same bits
+    runs = []
+    for world in (fast, whole):
+        model = FamilyAccessModel(placed, rng=11, world=world, materialise_agents=False)
+        model.run_for(16)
+        runs.append(model.metrics())
+    pd.testing.assert_series_equal(pd.Series(runs[0]), pd.Series(runs[1]), check_exact=True)
+
+
+def test_mclp_and_pmedian_choose_the_obvious_cell_on_a_toy_demand():
+    # two clusters of demand 2 km apart, the heavy one at x = 0; one hub among three cells
+    demand = StaticDemand(1, np.array([[50.0, 50.0], [2050.0, 50.0]]), np.array([90.0, 10.0]))
+    candidates = np.array([[0, 0], [10, 0], [20, 0]])
+    for method in ("mclp", "pmedian"):
+        answer = solve_static(method, demand, candidates, [], 1, 100.0, 500.0, 10.0)
+        assert answer.cells == [(0, 0)], method
+        assert answer.status == "optimal"
+        assert answer.covered_share == pytest.approx(0.9)
+    # with an existing hub on the heavy cluster, the new one goes to the light one
+    answer = solve_static("mclp", demand, candidates[1:], [(0, 0)], 1, 100.0, 500.0, 10.0)
+    assert answer.cells == [(20, 0)]
+    assert answer.covered_share == pytest.approx(1.0)
+
+
+def test_probability_best_tells_a_clear_winner_and_shares_a_tie():
+    rng = np.random.default_rng(3)
+    common = rng.normal(size=(10, 1))
+    clear = np.hstack([common + 1.0, common, common - 0.5])
+    p = probability_best(clear)
+    assert p[0] == pytest.approx(1.0) and p.sum() == pytest.approx(1.0)
+    tie = np.hstack([common, common])
+    assert probability_best(tie) == pytest.approx([0.5, 0.5])
+
+
+# populated cells of the default city (its centre), so only the named fault is wrong
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        ("x,y\n40,40\n999,3\n", "off the"),
+        ("x,y\n40,40\n40,40\n", "named twice"),
+        ("x,y\n40,40\n", "1 candidate cells for --hubs 2"),
+        ("x,y\n40.5,40\n41,41\n", "whole grid cells"),
+        ("a,b\n40,40\n", "column missing"),
+    ],
+    ids=["off-grid", "duplicate", "fewer-than-k", "not-a-cell", "no-columns"],
+)
+def test_bad_candidates_are_refused_with_one_line_exit_2_and_nothing_written(
+    tmp_path, capsys, rows, expected
+):
+    file = tmp_path / "cells.csv"
+    file.write_text(rows)
+    out = tmp_path / "P"
+    code = main(
+        [
+            "place-hubs",
+            "scenarios/base.toml",
+            "--hubs",
+            "2",
+            "--candidates",
+            str(file),
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and expected in err[0] and str(file) in err[0]
+    assert not out.exists()
+
+
+def test_an_unpopulated_candidate_is_refused_unless_the_scenario_allows_it(tmp_path, capsys):
+    from sim.scenario.schema import load_scenario
+
+    city = build_city(load_scenario("scenarios/base.toml"), "<test>")
+    empty = np.argwhere(city.families == 0)[0]
+    full = np.argwhere(city.families > 0)[:2]
+    file = tmp_path / "cells.csv"
+    pd.DataFrame(np.vstack([empty, full]), columns=["x", "y"]).to_csv(file, index=False)
+    out = tmp_path / "P"
+    code = main(
+        [
+            "place-hubs",
+            "scenarios/base.toml",
+            "--hubs",
+            "2",
+            "--candidates",
+            str(file),
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "hubs.unpopulated_sites" in err and not out.exists()
+    from sim.studies.placement import read_candidates
+
+    allowed = read_candidates(file, load_scenario("scenarios/base.toml"), city, 2, True)
+    assert len(allowed) == 3
+
+
+def test_the_simulated_placement_is_at_least_every_other_method_on_the_same_seeds(small):
+    scenario, _city, candidates = small
+    settings = PlacementSettings(
+        k=2,
+        objective=OBJECTIVES["unmet_need"],
+        methods=METHODS,
+        reps=2,
+        final_reps=3,
+        random_placements=4,
+        greedy_width=3,
+        swap_width=2,
+        swap_rounds=1,
+        final_contenders=2,
+    )
+    study = place_hubs(scenario, settings, candidates[:8], workers=1)
+    column = settings.objective.column
+    final = {
+        m.method: np.mean([e.metrics[column] for e in study.final[m.cells]])
+        for m in study.methods
+        if m.cells
+    }
+    assert set(final) == {"simulated", "mclp", "pmedian", "random"}
+    # lower unmet need is better
+    assert all(final["simulated"] <= v + 1e-12 for v in final.values())
+    assert 0.0 <= study.p_best[study.methods[0].cells] <= 1.0
+    for m in study.methods:
+        assert len(m.cells) == 2 and set(m.cells) <= {tuple(map(int, c)) for c in candidates[:8]}
