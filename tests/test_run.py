@@ -63,6 +63,20 @@ def test_a_run_writes_every_file_and_measure(runs):
     out = runs["a"]
     for name in ("manifest.json", "runs.parquet", "timeseries.parquet", "report.md"):
         assert (out / name).is_file(), name
+    # the planner's tables: every cell and site, and the cells as polygons in metres
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"cells.csv", "sites.csv", "cells.geojson"} <= set(manifest["files"])
+    cells = pd.read_csv(out / "cells.csv")
+    scenario = manifest["scenario"]["city"]
+    assert len(cells) == scenario["width"] * scenario["height"]
+    assert cells["families"].sum() == pytest.approx(600, abs=1)
+    import geopandas as gpd
+
+    polygons = gpd.read_file(out / "cells.geojson")
+    assert len(polygons) == ((cells["families"] > 0) | (cells["need_weeks"] > 0)).sum()
+    assert polygons.geometry.area.round(6).unique().tolist() == [scenario["cell_size_m"] ** 2]
+    sites = pd.read_csv(out / "sites.csv")
+    assert sites["site_id"].is_unique and sites["occupancy"].between(0, 1).all()
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert {"participation_over_time.png", "unmet_need_map.png"} <= set(figures)
     frame = pd.read_parquet(out / "runs.parquet")
@@ -144,6 +158,10 @@ def test_compare_writes_one_row_per_scenario_and_replication_with_equal_outlays(
     # (260 EUR a week, 265 where places are means-tested): in this small city one place is
     # about 0.75 % of the outlay, in the default city 0.08 %
     assert (outlays.max() - outlays.min()) < 265.0
+    cells = pd.read_csv(out / "cells.csv")
+    assert list(dict.fromkeys(cells["scenario"])) == names
+    assert cells.groupby("scenario")["cell_id"].nunique().nunique() == 1
+    assert set(pd.read_csv(out / "sites.csv")["scenario"]) == set(names)
     report = (out / "report.md").read_text()
     assert "## Outlay check" in report and "## Patterns" in report
     # what differs: parameters per scenario (JSON in runs.parquet, a table in report.md) and

@@ -41,6 +41,7 @@ from sim.rules.policy import unmet_block, unmet_fallback
 from sim.scenario.schema import Scenario, cents
 from sim.world.city import City
 from sim.world.costs import OUTLAY_PARTS, childcare_means_line_eur_year, outlay_parts_cents
+from sim.world.geometry import cell_id, cell_xy
 from sim.world.population import FamilyTable
 from sim.world.services import ServiceTable
 
@@ -596,6 +597,32 @@ class WindowAccumulator:
                 ),
                 "empty_units": capacity - used,
                 "waiting_first_choice": self.site_waiting / weeks,
+            }
+        )
+
+    def cell_table(self) -> pd.DataFrame:
+        """One row per cell (id x * height + y, sim.world.geometry): its families and AROPE
+        families at the end of the run, its neighbourhood and deprivation score, and over
+        the measured weeks its (family, service type) need-weeks and unmet need-weeks."""
+        city = self.inputs.city
+        f = self.inputs.families
+        n = city.n_cells
+        home = cell_id(f.x, f.y, city.height)
+        ids = np.arange(n)
+        x, y = cell_xy(ids, city.height)
+        return pd.DataFrame(
+            {
+                "cell_id": ids,
+                "x": x,
+                "y": y,
+                "neighbourhood": city.neighbourhood.ravel(),
+                "deprivation": city.deprivation.ravel(),
+                "families": np.bincount(home, minlength=n),
+                "arope_families": np.bincount(home, weights=f.is_arope, minlength=n).astype(
+                    np.int64
+                ),
+                "need_weeks": self.cell_need_weeks.copy(),
+                "unmet_need_weeks": self.cell_unmet_weeks.copy(),
             }
         )
 

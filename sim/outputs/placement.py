@@ -67,7 +67,7 @@ def write_accessibility(
         plots.accessibility_map(
             grid,
             city.cell_size_m,
-            sites,
+            sites[sites["type"] == result.type_name],
             staging / "access_map.png",
             f"2SFCA access to {result.type_name}: places per family in need within "
             f"{c.radius:g} {c.unit}" + (" (Gaussian decay)" if c.decay == "gaussian" else ""),

@@ -76,18 +76,6 @@ def participation_over_time_by_scenario(
     return _finish(fig, path, 100)
 
 
-def unmet_need_map(share: np.ndarray, path: Path | None, title: str) -> Figure | None:
-    """Share of need-weeks unmet per cell over the window (mean over replications)."""
-    fig, ax = plt.subplots(figsize=(6, 5.2))
-    image = ax.imshow(np.ma.masked_invalid(share.T), origin="lower", cmap="magma_r", vmin=0, vmax=1)
-    ax.set_xlabel("x (cells)")
-    ax.set_ylabel("y (cells)")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="unmet share of (family, service) needs")
-    fig.tight_layout()
-    return _finish(fig, path, 110)
-
-
 def quintile_gradient(runs: pd.DataFrame, path: Path | None, title: str) -> Figure | None:
     """Under-3 participation by income quintile, mean and 95 % interval over replications."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -205,19 +193,44 @@ def barrier_attribution_by_scenario(
     return _finish(fig, path, 110)
 
 
-def unmet_maps_side_by_side(maps: dict[str, np.ndarray], path: Path | None) -> Figure | None:
-    names = list(maps)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names) + 1, 3.6), squeeze=False)
-    image = None
-    for ax, name in zip(axes[0], names, strict=True):
-        image = ax.imshow(
-            np.ma.masked_invalid(maps[name].T), origin="lower", cmap="magma_r", vmin=0, vmax=1
+def unmet_maps_side_by_side(
+    counts: dict[str, np.ndarray],
+    shares: dict[str, np.ndarray],
+    cell_size_m: float,
+    sites: dict[str, pd.DataFrame],
+    path: Path | None,
+) -> Figure | None:
+    """Per scenario (columns), unmet needs per cell in a week (top, one colour scale for
+    all) and the share of needs unmet (bottom), with each scenario's services and hubs."""
+    names = list(counts)
+    fig, axes = plt.subplots(2, len(names), figsize=(3.6 * len(names) + 1.4, 7.6), squeeze=False)
+    top = max((float(np.nanmax(c)) for c in counts.values() if np.isfinite(c).any()), default=1.0)
+    image_count = image_share = None
+    for i, name in enumerate(names):
+        image_count = city_map(
+            axes[0, i],
+            counts[name],
+            cell_size_m,
+            sites.get(name),
+            cmap="viridis_r",
+            vmin=0,
+            vmax=top,
+            marker_size=6,
         )
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if image is not None:
-        fig.colorbar(image, ax=axes[0].tolist(), label="unmet share of needs", shrink=0.8)
+        axes[0, i].set_title(name, fontsize=9)
+        image_share = city_map(
+            axes[1, i],
+            shares[name],
+            cell_size_m,
+            sites.get(name),
+            vmin=0,
+            vmax=1,
+            marker_size=6,
+        )
+    if image_count is not None:
+        fig.colorbar(image_count, ax=axes[0].tolist(), label="unmet needs per week", shrink=0.8)
+        fig.colorbar(image_share, ax=axes[1].tolist(), label="unmet share of needs", shrink=0.8)
+    _legend_below(fig, axes[0, 0])
     return _finish(fig, path, 100)
 
 
@@ -236,3 +249,250 @@ def budget_path(
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     return _finish(fig, path, 150)
+
+
+# ---------------------------------------------------------------- maps of the city
+
+# how each service type is drawn on a map (marker, colour); hubs are stars over their cell
+SERVICE_MARKERS = {
+    "childcare": ("o", "#1f77b4"),
+    "health": ("P", "#d62728"),
+    "parenting": ("D", "#9467bd"),
+    "admin_help": ("s", "#ff7f0e"),
+}
+SCALE_BAR_STEPS_KM = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 50.0)
+
+
+def _scale_bar(ax, width_km: float) -> None:
+    """A bar about a fifth of the map's width, at a round length, in the lower left."""
+    target = width_km / 5
+    length = max([s for s in SCALE_BAR_STEPS_KM if s <= target], default=SCALE_BAR_STEPS_KM[0])
+    x0, y0 = width_km * 0.04, ax.get_ylim()[0] + (ax.get_ylim()[1] - ax.get_ylim()[0]) * 0.04
+    ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=3, solid_capstyle="butt")
+    ax.text(x0 + length / 2, y0, f"{length:g} km\n", ha="center", va="bottom", fontsize=7)
+
+
+def city_map(
+    ax,
+    values: np.ndarray,
+    cell_size_m: float,
+    sites: pd.DataFrame | None = None,
+    hubs_xy: list[tuple[int, int]] | None = None,
+    label: str | None = None,
+    cmap: str = "magma_r",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    marker_size: float = 20.0,
+):
+    """Draw a [x, y] grid of values (NaN left blank) on `ax` in kilometres, with a scale
+    bar, the service sites by type (`sites`: type, x, y, and `hub`, the site's hub index or
+    -1) and hubs as stars
+    (`hubs_xy` adds cells to star, e.g. proposed hubs). Returns the image for a colour bar;
+    `label` names the colour bar's quantity and unit."""
+    width, height = values.shape
+    km = cell_size_m / 1000
+    image = ax.imshow(
+        np.ma.masked_invalid(values.T),
+        origin="lower",
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        extent=(0, width * km, 0, height * km),
+        interpolation="nearest",
+    )
+    if sites is not None and len(sites):
+        for name, (marker, colour) in SERVICE_MARKERS.items():
+            of_type = sites[sites["type"] == name]
+            if of_type.empty:
+                continue
+            ax.scatter(
+                (of_type["x"] + 0.5) * km,
+                (of_type["y"] + 0.5) * km,
+                s=marker_size,
+                marker=marker,
+                facecolor=colour,
+                edgecolor="white",
+                linewidth=0.4,
+                label=name.replace("_", " "),
+                zorder=3,
+            )
+    stars = []
+    if sites is not None and "hub" in sites and len(sites):
+        stars += list(sites.loc[sites["hub"] >= 0, ["x", "y"]].drop_duplicates().itertuples(False))
+    stars += [tuple(c) for c in hubs_xy or []]
+    if stars:
+        xy = np.array(sorted(set(stars)), dtype=float).reshape(-1, 2)
+        ax.scatter(
+            (xy[:, 0] + 0.5) * km,
+            (xy[:, 1] + 0.5) * km,
+            s=marker_size * 9,
+            marker="*",
+            facecolor="gold",
+            edgecolor="black",
+            linewidth=0.7,
+            label="hub",
+            zorder=4,
+        )
+    ax.set_xlim(0, width * km)
+    ax.set_ylim(0, height * km)
+    ax.set_xlabel("km east")
+    ax.set_ylabel("km north")
+    ax.set_aspect("equal")
+    _scale_bar(ax, width * km)
+    if label is not None:
+        ax.figure.colorbar(image, ax=ax, label=label, shrink=0.85)
+    return image
+
+
+def _legend_below(fig: Figure, ax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles, strict=True))
+    if seen:
+        fig.legend(
+            list(seen.values()),
+            list(seen),
+            loc="lower center",
+            ncol=min(len(seen), 8),
+            fontsize=7,
+            frameon=False,
+        )
+
+
+def unmet_need_maps(
+    count: np.ndarray,
+    share: np.ndarray,
+    cell_size_m: float,
+    sites: pd.DataFrame | None,
+    path: Path | None,
+    title: str,
+) -> Figure | None:
+    """Two panels over the measured window, means over replications: the number of unmet
+    (family, service type) needs per cell in a week, where the need is, next to the share
+    of a cell's needs left unmet, how badly it is met; services and hubs drawn by type."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
+    city_map(
+        axes[0],
+        count,
+        cell_size_m,
+        sites,
+        label="unmet needs per week (count)",
+        cmap="viridis_r",
+        vmin=0,
+    )
+    axes[0].set_title("unmet needs per cell", fontsize=10)
+    city_map(
+        axes[1],
+        share,
+        cell_size_m,
+        sites,
+        label="unmet share of the cell's needs",
+        vmin=0,
+        vmax=1,
+    )
+    axes[1].set_title("share of needs unmet", fontsize=10)
+    fig.suptitle(title)
+    _legend_below(fig, axes[0])
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _finish(fig, path, 110)
+
+
+def accessibility_map(
+    access: np.ndarray, cell_size_m: float, sites: pd.DataFrame, path: Path | None, title: str
+) -> Figure | None:
+    """The 2SFCA index per cell (places per family in need in reach; blank where no one
+    lives) with the services and hubs."""
+    fig, ax = plt.subplots(figsize=(7.5, 6.4))
+    city_map(
+        ax, access, cell_size_m, sites, label="places per family in need", cmap="cividis", vmin=0
+    )
+    ax.set_title(title, fontsize=9)
+    _legend_below(fig, ax)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _finish(fig, path, 110)
+
+
+def placement_map(
+    unmet: np.ndarray,
+    cell_size_m: float,
+    sites: pd.DataFrame,
+    hubs: list[tuple[int, int]],
+    existing: list[tuple[int, int]],
+    path: Path | None,
+    title: str,
+) -> Figure | None:
+    """Unmet needs per cell with one placement's new hubs (stars, numbered) over the
+    existing services and hubs."""
+    fig, ax = plt.subplots(figsize=(7.5, 6.4))
+    vmax = float(np.nanmax(unmet)) if np.isfinite(unmet).any() else None
+    city_map(
+        ax,
+        unmet,
+        cell_size_m,
+        sites,
+        hubs_xy=list(existing) + list(hubs),
+        label="unmet needs per week (count)",
+        cmap="viridis_r",
+        vmin=0,
+        vmax=vmax,
+    )
+    km = cell_size_m / 1000
+    for i, (x, y) in enumerate(hubs, start=1):
+        ax.annotate(
+            f"new {i}",
+            ((x + 0.5) * km, (y + 0.5) * km),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=8,
+            weight="bold",
+            zorder=5,
+        )
+    ax.set_title(title, fontsize=9)
+    _legend_below(fig, ax)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _finish(fig, path, 110)
+
+
+def placements_overview(
+    unmet: np.ndarray,
+    cell_size_m: float,
+    sites: pd.DataFrame,
+    hubs_by_method: dict[str, list[tuple[int, int]]],
+    existing: list[tuple[int, int]],
+    path: Path | None,
+) -> Figure | None:
+    """Every method's new hubs on one map of today's unmet needs per cell: where the
+    methods agree and where they part."""
+    fig, ax = plt.subplots(figsize=(8, 6.8))
+    city_map(
+        ax,
+        unmet,
+        cell_size_m,
+        sites,
+        hubs_xy=list(existing),
+        label="unmet needs per week today (count)",
+        cmap="Greys",
+        vmin=0,
+        marker_size=8,
+    )
+    km = cell_size_m / 1000
+    colours = plt.get_cmap("tab10")
+    methods = [m for m in hubs_by_method if hubs_by_method[m]]
+    for i, method in enumerate(methods):
+        xy = np.array(hubs_by_method[method], dtype=float).reshape(-1, 2)
+        # methods choosing the same cell are drawn side by side, not over each other
+        shift = (i - (len(methods) - 1) / 2) * 0.25 * km
+        ax.scatter(
+            (xy[:, 0] + 0.5) * km + shift,
+            (xy[:, 1] + 0.5) * km,
+            s=70,
+            marker="o",
+            facecolor="none",
+            edgecolor=colours(i % 10),
+            linewidth=2,
+            label=method,
+            zorder=5,
+        )
+    ax.set_title("new hubs by method, over today's unmet needs", fontsize=10)
+    _legend_below(fig, ax)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return _finish(fig, path, 110)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from sim.core.codes import POLICY_LEVERS
 from sim.core.errors import ScenarioError
 from sim.measure.findings import ComparisonFindings
-from sim.outputs import plots
+from sim.outputs import geo, plots
 from sim.outputs.differences import with_differences
 from sim.outputs.folders import job_identity, staged
 from sim.outputs.report import comparison_report, run_report
@@ -30,8 +30,8 @@ RESULTS_ROOT = Path("results")
 
 class RunRecord(Protocol):
     """What a results folder of `famsim run` is written from (sim.studies.runner.RunResult
-    has it): the scenario, one row per replication, the weekly time series, the unmet-need
-    map of each replication and the manifest."""
+    has it): the scenario, one row per replication, the weekly time series, the manifest,
+    and per replication one row per service site, neighbourhood and cell."""
 
     @property
     def scenario(self) -> Scenario: ...
@@ -40,13 +40,13 @@ class RunRecord(Protocol):
     @property
     def timeseries(self) -> pd.DataFrame: ...
     @property
-    def unmet_maps(self) -> list[np.ndarray]: ...
-    @property
     def manifest(self) -> dict[str, Any]: ...
     @property
     def sites(self) -> pd.DataFrame: ...
     @property
     def areas(self) -> pd.DataFrame: ...
+    @property
+    def cells(self) -> pd.DataFrame: ...
 
 
 class ComparisonRecord(Protocol):
@@ -117,7 +117,7 @@ def run_figures(result: RunRecord) -> list[str]:
     """The standard figures a run has data for, in the order they are written."""
     has = {
         "participation_over_time": not result.timeseries.empty,
-        "unmet_need_map": bool(result.unmet_maps),
+        "unmet_need_map": not result.cells.empty,
         "quintile_gradient": len(result.runs) > 0,
         "barrier_attribution": len(result.runs) > 0,
     }
@@ -139,8 +139,14 @@ def run_figure(result: RunRecord, kind: str, path: Path | None = None) -> Figure
             f"{name}: under-3 participation by group",
         )
     if kind == "unmet_need_map":
-        return plots.unmet_need_map(
-            mean_map(result.unmet_maps), path, f"{name}: unmet need per cell"
+        cells = result_cells(result)
+        return plots.unmet_need_maps(
+            geo.grid(cells, "unmet_needs_per_week"),
+            geo.grid(cells, "unmet_share"),
+            result.scenario.city.cell_size_m,
+            first_replication(result.sites),
+            path,
+            f"{name}: unmet needs per cell over the measured weeks",
         )
     if kind == "quintile_gradient":
         return plots.quintile_gradient(
@@ -156,6 +162,15 @@ def _write_run_files(result: RunRecord, out: Path) -> list[str]:
     result.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     result.sites.to_parquet(out / "sites.parquet", index=False)
     result.areas.to_parquet(out / "neighbourhoods.parquet", index=False)
+    tables = []
+    if not result.cells.empty:
+        tables, _ = geo.write_tables(
+            result.cells,
+            result.sites,
+            result.scenario.city.cell_size_m,
+            result.scenario.run.weeks,
+            out,
+        )
     figures = []
     for kind in run_figures(result):
         run_figure(result, kind, figures_dir / f"{kind}.png")
@@ -168,6 +183,7 @@ def _write_run_files(result: RunRecord, out: Path) -> list[str]:
         "timeseries.parquet",
         "sites.parquet",
         "neighbourhoods.parquet",
+        *tables,
         "report.md",
     ] + [f"figures/{f}" for f in figures]
     job = job_identity("run", [result.scenario.name])
@@ -175,12 +191,19 @@ def _write_run_files(result: RunRecord, out: Path) -> list[str]:
     return files
 
 
-def mean_map(maps: list[np.ndarray]) -> np.ndarray:
-    """Cell-wise mean over replications, ignoring cells without need (NaN)."""
-    stacked = np.stack(maps)
-    seen = np.isfinite(stacked).sum(axis=0)
-    total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=0)
-    return np.divide(total, seen, out=np.full(total.shape, np.nan), where=seen > 0)
+def result_cells(result: RunRecord) -> pd.DataFrame:
+    """A run's cells, means over its replications (sim.outputs.geo.cell_summary)."""
+    return geo.cell_summary(
+        result.cells, result.scenario.city.cell_size_m, result.scenario.run.weeks
+    )
+
+
+def first_replication(sites: pd.DataFrame) -> pd.DataFrame:
+    """The site table of one replication (where sites are and what they offer is the same
+    in every replication; the maps draw it)."""
+    if sites.empty:
+        return sites
+    return sites[sites["replication"] == sites["replication"].min()]
 
 
 def comparison_figures(comparison: ComparisonRecord) -> list[str]:
@@ -191,7 +214,7 @@ def comparison_figures(comparison: ComparisonRecord) -> list[str]:
         "quintile_gradient": has_runs,
         "barrier_attribution": has_runs,
         "participation_over_time": not comparison.timeseries.empty,
-        "unmet_need_maps": any(r.unmet_maps for r in comparison.results),
+        "unmet_need_maps": any(not r.cells.empty for r in comparison.results),
         "budget_path": any(a.path for a in comparison.findings.supplementary.adaptive),
     }
     return [kind for kind in COMPARISON_FIGURES if has[kind]]
@@ -222,8 +245,15 @@ def comparison_figure(
         return plots.budget_path(
             run.path, POLICY_LEVERS, f"{run.scenario}: the flexible budget by lever", path
         )
-    maps = {r.scenario.name: mean_map(r.unmet_maps) for r in comparison.results if r.unmet_maps}
-    return plots.unmet_maps_side_by_side(maps, path)
+    shown = [r for r in comparison.results if not r.cells.empty]
+    cells = {r.scenario.name: result_cells(r) for r in shown}
+    return plots.unmet_maps_side_by_side(
+        {name: geo.grid(c, "unmet_needs_per_week") for name, c in cells.items()},
+        {name: geo.grid(c, "unmet_share") for name, c in cells.items()},
+        comparison.scenarios[0].city.cell_size_m,
+        {r.scenario.name: first_replication(r.sites) for r in shown},
+        path,
+    )
 
 
 def write_comparison(comparison: ComparisonRecord, out: Path) -> list[Path]:
@@ -245,13 +275,23 @@ def _write_comparison_files(comparison: ComparisonRecord, out: Path) -> list[str
     comparison.timeseries.to_parquet(out / "timeseries.parquet", index=False)
     if comparison.supplement:
         comparison.supplement_runs.to_parquet(out / "analysis_runs.parquet", index=False)
+    tables = []
+    shown = [r for r in comparison.results if not r.cells.empty]
+    if shown:
+        tables, _ = geo.write_tables(
+            pd.concat([r.cells for r in shown], ignore_index=True),
+            pd.concat([r.sites for r in shown], ignore_index=True),
+            comparison.scenarios[0].city.cell_size_m,
+            comparison.scenarios[0].run.weeks,
+            out,
+        )
     figures = []
     for kind in comparison_figures(comparison):
         comparison_figure(comparison, kind, figures_dir / f"{kind}.png")
         figures.append(f"{kind}.png")
     report = comparison_report(comparison.scenarios, runs, comparison.findings, figures)
     (out / "report.md").write_text(report, encoding="utf-8")
-    files = ["manifest.json", "runs.parquet", "timeseries.parquet", "report.md"] + [
+    files = ["manifest.json", "runs.parquet", "timeseries.parquet", *tables, "report.md"] + [
         f"figures/{f}" for f in figures
     ]
     if comparison.supplement:

@@ -865,8 +865,11 @@ def placement_findings(study: PlacementStudy, city: City) -> PlacementFindings:
     weeks = max(study.scenario.run.weeks, 1)
 
     def unmet_map(evals: list[Evaluation]) -> np.ndarray:
+        """Unmet needs per cell in a measured week, mean over the final seeds; NaN where
+        no family needed a service (blank on the map)."""
         mean = np.mean([e.unmet_weeks for e in evals], axis=0) / weeks
-        return mean.reshape(city.width, city.height)
+        need = np.sum([e.need_weeks for e in evals], axis=0)
+        return np.where(need > 0, mean, np.nan).reshape(city.width, city.height)
 
     gains, areas = [], []
     unmet = {"status quo": unmet_map(sq)}

@@ -184,18 +184,18 @@ def checked(scenario: Scenario, origin: str = "<scenario>") -> Scenario:
 @dataclass
 class RunResult:
     """A scenario's replications: `runs` (one row per replication, every measure),
-    `timeseries` (weekly aggregates, burn-in included), the unmet-need maps and the
-    manifest (resolved scenario, seeds, versions)."""
+    `timeseries` (weekly aggregates, burn-in included), the manifest (resolved scenario,
+    seeds, versions) and, per replication, one row per service site, neighbourhood and
+    cell (docs/ODD.md §7.13)."""
 
     scenario: Scenario
     runs: pd.DataFrame
     timeseries: pd.DataFrame
-    unmet_maps: list[np.ndarray]
     manifest: dict[str, Any]
     counters: list[dict[str, int]] = field(default_factory=list)
-    # per replication: one row per service site, and one per neighbourhood (docs/ODD.md §7.13)
     sites: pd.DataFrame = field(default_factory=pd.DataFrame)
     areas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cells: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self, measures: list[str] | None = None) -> pd.DataFrame:
         """One row per measure: mean over replications, 95 % t-interval (`low`, `high`; NaN
@@ -228,10 +228,10 @@ class Replication:
     status: dict[str, Any]
     row: dict[str, Any] | None = None
     timeseries: pd.DataFrame | None = None
-    unmet_map: np.ndarray | None = None
     counters: dict[str, int] | None = None
     sites: pd.DataFrame | None = None
     areas: pd.DataFrame | None = None
+    cells: pd.DataFrame | None = None
 
 
 # cities from this size on say how their world build goes (it takes seconds to minutes)
@@ -300,10 +300,10 @@ def run_replication(scenario: Scenario, replication: int, progress: bool = False
         status,
         row,
         ts,
-        model.engine.accumulator.unmet_map(),
         dict(model.engine.counters),
         _tagged(model.engine.accumulator.site_table(), scenario.name, replication),
         _tagged(model.engine.accumulator.area_table(), scenario.name, replication),
+        _tagged(model.engine.accumulator.cell_table(), scenario.name, replication),
     )
 
 
@@ -406,11 +406,11 @@ def collect(scenario: Scenario, replications: list[Replication]) -> RunResult:
         scenario,
         runs,
         timeseries,
-        [r.unmet_map for r in ok],
         manifest(scenario, [r.status for r in replications]),
         [r.counters for r in ok],
         stacked([r.sites for r in ok]),
         stacked([r.areas for r in ok]),
+        stacked([r.cells for r in ok]),
     )
 
 
