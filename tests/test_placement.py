@@ -10,6 +10,7 @@ import pytest
 
 from sim.app.cli import main
 from sim.engine.model import FamilyAccessModel
+from sim.outputs.placement import write_placements
 from sim.studies.placement import (
     METHODS,
     OBJECTIVES,
@@ -17,12 +18,14 @@ from sim.studies.placement import (
     StaticDemand,
     auto_candidates,
     place_hubs,
+    placement_findings,
     probability_best,
     solve_static,
     with_hubs,
 )
 from sim.world.build import build_world
 from sim.world.city import build_city
+from sim.world.services import build_services
 from tests.helpers import small_scenario
 
 pytestmark = pytest.mark.verification
@@ -156,8 +159,8 @@ def test_an_unpopulated_candidate_is_refused_unless_the_scenario_allows_it(tmp_p
     assert len(allowed) == 3
 
 
-def test_the_simulated_placement_is_at_least_every_other_method_on_the_same_seeds(small):
-    scenario, _city, candidates = small
+def test_the_simulated_placement_is_at_least_every_other_method_on_the_same_seeds(small, tmp_path):
+    scenario, city, candidates = small
     settings = PlacementSettings(
         k=2,
         objective=OBJECTIVES["unmet_need"],
@@ -183,3 +186,25 @@ def test_the_simulated_placement_is_at_least_every_other_method_on_the_same_seed
     assert 0.0 <= study.p_best[study.methods[0].cells] <= 1.0
     for m in study.methods:
         assert len(m.cells) == 2 and set(m.cells) <= {tuple(map(int, c)) for c in candidates[:8]}
+    # the folder a planner opens: one row per method, what each hub holds, the sureness
+    found = placement_findings(study, city)
+    sites = build_services(scenario, city).services.frame()
+    write_placements(found, city, sites, {"scenario": {"name": scenario.name}}, tmp_path / "P")
+    table = pd.read_parquet(tmp_path / "P" / "placements.parquet")
+    assert table["method"].tolist() == list(METHODS)
+    held = pd.read_csv(tmp_path / "P" / "hub_services.csv")
+    assert len(held) == 4 * 2 * len(scenario.hubs.types)
+    public_childcare = {
+        (int(x), int(y))
+        for x, y in sites.loc[sites["public"] & (sites["type"] == "childcare"), ["x", "y"]].values
+    }
+    childcare = held[held["type"] == "childcare"]
+    # childcare brings no presence (presence_capacity 0): a hub has it only where it is
+    for row in childcare.itertuples():
+        assert (row.how == "joins") == ((row.x, row.y) in public_childcare), row
+        assert row.how != "brings"
+    report = (tmp_path / "P" / "report.md").read_text()
+    assert "## How sure the ranking is" in report and "probability that it is truly" in report
+    assert "## Static measures and behaviour" in report
+    for f in ("figures/placements.png", "figures/unmet_simulated.png"):
+        assert (tmp_path / "P" / f).is_file()

@@ -1120,12 +1120,14 @@ def _place_hubs(args) -> int:
                 "time_limit_s": settings.time_limit_s,
             },
         }
+        record["placement"] |= {"runs": study.evaluations, "seconds": round(study.seconds, 1)}
         write_placements(found, city, sites, record, out)
     if not args.quiet:
         for note in notes:
             print(f"famsim: {note}", file=sys.stderr)
         print(
-            f"{scenario.name}: {args.hubs} hubs, {len(candidates)} candidates, "
+            f"{scenario.name}: {args.hubs} hub{'s' if args.hubs > 1 else ''}, "
+            f"{len(candidates)} candidates, "
             f"{study.evaluations:,} runs in {study.seconds / 60:.1f} min -> {out}/"
         )
         table = found.table

@@ -117,6 +117,8 @@ class PlacementRecord(Protocol):
     @property
     def screened(self) -> pd.DataFrame: ...
     @property
+    def hub_services(self) -> pd.DataFrame: ...
+    @property
     def candidates(self) -> np.ndarray: ...
     @property
     def existing(self) -> list[tuple[int, int]]: ...
@@ -145,6 +147,7 @@ def write_placements(
         found.runs.to_parquet(staging / "runs.parquet", index=False)
         found.gains.to_csv(staging / "gains.csv", index=False)
         found.areas.to_csv(staging / "neighbourhoods.csv", index=False)
+        found.hub_services.to_csv(staging / "hub_services.csv", index=False)
         _candidate_table(found, city).to_csv(staging / "candidates.csv", index=False)
         figures = []
         hubs = {
@@ -181,6 +184,7 @@ def write_placements(
             "runs.parquet",
             "gains.csv",
             "neighbourhoods.csv",
+            "hub_services.csv",
             "candidates.csv",
             "report.md",
             *figures,
@@ -279,7 +283,8 @@ def placement_report(found: PlacementRecord, city: City, figures: list[str]) -> 
     objective = s.objective
     table = found.table
     lines = [
-        f"# Where should {s.k} new hubs go? — {found.scenario.name}",
+        f"# Where should {'the new hub' if s.k == 1 else f'{s.k} new hubs'} go? — "
+        f"{found.scenario.name}",
         "",
         f"Objective: **{objective.name}**, {objective.text} (the run measure "
         f"`{objective.column}`). Each method's placement was run on the same "
@@ -330,6 +335,13 @@ def placement_report(found: PlacementRecord, city: City, figures: list[str]) -> 
         cells = list(zip(row.hubs_x, row.hubs_y, strict=True))
         if cells:
             lines.append(f"- **{row.method}**: {_cells_km(cells, city)}")
+            lines += _what_hubs_hold(found.hub_services, row.method)
+    lines += [
+        "",
+        "A hub joins the public services of its types already at its cell and brings a "
+        "presence (a session of the nearest site) of each type it lacks, in the units of "
+        "`[hubs.presence_capacity]`; a type whose presence is 0 there is not in the hub.",
+    ]
     lines += ["", "## What each placement gains, for whom", ""] + _gains(found)
     lines += ["", "## Static measures and behaviour", ""] + _static_vs_behaviour(found)
     lines += [
@@ -342,12 +354,33 @@ def placement_report(found: PlacementRecord, city: City, figures: list[str]) -> 
         "- `runs.parquet`: every final run (placement, seed, every measure).",
         "- `gains.csv`: per method and measure, the paired change from the status quo.",
         "- `neighbourhoods.csv`: per method and neighbourhood, the change in the unmet share.",
+        "- `hub_services.csv`: per method, new hub and hub type, whether the hub joins a "
+        "service there, brings a presence or has none, and its places.",
         "- `candidates.csv`: the candidate cells and, for `simulated`, each one's gain alone.",
         "",
     ]
     lines += [f"![{f}]({f})" for f in figures]
     lines.append("")
     return "\n".join(lines)
+
+
+def _what_hubs_hold(services: pd.DataFrame, method: str) -> list[str]:
+    lines = []
+    for (x, y), part in services[services["method"] == method].groupby(["x", "y"], sort=False):
+        said = []
+        for how in ("joins", "brings"):
+            these = part[part["how"] == how]
+            if len(these):
+                items = ", ".join(
+                    f"{t.replace('_', ' ')} ({p:,})"
+                    for t, p in zip(these["type"], these["places"], strict=True)
+                )
+                said.append(f"{how} {items}")
+        missing = part[part["how"] == "none"]["type"].str.replace("_", " ").tolist()
+        if missing:
+            said.append(f"has no {', '.join(missing)}")
+        lines.append(f"  - [{x}, {y}] {'; '.join(said)}")
+    return lines
 
 
 def _sureness(found: PlacementRecord) -> list[str]:

@@ -835,6 +835,41 @@ GAIN_MEASURES = (
 )
 
 
+def hub_services(study: PlacementStudy, city: City) -> pd.DataFrame:
+    """What each method's new hubs hold, from the placed scenario's services (the world the
+    runs had): per hub cell and hub type, `joins` (a public service of the type already at
+    the cell, its places), `brings` (a presence the hub adds, its units) or `none` (the
+    scenario's presence_capacity for the type is 0 and the cell has none: NRW's centres are
+    daycare centres, so childcare is in a hub only where it already is)."""
+    scenario = study.scenario
+    before = build_services(scenario, city).services.frame()
+    rows = []
+    for m in study.methods:
+        if not m.cells:
+            continue
+        placed = with_hubs(scenario, list(study.existing) + list(m.cells))
+        after = build_services(placed, city).services.frame()
+        for x, y in m.cells:
+            at = after[(after["x"] == x) & (after["y"] == y) & (after["hub"] >= 0)]
+            old = before[(before["x"] == x) & (before["y"] == y) & before["public"]]
+            for t in scenario.hubs.types:
+                here = at[at["type"] == t]
+                how = "none"
+                if len(here):
+                    how = "joins" if (old["type"] == t).any() else "brings"
+                rows.append(
+                    {
+                        "method": m.method,
+                        "x": int(x),
+                        "y": int(y),
+                        "type": t,
+                        "how": how,
+                        "places": int(here["places"].sum()),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["method", "x", "y", "type", "how", "places"])
+
+
 @dataclass
 class PlacementFindings:
     """What a placement study found, as plain tables a report renders: `table` (one row per
@@ -842,7 +877,9 @@ class PlacementFindings:
     the paired difference from the status quo on the final seeds: mean, low, high),
     `areas` (per method and neighbourhood, the change in the unmet share), `unmet` (per
     method, and "status quo", the unmet needs per cell [x, y], mean per measured week),
-    `screened` (each candidate's gain alone on the search seeds), and the settings."""
+    `screened` (each candidate's gain alone on the search seeds), `hub_services` (per
+    method and new hub, each hub type: the places of the service it joins there, or of the
+    presence it brings, or none), and the settings."""
 
     scenario: Scenario
     settings: PlacementSettings
@@ -852,6 +889,7 @@ class PlacementFindings:
     areas: pd.DataFrame
     unmet: dict[str, np.ndarray]
     screened: pd.DataFrame
+    hub_services: pd.DataFrame
     candidates: np.ndarray
     existing: list[tuple[int, int]]
     search_seeds: list[int]
@@ -903,6 +941,7 @@ def placement_findings(study: PlacementStudy, city: City) -> PlacementFindings:
                 }
             )
     return PlacementFindings(
+        hub_services=hub_services(study, city),
         scenario=study.scenario,
         settings=study.settings,
         table=placement_table(study),
