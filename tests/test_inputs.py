@@ -66,6 +66,10 @@ def test_the_example_city_takes_its_cells_languages_and_services_from_the_tables
     assert town.language_share[1, x, y] == row["lang_a"]
     assert town.deprivation[x, y] == row["deprivation"]
     assert len(np.unique(town.neighbourhood[town.families > 0])) == 5
+    # the planner's labels name the neighbourhoods in reports
+    label = str(row["neighbourhood"]).strip()
+    assert town.neighbourhood_name(int(town.neighbourhood[x, y])) == label
+    assert set(town.neighbourhood_names) == set(cells["neighbourhood"].astype(str).str.strip())
     services = town.services_table
     assert len(services) == len(pd.read_csv(SERVICES))
     assert services["market"].dtype == bool and services["market"].sum() == 2

@@ -203,6 +203,10 @@ def _candidate_table(found: PlacementRecord, city: City) -> pd.DataFrame:
             "x_m": centre_m(cells[:, 0], city.cell_size_m),
             "y_m": centre_m(cells[:, 1], city.cell_size_m),
             "neighbourhood": city.neighbourhood[cells[:, 0], cells[:, 1]],
+            "neighbourhood_name": [
+                city.neighbourhood_name(int(h))
+                for h in city.neighbourhood[cells[:, 0], cells[:, 1]]
+            ],
             "families_in_cell": city.families[cells[:, 0], cells[:, 1]],
         }
     )
@@ -249,7 +253,7 @@ def _cells_km(cells: list[tuple[int, int]], city: City) -> str:
     return ", ".join(
         f"[{x}, {y}] ({centre_m(x, city.cell_size_m) / 1000:.2f} km E, "
         f"{centre_m(y, city.cell_size_m) / 1000:.2f} km N; neighbourhood "
-        f"{int(city.neighbourhood[x, y])})"
+        f"{city.neighbourhood_name(int(city.neighbourhood[x, y]))})"
         for x, y in cells
     )
 
@@ -291,7 +295,7 @@ def placement_report(found: PlacementRecord, city: City, figures: list[str]) -> 
         f"{len(found.final_seeds)} fresh replication seeds (common random numbers); "
         f"the search used {len(found.search_seeds)} other seeds. Existing services stay; "
         "each hub joins the public services already at its cell and adds what it lacks "
-        "([hubs] in the scenario), so every placement costs the same.",
+        f"([hubs] in the scenario). {_outlay_line(table)}",
         "",
         f"{len(found.candidates)} candidate cells; {found.evaluations:,} runs in "
         f"{found.seconds / 60:.1f} min ({60 * found.evaluations / max(found.seconds, 1e-9):.0f} "
@@ -362,6 +366,20 @@ def placement_report(found: PlacementRecord, city: City, figures: list[str]) -> 
     lines += [f"![{f}]({f})" for f in figures]
     lines.append("")
     return "\n".join(lines)
+
+
+def _outlay_line(table: pd.DataFrame) -> str:
+    """The public outlay of the placements (means over the final seeds), as measured."""
+    if "public_outlay_eur_week" not in table or table["public_outlay_eur_week"].isna().all():
+        return ""
+    outlay = table["public_outlay_eur_week"].dropna()
+    low, high = float(outlay.min()), float(outlay.max())
+    if high - low < 1.0:
+        return f"Every placement's public outlay is {low:,.0f} EUR a week."
+    return (
+        f"The placements' public outlays range from {low:,.0f} to {high:,.0f} EUR a week "
+        "(presences are added at their unit cost where a cell lacks a type)."
+    )
 
 
 def _what_hubs_hold(services: pd.DataFrame, method: str) -> list[str]:
@@ -441,7 +459,7 @@ def _gains(found: PlacementRecord) -> list[str]:
             areas = found.areas[found.areas["method"] == found.areas["method"].iloc[0]]
         for r in areas.nsmallest(3, "change_mean").itertuples():
             out.append(
-                f"- neighbourhood {r.neighbourhood}: {_pct(r.unmet_share_status_quo)} of needs "
+                f"- neighbourhood {r.neighbourhood_name}: {_pct(r.unmet_share_status_quo)} of needs "
                 f"unmet today, change {_interval_pp(r.change_mean, r.change_low, r.change_high)}"
             )
     return out

@@ -934,6 +934,7 @@ def placement_findings(study: PlacementStudy, city: City) -> PlacementFindings:
                 {
                     "method": m.method,
                     "neighbourhood": int(hood),
+                    "neighbourhood_name": city.neighbourhood_name(int(hood)),
                     "unmet_share_status_quo": float(part["unmet_share_sq"].mean()),
                     "change_mean": mean,
                     "change_low": lo,

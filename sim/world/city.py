@@ -81,10 +81,18 @@ class City:
     languages: tuple[str, ...]
     log_income_shift: np.ndarray  # float64 [x, y]: added to log equivalised income
     services_table: pd.DataFrame | None = None  # a planner's services, if given
+    # a planner's neighbourhood labels, by index (empty: neighbourhoods are numbered)
+    neighbourhood_names: tuple[str, ...] = ()
 
     @property
     def n_cells(self) -> int:
         return self.width * self.height
+
+    def neighbourhood_name(self, index: int) -> str:
+        """A neighbourhood as a planner names it: the cells file's label, else its number."""
+        if 0 <= index < len(self.neighbourhood_names):
+            return self.neighbourhood_names[index]
+        return str(index)
 
     def mirrored(self) -> City:
         """The same city reflected left-right (a metamorphic test input)."""
@@ -102,6 +110,7 @@ class City:
             services_table=None
             if self.services_table is None
             else self.services_table.assign(x=self.width - 1 - self.services_table["x"]),
+            neighbourhood_names=self.neighbourhood_names,
         )
 
 
@@ -666,7 +675,7 @@ def load_city(scenario: Scenario, origin: str) -> City:
     arope = _on_grid(rows, rows.arope_share, width, height)
     deprivation = _deprivation_grid(cells, rows, width, height, path)
     transit = _transit_grid(cells, rows, width, height, path)
-    neighbourhood = _neighbourhood_grid(cells, rows, width, height)
+    neighbourhood, names = _neighbourhood_grid(cells, rows, width, height)
     language_share = _language_grid(rows, languages, width, height)
     shift = _poverty_income_shift(arope, scenario.population)
     services = None
@@ -684,6 +693,7 @@ def load_city(scenario: Scenario, origin: str) -> City:
         languages=languages,
         log_income_shift=shift,
         services_table=services,
+        neighbourhood_names=names,
     )
 
 
@@ -811,19 +821,23 @@ def _transit_grid(
     return transit
 
 
-def _neighbourhood_grid(cells: pd.DataFrame, rows: _CellRows, width: int, height: int):
+def _neighbourhood_grid(
+    cells: pd.DataFrame, rows: _CellRows, width: int, height: int
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """The optional neighbourhood labels (numbers or names, numbered in order of first
-    appearance); without them, square blocks of NEIGHBOURHOOD_BLOCK_CELLS cells."""
+    appearance) and the labels by number; without them, square blocks of
+    NEIGHBOURHOOD_BLOCK_CELLS cells, numbered."""
     if "neighbourhood" in cells:
-        codes, _ = pd.factorize(cells["neighbourhood"].astype(str).str.strip())
+        codes, labels = pd.factorize(cells["neighbourhood"].astype(str).str.strip())
         neighbourhood = np.zeros((width, height), dtype=np.int32)
         neighbourhood[rows.x, rows.y] = codes
-        return neighbourhood
+        return neighbourhood, tuple(str(label) for label in labels)
     block = NEIGHBOURHOOD_BLOCK_CELLS
-    return (
+    grid = (
         (np.arange(width)[:, None] // block) * ((height + block - 1) // block)
         + np.arange(height)[None, :] // block
     ).astype(np.int32)
+    return grid, ()
 
 
 def _language_grid(
