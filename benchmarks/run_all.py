@@ -212,6 +212,10 @@ def main() -> None:
     out, _ = run(["benchmarks/calibration_time.py", *(["--quick"] if args.quick else [])])
     calibration_line = out.strip().splitlines()[-1]
 
+    print("hub placement ...", flush=True)
+    out, _ = run(["benchmarks/place_hubs.py", *(["--quick"] if args.quick else [])])
+    placement_lines = out.strip().splitlines()
+
     print("start-up ...", flush=True)
     out, _ = run(["benchmarks/startup.py"])
     startup_lines = out.strip().splitlines()
@@ -277,6 +281,15 @@ def main() -> None:
         calibration_line,
         "```",
         "",
+        "## Hub placement",
+        "",
+        "`benchmarks/place_hubs.py` (`famsim place-hubs scenarios/base.toml --hubs 3 --method "
+        "all --reps 3`, 2 workers; one line per method, then the totals):",
+        "",
+        "```",
+        *placement_lines,
+        "```",
+        "",
         "## Start-up",
         "",
         "`benchmarks/startup.py` (a new process each time, median of 7 after a warm-up):",
@@ -330,6 +343,13 @@ def main() -> None:
     lines.append(
         f"| a full calibration of the default city < 60 min on 2 cores | {minutes:.1f} min "
         f"({calibration['runs_per_min']} runs a minute) | {'yes' if minutes < 60 else 'no'} |"
+    )
+    placement = fields(placement_lines[-1])
+    minutes = float(placement["minutes"])
+    lines.append(
+        f"| `place-hubs base --hubs 3 --method all --reps 3` < 10 min on 2 cores | "
+        f"{minutes:.1f} min ({placement['runs_per_min']} runs a minute; simulated best on the "
+        f"same seeds: {placement['simulated_best']}) | {'yes' if minutes < 10 else 'no'} |"
     )
     for command in ("help", "validate"):
         seconds = float(startup[command]["median_s"])

@@ -95,6 +95,12 @@ def test_probability_best_tells_a_clear_winner_and_shares_a_tie():
 
 
 # populated cells of the default city (its centre), so only the named fault is wrong
+def _place_two(candidates, out) -> int:
+    """`famsim place-hubs scenarios/base.toml --hubs 2` on a candidates file, in process."""
+    args = ["place-hubs", "scenarios/base.toml", "--hubs", "2", "--candidates", str(candidates)]
+    return main([*args, "--out", str(out)])
+
+
 @pytest.mark.parametrize(
     "rows, expected",
     [
@@ -112,18 +118,7 @@ def test_bad_candidates_are_refused_with_one_line_exit_2_and_nothing_written(
     file = tmp_path / "cells.csv"
     file.write_text(rows)
     out = tmp_path / "P"
-    code = main(
-        [
-            "place-hubs",
-            "scenarios/base.toml",
-            "--hubs",
-            "2",
-            "--candidates",
-            str(file),
-            "--out",
-            str(out),
-        ]
-    )
+    code = _place_two(file, out)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and expected in err[0] and str(file) in err[0]
@@ -132,6 +127,7 @@ def test_bad_candidates_are_refused_with_one_line_exit_2_and_nothing_written(
 
 def test_an_unpopulated_candidate_is_refused_unless_the_scenario_allows_it(tmp_path, capsys):
     from sim.scenario.schema import load_scenario
+    from sim.studies.placement import read_candidates
 
     city = build_city(load_scenario("scenarios/base.toml"), "<test>")
     empty = np.argwhere(city.families == 0)[0]
@@ -139,21 +135,9 @@ def test_an_unpopulated_candidate_is_refused_unless_the_scenario_allows_it(tmp_p
     file = tmp_path / "cells.csv"
     pd.DataFrame(np.vstack([empty, full]), columns=["x", "y"]).to_csv(file, index=False)
     out = tmp_path / "P"
-    code = main(
-        [
-            "place-hubs",
-            "scenarios/base.toml",
-            "--hubs",
-            "2",
-            "--candidates",
-            str(file),
-            "--out",
-            str(out),
-        ]
-    )
+    code = _place_two(file, out)
     err = capsys.readouterr().err
     assert code == 2 and "hubs.unpopulated_sites" in err and not out.exists()
-    from sim.studies.placement import read_candidates
 
     allowed = read_candidates(file, load_scenario("scenarios/base.toml"), city, 2, True)
     assert len(allowed) == 3

@@ -277,63 +277,35 @@ def solve_static(
     cost = _distances(demand, facilities, cell_size_m)
     predefined = np.arange(len(facilities)) < len(existing)
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # PuLP 3 announces its version 4 (bundled CBC removed, variables built another way);
-        # pyproject.toml keeps PuLP below 4, and spopt builds the variables
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return _solve(
-            method,
-            demand,
-            cost,
-            facilities,
-            predefined,
-            existing,
-            k,
-            cell_size_m,
-            radius_m,
-            time_limit_s,
-            started,
-        )
-
-
-def _solve(
-    method,
-    demand,
-    cost,
-    facilities,
-    predefined,
-    existing,
-    k,
-    cell_size_m,
-    radius_m,
-    time_limit_s,
-    started,
-) -> StaticAnswer:
     import pulp
     from spopt.locate import MCLP, PMedian
 
     p = k + len(existing)
-    solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
-    if method == "mclp":
-        model = MCLP.from_cost_matrix(
-            cost,
-            demand.weight,
-            service_radius=radius_m,
-            p_facilities=p,
-            predefined_facilities_arr=predefined if len(existing) else None,
-        )
-    else:
-        model = PMedian.from_cost_matrix(
-            cost,
-            demand.weight,
-            p_facilities=p,
-            predefined_facilities_arr=predefined if len(existing) else None,
-        )
-    try:
-        model.solve(solver, results=False)
-    except RuntimeError as exc:  # spopt: the problem is not solved (no solution in time)
-        seconds = time.perf_counter() - started
-        return StaticAnswer(method, [], f"no solution ({exc})", seconds, float("nan"), float("nan"))
+    given = predefined if len(existing) else None
+    with warnings.catch_warnings():
+        # PuLP 3 announces its version 4 (bundled CBC removed, variables built another way);
+        # pyproject.toml keeps PuLP below 4, and spopt builds the variables
+        warnings.simplefilter("ignore", DeprecationWarning)
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
+        if method == "mclp":
+            model = MCLP.from_cost_matrix(
+                cost,
+                demand.weight,
+                service_radius=radius_m,
+                p_facilities=p,
+                predefined_facilities_arr=given,
+            )
+        else:
+            model = PMedian.from_cost_matrix(
+                cost, demand.weight, p_facilities=p, predefined_facilities_arr=given
+            )
+        try:
+            model.solve(solver, results=False)
+        except RuntimeError as exc:  # spopt: the problem is not solved (no solution in time)
+            seconds = time.perf_counter() - started
+            return StaticAnswer(
+                method, [], f"no solution ({exc})", seconds, float("nan"), float("nan")
+            )
     seconds = time.perf_counter() - started
     # PuLP reports a timed-out CBC answer as status "Optimal"; its solution status tells
     status = (
