@@ -192,3 +192,36 @@ def test_the_simulated_placement_is_at_least_every_other_method_on_the_same_seed
     assert "## Static measures and behaviour" in report
     for f in ("figures/placements.png", "figures/unmet_simulated.png"):
         assert (tmp_path / "P" / f).is_file()
+
+
+def test_the_report_says_where_the_model_parts_from_coverage_from_what_was_measured():
+    from types import SimpleNamespace
+
+    from sim.outputs.placement import _why_they_differ
+
+    held = pd.DataFrame(
+        {
+            "method": ["simulated", "simulated", "mclp", "mclp"],
+            "x": [1, 2, 3, 4],
+            "y": [1, 2, 3, 4],
+            "type": "childcare",
+            "how": ["joins", "joins", "joins", "none"],
+            "places": [20, 20, 20, 0],
+        }
+    )
+    gains = pd.DataFrame(
+        {
+            "method": ["simulated", "mclp"] * 3,
+            "measure": ["u3_participation_arope"] * 2
+            + ["unmet_need_share"] * 2
+            + ["travel_minutes_used"] * 2,
+            "mean": [0.02, 0.005, -0.01, -0.009, -3.0, 0.0],
+        }
+    )
+    found = SimpleNamespace(hub_services=held, gains=gains, settings=SimpleNamespace(k=2))
+    text = "\n".join(_why_they_differ(found, "simulated", "mclp"))
+    assert "2 of the simulated placement's 2 hubs have childcare in them, 1 of MCLP's" in text
+    # the largest difference in a share comes first; minutes are not shares
+    first = text.index("simulated +2.00 pp, MCLP +0.50 pp")
+    assert first < text.index("simulated -1.00 pp, MCLP -0.90 pp")
+    assert "-300" not in text

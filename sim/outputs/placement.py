@@ -498,10 +498,40 @@ def _static_vs_behaviour(found: PlacementRecord) -> list[str]:
                 f"They disagree. MCLP's cells cover {abs(more):.1f} points "
                 f"{'more' if more >= 0 else 'less'} of the need-weighted demand than the "
                 f"simulated cells; on the model, MCLP's placement minus the simulated one "
-                f"is {verdict} on `{column}`. Covering the most children is not the same as "
-                "reaching the children whose barriers a hub lowers: where language, stigma, "
-                "paperwork or trust rather than distance keep families away, a hub helps "
-                "most where those families live and where the services it joins are full "
-                "or far.",
+                f"is {verdict} on `{column}`.",
             ]
+            out += _why_they_differ(found, "simulated", "mclp")
+    return out
+
+
+def _why_they_differ(found: PlacementRecord, a: str, b: str) -> list[str]:
+    """What the model sees and coverage does not, from what was measured: what the two
+    placements' hubs hold, and the gains in which they differ most."""
+    out = []
+    held = found.hub_services
+    for t in ("childcare",):
+        rows = held[held["type"] == t]
+        if rows.empty:
+            continue
+        count = {m: int(((rows["method"] == m) & (rows["how"] != "none")).sum()) for m in (a, b)}
+        if count[a] != count[b]:
+            out.append(
+                f"- What the hubs hold: {count[a]} of the {a} placement's {found.settings.k} "
+                f"hubs have {t} in them, {count[b]} of {b.upper()}'s. A hub has {t} only where "
+                f"a public {t} service already is unless `[hubs.presence_capacity]` gives it "
+                "one; distance to a hub counts the same for coverage whatever the hub holds."
+            )
+    gains = found.gains
+    if not gains.empty and {a, b} <= set(gains["method"]):
+        wide = gains.pivot(index="measure", columns="method", values="mean")
+        shares = [m for m in wide.index if not str(m).startswith("travel_")]
+        gap = (wide.loc[shares, a] - wide.loc[shares, b]).abs().sort_values(ascending=False)
+        for measure in gap.index[:3]:
+            out.append(
+                f"- {_gain_words(str(measure))}: {a} {100 * wide.loc[measure, a]:+.2f} pp, "
+                f"{b.upper()} {100 * wide.loc[measure, b]:+.2f} pp (mean changes from the "
+                "status quo)."
+            )
+    if out:
+        out = ["", "Where the model parts from coverage:", "", *out]
     return out
