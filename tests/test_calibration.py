@@ -197,9 +197,12 @@ def test_rankings_over_plausible_points_count_each_pair(tmp_path):
     file = tmp_path / "plausible.parquet"
     plausible.to_parquet(file)
     out = tmp_path / "cmp"
+    # 600 families (was 1,200): the test checks how the rankings table counts the pairs over
+    # the plausible draws (a count of holds and clear wins out of 2, bounded 0..2), not which
+    # scenario wins, so the city's size does not enter; it halves the 12 runs' cost
     done = famsim(
         "compare", ROOT / "scenarios/universal.toml", ROOT / "scenarios/proportionate.toml",
-        "--reps", 2, "--families", 1200, "--burn-in", 40, "--weeks", 20,
+        "--reps", 2, "--families", 600, "--burn-in", 40, "--weeks", 20,
         "--over-plausible", 2, "--plausible", file, "--plausible-reps", 2, "--out", out, "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,11 +46,19 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> pd.DataFrame:
+def uninterrupted_folder(tmp_path_factory) -> Path:
+    """The smoke sweep run once, uninterrupted, by the command line: its folder is the
+    module's reference. Tests that need a finished folder of their own copy it rather than
+    run the same 18 runs again."""
     out = tmp_path_factory.mktemp("sweeps") / "plain"
     done = famsim("sweep", SMOKE, "--out", out, "--quiet")
     assert done.returncode == 0, done.stderr
-    return results(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(uninterrupted_folder) -> pd.DataFrame:
+    return results(uninterrupted_folder)
 
 
 def write_sweep(path: Path, body: str) -> Path:
@@ -154,9 +163,11 @@ def test_bad_sweep_files_get_one_line_exit_2_and_nothing_written(tmp_path, body,
 
 
 @pytest.mark.verification
-def test_a_folder_holding_another_sweep_is_refused(tmp_path, uninterrupted):
+def test_a_folder_holding_another_sweep_is_refused(tmp_path, uninterrupted_folder, uninterrupted):
+    # a copy of the finished smoke sweep's folder: the same files `famsim sweep` wrote, without
+    # running its 18 runs a second time
     out = tmp_path / "out"
-    assert famsim("sweep", SMOKE, "--out", out, "--quiet").returncode == 0
+    shutil.copytree(uninterrupted_folder, out)
     other = SMOKE.read_text().replace("seed = 2026", "seed = 2027")
     other_path = tmp_path / "other.toml"
     other_path.write_text(
@@ -319,10 +330,12 @@ def test_famsim_sensitivity_writes_indices_with_intervals_and_a_plot_per_measure
 
 
 @pytest.mark.verification
-def test_the_ema_workbench_form_aligns_experiments_and_outcomes(uninterrupted, tmp_path):
-    out = tmp_path / "ema"
-    assert famsim("sweep", SMOKE, "--out", out, "--quiet").returncode == 0
-    experiments, outcomes = to_ema(out)
+def test_the_ema_workbench_form_aligns_experiments_and_outcomes(
+    uninterrupted_folder, uninterrupted
+):
+    # to_ema only reads the folder: the module's finished sweep serves (that a second sweep
+    # reproduces it is checked by the resume, Dask and executor tests)
+    experiments, outcomes = to_ema(uninterrupted_folder)
     assert len(experiments) == len(uninterrupted)
     assert {"information.outreach_workers", "scenario", "policy", "model"} <= set(experiments)
     for values in outcomes.values():
