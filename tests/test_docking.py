@@ -129,8 +129,15 @@ def dock(world, weeks: int) -> tuple[Engine, ReferenceModel]:
     return engine, reference
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+# each shipped scenario docks on one seed, the two seeds alternating down the sorted list, so
+# both seeds' draws are docked while each scenario's run is paid once (the reference is
+# ~100x slower than the engine); the stressed city below makes every mechanism fire
+SCENARIO_SEEDS = [(path, SEEDS[i % len(SEEDS)]) for i, path in enumerate(SCENARIOS)]
+
+
+@pytest.mark.parametrize(
+    ("path", "seed"), SCENARIO_SEEDS, ids=[f"{p.stem}-{s}" for p, s in SCENARIO_SEEDS]
+)
 def test_shipped_scenarios_dock(path: Path, seed: int) -> None:
     scenario = load_scenario(path)
     # a planner's own city takes its size from its cells file
