@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from sim.core.codes import SERVICE_TYPES
 from sim.core.errors import ScenarioError
-from sim.outputs.results import default_out_dir
+from sim.outputs.folders import default_out_dir
 from sim.scenario.schema import (
     Scenario,
     ScenarioWarning,

@@ -28,6 +28,7 @@ from sim.outputs.folders import (
     OutputError,
     check_out,
     check_replaceable,
+    default_out_dir,
     folder_lock,
     job_identity,
     probe,
@@ -602,13 +603,15 @@ def _run(
     force: bool = False,
     workers: int | None = None,
 ) -> int:
-    from sim.outputs.results import default_out_dir, write_run
+    # bad input is refused before the modules that run and write load (a second or two)
+    loaded = load_scenario(path)
     from sim.studies.runner import default_workers, run, with_run_settings
 
-    loaded = load_scenario(path)
     scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(path))
     target = check_out(out if out is not None else default_out_dir(scenario.name))
     _preflight(scenario, path, loaded.budget.target_outlay_eur_week)
+    from sim.outputs.results import write_run
+
     with folder_lock(target):
         check_replaceable(target, job_identity("run", [scenario.name]), force)
         probe(target)
@@ -710,18 +713,19 @@ def _compare(
     plausible_reps: int = 3,
     ranked: list[str] | None = None,
 ) -> int:
-    from sim.outputs.results import write_comparison
-    from sim.studies.comparison import check_comparable, compare
+    target = check_out(out)
+    files = [load_scenario(p) for p in paths]  # refused before the model's modules load
     from sim.studies.runner import default_workers, with_run_settings
 
-    target = check_out(out)
     scenarios = []
-    for p in paths:
-        loaded = load_scenario(p)
+    for p, loaded in zip(paths, files, strict=True):
         scenario = with_run_settings(loaded, weeks, burn_in, seed, reps, families, origin=str(p))
         # replications run in worker processes: bad input is found here, in this one
         _preflight(scenario, p, loaded.budget.target_outlay_eur_week)
         scenarios.append(scenario)
+    from sim.outputs.results import write_comparison
+    from sim.studies.comparison import check_comparable, compare
+
     origins = [str(p) for p in paths]
     check_comparable(scenarios, origins)
     lever_set = None
@@ -839,7 +843,6 @@ def _demo(quiet: bool) -> int:
 
 
 def _sweep_out(sweep, out: Path | None) -> Path:
-    from sim.outputs.results import default_out_dir
 
     return out if out is not None else default_out_dir("sweeps") / sweep.name
 
@@ -941,7 +944,6 @@ def _patterns(args) -> int:
 
 def _calibrate(args) -> int:
     from sim.outputs.calibration import write_calibration, write_manifest
-    from sim.outputs.results import default_out_dir
     from sim.studies.calibration import calibrate, calibrated_toml, load_targets, manifest
 
     targets = load_targets(args.targets, args.params)
@@ -1001,7 +1003,6 @@ def _sensitivity(args) -> int:
 
 def _accessibility(args) -> int:
     from sim.outputs.placement import write_accessibility
-    from sim.outputs.results import default_out_dir
     from sim.studies.runner import manifest
     from sim.world.accessibility import Catchment, accessibility, supply_table
     from sim.world.city import build_city
@@ -1044,7 +1045,6 @@ def _accessibility(args) -> int:
 
 def _place_hubs(args) -> int:
     from sim.outputs.placement import write_placements
-    from sim.outputs.results import default_out_dir
     from sim.studies.placement import (
         METHODS,
         OBJECTIVES,

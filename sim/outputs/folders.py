@@ -23,6 +23,7 @@ from typing import Any
 
 from sim.core.errors import ScenarioError
 
+RESULTS_ROOT = Path("results")
 ERROR_LOG = "famsim-error.log"  # a bug's traceback, written into the output folder
 LOCK_SUFFIX = ".lock"
 STAGING = ".staging-"
@@ -243,3 +244,13 @@ def staged(target: Path, key: str = "--out") -> Iterator[Path]:
         if not written:  # failed or interrupted (Ctrl-C, SIGTERM): drop the partial folder
             abandon(staging)
     commit(staging, target)
+
+
+def default_out_dir(name: str) -> Path:
+    """results/<name>; names are validated (letters, digits, '_' and '-') so this cannot
+    leave results/."""
+    path = (RESULTS_ROOT / name).resolve()
+    root = RESULTS_ROOT.resolve()
+    if path.parent != root:
+        raise ScenarioError("<command line>", "name", f"value {name!r} would write outside {root}")
+    return RESULTS_ROOT / name

@@ -17,15 +17,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.core.codes import POLICY_LEVERS
-from sim.core.errors import ScenarioError
 from sim.measure.findings import ComparisonFindings
 from sim.outputs import geo, plots
 from sim.outputs.differences import with_differences
 from sim.outputs.folders import job_identity, staged
 from sim.outputs.report import comparison_report, run_report
 from sim.scenario.schema import Scenario
-
-RESULTS_ROOT = Path("results")
 
 
 class RunRecord(Protocol):
@@ -73,16 +70,6 @@ class ComparisonRecord(Protocol):
     def findings(self) -> ComparisonFindings: ...
     @property
     def manifest(self) -> dict[str, Any]: ...
-
-
-def default_out_dir(name: str) -> Path:
-    """results/<name>; names are validated (letters, digits, '_' and '-') so this cannot
-    leave results/."""
-    path = (RESULTS_ROOT / name).resolve()
-    root = RESULTS_ROOT.resolve()
-    if path.parent != root:
-        raise ScenarioError("<command line>", "name", f"value {name!r} would write outside {root}")
-    return RESULTS_ROOT / name
 
 
 def _write_json(path: Path, data: dict) -> None:
