@@ -376,9 +376,17 @@ def _outlay_line(table: pd.DataFrame) -> str:
     low, high = float(outlay.min()), float(outlay.max())
     if high - low < 1.0:
         return f"Every placement's public outlay is {low:,.0f} EUR a week."
+    parts = [c for c in table.columns if c.startswith("outlay_") and c.endswith("_eur_week")]
+    differing = [
+        c.removeprefix("outlay_").removesuffix("_eur_week").replace("_", " ")
+        for c in parts
+        if table[c].max() - table[c].min() >= 1.0
+    ]
     return (
-        f"The placements' public outlays range from {low:,.0f} to {high:,.0f} EUR a week "
-        "(presences are added at their unit cost where a cell lacks a type)."
+        f"The placements' public outlays range from {low:,.0f} to {high:,.0f} EUR a week; "
+        f"what differs: {', '.join(differing) or 'rounding'} (a presence a hub brings "
+        "holds its donor site's languages, and with them its interpreters; with "
+        '`presence_from = "added"` its places are paid too).'
     )
 
 
