@@ -22,9 +22,7 @@ $(STAMP): pyproject.toml
 	  $$PYBIN -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	@# --no-compile: Python byte-compiles each module the first time it is imported, so only
-	@# what famsim uses is compiled, not every test and extra of every dependency (~45 s less)
-	$(PY) -m pip install --quiet --no-compile -e '.[test,dask,ema]'
+	$(PY) -m pip install --quiet -e '.[test,dask,ema]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -40,7 +38,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check sim tests
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet --no-compile -e '.[test,dask,ema,bench]'
+	$(PY) -m pip install --quiet -e '.[test,dask,ema,bench]'
 	$(PY) benchmarks/run_all.py
 
 clean:
