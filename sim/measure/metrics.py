@@ -582,22 +582,11 @@ class WindowAccumulator:
         weeks = max(self.weeks, 1)
         capacity = self.inputs.capacity_units
         used = self.site_used_units / weeks
-        return pd.DataFrame(
-            {
-                "site_id": np.arange(svc.size),
-                "type": np.array(SERVICE_TYPES)[svc.type],
-                "x": svc.x,
-                "y": svc.y,
-                "public": svc.is_public,
-                "hub": svc.hub,
-                "places": svc.capacity,
-                "capacity_units": capacity,
-                "occupancy": np.divide(
-                    used, capacity, out=np.full(svc.size, np.nan), where=capacity > 0
-                ),
-                "empty_units": capacity - used,
-                "waiting_first_choice": self.site_waiting / weeks,
-            }
+        return svc.frame().assign(
+            capacity_units=capacity,
+            occupancy=np.divide(used, capacity, out=np.full(svc.size, np.nan), where=capacity > 0),
+            empty_units=capacity - used,
+            waiting_first_choice=self.site_waiting / weeks,
         )
 
     def cell_table(self) -> pd.DataFrame:
