@@ -23,10 +23,6 @@ $(STAMP): pyproject.toml
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,dask,ema]'
-	@# compile the engine's kernels once, here, rather than in every test process and
-	@# subprocess that would meet an empty cache at the same time (docs: sim/core/compiled.py)
-	@echo "famsim: compiling the engine (once after an install, about 35 s)"
-	$(PY) -c "import sim; [sim.run(sim.load_scenario(f'scenarios/{n}.toml'), reps=1, weeks=2, burn_in=2, families=400) for n in ('proportionate_adaptive', 'one_roof')]"
 	@touch $(STAMP)
 
 install: $(STAMP)
