@@ -51,39 +51,15 @@ def test_the_cell_table_counts_every_family_once_and_adds_up_to_the_neighbourhoo
 
 def _hand_cells() -> pd.DataFrame:
     """Two replications of a 2 x 1 grid: cell 0 has need, cell 1 none."""
-    rows = []
-    for r, (need, unmet, fam) in enumerate([(10, 4, 3), (30, 6, 5)]):
-        rows.append(
-            dict(
-                scenario="s",
-                replication=r,
-                cell_id=0,
-                x=0,
-                y=0,
-                neighbourhood=0,
-                deprivation=0.5,
-                families=fam,
-                arope_families=1,
-                need_weeks=need,
-                unmet_need_weeks=unmet,
-            )
-        )
-        rows.append(
-            dict(
-                scenario="s",
-                replication=r,
-                cell_id=1,
-                x=1,
-                y=0,
-                neighbourhood=0,
-                deprivation=0.1,
-                families=0,
-                arope_families=0,
-                need_weeks=0,
-                unmet_need_weeks=0,
-            )
-        )
-    return pd.DataFrame(rows)
+    columns = ["scenario", "replication", "cell_id", "x", "y", "neighbourhood", "deprivation"]
+    columns += ["families", "arope_families", "need_weeks", "unmet_need_weeks"]
+    rows = [
+        ("s", 0, 0, 0, 0, 0, 0.5, 3, 1, 10, 4),
+        ("s", 0, 1, 1, 0, 0, 0.1, 0, 0, 0, 0),
+        ("s", 1, 0, 0, 0, 0, 0.5, 5, 1, 30, 6),
+        ("s", 1, 1, 1, 0, 0, 0.1, 0, 0, 0, 0),
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def test_the_cell_summary_is_a_mean_over_replications_with_a_pooled_share():
