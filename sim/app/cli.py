@@ -56,6 +56,16 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (allowed: 1 to 65535)")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -349,6 +359,26 @@ def build_parser() -> argparse.ArgumentParser:
     place.add_argument("--force", action="store_true", help="replace --out whatever it holds")
     place.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
+    app = sub.add_parser(
+        "app",
+        help="explore a city and try policies in the browser (Mesa's SolaraViz)",
+        epilog="example: famsim app scenarios/proportionate.toml, then open http://127.0.0.1:8765",
+    )
+    app.add_argument(
+        "scenario",
+        type=Path,
+        nargs="?",
+        default=Path("scenarios/proportionate.toml"),
+        help="the configuration shown first; the shipped ones beside it are offered too "
+        "(default: scenarios/proportionate.toml)",
+    )
+    app.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only)",
+    )
+    app.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+
     demo = sub.add_parser(
         "demo",
         help="compare the shipped configurations, the levers and the adaptive policy on the default city and write results/demo",
@@ -534,6 +564,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _accessibility(args)
     if args.command == "place-hubs":
         return _place_hubs(args)
+    if args.command == "app":
+        return _app(args)
     return EXIT_INPUT
 
 
@@ -557,6 +589,36 @@ def _preflight(scenario, path: Path, file_target: float | None = None) -> None:
 
     with _from_file(str(path)):
         prepare(scenario, str(path), file_target)
+
+
+def _app(args) -> int:
+    """Serve the web app (sim.app.web) until interrupted."""
+    scenario = load_scenario(args.scenario)  # bad input stops here, before the server
+    from sim.app import assets
+
+    if assets.missing():
+        names = ", ".join(a.folder for a in assets.missing())
+        raise ScenarioError(
+            "<command line>",
+            "app",
+            f"the web app's browser files are missing ({names}); allowed: run "
+            "'make install' or 'python -m sim.app.assets' once (it fetches them from the npm "
+            "registry)",
+        )
+    import uvicorn
+
+    os.environ["SOLARA_APP"] = "sim.app.web:Page"
+    os.environ["FAMSIM_APP_SCENARIO"] = str(args.scenario)
+    print(
+        f"famsim: serving {scenario.name} on http://{args.host}:{args.port} (Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(
+        "solara.server.starlette:app", host=args.host, port=args.port, log_level="warning"
+    )
+    uvicorn.Server(config).run()
+    return 0
 
 
 def _validate(args) -> int:

@@ -642,6 +642,20 @@ class WindowAccumulator:
         return share.reshape(city.width, city.height)
 
 
+def u3_care_by_cell(families: FamilyTable, city: City) -> tuple[np.ndarray, np.ndarray]:
+    """This week's children under 3 and those of them in childcare, per cell [x, y] (the
+    youngest child of each family; the snapshot's u3 count, by home cell)."""
+    age = families.youngest_age_weeks
+    u3 = (age >= 0) & (age < U3_WEEKS)
+    in_care = u3 & (families.status[:, CHILDCARE] == ENROLLED)
+    shape = (city.width, city.height)
+    children = np.zeros(shape)
+    care = np.zeros(shape)
+    np.add.at(children, (families.x[u3], families.y[u3]), 1.0)
+    np.add.at(care, (families.x[in_care], families.y[in_care]), 1.0)
+    return children, care
+
+
 # what the measurement kernels read of the column store (views of the FamilyTable's arrays)
 MeasuredFamilies = namedtuple(
     "MeasuredFamilies",
