@@ -378,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default: 127.0.0.1, this machine only)",
     )
     app.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    app.add_argument(
+        "--families",
+        type=_positive,
+        help="scale the city per capita (as famsim run --families), e.g. 3000 on a slow machine",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -594,6 +599,10 @@ def _preflight(scenario, path: Path, file_target: float | None = None) -> None:
 def _app(args) -> int:
     """Serve the web app (sim.app.web) until interrupted."""
     scenario = load_scenario(args.scenario)  # bad input stops here, before the server
+    if args.families is not None:
+        from sim.studies.runner import with_run_settings
+
+        scenario = with_run_settings(scenario, families=args.families)
     from sim.app import assets
 
     if assets.missing():
@@ -609,6 +618,7 @@ def _app(args) -> int:
 
     os.environ["SOLARA_APP"] = "sim.app.web:Page"
     os.environ["FAMSIM_APP_SCENARIO"] = str(args.scenario)
+    os.environ["FAMSIM_APP_FAMILIES"] = str(args.families or "")
     print(
         f"famsim: serving {scenario.name} on http://{args.host}:{args.port} (Ctrl-C stops)",
         file=sys.stderr,

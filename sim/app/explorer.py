@@ -29,7 +29,7 @@ from sim.measure.stats import interval
 from sim.scenario.schema import Scenario, load_scenario, scenario_from_dict, set_at_path
 from sim.studies.levers import load_levers, with_lever
 from sim.studies.placement import existing_hub_cells, with_hubs
-from sim.studies.runner import replication_seed
+from sim.studies.runner import replication_seed, with_run_settings
 from sim.world.accessibility import Catchment, accessibility
 from sim.world.build import build_world
 from sim.world.city import build_city
@@ -100,6 +100,7 @@ class Choices:
     hub_cells: tuple[tuple[int, int], ...] = ()
     weeks: int | None = None  # measured weeks (None: the scenario's)
     burn_in: int | None = None
+    families: int | None = None  # the city scaled per capita (None: the scenario's)
 
 
 @dataclass
@@ -162,10 +163,15 @@ def explorer_scenario(choices: Choices, donors: Donors) -> Scenario:
         take("proportionate_adaptive", ["policy"])
     elif choices.adaptive == "off":
         setting("policy.adaptive", False)
-    if choices.weeks is not None:
-        setting("run.weeks", choices.weeks)
-    if choices.burn_in is not None:
-        setting("run.burn_in_weeks", choices.burn_in)
+    if choices.weeks is not None or choices.burn_in is not None or choices.families is not None:
+        scenario = with_run_settings(
+            scenario,
+            weeks=choices.weeks,
+            burn_in=choices.burn_in,
+            families=choices.families,
+            origin="<app>",
+            by="app",
+        )
     if choices.hub_cells:
         city = build_city(scenario, "<app>")
         cells = list(dict.fromkeys(existing_hub_cells(scenario, city) + list(choices.hub_cells)))
@@ -199,6 +205,7 @@ class ExplorerModel(mesa.Model):
         hub_cells: Sequence[Sequence[int]] = (),
         weeks: int | None = None,
         burn_in: int | None = None,
+        families: int | None = None,
         configurations: dict[str, Path] | None = None,
     ) -> None:
         super().__init__(rng=int(seed))
@@ -219,6 +226,7 @@ class ExplorerModel(mesa.Model):
             "hub_cells": [tuple(c) for c in hub_cells],
             "weeks": weeks,
             "burn_in": burn_in,
+            "families": families,
             "configurations": configurations,
         }
         self.donors = Donors(dict(configurations or catalogue()))
@@ -235,6 +243,7 @@ class ExplorerModel(mesa.Model):
             tuple((int(x), int(y)) for x, y in hub_cells),
             weeks,
             burn_in,
+            families,
         )
         self.seed = int(seed)
         self.compare_with = compare_with
@@ -427,7 +436,7 @@ class WeeklyRecord:
         v = self.values[group][: self.size]
         v = v[:, self.runs :] if twins else v[:, : self.runs]
         weeks = self.weeks[: self.size]
-        if v.shape[1] < 2:
+        if v.shape[1] < 2 or self.size == 0:
             mean = v[:, 0] if v.shape[1] else np.full(len(weeks), np.nan)
             return weeks, mean, mean, mean
         rows = [interval(row) for row in v]
@@ -437,9 +446,7 @@ class WeeklyRecord:
 
 def quintile_gradient(windows: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Under-3 participation by income quintile over the measured weeks: mean, lo, hi."""
-    rows = [
-        interval(np.array([w[f"u3_participation_q{q}"] for w in windows])) for q in range(1, 6)
-    ]
+    rows = [interval(np.array([w[f"u3_participation_q{q}"] for w in windows])) for q in range(1, 6)]
     mean, lo, hi = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
     return mean, lo, hi
 

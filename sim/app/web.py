@@ -29,12 +29,14 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import solara  # noqa: E402
 import solara.lab  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from mesa.visualization import SolaraViz, SpaceRenderer  # noqa: E402
 from mesa.visualization.components import AgentPortrayalStyle, PropertyLayerStyle  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from sim.app.explorer import (  # noqa: E402
     ADMISSION,
@@ -54,6 +56,7 @@ from sim.core.codes import NO_HUB  # noqa: E402
 
 # the scenario `famsim app` was started with (the first configuration offered)
 SCENARIO_ENV = "FAMSIM_APP_SCENARIO"
+FAMILIES_ENV = "FAMSIM_APP_FAMILIES"  # famsim app --families
 TYPE_COLOURS = {
     "childcare": "tab:blue",
     "health": "tab:green",
@@ -66,7 +69,11 @@ PLOT_INCHES = (5.9, 3.8)
 PLOT_DPI = 100
 
 
-def model_params(configurations: dict[str, Path], placed: list[tuple[int, int]]) -> dict:
+def model_params(
+    configurations: dict[str, Path],
+    placed: list[tuple[int, int]],
+    families: int | None = None,
+) -> dict:
     """The lever controls, as Mesa's user inputs (SolaraViz applies them on Reset)."""
 
     def select(label: str, values: list[str], value: str = AS_CONFIGURED) -> dict[str, Any]:
@@ -95,6 +102,7 @@ def model_params(configurations: dict[str, Path], placed: list[tuple[int, int]])
         "seed": {"type": "SliderInt", "label": "seed", "value": 7, "min": 0, "max": 99, "step": 1},
         "configurations": configurations,  # fixed
         "hub_cells": placed,  # fixed: the list the map's clicks append to
+        "families": families,  # fixed: famsim app --families
     }
 
 
@@ -137,13 +145,18 @@ def layer_style(chosen: str) -> Callable:
 
 def frozen(fig: Figure) -> None:
     """Lay the figure out once, then keep it: later frames only redraw the artists."""
+    FigureCanvasAgg(fig)
     fig.canvas.draw()
     fig.set_layout_engine("none")
+    fig.canvas.draw()  # the axes' aspect is applied again from the fixed layout: now stable
 
 
 def png(fig: Figure) -> bytes:
+    """The whole figure as drawn (not savefig, which may crop to a tight box and so move
+    the pixels a click is read from), fast-compressed."""
+    fig.canvas.draw()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 1})
+    Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).save(buffer, "png", compress_level=1)
     return buffer.getvalue()
 
 
@@ -255,8 +268,8 @@ def HubPlacer(
             "are rebuilt with a hub there, burnt in and shown from the first measured week."
         )
         with solara.Row():
-            solara.InputInt("x", value=x, on_value=set_x)
-            solara.InputInt("y", value=y, on_value=set_y)
+            solara.InputInt("x", value=x, on_value=set_x, continuous_update=True)
+            solara.InputInt("y", value=y, on_value=set_y, continuous_update=True)
             solara.Button("Place hub", on_click=lambda: on_cell(int(x), int(y)), color="primary")
             solara.Button("Clear placed hubs", on_click=on_clear)
         placed = model.choices.hub_cells
@@ -358,7 +371,13 @@ class ParticipationFigure:
             name = model.twin_scenario.name if twins else model.scenario_run.name
             for group, colour in self.GROUPS.items():
                 (line,) = self.ax.plot(
-                    [], [], color=colour, ls="--" if twins else "-", label=f"{name}: {group}"
+                    [],
+                    [],
+                    color=colour,
+                    ls="--" if twins else "-",
+                    marker="o",  # the first week is a point, not yet a line
+                    ms=2.5,
+                    label=f"{name}: {group}",
                 )
                 self.lines[(group, twins)] = line
         self.ax.legend(fontsize=7, loc="lower right")
@@ -497,15 +516,22 @@ def scenario_path() -> str | None:
     return os.environ.get(SCENARIO_ENV) or None
 
 
+def families() -> int | None:
+    value = os.environ.get(FAMILIES_ENV)
+    return int(value) if value else None
+
+
 @solara.component
 def Page():
     configurations = solara.use_memo(lambda: catalogue(scenario_path()), [])
     placed: list[tuple[int, int]] = solara.use_memo(list, [])
-    params = solara.use_memo(lambda: model_params(configurations, placed), [])
+    params = solara.use_memo(lambda: model_params(configurations, placed, families()), [])
     model = solara.use_reactive(
         solara.use_memo(
             lambda: ExplorerModel(
-                configuration=next(iter(configurations)), configurations=configurations
+                configuration=next(iter(configurations)),
+                configurations=configurations,
+                families=families(),
             ),
             [],
         )
@@ -542,4 +568,3 @@ def Page():
         play_interval=50,
         render_interval=1,
     )
-
