@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install demo test lint bench clean browser
 
 # Find a Python >= 3.12 that really runs (a pyenv shim can exist on PATH and still fail).
 define find_python
@@ -23,6 +25,7 @@ $(STAMP): pyproject.toml
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,dask,ema]'
+	$(PY) -m sim.app.assets
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -30,7 +33,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/famsim demo
 
-test: $(STAMP)
+# Debian's chromium for the browser test (Playwright cannot download browsers here)
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "famsim: installing Debian's chromium for the browser test"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+	      || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	      || echo "famsim: could not install chromium; the browser test will fail in CI" >&2; \
+	  else \
+	    echo "famsim: the browser test needs Debian's chromium ($(CHROMIUM)): apt-get install chromium" >&2; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 lint: $(STAMP)

@@ -15,19 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.app import assets
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("FAMSIM_CHROMIUM", "/usr/bin/chromium")
-# what this machine's closed network needs (no background connections, no sandbox as root)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = os.environ.get("FAMSIM_CHROMIUM", assets.CHROMIUM)
 FAMILIES = 2000  # a small city: the page and its controls are the same
 
 
@@ -115,7 +106,7 @@ def test_stepping_a_lever_and_a_hub_each_change_the_page(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=browser_path, args=list(assets.CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1300})
             page.goto(f"http://127.0.0.1:{server}/")

@@ -70,6 +70,21 @@ ASSETS: tuple[Asset, ...] = (
 )
 
 
+# Debian's chromium, as the browser test and the app benchmark start it: headless, and with
+# no background connections (this machine's network is closed; as root, no sandbox)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
 def cdn_dir(prefix: str | Path | None = None) -> Path:
     """Where Solara's CDN proxy looks first (solara.server.settings.assets.proxy_cache_dir)."""
     return Path(prefix if prefix is not None else sys.prefix) / "share" / "solara" / "cdn"

@@ -32,7 +32,6 @@ import solara.lab  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
 from mesa.visualization import SolaraViz, SpaceRenderer  # noqa: E402
 from mesa.visualization.components import AgentPortrayalStyle, PropertyLayerStyle  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
@@ -181,10 +180,11 @@ class MapFigure:
         if self.colorbar is not None:
             self.colorbar.set_label(LAYERS[layer][0], fontsize=8)
         city = model.runs[0].world.city
-        km = city.cell_size_m / 1000.0
-        ticks = FuncFormatter(lambda v, _: f"{(v + 0.5) * km:.0f}")
-        ax.xaxis.set_major_formatter(ticks)
-        ax.yaxis.set_major_formatter(ticks)
+        km = city.cell_size_m / 1000.0  # a cell's width in km; cell i spans [i - 0.5, i + 0.5]
+        step = max(1, round(city.width * km / 5))
+        marks = range(0, int(city.width * km) + 1, step)
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_ticks([k / km - 0.5 for k in marks], [str(k) for k in marks])
         ax.set_xlabel("km")
         ax.set_ylabel("km")
         ax.set_xlim(-0.5, city.width - 0.5)
