@@ -25,7 +25,9 @@ from sim.app.explorer import (
 )
 from sim.core.codes import NO_HUB
 from sim.scenario.schema import load_scenario
+from sim.studies.placement import existing_hub_cells
 from sim.studies.runner import replication_seed
+from sim.world.city import build_city
 
 SCENARIOS = Path("scenarios")
 SMALL = {"families": 1500, "burn_in": 20, "weeks": 8}
@@ -122,15 +124,16 @@ def test_language_support_off_removes_proportionate_s_interpreters(donors):
     )
 
 
-def test_a_hub_placed_by_hand_joins_the_configuration_s_hubs(donors):
-    base = explorer_scenario(Choices("one_roof", families=1500), donors)
-    placed = explorer_scenario(Choices("one_roof", hub_cells=((5, 6),), families=1500), donors)
+def test_a_hub_placed_by_hand_joins_the_configuration_s_hubs(configurations):
+    donors = Donors(dict(configurations), families=1500)
+    base = explorer_scenario(Choices("one_roof"), donors)
+    placed = explorer_scenario(Choices("one_roof", hub_cells=((5, 6),)), donors)
     assert [5, 6] in placed.hubs.sites
     assert placed.hubs.count == 0
-    # the configuration's own hubs are kept, as explicit cells
-    assert len(placed.hubs.sites) == (
-        base.hubs.count if isinstance(base.hubs.count, int) else len(placed.hubs.sites)
-    )
+    # the configuration's own hubs (one per neighbourhood) are kept, as explicit cells
+    own = existing_hub_cells(base, build_city(base))
+    assert len(own) > 1
+    assert [list(c) for c in own] + [[5, 6]] == placed.hubs.sites
 
 
 # -- the runs -------------------------------------------------------------------------------
@@ -334,3 +337,52 @@ def test_the_web_files_are_pinned_and_present():
 def test_shipped_scenario_loads(configurations):
     assert load_scenario(configurations["proportionate"]).name == "proportionate"
     assert AS_CONFIGURED == "as configured"
+
+
+def test_reset_builds_the_model_from_the_lever_controls(configurations):
+    model = solara.reactive(small_model(configurations))
+    params = solara.reactive({**SMALL, "configurations": configurations, "outreach_fte": "8"})
+    box, rc = solara.render(
+        ModelController(
+            model,
+            model_parameters=params,
+            play_interval=solara.reactive(100),
+            render_interval=solara.reactive(1),
+            use_threads=solara.reactive(False),
+        ),
+        handle_error=False,
+    )
+    first = model.value
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    assert model.value is not first
+    # an FTE set directly is taken as it is, on any city size
+    assert model.value.scenario_run.information.outreach_workers == 8.0
+
+
+def test_a_lever_brings_its_configuration_s_staff_at_the_city_s_size(configurations):
+    small = Donors(dict(configurations), families=3000)
+    full = Donors(dict(configurations))
+    brokers = explorer_scenario(Choices("universal", brokers="on"), small).information.brokers
+    want = full["proportionate"].information.brokers
+    assert brokers == small["proportionate"].information.brokers
+    assert sum(brokers.values()) == pytest.approx(sum(want.values()) * 3000 / 12000, rel=0.05)
+
+
+def test_a_click_on_the_page_s_map_rebuilds_the_runs_with_a_hub(configurations, monkeypatch):
+    monkeypatch.setenv(web.SCENARIO_ENV, str(SCENARIOS / "proportionate.toml"))
+    monkeypatch.setenv(web.FAMILIES_ENV, "1500")
+    box, rc = solara.render(web.Page(), handle_error=False)
+    image = rc.find(v.Html, tag="img", class_="famsim-map").widget
+    placed = rc.find(v.Html, class_="famsim-placed").widget
+    assert placed.children == ["placed: none"]
+    image.fire_event(
+        "click", {"offsetX": image_centre(image)[0], "offsetY": image_centre(image)[1]}
+    )
+    placed = rc.find(v.Html, class_="famsim-placed").widget
+    assert placed.children[0].startswith("placed: (")
+    rc.find(v.Btn, children=["Clear placed hubs"]).widget.click()
+    assert rc.find(v.Html, class_="famsim-placed").widget.children == ["placed: none"]
+
+
+def image_centre(image) -> tuple[float, float]:
+    return int(image.attributes["width"]) * 0.55, int(image.attributes["height"]) * 0.5

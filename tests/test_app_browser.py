@@ -19,7 +19,7 @@ from sim.app import assets
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("FAMSIM_CHROMIUM", assets.CHROMIUM)
-FAMILIES = 2000  # a small city: the page and its controls are the same
+FAMILIES = 1000  # a small city: the page and its controls are the same
 
 
 def _browser_or_fail() -> str:

@@ -54,6 +54,7 @@ from helpers import famsim_run, famsim_started, session_processes, wait_for
 
 import sim.studies.runner
 from sim.core.errors import ScenarioError
+from sim.scenario.schema import load_scenario
 from sim.studies.sweep import MAX_RUNS, by_point, load_sweep, results, run_sweep, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,6 +150,12 @@ def parts(out: Path) -> list[Path]:
 # input (a few seconds on a loaded machine): runs ten times as long as SLOW's, interrupted
 # once the second writer has been refused.
 LONG = SLOW.replace("burn_in_weeks = 80", "burn_in_weeks = 800")
+# For the signal tests: SLOW's runs, but 3 points x 2 replications. After the first
+# committed chunk (2 runs) four runs are left, two waves of about two seconds on 2 workers:
+# time enough for the signal to land first, and the resume only has those four to run.
+SIGNALLED = SLOW.replace("replications = 4", "replications = 2").replace(
+    "[0.0, 2.0, 4.0, 6.0]", "[0.0, 2.0, 4.0]"
+)
 
 
 def test_a_second_sweep_into_a_running_sweeps_folder_is_refused(tmp_path):
@@ -419,7 +426,7 @@ def test_a_sweep_with_a_failed_run_exits_1_with_a_one_line_summary(tmp_path):
 def test_a_signal_stops_every_process_of_the_sweep_and_the_sweep_resumes(
     tmp_path, signum, code, word, group
 ):
-    path = folder(tmp_path, SLOW)
+    path = folder(tmp_path, SIGNALLED)
     out = tmp_path / "out"
     proc = start("sweep", path, "--out", out, "--quiet", "--workers", "2")
     try:
@@ -573,6 +580,12 @@ kind = "grid"
 
 
 def _hash_line(scenario: Path) -> str:
+    """The hash `famsim validate` prints (checked once against the command below); the
+    rest of the test reads it in-process, as validate computes it."""
+    return load_scenario(scenario).content_hash()[:16]
+
+
+def _printed_hash(scenario: Path) -> str:
     done = famsim("validate", scenario)
     assert done.returncode == 0, done.stderr
     return done.stdout.split("(hash ", 1)[1].split(")")[0]
@@ -586,8 +599,8 @@ def test_an_edited_city_file_changes_the_hash_and_a_resumed_sweep_reruns_its_run
     (town / "sweep.toml").write_text(FILE_CITY_SWEEP)
     scenario, sweep_file, out = town / "example_city.toml", town / "sweep.toml", tmp_path / "out"
 
-    before = _hash_line(scenario)
-    assert before == _hash_line(ROOT / "scenarios" / "example_city.toml")
+    before = _printed_hash(scenario)
+    assert before == _hash_line(scenario) == _hash_line(ROOT / "scenarios" / "example_city.toml")
     ids_before = {t.run_id for t in tasks(load_sweep(sweep_file))}
     done = famsim("sweep", sweep_file, "--out", out, "--workers", 1)
     assert done.returncode == 0, done.stderr

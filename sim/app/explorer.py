@@ -100,19 +100,26 @@ class Choices:
     hub_cells: tuple[tuple[int, int], ...] = ()
     weeks: int | None = None  # measured weeks (None: the scenario's)
     burn_in: int | None = None
-    families: int | None = None  # the city scaled per capita (None: the scenario's)
 
 
 @dataclass
 class Donors:
-    """The configurations the levers take their keys from, read once."""
+    """The configurations the levers take their keys from, read once, each scaled per
+    capita to `families` when given (so a lever brings the staff of its configuration at
+    this city's size; an FTE set directly is taken as it is)."""
 
     paths: dict[str, Path]
+    families: int | None = None
     cache: dict[str, Scenario] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Scenario:
         if name not in self.cache:
-            self.cache[name] = load_scenario(self.paths[name])
+            scenario = load_scenario(self.paths[name])
+            if self.families is not None:
+                scenario = with_run_settings(
+                    scenario, families=self.families, origin="<app>", by="app"
+                )
+            self.cache[name] = scenario
         return self.cache[name]
 
     def lever_keys(self) -> dict[str, list[str]]:
@@ -163,14 +170,9 @@ def explorer_scenario(choices: Choices, donors: Donors) -> Scenario:
         take("proportionate_adaptive", ["policy"])
     elif choices.adaptive == "off":
         setting("policy.adaptive", False)
-    if choices.weeks is not None or choices.burn_in is not None or choices.families is not None:
+    if choices.weeks is not None or choices.burn_in is not None:
         scenario = with_run_settings(
-            scenario,
-            weeks=choices.weeks,
-            burn_in=choices.burn_in,
-            families=choices.families,
-            origin="<app>",
-            by="app",
+            scenario, weeks=choices.weeks, burn_in=choices.burn_in, origin="<app>", by="app"
         )
     if choices.hub_cells:
         city = build_city(scenario, "<app>")
@@ -229,7 +231,7 @@ class ExplorerModel(mesa.Model):
             "families": families,
             "configurations": configurations,
         }
-        self.donors = Donors(dict(configurations or catalogue()))
+        self.donors = Donors(dict(configurations or catalogue()), families)
         self.choices = Choices(
             configuration,
             fee_schedule,
@@ -243,7 +245,6 @@ class ExplorerModel(mesa.Model):
             tuple((int(x), int(y)) for x, y in hub_cells),
             weeks,
             burn_in,
-            families,
         )
         self.seed = int(seed)
         self.compare_with = compare_with
