@@ -48,7 +48,7 @@ browser:
 	fi
 
 test: $(STAMP) browser
-	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider
+	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sim tests

@@ -386,3 +386,11 @@ def test_a_click_on_the_page_s_map_rebuilds_the_runs_with_a_hub(configurations, 
 
 def image_centre(image) -> tuple[float, float]:
     return int(image.attributes["width"]) * 0.55, int(image.attributes["height"]) * 0.5
+
+
+def test_famsim_app_listens_on_127_0_0_1_port_8765_unless_told():
+    from sim.app.cli import build_parser
+
+    args = build_parser().parse_args(["app"])
+    assert (args.host, args.port) == ("127.0.0.1", 8765)
+    assert args.scenario == Path("scenarios/proportionate.toml")

@@ -37,8 +37,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _listening(port: int) -> list[str]:
-    """Local addresses of the sockets listening on `port` (from /proc/net/tcp and tcp6)."""
+def _listening_sockets(pid: int) -> list[tuple[str, int]]:
+    """(local address, port) of every listening TCP socket the process holds, from its file
+    descriptors' socket inodes matched in /proc/net/tcp and tcp6."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
     found = []
     for name in ("tcp", "tcp6"):
         path = Path("/proc/net") / name
@@ -47,8 +56,8 @@ def _listening(port: int) -> list[str]:
         for line in path.read_text().splitlines()[1:]:
             fields = line.split()
             address, hex_port = fields[1].rsplit(":", 1)
-            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
-                found.append(address)
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.append((address, int(hex_port, 16)))
     return found
 
 
@@ -86,7 +95,7 @@ def server():
     else:
         process.kill()
         pytest.fail("famsim app did not start listening within 120 s")
-    yield port
+    yield port, process.pid
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -95,13 +104,15 @@ def server():
 
 
 def test_the_app_listens_on_the_loopback_address_only(server):
-    addresses = _listening(server)
-    assert addresses, "nothing listens on the app's port"
-    # 0100007F is 127.0.0.1 in /proc/net/tcp's byte order; nothing on 0.0.0.0 or ::
-    assert set(addresses) == {"0100007F"}, addresses
+    port, pid = server
+    sockets = _listening_sockets(pid)
+    # 0100007F is 127.0.0.1 in /proc/net/tcp's byte order: the app's port, and no other
+    # listening socket (none on 0.0.0.0, ::, or another port)
+    assert sockets == [("0100007F", port)], sockets
 
 
 def test_stepping_a_lever_and_a_hub_each_change_the_page(server, tmp_path):
+    port, _ = server
     browser_path = _browser_or_fail()
     from playwright.sync_api import sync_playwright
 
@@ -109,7 +120,7 @@ def test_stepping_a_lever_and_a_hub_each_change_the_page(server, tmp_path):
         browser = p.chromium.launch(executable_path=browser_path, args=list(assets.CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1300})
-            page.goto(f"http://127.0.0.1:{server}/")
+            page.goto(f"http://127.0.0.1:{port}/")
             # the burn-in runs ahead, then the first measured week is shown
             page.wait_for_selector("text=measured week 0", timeout=90_000)
             status = page.locator(".famsim-status-0").inner_text()
