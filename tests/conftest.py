@@ -20,4 +20,3 @@ settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
