@@ -155,10 +155,13 @@ def test_burn_in_reports_progress_and_steps_count_measured_weeks(configurations)
     assert model.runs[0].time == 20 and model.time == 0
     for _ in range(3):
         model.step()
-    assert model.time == 3 and model.runs[0].time == 23
-    assert model.history.size == 3
+    assert model.time == 3 and model.runs[0].time == 23 and model.running
+    for _ in range(5):
+        model.step()
+    assert model.time == 8 and not model.running  # the end of the 8 measured weeks
+    assert model.history.size == 8
     weeks, mean, lo, hi = model.history.band("arope")
-    assert list(weeks) == [1, 2, 3]
+    assert list(weeks) == list(range(1, 9))
     np.testing.assert_array_equal(mean, lo)  # one replication: no interval
     # the first run's measures are the app's: the same as a plain run of the scenario
     np.testing.assert_equal(model.window()[0], model.runs[0].metrics())

@@ -334,12 +334,12 @@ class ExplorerModel(mesa.Model):
         """One measured week of every run (after the burn-in, run first if need be)."""
         with self.lock:
             self.burn_in()
-            if self.time > self.measured_weeks:
-                self.running = False
             for run in self.all_runs:
                 run.step()
             self.history.append(self)
             self.refresh_layers()
+            # the measured window is the scenario's: Mesa's controls stop at its end
+            self.running = self.time < self.measured_weeks
 
     # -- what the page shows ---------------------------------------------------------------
 
