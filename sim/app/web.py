@@ -9,8 +9,8 @@ area holds this module's components. The map is drawn by Mesa's `SpaceRenderer` 
 clicks (a click places a hub on that cell). Plots keep their figure and lines between frames
 and append the weeks they have not drawn yet.
 
-Everything the browser loads is served locally (the `solara-assets` package): the app works
-with no internet.
+Everything the browser loads is served locally (`sim.app.assets`, fetched from the npm
+registry at install): the app works with no internet.
 """
 
 from __future__ import annotations
