@@ -447,6 +447,8 @@ class WeeklyRecord:
 
 def quintile_gradient(windows: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Under-3 participation by income quintile over the measured weeks: mean, lo, hi."""
+    if not windows:  # no measured week yet
+        return np.zeros(5), np.zeros(5), np.zeros(5)
     rows = [interval(np.array([w[f"u3_participation_q{q}"] for w in windows])) for q in range(1, 6)]
     mean, lo, hi = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
     return mean, lo, hi

@@ -348,12 +348,6 @@ def _figure() -> tuple[Figure, Any]:
     return fig, fig.add_subplot()
 
 
-def _interval_bars(windows: list[dict[str, float]]) -> tuple[np.ndarray, ...]:
-    if not windows:
-        return np.zeros(5), np.zeros(5), np.zeros(5)
-    return quintile_gradient(windows)
-
-
 class ParticipationFigure:
     """Under-3 participation by group, week by week: lines that grow by the new weeks (and
     their 95 % bands, redrawn, where there are replications)."""
@@ -433,7 +427,7 @@ class GradientFigure:
     def update(self) -> bytes:
         for k, (twins, _) in enumerate(self.sets):
             windows = self.model.window(twins=twins)
-            mean, lo, hi = _interval_bars(windows)
+            mean, lo, hi = quintile_gradient(windows)
             for rect, h in zip(self.bars[k], mean, strict=True):
                 rect.set_height(float(np.nan_to_num(h)))
             if self.errors[k] is not None:
