@@ -651,6 +651,12 @@ def assert_names_the_key(error: ScenarioError, target: tuple) -> None:
     expected = format_key_path(target)
     got = error.key_path
     related = got == expected or expected.startswith(got + ".") or got.startswith(expected + ".")
+    # a rule across two keys of one table (e.g. a means-test line for a childcare whose
+    # eligibility was dropped back to "all") names one key and quotes the other's value
+    sibling = got.rpartition(".")[0] == expected.rpartition(".")[0] and (
+        f"{target[-1]} " in error.message or f"{target[-1]}=" in error.message
+    )
+    related = related or sibling
     assert got and related, f"mutated {expected!r}, error names {got!r}: {error}"
     assert "\n" not in str(error)
 
@@ -673,6 +679,19 @@ def test_a_mutated_shipped_file_loads_or_names_the_mutated_key(case):
         _load_mutant(doc, original)
     except ScenarioError as error:
         assert_names_the_key(error, target)
+
+
+def test_dropping_a_key_another_key_depends_on_names_one_and_quotes_the_other():
+    """verification: targeted's childcare drawing its line from the places, with its
+    means-tested eligibility dropped (back to "all"), is refused naming a key of that table
+    and quoting the dropped key's value (found by the mutation test above)."""
+    original = next(p for p in SHIPPED if p.name == "targeted.toml")
+    doc = copy.deepcopy(SHIPPED[original])
+    del doc["provision"]["childcare"]["eligibility"]
+    with pytest.raises(ScenarioError) as caught:
+        _load_mutant(doc, original)
+    assert_names_the_key(caught.value, ("provision", "childcare", "eligibility"))
+    assert 'eligibility "all"' in caught.value.message
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
