@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,dask,ema]'
 	$(PY) -m sim.app.assets
+	$(PY) -m sim.studies.warm scenarios/*.toml
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -316,3 +316,26 @@ def test_a_budget_that_cannot_be_balanced_is_one_line_also_when_comparing_in_wor
     args = ("a.toml", "b.toml", "--workers", "2", "--reps", "2", "--out", str(out), "--quiet")
     done = famsim("compare", *args, cwd=tmp_path)
     assert_refused(done, out, "a.toml", "budget.target_outlay_eur_week", "cost nothing")
+
+
+def test_the_install_s_compile_step_refuses_a_bad_scenario_in_one_line(tmp_path, capsys):
+    """verification: `python -m sim.studies.warm` (run by make install) reads every scenario
+    before it compiles anything; a bad one is one line naming the file, exit 2."""
+    from sim.studies.warm import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "nowhere.toml"\n')
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "bad.toml" in err
+
+
+def test_the_compile_step_runs_a_scenario_through_its_burn_in_and_measured_weeks():
+    """verification: warm() steps a small city of a shipped scenario past its burn-in, so the
+    measurement kernels (called in measured weeks only) are compiled too."""
+    from sim.scenario.schema import load_scenario
+    from sim.studies.warm import WARM_FAMILIES, warm
+
+    model = warm(load_scenario(ROOT / "scenarios" / "proportionate_adaptive.toml"))
+    assert model.engine.families.size >= WARM_FAMILIES * 0.5
+    assert model.engine.week >= model.world.scenario.run.burn_in_weeks + 1

@@ -705,7 +705,10 @@ def _announce_compiling(quiet: bool) -> None:
     from sim.core.compiled import needs_compiling
 
     if not quiet and needs_compiling():
-        print("famsim: compiling the engine (once after an install, about 20 s)", file=sys.stderr)
+        print(
+            "famsim: compiling the engine (once after an edit of the engine, about 40 s)",
+            file=sys.stderr,
+        )
 
 
 def _report_failures(statuses: list[dict], out: Path) -> int:

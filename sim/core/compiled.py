@@ -37,8 +37,9 @@ measures both ways). It is slow, about 60 us a family-week against 1-2 us compil
 small city, so keep the city small (`--families 200 --weeks 4`).
 
 Caching: compiled code is kept in the `__pycache__` folder beside each module that defines
-kernels (`sim/core`, `sim/rules`, `sim/measure`), so it is compiled once per install (about
-20 s). Numba checks only the kernel's own source file: after editing an `inline` helper
+kernels (`sim/core`, `sim/rules`, `sim/measure`), so it is compiled once per install: `make install` runs
+`python -m sim.studies.warm scenarios/*.toml` (about 45 s), which runs a small city of each
+shipped scenario so that no later process, pool worker or test worker compiles again. Numba checks only the kernel's own source file: after editing an `inline` helper
 used by kernels of another module (`pair_barriers` in `rules/barriers.py` is inlined into
 `rules/decisions.py`; `uniform_from` in `core/rng.py` into every rule module), delete the
 cached `*.nbi` and `*.nbc` files under `sim/`, or the other module's kernels keep the old
@@ -71,8 +72,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def needs_compiling() -> bool:
-    """True when some compiled module has no cached code yet (the first run after an install
-    or an edit compiles it, about 20 s)."""
+    """True when some compiled module has no cached code yet (after an edit of the engine, or
+    an install that skipped `python -m sim.studies.warm`; the first run compiles it)."""
     for module in COMPILED_MODULES:
         folder, name = module.rsplit("/", 1)
         if not any((PACKAGE_DIR / folder / "__pycache__").glob(f"{name}.*.nbi")):
