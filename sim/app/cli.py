@@ -1078,40 +1078,39 @@ def _sensitivity(args) -> int:
 
 def _accessibility(args) -> int:
     from sim.outputs.placement import write_accessibility
+    from sim.studies.explore import access_map
     from sim.studies.runner import manifest
-    from sim.world.accessibility import Catchment, accessibility, supply_table
-    from sim.world.city import build_city
-    from sim.world.services import build_services
 
     scenario = load_scenario(args.scenario)
     _preflight(scenario, args.scenario)
     out = check_out(args.out or default_out_dir("accessibility"))
-    catchment = (
-        Catchment(args.radius_m, args.decay)
-        if args.minutes is None
-        else Catchment(args.minutes, args.decay, args.mode)
-    )
     with folder_lock(out), _bugs_logged_in(out):
         check_replaceable(out, job_identity("accessibility", [scenario.name]), args.force)
         probe(out)
         with _from_file(str(args.scenario)):
-            city = build_city(scenario, str(args.scenario))
-            services = build_services(scenario, city).services
-        result = accessibility(scenario, city, services, args.type, catchment)
-        sites = services.frame()
-        write_accessibility(result, city, sites, manifest(scenario, []), out)
+            found = access_map(
+                scenario,
+                args.type,
+                args.radius_m,
+                args.minutes,
+                args.mode,
+                args.decay,
+                origin=str(args.scenario),
+            )
+        result, city = found.index, found.city
+        write_accessibility(result, city, found.sites, manifest(scenario, []), out)
     if not args.quiet:
         d = result.demand
-        covered = supply_table(services, args.type, city.cell_size_m)
+        catchment = result.catchment
         reached = result.supply["demand_in_reach"] > 0
         print(
             f"{scenario.name}: 2SFCA access to {args.type} within {catchment.radius:g} "
             f"{catchment.unit} ({catchment.decay} decay) -> {out}/"
         )
         print(
-            f"  {len(d):,} populated cells, {len(covered):,} sites; places per family in need: "
-            f"mean {d['access_2sfca'].mean():.3f}, demand-weighted "
-            f"{(d['access_2sfca'] * d['demand']).sum() / d['demand'].sum():.3f}, "
+            f"  {len(d):,} populated cells, {len(result.supply):,} sites; places per family "
+            f"in need: mean {d['access_2sfca'].mean():.3f}, demand-weighted "
+            f"{found.demand_weighted_mean():.3f}, "
             f"{int((d['access_2sfca'] == 0).sum()):,} cells with none in reach; "
             f"{int((~reached).sum())} sites reach no demand"
         )
@@ -1124,10 +1123,9 @@ def _place_hubs(args) -> int:
         METHODS,
         OBJECTIVES,
         PlacementSettings,
-        auto_candidates,
+        candidate_cells,
         place_hubs,
         placement_findings,
-        read_candidates,
     )
     from sim.studies.runner import default_workers, manifest, with_run_settings
     from sim.world.city import build_city
@@ -1141,20 +1139,7 @@ def _place_hubs(args) -> int:
     out = check_out(args.out or default_out_dir("place_hubs"))
     with _from_file(str(args.scenario)):
         city = build_city(scenario, str(args.scenario))
-    if args.candidates == "auto":
-        candidates = auto_candidates(scenario, city)
-        if len(candidates) < args.hubs:
-            raise ScenarioError(
-                str(args.scenario),
-                "hubs.anchor_types",
-                f"{len(candidates)} cells with a public site of "
-                f"{', '.join(scenario.hubs.anchor_types)} and no hub for --hubs {args.hubs}; "
-                "allowed: fewer hubs, or a --candidates file",
-            )
-    else:
-        candidates = read_candidates(
-            Path(args.candidates), scenario, city, args.hubs, scenario.hubs.unpopulated_sites
-        )
+    candidates = candidate_cells(scenario, city, args.candidates, args.hubs, str(args.scenario))
     reps = args.reps or scenario.run.replications
     methods = METHODS if args.method == "all" else (args.method,)
     settings = PlacementSettings(

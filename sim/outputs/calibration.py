@@ -204,13 +204,11 @@ def report(calibration: Any, toml_name: str) -> str:
 def _fit_figure(calibration: Any, path: Path) -> None:
     """One row per target, each on its own scale: the source's band and value, the plausible
     set's 5-95 % range of the emulated measure, the chosen point's fresh-seed interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     fit = calibration.fit
-    fig, axes = plt.subplots(len(fit), 1, figsize=(7, 0.6 + 1.1 * len(fit)), squeeze=False)
+    fig = Figure(figsize=(7, 0.6 + 1.1 * len(fit)))
+    axes = fig.subplots(len(fit), 1, squeeze=False)
     for ax, row in zip(axes[:, 0], fit.itertuples(), strict=True):
         ratio = " / " in row.measure
         scale = 1.0 if ratio else 100.0
@@ -242,19 +240,16 @@ def _fit_figure(calibration: Any, path: Path) -> None:
     fig.suptitle(f"{calibration.targets.name}: simulated vs targets", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
-    plt.close(fig)
 
 
 def _region_figure(calibration: Any, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = [p.path for p in calibration.targets.parameters]
     d = len(names)
     pairs = [(i, j) for i in range(d) for j in range(i + 1, d)] or [(0, 0)]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(pairs), 4))
+    axes = fig.subplots(1, len(pairs), squeeze=False)
     design = calibration.design
     for ax, (i, j) in zip(axes[0], pairs, strict=True):
         xi, yj = names[i], names[j]
@@ -286,7 +281,6 @@ def _region_figure(calibration: Any, path: Path) -> None:
     fig.suptitle(f"{calibration.targets.name}: plausible region")
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
-    plt.close(fig)
 
 
 def patterns_table(results: list[Any]) -> str:

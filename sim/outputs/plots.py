@@ -3,11 +3,15 @@ as matplotlib figures when no path is given (RunResult.plot, Comparison.plot).""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+# files are drawn with Agg; in a Jupyter kernel its own backend (inline) stays, so that a
+# figure returned to a notebook is shown
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -18,8 +22,10 @@ from sim.measure.stats import interval  # noqa: E402
 
 def _finish(fig: Figure, path: Path | None, dpi: int) -> Figure | None:
     """Save and close the figure when a path is given (a results folder); otherwise return
-    it to the caller (a notebook shows it)."""
+    it to the caller (a notebook shows it). Either way pyplot lets go of it: a notebook
+    shows the returned figure once, not again among pyplot's open figures."""
     if path is None:
+        plt.close(fig)
         return fig
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -356,6 +362,13 @@ def _legend_below(fig: Figure, ax) -> None:
             fontsize=7,
             frameon=False,
         )
+
+
+def finish_legend(fig: Figure, ax, path: Path | None) -> Figure | None:
+    """A map's legend below it, the layout, then saved or returned (`_finish`)."""
+    _legend_below(fig, ax)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _finish(fig, path, 110)
 
 
 def unmet_need_maps(

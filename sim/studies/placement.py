@@ -203,6 +203,27 @@ def read_candidates(
 # ---------------------------------------------------------------- static location models
 
 
+def candidate_cells(
+    scenario: Scenario, city: City, candidates: str | Path, hubs: int, origin: str
+) -> np.ndarray:
+    """The cells a placement may choose: "auto" (every cell with a public site of an anchor
+    type and no hub yet) or a candidates CSV (`read_candidates`)."""
+    if str(candidates) != "auto":
+        return read_candidates(
+            Path(candidates), scenario, city, hubs, scenario.hubs.unpopulated_sites
+        )
+    cells = auto_candidates(scenario, city)
+    if len(cells) < hubs:
+        raise ScenarioError(
+            origin,
+            "hubs.anchor_types",
+            f"{len(cells)} cells with a public site of "
+            f"{', '.join(scenario.hubs.anchor_types)} and no hub for {hubs} hubs; "
+            "allowed: fewer hubs, or a candidates file",
+        )
+    return cells
+
+
 def need_weights(scenario: Scenario, city: City) -> np.ndarray:
     """Expected (family, service) needs per cell [x, y] over the hub's service types: the
     cell's families times each type's planned share (the stationary age profile)."""

@@ -172,12 +172,10 @@ def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _plot(kind: str, table: pd.DataFrame, metric: str, dest: Path) -> Path:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(table) + 1.5))
+    fig = Figure(figsize=(7, 0.5 * len(table) + 1.5))
+    ax = fig.subplots()
     pos = np.arange(len(table))
     if kind == "sobol":
         ax.barh(pos - 0.2, table["S1"], 0.4, xerr=table["S1_conf"], label="first order (S1)")
@@ -193,6 +191,5 @@ def _plot(kind: str, table: pd.DataFrame, metric: str, dest: Path) -> Path:
     path = dest / f"indices_{metric}.png"
     tmp = path.with_name(f"_tmp-{path.name}")
     fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     os.replace(tmp, path)
     return path
