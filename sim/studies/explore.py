@@ -161,7 +161,11 @@ class FamilyTrace:
                     if first.week == last.week
                     else f"weeks {first.week}-{last.week}"
                 )
-                age = f"child {first.child_age_weeks}-{last.child_age_weeks} weeks old"
+                age = (
+                    f"child {first.child_age_weeks} weeks old"
+                    if first.week == last.week
+                    else f"child {first.child_age_weeks}-{last.child_age_weeks} weeks old"
+                )
                 lines.append(f"{name}, {weeks} ({age}): {_state_words(first)}")
         return lines
 
@@ -171,13 +175,13 @@ def _state_words(row: pd.Series) -> str:
         return "no need"
     if row["status"] == ENROLLED:
         return f"using it (site {row['site']})"
-    words = []
-    if row["status"] in STATUS_WORDS and row["status"] != ENROLLED:
-        words.append(STATUS_WORDS[row["status"]])
+    words = [STATUS_WORDS[row["status"]]] if row["status"] in STATUS_WORDS else []
     blocked = [BARRIER_WORDS[d] for d in row["blocked_by"].split(",") if d]
     if blocked:
-        words.append("unmet: " + "; ".join(blocked))
-    return ", ".join(words) if words else "unmet"
+        words.append("unmet; at the nearest site it may use: " + "; ".join(blocked))
+    elif not words:
+        words.append("unmet, no application yet")
+    return ", ".join(words)
 
 
 def trace_families(
@@ -426,8 +430,9 @@ def sweep(path: str | Path, out: str | Path, workers: int | None = None) -> pd.D
     plan = load_sweep(path)
     out = Path(out)
     workers = workers or default_workers()
-    with process_pool(workers, "forkserver") as pool:
-        run_sweep(plan, out, pool, "process-pool", workers, resume=True, quiet=True)
+    with process_pool(workers) as pool:
+        resume = (out / "manifest.json").exists()
+        run_sweep(plan, out, pool, "process-pool", workers, resume=resume, quiet=True)
     return sweep_results(out)
 
 
@@ -459,7 +464,7 @@ def calibrate(
         plan = replace(plan, run=run, document={**plan.document, "run": run})
     out = Path(out)
     workers = workers or default_workers()
-    with process_pool(workers, "forkserver") as pool:
+    with process_pool(workers) as pool:
         result = _calibrate(plan, out, pool, "process-pool", workers, budget)
     name = f"{plan.scenario_file.stem}_calibrated.toml"
     write_calibration(result, out, calibrated_toml(result, out / name), name)
