@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint bench clean browser notebooks
 
 # Find a Python >= 3.12 that really runs (a pyenv shim can exist on PATH and still fail).
 define find_python
@@ -50,6 +50,11 @@ browser:
 
 test: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
+
+# JupyterLab on the teaching notebooks (installed on first use; not needed by the tests)
+notebooks: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,dask,ema,notebooks]'
+	cd notebooks && ../$(VENV)/bin/jupyter lab
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sim tests
