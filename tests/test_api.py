@@ -241,3 +241,27 @@ def test_a_large_citys_world_build_is_said_part_by_part(monkeypatch, capsys):
     assert [p.split(": ", 2)[2].split(" ")[-3] for p in parts][-1] == "lists"
     assert len(parts) == 4 and all(p.endswith(" s") for p in parts)
     assert sum("building the world" in line for line in lines) == 1  # the first replication only
+
+
+def test_a_traced_family_s_weeks_follow_the_engine_s_state_and_rules():
+    """verification: trace_families reads one measured week per row and type; a family using
+    a service has no barrier logged for it, a family with no need has none either, and the
+    traced families are the default's (AROPE, youngest at most 12 weeks old at the start)."""
+    scenario = sim.load_scenario(SCENARIOS / "base.toml")
+    traces = sim.trace_families(scenario, count=4, families=800, weeks=6, seed=3)
+    assert 1 <= len(traces) <= 4  # as many as the city has, at most count
+    for trace in traces:
+        w = trace.weeks
+        assert trace.family["at_risk_of_poverty"]
+        assert set(w.week) <= set(range(6)) and len(w) % 4 == 0
+        assert (w.loc[w.status == 2, "blocked_by"] == "").all()
+        assert (w.loc[~w.need, "blocked_by"] == "").all()
+        assert w.child_age_weeks.min() >= 0 and w.child_age_weeks.iloc[0] <= 12
+        assert len(trace.story()) >= 4  # at least one spell per service type
+
+
+def test_plot_city_names_an_unknown_layer_in_one_line():
+    scenario = sim.load_scenario(SCENARIOS / "base.toml")
+    world = sim.city_world(scenario, families=600)
+    with pytest.raises(sim.ScenarioError, match="layer.*allowed: families, deprivation"):
+        sim.plot_city(world, "income")
