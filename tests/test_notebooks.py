@@ -67,14 +67,8 @@ def test_every_abbreviation_is_expanded_where_a_notebook_first_uses_it(name):
             assert words in text, f"{name}: {abbreviation} first used without '{words}'"
 
 
-# the first three here; the planners' and researchers' three in test_notebooks_studies.py, so
-# that the two test workers share them
-@pytest.mark.parametrize("name", EXPECTED[:3])
+@pytest.mark.parametrize("name", EXPECTED)
 def test_a_notebook_runs_draws_a_figure_and_its_teaching_claims_hold(name):
-    executed_with_checks(name)
-
-
-def executed_with_checks(name: str) -> None:
     nb = read(name)
     checks = nb.cells[-2].source if nb.cells[-1].cell_type == "markdown" else nb.cells[-1].source
     assert nb.cells[-1].cell_type in ("markdown", "code")
