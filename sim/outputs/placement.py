@@ -61,8 +61,7 @@ def write_accessibility(
             ]
         ].to_parquet(staging / "supply.parquet", index=False)
         demand[["cell_id", "access_2sfca"]].to_parquet(staging / "access.parquet", index=False)
-        grid = np.full((city.width, city.height), np.nan)
-        grid[demand["x"].to_numpy(), demand["y"].to_numpy()] = demand["access_2sfca"].to_numpy()
+        grid = result.grid(city.width, city.height)
         c = result.catchment
         plots.accessibility_map(
             grid,
@@ -132,6 +131,13 @@ class PlacementRecord(Protocol):
     def seconds(self) -> float: ...
 
 
+def method_hubs(table: pd.DataFrame) -> dict[str, list[tuple[int, int]]]:
+    """Each method's new hub cells, from a placement table (one row per method)."""
+    return {
+        row.method: list(zip(row.hubs_x, row.hubs_y, strict=True)) for row in table.itertuples()
+    }
+
+
 def write_placements(
     found: PlacementRecord, city: City, sites: pd.DataFrame, manifest: dict[str, Any], out: Path
 ) -> list[Path]:
@@ -150,10 +156,7 @@ def write_placements(
         found.hub_services.to_csv(staging / "hub_services.csv", index=False)
         _candidate_table(found, city).to_csv(staging / "candidates.csv", index=False)
         figures = []
-        hubs = {
-            row.method: list(zip(row.hubs_x, row.hubs_y, strict=True))
-            for row in found.table.itertuples()
-        }
+        hubs = method_hubs(found.table)
         for name, grid in found.unmet.items():
             file = f"figures/unmet_{name.replace(' ', '_')}.png"
             plots.placement_map(

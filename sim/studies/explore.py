@@ -305,10 +305,7 @@ class AccessMap:
 
     def grid(self) -> np.ndarray:
         """The index as a [x, y] array, NaN where no family in need lives."""
-        demand = self.index.demand
-        grid = np.full((self.city.width, self.city.height), np.nan)
-        grid[demand["x"].to_numpy(), demand["y"].to_numpy()] = demand["access_2sfca"].to_numpy()
-        return grid
+        return self.index.grid(self.city.width, self.city.height)
 
     def demand_weighted_mean(self) -> float:
         """Places per family in need, averaged over families in need (not over cells)."""
@@ -366,16 +363,13 @@ class HubPlan:
     def plot(self, path: str | Path | None = None):
         """Every method's new hubs over today's unmet needs per cell."""
         from sim.outputs import plots
+        from sim.outputs.placement import method_hubs
 
-        hubs = {
-            row.method: list(zip(row.hubs_x, row.hubs_y, strict=True))
-            for row in self.table.itertuples()
-        }
         return plots.placements_overview(
             self.findings.unmet["status quo"],
             self.city.cell_size_m,
             self.sites,
-            hubs,
+            method_hubs(self.table),
             self.findings.existing,
             Path(path) if path is not None else None,
         )

@@ -162,6 +162,14 @@ class Accessibility:
     demand: pd.DataFrame
     supply: pd.DataFrame
 
+    def grid(self, width: int, height: int) -> np.ndarray:
+        """The index as a [x, y] array of the city's size, NaN where no family in need lives."""
+        grid = np.full((width, height), np.nan)
+        grid[self.demand["x"].to_numpy(), self.demand["y"].to_numpy()] = self.demand[
+            "access_2sfca"
+        ].to_numpy()
+        return grid
+
 
 def accessibility(
     scenario: Scenario,
